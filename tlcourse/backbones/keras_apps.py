@@ -1,0 +1,98 @@
+"""Backbones from ``keras.applications``, registered with their block rules.
+
+Their ImageNet weights are downloaded by Keras on first use and cached under ``~/.keras/models``
+(``$KERAS_HOME/models``). Offline, with nothing cached, loading fails with a
+:class:`~tlcourse.errors.WeightsUnavailableError` naming the file, where to put it, and the offline
+alternative ``efficientnet_lite0``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import keras
+
+from tlcourse.backbones.preprocessing import MODES, ImagePreprocessing
+from tlcourse.backbones.registry import BackboneSpec, register_backbone
+from tlcourse.errors import WeightsUnavailableError
+
+_KERAS_SOURCE = "keras.applications download (storage.googleapis.com), cached in ~/.keras/models"
+
+
+def _keras_models_dir() -> Path:
+    return Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else
+                Path.home() / ".keras") / "models"
+
+
+def _offline_error(name: str, error: Exception) -> WeightsUnavailableError:
+    url = re.search(r"https?://\S+?(?=:? |$)", str(error))
+    filename = url.group(0).rsplit("/", 1)[-1] if url else "the weights file"
+    return WeightsUnavailableError(
+        f"Could not download the ImageNet weights of {name!r} ({filename}); are you offline? "
+        f"Either download {url.group(0) if url else 'it'} on a machine with internet and copy "
+        f"it to {_keras_models_dir() / filename}, or pass weights='/path/to/{filename}', or use "
+        "the backbone whose weights ship in a package and work offline: "
+        "load_backbone('efficientnet_lite0')."
+    )
+
+
+def _app_builder(name: str, app, preprocessing: str | None, **app_kwargs):
+    """Make a registry builder around a ``keras.applications`` constructor.
+
+    The application is built on top of our own input (and preprocessing layer, when the
+    application does not rescale by itself), then renamed to the registry key.
+    """
+
+    def build(input_shape, include_top, weights, pooling) -> keras.Model:
+        inputs = keras.Input(shape=input_shape, name="image")
+        x = inputs if preprocessing is None else ImagePreprocessing(
+            preprocessing, name="preprocessing")(inputs)
+        try:
+            base = app(include_top=include_top, weights=weights, input_tensor=x,
+                       input_shape=input_shape, pooling=pooling, **app_kwargs)
+        except Exception as error:  # Keras wraps URLError/HTTPError in a bare Exception.
+            if weights == "imagenet" and "URL fetch failure" in str(error):
+                raise _offline_error(name, error) from None
+            raise
+        return keras.Model(inputs, base.output, name=name)
+
+    return build
+
+
+def _spec(name, app, size, preprocessing, rules, preprocessing_text=None, **kwargs):
+    return register_backbone(BackboneSpec(
+        name=name,
+        builder=_app_builder(name, app, preprocessing, **kwargs),
+        default_input_size=size,
+        preprocessing=preprocessing_text or MODES[preprocessing],
+        weights_source=_KERAS_SOURCE,
+        licence="Apache-2.0 (keras.applications weights; see the Keras docs per model)",
+        block_rules=tuple(rules),
+    ))
+
+
+MOBILENET_V2 = _spec(
+    "mobilenet_v2", keras.applications.MobileNetV2, 224, "tf",
+    [(r"(Conv1|bn_Conv1|Conv1_relu)$", "stem"), (r"expanded_conv_", "block_0"),
+     (r"block_(\d+)_", "block_{0}"), (r"(Conv_1|Conv_1_bn|out_relu)$", "top")],
+)
+MOBILENET_V3_SMALL = _spec(
+    "mobilenet_v3_small", keras.applications.MobileNetV3Small, 224, None,
+    [(r"(conv|conv_bn)$", "stem"), (r"expanded_conv_(\d+)_", "block_{0}"),
+     (r"expanded_conv_", "block_0"), (r"(conv_1|conv_1_bn)$", "top")],
+    preprocessing_text="inside keras.applications: rgb / 127.5 - 1 (include_preprocessing)",
+)
+EFFICIENTNET_B0 = _spec(
+    "efficientnet_b0", keras.applications.EfficientNetB0, 224, None,
+    [(r"stem_", "stem"), (r"(block\d+[a-z])_", "{0}"), (r"top_(conv|bn|activation)$", "top")],
+    preprocessing_text="inside keras.applications: rescale and ImageNet mean/std normalisation",
+)
+RESNET50 = _spec(
+    "resnet50", keras.applications.ResNet50, 224, "caffe",
+    [(r"(conv1_|pool1_)", "stem"), (r"(conv\d_block\d+)_", "{0}")],
+)
+VGG16 = _spec(
+    "vgg16", keras.applications.VGG16, 224, "caffe",
+    [(r"(block\d)_", "{0}")],
+)
