@@ -41,6 +41,9 @@ class BackboneSpec:
             adds, multiplies), or to no block before the first match (input, preprocessing).
         head_layers: layer names that belong to the classifier/pooling, never to a block.
         offline: True when ``weights="imagenet"`` works without network (shipped in a package).
+        min_input_size: smallest accepted height/width in pixels.
+        weights_glob: file-name pattern of downloaded weights in Keras's cache, so
+            ``tlcourse doctor`` can tell whether they are available offline.
     """
 
     name: str
@@ -53,6 +56,7 @@ class BackboneSpec:
     head_layers: tuple[str, ...] = ("avg_pool", "max_pool", "predictions", "top_dropout")
     offline: bool = False
     min_input_size: int = 32
+    weights_glob: str = ""
     _compiled: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def block_of(self, layer_name: str) -> str | None:

@@ -1,0 +1,29 @@
+# Two commands for a fresh Linux machine with Python >= 3.11 and pip:
+#   make demo   - the main job (creates .venv on first use)
+#   make test   - lint, format check and the test suite (creates .venv on first use)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= results
+
+.PHONY: demo test venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: venv
+	$(BIN)/tlcourse doctor
+	$(BIN)/tlcourse predict data/photos/fruit/$$(ls data/photos/fruit | head -n 1)
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

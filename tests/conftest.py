@@ -1,0 +1,20 @@
+"""Test-session settings shared by every test module."""
+
+import os
+
+import pytest
+
+# Quiet TensorFlow's C++ start-up chatter in test logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Keep tests out of the user's cache: one converted-weights cache per test session."""
+    previous = os.environ.get("TLCOURSE_CACHE_DIR")
+    os.environ["TLCOURSE_CACHE_DIR"] = str(tmp_path_factory.mktemp("tlcourse-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TLCOURSE_CACHE_DIR", None)
+    else:
+        os.environ["TLCOURSE_CACHE_DIR"] = previous
