@@ -25,8 +25,9 @@ def _cmd_doctor(args) -> int:
 def _cmd_predict(args) -> int:
     from tlcourse.imagenet import predict_image_files
 
-    for path, predictions in zip(args.images, predict_image_files(args.images, top=args.top),
-                                 strict=True):
+    for path, predictions in zip(
+        args.images, predict_image_files(args.images, top=args.top), strict=True
+    ):
         print(path)
         for _, name, prob in predictions:
             print(f"  {prob:6.1%}  {name}")
@@ -36,14 +37,16 @@ def _cmd_predict(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``tlcourse`` command."""
     parser = argparse.ArgumentParser(
-        prog="tlcourse", description="Transfer learning, measured: tools for the course.")
+        prog="tlcourse", description="Transfer learning, measured: tools for the course."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     doctor = sub.add_parser("doctor", help="versions, devices, caches, offline backbones, data")
     doctor.set_defaults(func=_cmd_doctor)
 
-    predict = sub.add_parser("predict", help="top-5 ImageNet classes of images "
-                             "(efficientnet_lite0, offline)")
+    predict = sub.add_parser(
+        "predict", help="top-5 ImageNet classes of images (efficientnet_lite0, offline)"
+    )
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top", type=int, default=5, help="classes to show (default 5)")
     predict.set_defaults(func=_cmd_predict)

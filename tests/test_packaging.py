@@ -1,0 +1,64 @@
+"""The project's packaging files agree with each other and with the brief."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_names() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    return {_name(r) for r in requirements}
+
+
+def _environment_names() -> set[str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            names |= {_name(r) for r in dep["pip"]}
+        else:
+            names.add(_name(dep))
+    return names - {"python", "pip"}
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    assert _environment_names() == _pyproject_names()
+
+
+def test_pins_agree_where_both_pin():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {_name(r): r.replace(" ", "") for r in project["dependencies"] if "=" in r}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = {_name(r): r.replace(" ", "") for r in env["dependencies"][-1]["pip"]}
+    for name, pin in pins.items():
+        if name in pip:
+            assert pip[name] == pin, f"{name}: pyproject {pin!r} vs environment.yml {pip[name]!r}"
+
+
+def test_top_level_layout_is_as_the_brief_says():
+    for entry in (
+        "tlcourse",
+        "notebooks",
+        "data",
+        "tests",
+        "environment.yml",
+        "README.md",
+        "pyproject.toml",
+        ".ci/run",
+    ):
+        assert (ROOT / entry).exists(), entry
+
+
+def test_requires_python_311_and_installs_the_cli():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+    assert project["scripts"]["tlcourse"] == "tlcourse.cli:main"

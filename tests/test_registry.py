@@ -1,0 +1,170 @@
+"""The backbone registry, keras.applications rows, preprocessing inside the model, blocks."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tlcourse.backbones import (
+    ImagePreprocessing,
+    backbone_blocks,
+    find_backbone,
+    get_spec,
+    list_backbones,
+    load_backbone,
+)
+from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
+
+KERAS_APPS = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "vgg16"]
+EXPECTED_BLOCKS = {
+    "mobilenet_v2": 19,  # stem, block_0..block_16, top
+    "mobilenet_v3_small": 13,  # stem, block_0..block_10, top
+    "efficientnet_b0": 18,  # stem, block1a..block7a (16), top
+    "resnet50": 17,  # stem, 16 bottleneck blocks
+    "vgg16": 5,
+}
+
+
+def test_list_backbones_has_every_row_with_its_record():
+    table = list_backbones()
+    for name in KERAS_APPS:
+        assert name in table.index
+    assert {"input_size", "preprocessing", "weights_source", "licence", "offline"} <= set(
+        table.columns
+    )
+
+
+@pytest.mark.parametrize("name", KERAS_APPS)
+def test_blocks_cover_every_weighted_layer_in_order(name):
+    base = load_backbone(name, weights=None, input_shape=(64, 64, 3))
+    assert base.name == name and base.output_shape == (None, base.output_shape[1])
+    blocks = backbone_blocks(base)
+    assert len(blocks) == EXPECTED_BLOCKS[name]
+    covered = {id(layer) for block in blocks for layer in block.layers}
+    preprocessing = {"preprocessing", "normalization", "rescaling"}
+    uncovered = [
+        layer.name
+        for layer in base.layers
+        if layer.weights
+        and id(layer) not in covered
+        and not any(layer.name.startswith(p) for p in preprocessing)
+    ]
+    assert uncovered == []
+    order = [base.layers.index(block.layers[0]) for block in blocks]
+    assert order == sorted(order)
+
+
+def test_backbone_is_found_inside_a_classifier_and_after_save_load(tmp_path):
+    base = load_backbone("mobilenet_v2", weights=None, input_shape=(32, 32, 3))
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Dense(3)(base(inputs))
+    model = keras.Model(inputs, outputs, name="classifier")
+    assert find_backbone(model)[0] is base
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    backbone, spec = find_backbone(loaded)
+    assert spec.name == "mobilenet_v2"
+    assert len(backbone_blocks(loaded)) == 19
+
+
+def test_a_model_without_backbone_gets_a_clear_error():
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)], name="plain")
+    with pytest.raises(InvalidParameterError, match="No tlcourse backbone found in model 'plain'"):
+        find_backbone(model)
+
+
+@pytest.mark.parametrize(
+    ("mode", "pixel", "expected"),
+    [
+        ("tf", [255.0, 0.0, 127.5], [1.0, -1.0, 0.0]),
+        ("lite", [255.0, 127.0, 0.0], [1.0, 0.0, -127 / 128]),
+        ("caffe", [10.0, 20.0, 30.0], [30 - 103.939, 20 - 116.779, 10 - 123.68]),
+    ],
+)
+def test_preprocessing_modes_match_their_conventions(mode, pixel, expected):
+    out = ImagePreprocessing(mode)(np.array([[[pixel]]], dtype="float32"))
+    np.testing.assert_allclose(np.asarray(out)[0, 0, 0], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_preprocessing_accepts_uint8_and_survives_serialization():
+    layer = ImagePreprocessing("tf", name="preprocessing")
+    restored = ImagePreprocessing.from_config(layer.get_config())
+    out = restored(np.full((1, 2, 2, 3), 255, dtype="uint8"))
+    assert restored.mode == "tf" and float(np.asarray(out).min()) == 1.0
+
+
+@pytest.mark.parametrize("name", ["resnet50", "vgg16"])
+def test_caffe_backbones_apply_their_own_preprocessing_once(name):
+    base = load_backbone(name, weights=None, input_shape=(32, 32, 3))
+    kinds = [layer for layer in base.layers if isinstance(layer, ImagePreprocessing)]
+    assert [layer.mode for layer in kinds] == ["caffe"]
+
+
+def test_local_weights_path_is_loaded(tmp_path):
+    source = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
+    path = tmp_path / "vgg16.weights.h5"
+    source.save_weights(path)
+    copy = load_backbone("vgg16", weights=str(path), input_shape=(32, 32, 3))
+    for a, b in zip(source.weights, copy.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "mobilenetv2"}, r"must be one of .*Did you mean 'mobilenet_v2'"),
+        ({"name": "vgg16", "input_shape": (64, 64)}, r"\(height, width, 3\).*Got \(64, 64\)"),
+        ({"name": "vgg16", "input_shape": (16, 16, 3)}, r">= 32"),
+        ({"name": "vgg16", "input_shape": (64, 64, 1)}, r"RGB"),
+        ({"name": "vgg16", "pooling": "mean"}, r"'pooling'.*Got 'mean'"),
+        ({"name": "vgg16", "weights": "/no/such/file.h5"}, r"does not exist"),
+        ({"name": "vgg16", "weights": 3}, r"'weights'.*Got 3"),
+        ({"name": "vgg16", "include_top": "yes"}, r"'include_top'.*bool"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        load_backbone(**kwargs)
+
+
+def test_offline_keras_weights_error_names_file_place_and_alternative(tmp_path):
+    # Keras reads KERAS_HOME at import, so run in a fresh interpreter with an empty cache; this
+    # machine (and CI) has no route to the download host, which is exactly the offline case.
+    code = (
+        "from tlcourse.backbones import load_backbone\n"
+        "from tlcourse.errors import WeightsUnavailableError\n"
+        "try:\n"
+        "    load_backbone('mobilenet_v2', input_shape=(96, 96, 3))\n"
+        "except WeightsUnavailableError as e:\n"
+        "    print('OFFLINE-ERROR', e)\n"
+        "else:\n"
+        "    print('LOADED')\n"
+    )
+    env = {
+        "KERAS_HOME": str(tmp_path),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "https_proxy": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "OFFLINE-ERROR" in result.stdout, result.stderr[-2000:]
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5" in result.stdout
+    assert str(tmp_path / "models") in result.stdout
+    assert "efficientnet_lite0" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_weights_unavailable_is_a_runtime_error():
+    assert issubclass(WeightsUnavailableError, RuntimeError)
+
+
+def test_spec_block_rules_with_groups():
+    assert get_spec("resnet50").block_of("conv3_block2_1_conv") == "conv3_block2"
+    assert get_spec("efficientnet_b0").block_of("block2b_expand_conv") == "block2b"
+    assert get_spec("vgg16").block_of("fc1") is None
