@@ -1,0 +1,122 @@
+"""tlcourse: transfer learning, taught by measuring it.
+
+The public API is flat: ``import tlcourse as tl`` then ``tl.load_backbone(...)``,
+``tl.set_trainable(...)``, ``tl.compare(...)``.
+"""
+
+from tlcourse.backbones import (
+    BackboneSpec,
+    Block,
+    ImagePreprocessing,
+    backbone_blocks,
+    find_backbone,
+    get_spec,
+    list_backbones,
+    load_backbone,
+)
+from tlcourse.compare import (
+    FAST_BUDGET,
+    STRATEGIES,
+    Budget,
+    FeatureCache,
+    compare,
+    summarize,
+    write_figures,
+)
+from tlcourse.data import (
+    IMAGE_EXTENSIONS,
+    Dataset,
+    SkippedImageWarning,
+    list_datasets,
+    load_dataset,
+)
+from tlcourse.diagnostics import SetupProblem, TransferSetupError, check_transfer_setup
+from tlcourse.errors import (
+    DatasetError,
+    InvalidParameterError,
+    TLCourseError,
+    UnsafeWeightsFileError,
+    WeightsUnavailableError,
+)
+from tlcourse.finetune import FineTuneHistory, fine_tune
+from tlcourse.freezing import set_trainable, trainable_summary
+from tlcourse.imagenet import decode_predictions, imagenet_class_names, predict_image_files
+from tlcourse.lr_find import LRFindResult, lr_find
+from tlcourse.models import classification_head, small_cnn, transfer_classifier
+from tlcourse.optimizers import layerwise_optimizer, learning_rates
+from tlcourse.plots import (
+    STRATEGY_COLORS,
+    STRATEGY_LABELS,
+    parameter_counts,
+    plot_comparison,
+    plot_data_efficiency,
+    plot_learning_curves,
+    plot_learning_rates,
+    plot_lr_find,
+    plot_parameter_counts,
+    plot_trainable_map,
+    save_figure,
+)
+from tlcourse.tracking import EmissionsRecord, co2_equivalents, format_co2, track
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FAST_BUDGET",
+    "IMAGE_EXTENSIONS",
+    "STRATEGIES",
+    "STRATEGY_COLORS",
+    "STRATEGY_LABELS",
+    "BackboneSpec",
+    "Block",
+    "Budget",
+    "Dataset",
+    "DatasetError",
+    "EmissionsRecord",
+    "FeatureCache",
+    "FineTuneHistory",
+    "ImagePreprocessing",
+    "InvalidParameterError",
+    "LRFindResult",
+    "SetupProblem",
+    "SkippedImageWarning",
+    "TLCourseError",
+    "TransferSetupError",
+    "UnsafeWeightsFileError",
+    "WeightsUnavailableError",
+    "backbone_blocks",
+    "check_transfer_setup",
+    "classification_head",
+    "co2_equivalents",
+    "compare",
+    "decode_predictions",
+    "find_backbone",
+    "fine_tune",
+    "format_co2",
+    "get_spec",
+    "imagenet_class_names",
+    "layerwise_optimizer",
+    "learning_rates",
+    "list_backbones",
+    "list_datasets",
+    "load_backbone",
+    "load_dataset",
+    "lr_find",
+    "parameter_counts",
+    "plot_comparison",
+    "plot_data_efficiency",
+    "plot_learning_curves",
+    "plot_learning_rates",
+    "plot_lr_find",
+    "plot_parameter_counts",
+    "plot_trainable_map",
+    "predict_image_files",
+    "save_figure",
+    "set_trainable",
+    "small_cnn",
+    "summarize",
+    "track",
+    "trainable_summary",
+    "transfer_classifier",
+    "write_figures",
+]

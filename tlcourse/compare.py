@@ -405,7 +405,7 @@ def compare(
     plan = [(seed, size, strategy) for size in sizes for seed in seeds for strategy in strategies]
     context = _RunContext(data, backbone, image_size, budget, country, dist, say)
     for index, (seed, size, strategy) in enumerate(plan, start=1):
-        row_key = _key({"strategy": strategy, "backbone": backbone,
+        row_key = _key({"strategy": strategy, "backbone": _network(strategy, backbone),
                         "dataset": context.dataset_name, "seed": seed,
                         "train_per_class": size, "epochs": budget.epochs,
                         "image_size": image_size})
@@ -418,6 +418,10 @@ def compare(
             _write_atomically(table, path)
         say(f"[{index}/{len(plan)}] {_describe(row)}")
     return table
+
+
+def _network(strategy: str, backbone: str) -> str:
+    return "small_cnn" if strategy == "scratch" else backbone
 
 
 def _describe(row: dict) -> str:
@@ -506,7 +510,7 @@ class _RunContext:
             trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         return {
             "strategy": strategy,
-            "backbone": "small_cnn" if strategy == "scratch" else self.backbone,
+            "backbone": _network(strategy, self.backbone),
             "dataset": self.dataset_name,
             "image_size": self.image_size,
             "train_images": int(len(data.files["train"])),
