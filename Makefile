@@ -17,8 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: venv
-	$(BIN)/tlcourse doctor
 	$(BIN)/tlcourse predict data/photos/fruit/$$(ls data/photos/fruit | head -n 1)
+	$(BIN)/tlcourse compare --out $(OUT)/demo --resume
 
 test: venv
 	$(BIN)/ruff check .

@@ -34,14 +34,16 @@ def tutorial_recipe(data, backbone: str, seed: int) -> tuple[float, float]:
     start = time.perf_counter()
     base = tl.load_backbone(backbone, input_shape=(data.image_size, data.image_size, 3))
     model = tl.transfer_classifier(base, data.num_classes)
-    model.compile(keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(data.train, validation_data=data.val, epochs=10, verbose=0)
     base.trainable = True
     for layer in base.layers[:-30]:
         layer.trainable = False
-    model.compile(keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(data.train, validation_data=data.val, epochs=20, initial_epoch=10, verbose=0)
     accuracy = model.evaluate(data.test, verbose=0)[1]
     return accuracy, time.perf_counter() - start
@@ -78,29 +80,44 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    results = tl.compare(strategies="feature_extraction,fine_tuning,fine_tuning_dlr",
-                         backbone=args.backbone, seeds=seeds, image_size=args.image_size,
-                         out=None, progress=None)
-    recipe = [tutorial_recipe(tl.load_dataset(image_size=args.image_size, seed=s),
-                              args.backbone, s) for s in seeds]
+    results = tl.compare(
+        strategies="feature_extraction,fine_tuning,fine_tuning_dlr",
+        backbone=args.backbone,
+        seeds=seeds,
+        image_size=args.image_size,
+        out=None,
+        progress=None,
+    )
+    recipe = [
+        tutorial_recipe(tl.load_dataset(image_size=args.image_size, seed=s), args.backbone, s)
+        for s in seeds
+    ]
     recipe_acc = np.mean([a for a, _ in recipe])
     recipe_s = np.mean([s for _, s in recipe])
-    print(f"\n1. Against the TensorFlow-tutorial recipe ({args.backbone}, {args.image_size} px, "
-          f"seeds {seeds}; mean over seeds)")
+    print(
+        f"\n1. Against the TensorFlow-tutorial recipe ({args.backbone}, {args.image_size} px, "
+        f"seeds {seeds}; mean over seeds)"
+    )
     print(f"   {'method':<34}{'test accuracy':>14}{'seconds':>10}{'time vs recipe':>16}")
-    print(f"   {'tutorial recipe (10 + 10 epochs)':<34}{recipe_acc:>14.1%}{recipe_s:>10.1f}"
-          f"{1.0:>15.2f}x")
+    print(
+        f"   {'tutorial recipe (10 + 10 epochs)':<34}{recipe_acc:>14.1%}{recipe_s:>10.1f}"
+        f"{1.0:>15.2f}x"
+    )
     for strategy, group in results.groupby("strategy", sort=False):
         seconds = group["wall_seconds"].mean()
-        print(f"   {strategy:<34}{group['test_accuracy'].mean():>14.1%}{seconds:>10.1f}"
-              f"{seconds / recipe_s:>15.2f}x")
+        print(
+            f"   {strategy:<34}{group['test_accuracy'].mean():>14.1%}{seconds:>10.1f}"
+            f"{seconds / recipe_s:>15.2f}x"
+        )
 
     data = tl.load_dataset(image_size=args.image_size, seed=seeds[0])
     cached, looped = epoch_times(data, args.backbone)
     speedup = looped / cached
     verdict = "PASS" if speedup >= 20 else "FAIL"
-    print(f"\n2. One head epoch: cached features {cached * 1000:.0f} ms, frozen base in the loop "
-          f"{looped * 1000:.0f} ms -> {speedup:.0f}x faster (target >= 20x): {verdict}")
+    print(
+        f"\n2. One head epoch: cached features {cached * 1000:.0f} ms, frozen base in the loop "
+        f"{looped * 1000:.0f} ms -> {speedup:.0f}x faster (target >= 20x): {verdict}"
+    )
 
 
 if __name__ == "__main__":

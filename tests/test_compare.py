@@ -58,11 +58,16 @@ def test_a_killed_run_resumes_without_duplicates(folder, tmp_path):
 
     strategies = ["scratch", "feature_extraction"]
     with pytest.raises(KeyboardInterrupt):
-        compare(str(folder), strategies=strategies, out=tmp_path, **{**TINY, "seeds": (0, 1),
-                "progress": kill_after_two})
+        compare(
+            str(folder),
+            strategies=strategies,
+            out=tmp_path,
+            **{**TINY, "seeds": (0, 1), "progress": kill_after_two},
+        )
     assert len(pd.read_csv(tmp_path / "results.csv")) == 2
-    table = compare(str(folder), strategies=strategies, out=tmp_path, resume=True,
-                    **{**TINY, "seeds": (0, 1)})
+    table = compare(
+        str(folder), strategies=strategies, out=tmp_path, resume=True, **{**TINY, "seeds": (0, 1)}
+    )
     keys = table[["strategy", "seed"]].apply(tuple, axis=1)
     assert len(table) == 4 and keys.is_unique
     assert len(pd.read_csv(tmp_path / "results.csv")) == 4
@@ -75,8 +80,9 @@ def test_existing_results_are_never_silently_overwritten(folder, tmp_path):
 
 
 def test_train_per_class_sizes_and_summary(folder):
-    table = compare(str(folder), strategies="feature_extraction", out=None,
-                    train_per_class=[2, None], **TINY)
+    table = compare(
+        str(folder), strategies="feature_extraction", out=None, train_per_class=[2, None], **TINY
+    )
     assert list(table["train_images"]) == [6, table["train_images"].max()]
     summary = summarize(table)
     assert list(summary["train_per_class"]) == [2, "all"]
@@ -112,8 +118,18 @@ table = compare({str(folder)!r}, strategies="feature_extraction,fine_tuning", se
                 distribute=strategy)
 print("REPLICAS", strategy.num_replicas_in_sync, "ROWS", len(table))
 """
-    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "TLCOURSE_CACHE_DIR": str(tmp_path / "cache")}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=600, env=env, cwd=tmp_path)
+    env = {
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TLCOURSE_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert "REPLICAS 2 ROWS 2" in result.stdout, result.stderr[-3000:]

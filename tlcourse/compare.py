@@ -52,8 +52,7 @@ from tlcourse.tracking import track
 STRATEGIES = ("scratch", "feature_extraction", "fine_tuning", "fine_tuning_dlr")
 OPTIONAL_STRATEGIES = ("scratch_backbone",)
 RESULTS_FILE = "results.csv"
-KEY_COLUMNS = ("strategy", "backbone", "dataset", "seed", "train_per_class", "epochs",
-               "image_size")
+KEY_COLUMNS = ("strategy", "backbone", "dataset", "seed", "train_per_class", "epochs", "image_size")
 
 
 @dataclass(frozen=True)
@@ -129,8 +128,7 @@ def _measured(label: str, country: str | None, work: Callable):
 
 
 def _compile(model: keras.Model, optimizer) -> keras.Model:
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -143,18 +141,29 @@ def _history(*histories: dict) -> dict:
 
 
 def _evaluate(model: keras.Model, inputs) -> tuple[float, float]:
-    loss, accuracy = model.evaluate(*inputs, verbose=0) if isinstance(inputs, tuple) else \
-        model.evaluate(inputs, verbose=0)
+    loss, accuracy = (
+        model.evaluate(*inputs, verbose=0)
+        if isinstance(inputs, tuple)
+        else model.evaluate(inputs, verbose=0)
+    )
     return float(accuracy), float(loss)
 
 
 def _fit(model, train, val, epochs, initial_epoch=0, batch_size=None) -> dict:
-    kwargs = {"x": train[0], "y": train[1], "batch_size": batch_size} \
-        if isinstance(train, tuple) else {"x": train}
+    kwargs = (
+        {"x": train[0], "y": train[1], "batch_size": batch_size}
+        if isinstance(train, tuple)
+        else {"x": train}
+    )
     # tf.data pipelines are already shuffled per epoch (seeded); arrays are shuffled by fit.
-    history = model.fit(**kwargs, validation_data=val, epochs=initial_epoch + epochs,
-                        initial_epoch=initial_epoch, verbose=0,
-                        shuffle=isinstance(train, tuple))
+    history = model.fit(
+        **kwargs,
+        validation_data=val,
+        epochs=initial_epoch + epochs,
+        initial_epoch=initial_epoch,
+        verbose=0,
+        shuffle=isinstance(train, tuple),
+    )
     return history.history
 
 
@@ -202,8 +211,7 @@ class FeatureCache:
             if not missing:
                 continue
             images, _ = data.as_arrays(split)
-            features = self.backbone.predict(images[missing], batch_size=self.batch_size,
-                                             verbose=0)
+            features = self.backbone.predict(images[missing], batch_size=self.batch_size, verbose=0)
             self._features.update({files[i]: f for i, f in zip(missing, features, strict=True)})
 
     def split(self, data: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -218,16 +226,25 @@ def run_feature_extraction(data: Dataset, features: FeatureCache, budget: Budget
         ``{"model" (the head), "history", "test_accuracy", "test_loss"}``.
     """
     train, val, test = (features.split(data, s) for s in ("train", "val", "test"))
-    head = _compile(classification_head(train[0].shape[1], data.num_classes),
-                    keras.optimizers.Adam(budget.head_lr))
-    history = _fit(head, train, val if len(val[1]) else None, budget.epochs,
-                   batch_size=budget.batch_size)
+    head = _compile(
+        classification_head(train[0].shape[1], data.num_classes),
+        keras.optimizers.Adam(budget.head_lr),
+    )
+    history = _fit(
+        head, train, val if len(val[1]) else None, budget.epochs, batch_size=budget.batch_size
+    )
     accuracy, loss = _evaluate(head, test)
     return {"model": head, "history": history, "test_accuracy": accuracy, "test_loss": loss}
 
 
-def run_fine_tuning(data: Dataset, base: keras.Model, head: keras.Model, head_history: dict,
-                    budget: Budget, differential: bool) -> dict:
+def run_fine_tuning(
+    data: Dataset,
+    base: keras.Model,
+    head: keras.Model,
+    head_history: dict,
+    budget: Budget,
+    differential: bool,
+) -> dict:
     """Fine-tune the last ``budget.depth`` blocks of ``base`` under a head trained on features.
 
     Returns:
@@ -245,8 +262,13 @@ def run_fine_tuning(data: Dataset, base: keras.Model, head: keras.Model, head_hi
     start = len(head_history["loss"])
     history = _fit(model, data.train, data.val, budget.fine_tune_epochs, initial_epoch=start)
     accuracy, loss = _evaluate(model, data.test)
-    return {"model": model, "history": _history(head_history, history), "fine_tune_start": start,
-            "test_accuracy": accuracy, "test_loss": loss}
+    return {
+        "model": model,
+        "history": _history(head_history, history),
+        "fine_tune_start": start,
+        "test_accuracy": accuracy,
+        "test_loss": loss,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,10 +427,17 @@ def compare(
     plan = [(seed, size, strategy) for size in sizes for seed in seeds for strategy in strategies]
     context = _RunContext(data, backbone, image_size, budget, country, dist, say)
     for index, (seed, size, strategy) in enumerate(plan, start=1):
-        row_key = _key({"strategy": strategy, "backbone": _network(strategy, backbone),
-                        "dataset": context.dataset_name, "seed": seed,
-                        "train_per_class": size, "epochs": budget.epochs,
-                        "image_size": image_size})
+        row_key = _key(
+            {
+                "strategy": strategy,
+                "backbone": _network(strategy, backbone),
+                "dataset": context.dataset_name,
+                "seed": seed,
+                "train_per_class": size,
+                "epochs": budget.epochs,
+                "image_size": image_size,
+            }
+        )
         if row_key in done:
             say(f"[{index}/{len(plan)}] {strategy} seed={seed}: already in {path}, skipped")
             continue
@@ -428,8 +457,10 @@ def _describe(row: dict) -> str:
     size = "" if row["train_per_class"] is None else f" n/class={row['train_per_class']}"
     co2 = row["co2_kg"]
     co2_text = "CO2 not measured" if co2 != co2 else f"{co2 * 1000:.3f} g CO2"
-    return (f"{row['strategy']:<18} seed={row['seed']}{size}: test accuracy "
-            f"{row['test_accuracy']:.1%}, {row['wall_seconds']:.1f} s, {co2_text}")
+    return (
+        f"{row['strategy']:<18} seed={row['seed']}{size}: test accuracy "
+        f"{row['test_accuracy']:.1%}, {row['wall_seconds']:.1f} s, {co2_text}"
+    )
 
 
 class _RunContext:
@@ -438,8 +469,9 @@ class _RunContext:
     def __init__(self, data, backbone, image_size, budget, country, dist, say):
         self.data, self.backbone, self.image_size = data, backbone, image_size
         self.budget, self.country, self.dist, self.say = budget, country, dist, say
-        self.dataset_name = data if isinstance(data, str) and os.sep not in data \
-            else Path(data).name
+        self.dataset_name = (
+            data if isinstance(data, str) and os.sep not in data else Path(data).name
+        )
         self._base = None
         self._base_weights = None
         self._features = None
@@ -447,14 +479,20 @@ class _RunContext:
         self._heads: dict[tuple, tuple] = {}
 
     def dataset(self, seed: int, size: int | None) -> Dataset:
-        return load_dataset(self.data, image_size=self.image_size, seed=seed,
-                            batch_size=self.budget.batch_size, train_per_class=size)
+        return load_dataset(
+            self.data,
+            image_size=self.image_size,
+            seed=seed,
+            batch_size=self.budget.batch_size,
+            train_per_class=size,
+        )
 
     def base(self) -> keras.Model:
         if self._base is None:
             with self.dist.scope():
-                self._base = load_backbone(self.backbone,
-                                           input_shape=(self.image_size, self.image_size, 3))
+                self._base = load_backbone(
+                    self.backbone, input_shape=(self.image_size, self.image_size, 3)
+                )
             self._base_weights = self._base.get_weights()
         # Fine-tuning changes the backbone: every run starts from the pretrained weights.
         self._base.set_weights(self._base_weights)
@@ -476,8 +514,10 @@ class _RunContext:
             keras.utils.set_random_seed(seed)
             with self.dist.scope():
                 result, cost = _measured(
-                    "feature_extraction", self.country,
-                    lambda: run_feature_extraction(data, features, self.budget))
+                    "feature_extraction",
+                    self.country,
+                    lambda: run_feature_extraction(data, features, self.budget),
+                )
             self._heads[key] = (result, cost + feature_cost)
         return self._heads[key]
 
@@ -490,16 +530,26 @@ class _RunContext:
             base = self.base()
             keras.utils.set_random_seed(seed)
             with self.dist.scope():
-                result, cost = _measured(strategy, self.country, lambda: run_fine_tuning(
-                    data, base, head["model"], head["history"], self.budget,
-                    differential=strategy == "fine_tuning_dlr"))
+                result, cost = _measured(
+                    strategy,
+                    self.country,
+                    lambda: run_fine_tuning(
+                        data,
+                        base,
+                        head["model"],
+                        head["history"],
+                        self.budget,
+                        differential=strategy == "fine_tuning_dlr",
+                    ),
+                )
             cost = cost + head_cost
         else:
             keras.utils.set_random_seed(seed)
             architecture = self.backbone if strategy == "scratch_backbone" else None
             with self.dist.scope():
-                result, cost = _measured(strategy, self.country,
-                                         lambda: run_scratch(data, self.budget, architecture))
+                result, cost = _measured(
+                    strategy, self.country, lambda: run_scratch(data, self.budget, architecture)
+                )
         return self._row(strategy, seed, size, data, result, cost)
 
     def _row(self, strategy, seed, size, data, result, cost) -> dict:
@@ -530,9 +580,25 @@ class _RunContext:
 
 
 RESULT_COLUMNS = (
-    "strategy", "backbone", "dataset", "image_size", "train_images", "train_per_class", "seed",
-    "epochs", "fine_tune_epochs", "depth", "test_accuracy", "test_loss", "trainable_params",
-    "wall_seconds", "cpu_seconds", "energy_kwh", "co2_kg", "co2_method", "fine_tune_start",
+    "strategy",
+    "backbone",
+    "dataset",
+    "image_size",
+    "train_images",
+    "train_per_class",
+    "seed",
+    "epochs",
+    "fine_tune_epochs",
+    "depth",
+    "test_accuracy",
+    "test_loss",
+    "trainable_params",
+    "wall_seconds",
+    "cpu_seconds",
+    "energy_kwh",
+    "co2_kg",
+    "co2_method",
+    "fine_tune_start",
     "history",
 )
 
@@ -585,8 +651,10 @@ def write_figures(results: pd.DataFrame, out: str | os.PathLike) -> list[Path]:
 
     from tlcourse import plots
 
-    figures = {"comparison.png": plots.plot_comparison(results),
-               "learning_curves.png": plots.plot_learning_curves(results)}
+    figures = {
+        "comparison.png": plots.plot_comparison(results),
+        "learning_curves.png": plots.plot_learning_curves(results),
+    }
     if results["train_per_class"].nunique(dropna=False) > 1:
         figures["data_efficiency.png"] = plots.plot_data_efficiency(results)
     paths = []
@@ -600,4 +668,3 @@ def write_figures(results: pd.DataFrame, out: str | os.PathLike) -> list[Path]:
 def with_budget(budget: Budget, **changes) -> Budget:
     """Return a copy of ``budget`` with some fields changed (``epochs=...``)."""
     return replace(budget, **changes)
-

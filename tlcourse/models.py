@@ -48,8 +48,9 @@ def small_cnn(
     x = layers.RandomFlip("horizontal", name="augment_flip")(x)
     for i, width in enumerate(filters):
         stride = 2 if i == 0 else 1
-        x = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False,
-                          name=f"conv_{i}")(x)
+        x = layers.Conv2D(
+            width, 3, strides=stride, padding="same", use_bias=False, name=f"conv_{i}"
+        )(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"conv_{i}_BN")(x)
         x = layers.ReLU(name=f"conv_{i}_relu")(x)
         if i < len(filters) - 1:

@@ -1,0 +1,92 @@
+"""The `tlcourse` command: doctor, predict, compare, figures; errors without tracebacks."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tlcourse.cli import main
+from tlcourse.paths import data_dir
+
+
+def test_doctor_reports_versions_backbones_and_data(capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "tensorflow" in out and "keras backend: tensorflow" in out
+    assert "efficientnet_lite0" in out and "shipped photos: 180 images, 6 classes" in out
+
+
+def test_predict_names_imagenet_classes_of_a_shipped_photo(capsys):
+    photo = sorted((data_dir() / "photos" / "fruit").glob("*strawberr*"))[0]
+    assert main(["predict", str(photo), "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(photo) and len(lines) == 4
+    assert "strawberry" in lines[1]
+
+
+def test_a_corrupt_image_is_one_clear_line_not_a_traceback(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    result = subprocess.run(
+        [sys.executable, "-m", "tlcourse.cli", "predict", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "broken.jpg" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compare_fast_writes_table_and_figures_only_under_out(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "compare",
+            "--fast",
+            "--strategies",
+            "feature_extraction,fine_tuning",
+            "--image-size",
+            "32",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "feature_extraction" in printed and "test accuracy" in printed
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["strategy"]) == ["feature_extraction", "fine_tuning"]
+    assert {p.name for p in out.iterdir()} >= {
+        "results.csv",
+        "comparison.png",
+        "learning_curves.png",
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+    # A second run without --resume/--overwrite refuses to touch the table.
+    assert main(["compare", "--fast", "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_figures_writes_the_lecture_figures(tmp_path, capsys):
+    assert main(["figures", "--out", str(tmp_path), "--backbone", "vgg16"]) == 0
+    written = {Path(p).name for p in tmp_path.iterdir()}
+    assert written == {"parameter_counts.png", "trainable_map.png", "learning_rates.png"}
+    assert "--results" in capsys.readouterr().out
+
+
+def test_figures_with_missing_results_is_a_clear_error(tmp_path, capsys):
+    assert main(["figures", "--out", str(tmp_path), "--results", "nope.csv"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["compare", "--strategies", "finetune"], ["compare", "--seeds", "-1"]]
+)
+def test_bad_options_exit_2_with_the_allowed_values(argv, capsys):
+    assert main([*argv, "--out", "/tmp/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err
