@@ -1,0 +1,458 @@
+"""Spot the classic transfer-learning mistakes in a model before a long ``fit``.
+
+Each check looks at the model only (layers, trainable flags, compile settings, optimizer), runs
+in milliseconds and explains in plain words what goes wrong and how to fix it. Notebooks and
+autograder tests call :func:`check_transfer_setup`; an empty list means nothing was found.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import keras
+
+from tlcourse.backbones import ImagePreprocessing, find_backbone
+from tlcourse.errors import InvalidParameterError, TLCourseError
+from tlcourse.freezing import is_layerwise
+
+__all__ = ["SetupProblem", "TransferSetupError", "check_transfer_setup"]
+
+_MAX_NAMES = 4
+
+
+class TransferSetupError(TLCourseError, ValueError):
+    """Raised by ``check_transfer_setup(..., raise_on_error=True)``; lists every problem."""
+
+
+@dataclass(frozen=True)
+class SetupProblem:
+    """One mistake found in a model.
+
+    Attributes:
+        check: short identifier of the check, e.g. ``"batchnorm_trainable"`` (stable, for
+            tests and autograders).
+        problem: what is wrong and what it does to training, in plain words.
+        fix: what to change.
+    """
+
+    check: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.problem}\n  Fix: {self.fix}"
+
+
+def _names(layers) -> str:
+    names = [repr(layer.name) for layer in layers]
+    more = f" and {len(names) - _MAX_NAMES} more" if len(names) > _MAX_NAMES else ""
+    return ", ".join(names[:_MAX_NAMES]) + more
+
+
+def _flatten(layer) -> list:
+    return list(layer._flatten_layers(include_self=False, recursive=True))
+
+
+def _bases(model: keras.Model) -> list[keras.Model]:
+    """The pretrained part(s): the tlcourse backbone, else any model nested in ``model``."""
+    try:
+        return [find_backbone(model)[0]]
+    except InvalidParameterError:
+        return [layer for layer in model.layers if isinstance(layer, keras.Model)]
+
+
+def _frozen_and_trainable(base, trainable_ids: set[int]) -> tuple[list, list]:
+    """Layers of ``base`` (BatchNorm aside) whose weights will / will not be trained."""
+    frozen, training = [], []
+    for layer in _flatten(base):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        own = getattr(layer, "_trainable_variables", [])
+        if own:
+            (training if any(id(v) in trainable_ids for v in own) else frozen).append(layer)
+    return frozen, training
+
+
+# ------------------------------------------------------------------------------------------
+# The checks. Each takes (model, num_classes) and returns a SetupProblem or None.
+# ------------------------------------------------------------------------------------------
+
+
+def _check_nothing_trainable(model, num_classes):
+    if model.weights and not model.trainable_weights:
+        return SetupProblem(
+            "nothing_trainable",
+            f"Nothing in model {model.name!r} is trainable: fit would not change a single weight.",
+            "Unfreeze at least the head: tlcourse.set_trainable(model, 0) trains the head with "
+            "the backbone frozen.",
+        )
+    return None
+
+
+def _check_frozen_parent(model, num_classes):
+    for base in _bases(model):
+        if base.trainable:
+            continue
+        flagged = [layer for layer in _flatten(base) if layer.trainable and layer.weights]
+        if flagged:
+            return SetupProblem(
+                "trainable_inside_frozen_base",
+                f"Layers {_names(flagged)} are marked trainable, but their parent model "
+                f"{base.name!r} has trainable=False, which switches off every layer inside it: "
+                "they will not train.",
+                f"Set {base.name}.trainable = True first, then freeze layer by layer (or use "
+                "tlcourse.set_trainable(model, depth)), and compile again.",
+            )
+    return None
+
+
+def _check_batchnorm(model, num_classes):
+    trainable_ids = {id(w) for w in model.trainable_weights}
+    for base in _bases(model):
+        frozen, _ = _frozen_and_trainable(base, trainable_ids)
+        live = [
+            layer
+            for layer in _flatten(base)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+        ]
+        if frozen and live:
+            return SetupProblem(
+                "batchnorm_trainable",
+                f"{len(live)} BatchNormalization layer(s) of {base.name!r} are trainable "
+                f"({_names(live)}) while other layers of it are frozen. During fit they "
+                "re-estimate their mean and variance from your small batches, which shifts "
+                "the features the frozen pretrained layers rely on: accuracy often drops "
+                "sharply when fine-tuning starts.",
+                "Keep BatchNorm frozen: use tlcourse.set_trainable(model, depth), or set "
+                "layer.trainable = False on every BatchNormalization layer of the backbone and "
+                "compile again. (Calling base(x, training=False) is not enough in Keras 3.15.) "
+                "If you chose this on purpose (set_trainable(..., train_batchnorm=True) with "
+                "large batches), you can ignore this.",
+            )
+    return None
+
+
+def _trainable_under(model, flag) -> set[int]:
+    """Ids of the variables that train when each layer's flag is ``flag(layer)``."""
+    found: set[int] = set()
+
+    def walk(layer, on: bool) -> None:
+        on = on and flag(layer)
+        if on:
+            found.update(id(v) for v in getattr(layer, "_trainable_variables", []))
+        for sub in getattr(layer, "_layers", []):
+            walk(sub, on)
+
+    walk(model, True)
+    return found
+
+
+def _layers_owning(model, ids: set[int]) -> list:
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if any(id(v) in ids for v in getattr(layer, "_trainable_variables", []))
+    ]
+
+
+def _check_trainable_changed(model, num_classes):
+    if not getattr(model, "compiled", False):
+        return None
+    now = {id(w) for w in model.trainable_weights}
+    changed: set[int] = set()
+    # Keras records every layer's flag at compile time; compare what trained then and now.
+    snapshot = getattr(model, "_compiled_trainable_state", None)
+    if isinstance(snapshot, dict):
+        then = _trainable_under(model, lambda layer: snapshot.get(layer, False))
+        changed |= then ^ now
+    # A built optimizer knows the exact variables it updates.
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        built = {id(v) for v in getattr(optimizer, "_trainable_variables", [])}
+        if built and built != now:
+            changed |= built ^ now
+    if not changed:
+        return None
+    return SetupProblem(
+        "trainable_changed_after_compile",
+        f"Which layers are trainable changed after model.compile(...) (e.g. "
+        f"{_names(_layers_owning(model, changed))}). Keras fixes the trainable weights at "
+        "compile time: fit keeps training the old set (frozen layers still change, newly "
+        "unfrozen ones do not), or fails with 'This optimizer can only be called for the "
+        "variables it was originally built with'.",
+        "Call model.compile(...) again (with a new optimizer) after every change of "
+        "trainable, or use tlcourse.set_trainable(model, depth), which recompiles for you.",
+    )
+
+
+_PREPROCESSING_LAYERS = (
+    keras.layers.Rescaling,
+    keras.layers.Normalization,
+    ImagePreprocessing,
+)
+
+
+def _is_preprocessing(layer) -> bool:
+    if isinstance(layer, _PREPROCESSING_LAYERS):
+        return True
+    if isinstance(layer, keras.layers.Lambda):
+        function = getattr(layer, "function", None)
+        return "preprocess" in f"{layer.name} {getattr(function, '__name__', '')}".lower()
+    return False
+
+
+def _check_double_preprocessing(model, num_classes):
+    try:
+        backbone, spec = find_backbone(model)
+    except InvalidParameterError:
+        return None
+    if backbone is model:
+        return None
+    before = model.layers[: model.layers.index(backbone)]
+    extra = [layer for layer in before if _is_preprocessing(layer)]
+    if not extra:
+        return None
+    return SetupProblem(
+        "preprocessing_twice",
+        f"Layer(s) {_names(extra)} rescale or normalise the images before the backbone "
+        f"{backbone.name!r}, which already preprocesses them itself ({spec.preprocessing}). "
+        "The images are transformed twice, so the pretrained layers see values they were "
+        "never trained on: accuracy suffers silently.",
+        f"Remove {_names(extra)} and give the model RGB images with values in 0..255; tlcourse "
+        "backbones preprocess inside the model.",
+    )
+
+
+def _check_imagenet_head(model, num_classes):
+    try:
+        backbone, _ = find_backbone(model)
+    except InvalidParameterError:
+        return None
+    if backbone is model or "predictions" not in [layer.name for layer in backbone.layers]:
+        return None
+    return SetupProblem(
+        "imagenet_head_kept",
+        f"The backbone {backbone.name!r} still ends with its 1000-class ImageNet classifier "
+        "('predictions'): your layers after it see 1000 ImageNet probabilities instead of "
+        "image features.",
+        f"Load it without that head: tlcourse.load_backbone({backbone.name!r}, "
+        "include_top=False) (the default), then add your own Dense layer.",
+    )
+
+
+def _check_equal_rates(model, num_classes):
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not is_layerwise(optimizer):
+        return None
+    try:
+        from tlcourse.optimizers import learning_rates
+
+        rates = learning_rates(model).dropna(subset=["multiplier"])
+    except (ImportError, TLCourseError):
+        return None
+    if rates["block"].nunique() < 2 or rates["multiplier"].nunique() != 1:
+        return None
+    return SetupProblem(
+        "layerwise_rates_equal",
+        f"The layer-wise optimizer trains every group ({rates['block'].nunique()} blocks and "
+        f"the head) at the same learning rate ({rates['learning_rate'].iloc[0]:.3g}), so it "
+        "is not discriminative: the pretrained blocks move as fast as the new head.",
+        "Give it a factor > 1 (the lecture's advice: 3 to 10), e.g. "
+        "layerwise_optimizer(model, base_lr, factor=3), and compile again.",
+    )
+
+
+def _single_output_units(model):
+    outputs = getattr(model, "outputs", None)
+    if not outputs or len(outputs) != 1:
+        return None
+    return tuple(outputs[0].shape)
+
+
+def _check_num_outputs(model, num_classes):
+    shape = _single_output_units(model)
+    if num_classes is None or shape is None:
+        return None
+    if len(shape) != 2:
+        return SetupProblem(
+            "wrong_number_of_outputs",
+            f"The model outputs a tensor of shape {shape}, not one score per class: the "
+            "backbone's feature map reaches the output without pooling.",
+            "Use load_backbone(..., pooling='avg') (the default) or add "
+            f"keras.layers.GlobalAveragePooling2D(), then keras.layers.Dense({num_classes}).",
+        )
+    units = shape[-1]
+    if units == num_classes or (num_classes == 2 and units == 1):
+        return None
+    return SetupProblem(
+        "wrong_number_of_outputs",
+        f"The model outputs {units} values per image but the data has {num_classes} classes: "
+        + (
+            "that is the ImageNet classifier's 1000 outputs."
+            if units == 1000
+            else "the head was made for another dataset."
+        ),
+        f"End the model with keras.layers.Dense({num_classes}) (or, for 2 classes, "
+        "Dense(1, activation='sigmoid') with a binary cross-entropy loss).",
+    )
+
+
+def _final_activation(model) -> str | None:
+    if not model.layers:
+        return None
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", None)
+
+
+def _crossentropy_from_logits(loss) -> tuple[str, bool] | None:
+    """``(name, from_logits)`` of a cross-entropy loss, None for anything else."""
+    if isinstance(loss, str):
+        return (loss, False) if "crossentropy" in loss.lower() else None
+    if isinstance(loss, keras.losses.Loss):
+        config = loss.get_config()
+        if "from_logits" in config:
+            return config.get("name", type(loss).__name__), bool(config["from_logits"])
+        return None
+    name = getattr(loss, "__name__", "")
+    return (name, False) if "crossentropy" in name else None
+
+
+def _check_activation_loss(model, num_classes):
+    activation = _final_activation(model)
+    shape = _single_output_units(model)
+    if activation == "softmax" and shape is not None and shape[-1] == 1:
+        return SetupProblem(
+            "softmax_single_output",
+            "The last layer is a softmax over a single output, which is always 1.0: the model "
+            "cannot learn anything.",
+            "For two classes use Dense(1, activation='sigmoid') with "
+            "loss='binary_crossentropy', or Dense(2) with a softmax and "
+            "loss='sparse_categorical_crossentropy'.",
+        )
+    info = _crossentropy_from_logits(getattr(model, "loss", None))
+    if info is None or activation is None:
+        return None
+    name, from_logits = info
+    if activation in ("softmax", "sigmoid") and from_logits:
+        return SetupProblem(
+            "activation_loss_mismatch",
+            f"The model ends with a {activation}, but its loss {name!r} has from_logits=True "
+            f"and applies a {activation} again: the loss and its gradients are wrong and "
+            "training is slow or stalls.",
+            f"Either remove the {activation} (a last Dense layer without activation) and keep "
+            f"from_logits=True, or keep the {activation} and use from_logits=False.",
+        )
+    if activation == "linear" and not from_logits:
+        return SetupProblem(
+            "activation_loss_mismatch",
+            f"The model outputs raw scores (its last layer has no softmax or sigmoid), but its "
+            f"loss {name!r} expects probabilities (from_logits=False): it clips the scores "
+            "into [0, 1] and training goes wrong.",
+            "Use e.g. keras.losses.SparseCategoricalCrossentropy(from_logits=True), or add "
+            "activation='softmax' to the last Dense layer.",
+        )
+    return None
+
+
+_CHECKS = (
+    _check_nothing_trainable,
+    _check_frozen_parent,
+    _check_batchnorm,
+    _check_trainable_changed,
+    _check_double_preprocessing,
+    _check_imagenet_head,
+    _check_equal_rates,
+    _check_num_outputs,
+    _check_activation_loss,
+)
+
+
+def _check_arguments(model, num_classes, raise_on_error) -> None:
+    func = "check_transfer_setup"
+    if not isinstance(model, keras.Model):
+        raise InvalidParameterError(
+            f"The 'model' parameter of {func} must be a keras.Model. "
+            f"Got {type(model).__name__} instead."
+        )
+    ok = num_classes is None or (
+        isinstance(num_classes, numbers.Integral)
+        and not isinstance(num_classes, bool)
+        and num_classes >= 2
+    )
+    if not ok:
+        raise InvalidParameterError(
+            f"The 'num_classes' parameter of {func} must be an int >= 2 or None. "
+            f"Got {num_classes!r} instead."
+        )
+    if not isinstance(raise_on_error, bool):
+        raise InvalidParameterError(
+            f"The 'raise_on_error' parameter of {func} must be a bool. "
+            f"Got {raise_on_error!r} instead."
+        )
+
+
+def check_transfer_setup(
+    model: keras.Model, num_classes: int | None = None, raise_on_error: bool = False
+) -> list[SetupProblem]:
+    """List the classic transfer-learning mistakes found in ``model``.
+
+    Checks, each with a stable ``check`` identifier:
+
+    * ``nothing_trainable``: every weight is frozen.
+    * ``trainable_inside_frozen_base``: layers set trainable inside a backbone whose own
+      ``trainable`` is False (they do not train).
+    * ``batchnorm_trainable``: BatchNormalization layers trainable in a partly frozen backbone.
+    * ``trainable_changed_after_compile``: ``trainable`` changed since ``compile`` (Keras keeps
+      training the old set of weights, or fails).
+    * ``preprocessing_twice``: a Rescaling/Normalization/preprocessing layer before a backbone
+      that preprocesses by itself (every tlcourse backbone does).
+    * ``imagenet_head_kept``: the backbone still has its ImageNet ``predictions`` layer.
+    * ``layerwise_rates_equal``: a layer-wise (discriminative) optimizer whose groups all train
+      at the same rate.
+    * ``wrong_number_of_outputs`` (needs ``num_classes``): the head does not output one value
+      per class.
+    * ``softmax_single_output`` and ``activation_loss_mismatch``: a softmax on one unit; a
+      softmax/sigmoid output with a ``from_logits=True`` loss, or raw scores with a
+      ``from_logits=False`` cross-entropy.
+
+    Args:
+        model: the model to check, usually a classifier around a tlcourse backbone (the
+            backbone-specific checks are skipped when there is none).
+        num_classes: number of classes in the data, to check the head's outputs. Defaults to
+            None (not checked).
+        raise_on_error: raise a :class:`TransferSetupError` listing every problem instead of
+            returning them. Defaults to False.
+
+    Returns:
+        A list of :class:`SetupProblem` (``check``, ``problem``, ``fix``), empty when nothing
+        was found. ``print(problem)`` shows the text and the fix.
+
+    Raises:
+        InvalidParameterError: ``model`` is not a Keras model, or a bad ``num_classes`` or
+            ``raise_on_error``.
+        TransferSetupError: problems were found and ``raise_on_error`` is True.
+
+    Example:
+        >>> import keras
+        >>> from tlcourse.backbones import load_backbone
+        >>> from tlcourse.diagnostics import check_transfer_setup
+        >>> base = load_backbone("mobilenet_v2", weights=None, input_shape=(64, 64, 3))
+        >>> inputs = keras.Input((64, 64, 3))
+        >>> x = keras.layers.Rescaling(1 / 255)(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(5)(base(x)))
+        >>> [p.check for p in check_transfer_setup(model, num_classes=3)]
+        ['preprocessing_twice', 'wrong_number_of_outputs']
+    """
+    _check_arguments(model, num_classes, raise_on_error)
+    problems = [p for check in _CHECKS if (p := check(model, num_classes)) is not None]
+    if problems and raise_on_error:
+        listed = "\n".join(f"{i}. {p}" for i, p in enumerate(problems, 1))
+        raise TransferSetupError(
+            f"check_transfer_setup found {len(problems)} problem(s) in model "
+            f"{model.name!r}:\n{listed}"
+        )
+    return problems

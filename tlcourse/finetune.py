@@ -1,0 +1,325 @@
+"""The lecture's fine-tuning recipe in one call: train the head, then unfreeze and fine-tune.
+
+1. Freeze the whole backbone (BatchNorm included) and train the new head at a high learning
+   rate: a random head sends large, noisy gradients that would damage pretrained features.
+2. Unfreeze the last ``depth`` blocks (BatchNorm stays frozen), recompile with a learning rate
+   about 10 times lower, optionally decreasing block by block (``factor``), and continue
+   training, the epoch count carrying on.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import keras
+import pandas as pd
+
+from tlcourse.backbones import find_backbone
+from tlcourse.errors import InvalidParameterError
+from tlcourse.freezing import _check_depth_for, _freeze, is_layerwise_class
+
+__all__ = ["FineTuneHistory", "fine_tune"]
+
+HEAD_STAGE = "head"
+FINE_TUNE_STAGE = "fine_tune"
+
+
+class FineTuneHistory:
+    """The joined history of both stages of :func:`fine_tune`, shaped like a Keras History.
+
+    Attributes:
+        history: ``{metric: [one value per epoch]}`` over both stages, as in
+            ``keras.callbacks.History.history`` (a metric logged in one stage only is NaN in
+            the other).
+        epoch: epoch indices, from 0, continuous across stages.
+        stage: ``"head"`` or ``"fine_tune"`` per epoch.
+        fine_tune_start: index of the first fine-tuning epoch (the ``initial_epoch`` of the
+            second ``fit``); equals the number of head epochs run. None when no fine-tuning
+            epoch ran.
+        settings: the learning rates, depth and optimizer used.
+        model: the trained model.
+    """
+
+    def __init__(self, histories, model: keras.Model, settings: dict):
+        self.model = model
+        self.settings = dict(settings)
+        self.epoch: list[int] = []
+        self.stage: list[str] = []
+        self.history: dict[str, list[float]] = {}
+        self.fine_tune_start: int | None = None
+        for stage, history in histories:
+            self._append(stage, history)
+
+    def _append(self, stage: str, history) -> None:
+        if not history.epoch:
+            return
+        if stage == FINE_TUNE_STAGE:
+            self.fine_tune_start = len(self.epoch)
+        done = len(self.epoch)
+        for key in dict.fromkeys([*self.history, *history.history]):  # ordered union
+            values = history.history.get(key, [math.nan] * len(history.epoch))
+            self.history.setdefault(key, [math.nan] * done).extend(float(v) for v in values)
+        self.epoch.extend(range(done, done + len(history.epoch)))
+        self.stage.extend([stage] * len(history.epoch))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per epoch: ``epoch``, ``stage`` and every logged metric.
+
+        The frame's ``attrs["fine_tune_start"]`` repeats :attr:`fine_tune_start`.
+        """
+        frame = pd.DataFrame({"epoch": self.epoch, "stage": self.stage, **self.history})
+        frame.attrs["fine_tune_start"] = self.fine_tune_start
+        return frame
+
+    def __repr__(self) -> str:
+        return (
+            f"FineTuneHistory({len(self.epoch)} epochs, fine_tune_start={self.fine_tune_start}, "
+            f"metrics={sorted(self.history)})"
+        )
+
+
+def _check_count(param: str, value) -> int:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise InvalidParameterError(
+        f"The {param!r} parameter of fine_tune must be an int >= 0. Got {value!r} instead."
+    )
+
+
+def _check_rate(param: str, value, none_ok: bool = False) -> float | None:
+    if value is None and none_ok:
+        return None
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+    if not ok:
+        allowed = "a float > 0" + (" or None" if none_ok else "")
+        raise InvalidParameterError(
+            f"The {param!r} parameter of fine_tune must be {allowed}. Got {value!r} instead."
+        )
+    return float(value)
+
+
+def _check_factor(factor) -> float | None:
+    if factor is None:
+        return None
+    ok = (
+        isinstance(factor, numbers.Real)
+        and not isinstance(factor, bool)
+        and math.isfinite(factor)
+        and factor > 1
+    )
+    if not ok:
+        raise InvalidParameterError(
+            "The 'factor' parameter of fine_tune must be a float > 1 (the lecture's advice: 3 "
+            f"to 10) or None (every unfrozen layer at base_lr). Got {factor!r} instead."
+        )
+    return float(factor)
+
+
+def _optimizer_template(optimizer) -> tuple[type, dict]:
+    """``(class, settings without learning rate)`` from a name, class or instance."""
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        config = optimizer.get_config()
+        for key in ("name", "learning_rate", "multipliers", "default_multiplier"):
+            config.pop(key, None)
+        return _plain_class(type(optimizer)), config
+    if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
+        return _plain_class(optimizer), {}
+    if isinstance(optimizer, str):
+        try:
+            return type(keras.optimizers.get(optimizer)), {}
+        except ValueError:
+            pass
+    raise InvalidParameterError(
+        "The 'optimizer' parameter of fine_tune must be an optimizer name such as 'adam' or "
+        "'sgd', a keras.optimizers.Optimizer class, or an instance whose settings (momentum, "
+        f"weight decay...) are copied; its learning rate is replaced. Got {optimizer!r} "
+        "instead."
+    )
+
+
+def _plain_class(cls: type) -> type:
+    # A layer-wise class stands for its parent: fine_tune adds the multipliers itself.
+    if is_layerwise_class(cls):
+        return next(c for c in cls.__mro__[1:] if not is_layerwise_class(c))
+    return cls
+
+
+def _compile_settings(model: keras.Model, loss, metrics) -> dict:
+    """Loss, metrics and compile options: the arguments, else what the model was compiled with."""
+    previous = getattr(model, "_compile_config", None)
+    settings = dict(previous.config) if getattr(model, "compiled", False) and previous else {}
+    settings.pop("optimizer", None)
+    if loss is not None:
+        settings["loss"] = loss
+    if metrics is not None:
+        settings["metrics"] = metrics
+    if settings.get("loss") is None:
+        raise InvalidParameterError(
+            f"fine_tune needs a loss: model {model.name!r} is not compiled with one. Pass "
+            "loss=... (e.g. loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), "
+            "metrics=['accuracy']), or call model.compile(loss=..., metrics=[...]) first; "
+            "fine_tune chooses the optimizers itself."
+        )
+    return settings
+
+
+def _fit_arguments(train, val) -> tuple[dict, object]:
+    if train is None:
+        raise InvalidParameterError(
+            "The 'train' parameter of fine_tune must be training data: a tf.data.Dataset of "
+            "(images, labels) batches, a keras.utils.PyDataset, or a tuple (images, labels). "
+            "Got None instead."
+        )
+    if isinstance(train, tuple):
+        if len(train) not in (2, 3):
+            raise InvalidParameterError(
+                "The 'train' parameter of fine_tune must be (images, labels) or (images, "
+                f"labels, sample_weights) when a tuple. Got a tuple of {len(train)} items."
+            )
+        data = dict(zip(("x", "y", "sample_weight"), train, strict=False))
+    else:
+        # Datasets shuffle themselves; Keras warns at every fit if asked to shuffle them.
+        data = {"x": train, "shuffle": False}
+    return data, val
+
+
+def _make_optimizer(model, optimizer_class, optimizer_settings, lr, factor, unit):
+    if factor is None:
+        return optimizer_class(learning_rate=lr, **optimizer_settings)
+    from tlcourse.optimizers import layerwise_optimizer
+
+    settings = {"factor": factor, "optimizer": optimizer_class, "unit": unit, **optimizer_settings}
+    optimizer = layerwise_optimizer(model, lr, **settings)
+    # Lets a later set_trainable rebuild the same optimizer for other blocks.
+    optimizer._tlcourse_layerwise_settings = settings
+    return optimizer
+
+
+def fine_tune(
+    model: keras.Model,
+    train,
+    val=None,
+    head_epochs: int = 5,
+    epochs: int = 5,
+    depth: int | str = 2,
+    base_lr: float = 1e-4,
+    factor: float | None = None,
+    *,
+    head_lr: float | None = None,
+    loss=None,
+    metrics=None,
+    optimizer="adam",
+    unit: str = "block",
+    train_batchnorm: bool = False,
+    callbacks=None,
+    verbose="auto",
+) -> FineTuneHistory:
+    """Train the head with the backbone frozen, then fine-tune the last ``depth`` blocks.
+
+    Stage 1 (``head_epochs`` epochs): ``set_trainable(model, 0)`` and train at ``head_lr``
+    (default ``10 * base_lr``: a new, random head needs large steps, and the frozen backbone is
+    safe from them). Stage 2 (``epochs`` more epochs): ``set_trainable(model, depth)``
+    (BatchNorm stays frozen) and train at ``base_lr``; with ``factor``, a layer-wise optimizer
+    trains the head at ``base_lr``, the last unfrozen block at ``base_lr / factor``, the one
+    before at ``base_lr / factor**2``... Epochs are numbered on from stage 1 (``initial_epoch``),
+    so callbacks and logs see one run.
+
+    The loss, metrics and compile options are the model's own (compile it first) or the
+    ``loss``/``metrics`` arguments; the model's compiled optimizer is not used: each stage gets
+    a fresh ``optimizer`` at its learning rate. The model is left compiled for stage 2.
+
+    Args:
+        model: a classifier containing a tlcourse backbone.
+        train: training data: a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of
+            ``(images, labels)`` batches, or a tuple ``(images, labels)`` of arrays.
+        val: validation data, as accepted by ``fit(validation_data=...)``. Defaults to None.
+        head_epochs: epochs of stage 1 (0 skips it). Defaults to 5.
+        epochs: epochs of stage 2, after the head epochs (0 skips it). Defaults to 5.
+        depth: blocks to unfreeze in stage 2 (an int or ``"all"``, as in
+            :func:`~tlcourse.freezing.set_trainable`). Defaults to 2.
+        base_lr: learning rate of stage 2 (of its head, with ``factor``). Defaults to 1e-4.
+        factor: ratio between the learning rates of consecutive groups in stage 2, a float > 1
+            (3 to 10 is usual), using :func:`tlcourse.optimizers.layerwise_optimizer`. Defaults
+            to None (one learning rate).
+        head_lr: learning rate of stage 1. Defaults to None (``10 * base_lr``).
+        loss: loss for both stages. Defaults to None (the model's compiled loss).
+        metrics: metrics for both stages. Defaults to None (the model's compiled metrics).
+        optimizer: a name (``"adam"``, ``"sgd"``...), an optimizer class, or an optimizer
+            instance whose other settings (momentum, weight decay...) are kept; the learning
+            rate is set per stage. Defaults to ``"adam"``.
+        unit: ``"block"`` or ``"layer"``: what ``depth`` (and ``factor``) count. Defaults to
+            ``"block"``.
+        train_batchnorm: train the BatchNormalization layers of the unfrozen blocks in stage 2.
+            Defaults to False.
+        callbacks: Keras callbacks for both stages. Defaults to None.
+        verbose: ``fit``'s verbosity (``"auto"``, 0, 1 or 2). Defaults to ``"auto"``.
+
+    Returns:
+        A :class:`FineTuneHistory`: ``.history`` like a Keras History over both stages,
+        ``.fine_tune_start`` (the first fine-tuning epoch) and ``.to_frame()`` with a
+        ``stage`` column.
+
+    Raises:
+        InvalidParameterError: no tlcourse backbone in ``model``, no loss, or a bad argument
+            (checked before any training).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from tlcourse.backbones import load_backbone
+        >>> from tlcourse.finetune import fine_tune
+        >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
+        >>> model = keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.Dense(2)])
+        >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> images, labels = np.zeros((4, 32, 32, 3)), np.array([0, 1, 0, 1])
+        >>> history = fine_tune(model, (images, labels), head_epochs=1, epochs=1, depth=1,
+        ...                     verbose=0)
+        >>> history.stage, history.fine_tune_start
+        (['head', 'fine_tune'], 1)
+    """
+    find_backbone(model)
+    head_epochs = _check_count("head_epochs", head_epochs)
+    epochs = _check_count("epochs", epochs)
+    base_lr = _check_rate("base_lr", base_lr)
+    head_lr = _check_rate("head_lr", head_lr, none_ok=True) or 10 * base_lr
+    factor = _check_factor(factor)
+    _check_depth_for(model, depth, unit, train_batchnorm, "fine_tune")
+    optimizer_class, optimizer_settings = _optimizer_template(optimizer)
+    compile_settings = _compile_settings(model, loss, metrics)
+    data, val = _fit_arguments(train, val)
+    fit = {**data, "validation_data": val, "callbacks": callbacks, "verbose": verbose}
+
+    histories = []
+    if head_epochs:
+        _freeze(model, 0, unit, train_batchnorm)
+        model.compile(
+            optimizer=optimizer_class(learning_rate=head_lr, **optimizer_settings),
+            **compile_settings,
+        )
+        histories.append((HEAD_STAGE, model.fit(epochs=head_epochs, **fit)))
+    done = len(histories[0][1].epoch) if histories else 0
+    _freeze(model, depth, unit, train_batchnorm)
+    model.compile(
+        optimizer=_make_optimizer(
+            model, optimizer_class, optimizer_settings, base_lr, factor, unit
+        ),
+        **compile_settings,
+    )
+    if epochs:
+        histories.append(
+            (FINE_TUNE_STAGE, model.fit(initial_epoch=done, epochs=done + epochs, **fit))
+        )
+    settings = {
+        "head_lr": head_lr,
+        "base_lr": base_lr,
+        "factor": factor,
+        "depth": depth,
+        "unit": unit,
+        "optimizer": optimizer_class.__name__,
+    }
+    return FineTuneHistory(histories, model, settings)

@@ -1,0 +1,273 @@
+"""The learning-rate range test ("LR finder", Smith 2017; fast.ai's ``lr_find``).
+
+Train for a few dozen batches while the learning rate grows exponentially from tiny to huge,
+record the loss after each batch, and read a good learning rate off the curve: the loss first
+stays flat (too small to matter), then falls (useful), then explodes (too large). The model's
+weights, optimizer and every other variable are restored afterwards: the test leaves no trace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+from tlcourse.errors import InvalidParameterError, check_choice
+
+__all__ = ["LRFindResult", "lr_find"]
+
+_SUGGESTIONS = ("steepest", "minimum")
+
+
+@dataclass(frozen=True)
+class LRFindResult:
+    """What :func:`lr_find` measured, and the learning rates it suggests.
+
+    Attributes:
+        history: one row per batch: ``lr`` (the base learning rate used for that batch; the
+            head's rate with a layer-wise optimizer), ``loss`` (that batch's training loss)
+            and ``smoothed_loss`` (exponential moving average, bias-corrected).
+        suggested_lr: the suggestion chosen by the ``suggestion`` argument.
+        steepest_lr: where the smoothed loss falls fastest against log(lr), before its minimum.
+            None when the loss never fell.
+        minimum_lr: a tenth of the learning rate at the lowest smoothed loss (fast.ai's
+            "minimum / 10" rule, safely below the divergence).
+        diverged: True if the test stopped early because the loss exploded.
+        method: how ``suggested_lr`` was chosen (``"steepest"`` or ``"minimum"``).
+    """
+
+    history: pd.DataFrame
+    suggested_lr: float
+    steepest_lr: float | None
+    minimum_lr: float
+    diverged: bool
+    method: str
+
+    def __repr__(self) -> str:
+        return (
+            f"LRFindResult(suggested_lr={self.suggested_lr:.3g} ({self.method}), "
+            f"{len(self.history)} steps, diverged={self.diverged})"
+        )
+
+
+def _check_positive(param: str, value) -> float:
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+    if not ok:
+        raise InvalidParameterError(
+            f"The {param!r} parameter of lr_find must be a float > 0. Got {value!r} instead."
+        )
+    return float(value)
+
+
+def _check_int(param: str, value, minimum: int) -> int:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
+        return int(value)
+    raise InvalidParameterError(
+        f"The {param!r} parameter of lr_find must be an int >= {minimum}. Got {value!r} instead."
+    )
+
+
+def _check_arguments(model, start_lr, end_lr, num_steps, beta, diverge, batch_size):
+    if not isinstance(model, keras.Model):
+        raise InvalidParameterError(
+            f"The 'model' parameter of lr_find must be a keras.Model. Got {type(model).__name__}."
+        )
+    if not getattr(model, "compiled", False) or getattr(model, "loss", None) is None:
+        raise InvalidParameterError(
+            f"lr_find needs a compiled model with a loss; compile model {model.name!r} first, "
+            "e.g. model.compile(optimizer='adam', "
+            "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)). Its optimizer "
+            "(class and settings) is the one tested."
+        )
+    start_lr, end_lr = _check_positive("start_lr", start_lr), _check_positive("end_lr", end_lr)
+    if start_lr >= end_lr:
+        raise InvalidParameterError(
+            f"lr_find needs start_lr < end_lr. Got start_lr={start_lr!r} and end_lr={end_lr!r}."
+        )
+    num_steps = _check_int("num_steps", num_steps, 2)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
+        raise InvalidParameterError(
+            f"The 'beta' parameter of lr_find must be a float in [0, 1). Got {beta!r} instead."
+        )
+    diverge = _check_positive("diverge", diverge)
+    if diverge <= 1:
+        raise InvalidParameterError(
+            f"The 'diverge' parameter of lr_find must be a float > 1. Got {diverge!r} instead."
+        )
+    return start_lr, end_lr, num_steps, float(beta), diverge, batch_size
+
+
+def _split(batch) -> tuple:
+    """``(x, y, sample_weight)`` from one element of a dataset."""
+    if isinstance(batch, tuple | list) and len(batch) in (2, 3):
+        return tuple(batch) + (None,) * (3 - len(batch))
+    return batch, None, None
+
+
+def _cycle_arrays(arrays, batch_size: int):
+    size = len(arrays[0])
+    for start in itertools.cycle(range(0, size, batch_size)):
+        part = slice(start, start + batch_size)
+        yield tuple(None if a is None else a[part] for a in arrays)
+
+
+def _cycle_pydataset(dataset):
+    for index in itertools.cycle(range(len(dataset))):
+        yield _split(dataset[index])
+
+
+def _cycle_tf_data(dataset):
+    for batch in dataset.repeat():
+        yield _split(batch)
+
+
+def _batches(train, batch_size: int):
+    """An endless iterator of ``(x, y, sample_weight)`` batches, cycling through ``train``."""
+    if isinstance(train, tuple) and len(train) in (2, 3):
+        return _cycle_arrays(tuple(train) + (None,) * (3 - len(train)), batch_size)
+    if isinstance(train, keras.utils.PyDataset):
+        return _cycle_pydataset(train)
+    if hasattr(train, "repeat") and hasattr(train, "element_spec"):  # a tf.data.Dataset
+        return _cycle_tf_data(train)
+    what = f"a tuple of {len(train)} items" if isinstance(train, tuple) else type(train).__name__
+    raise InvalidParameterError(
+        "The 'train' parameter of lr_find must be a tf.data.Dataset of (images, labels) "
+        "batches, a keras.utils.PyDataset, or a tuple (images, labels) of arrays. Got "
+        f"{what} instead."
+    )
+
+
+def _suggest(table: pd.DataFrame) -> tuple[float | None, float]:
+    """``(steepest_lr, minimum_lr)`` from the measured curve."""
+    finite = table[np.isfinite(table["smoothed_loss"])]
+    lowest = int(np.argmin(finite["smoothed_loss"].to_numpy()))
+    minimum_lr = float(finite["lr"].iloc[lowest]) / 10
+    # The first steps barely move the weights and the smoothing is still warming up: skip them.
+    skip = min(len(finite) // 10, lowest)
+    descent = finite.iloc[skip : lowest + 1]
+    if len(descent) < 3:
+        return None, minimum_lr
+    slope = np.gradient(descent["smoothed_loss"].to_numpy(), np.log10(descent["lr"].to_numpy()))
+    return float(descent["lr"].iloc[int(np.argmin(slope))]), minimum_lr
+
+
+def _run(model, batches, lrs, beta: float, diverge: float) -> tuple[list[dict], bool]:
+    rows, average, best = [], 0.0, math.inf
+    for step, (lr, (x, y, weight)) in enumerate(zip(lrs, batches, strict=False)):
+        model.optimizer.learning_rate = lr
+        loss = float(model.train_on_batch(x, y, sample_weight=weight, return_dict=True)["loss"])
+        average = beta * average + (1 - beta) * loss
+        smoothed = average / (1 - beta ** (step + 1))
+        rows.append({"lr": float(lr), "loss": loss, "smoothed_loss": smoothed})
+        if not math.isfinite(smoothed) or smoothed > diverge * best:
+            return rows, True
+        best = min(best, smoothed)
+    return rows, False
+
+
+def lr_find(
+    model: keras.Model,
+    train,
+    start_lr: float = 1e-7,
+    end_lr: float = 1.0,
+    num_steps: int = 100,
+    *,
+    beta: float = 0.98,
+    diverge: float = 4.0,
+    suggestion: str = "steepest",
+    batch_size: int = 32,
+) -> LRFindResult:
+    """Run a learning-rate range test and suggest a learning rate.
+
+    For ``num_steps`` batches (cycling through ``train``), the learning rate grows
+    exponentially from ``start_lr`` to ``end_lr``; the loss of each batch is recorded and
+    smoothed. The test stops early when the smoothed loss exceeds ``diverge`` times its best
+    value. It trains what is trainable now, with a fresh copy of the model's compiled optimizer
+    (a layer-wise optimizer keeps its per-block ratios; ``lr`` is then the head's rate): run it
+    after :func:`~tlcourse.freezing.set_trainable` to choose the rate of that stage.
+
+    Afterwards every variable of the model (weights, BatchNorm statistics, metrics, random
+    seeds) is restored and its compiled optimizer is untouched, even if the test is interrupted.
+
+    Suggestions: ``"steepest"`` is the learning rate where the smoothed loss falls fastest
+    (against log(lr)) before its minimum; ``"minimum"`` is a tenth of the learning rate at the
+    lowest smoothed loss. Both are returned; if the loss never falls, ``"steepest"`` falls
+    back to ``"minimum"``. Read the curve too: a suggestion is a starting point.
+
+    Args:
+        model: a compiled model (its loss and optimizer are used).
+        train: a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``(images, labels)``
+            batches, or a tuple ``(images, labels)`` of arrays (cut into ``batch_size``
+            batches).
+        start_lr: first learning rate. Defaults to 1e-7.
+        end_lr: last learning rate. Defaults to 1.0.
+        num_steps: number of batches (the learning rate is multiplied by the same ratio at
+            each). Defaults to 100.
+        beta: smoothing of the loss (exponential moving average). Defaults to 0.98.
+        diverge: stop when the smoothed loss exceeds ``diverge`` times its best value.
+            Defaults to 4.0.
+        suggestion: ``"steepest"`` or ``"minimum"`` (see above). Defaults to ``"steepest"``.
+        batch_size: batch size for array input. Defaults to 32.
+
+    Returns:
+        An :class:`LRFindResult`: ``.history`` (DataFrame with ``lr``, ``loss``,
+        ``smoothed_loss``, what ``tlcourse.plots.plot_lr_find`` draws), ``.suggested_lr``,
+        ``.steepest_lr``, ``.minimum_lr`` and ``.diverged``.
+
+    Raises:
+        InvalidParameterError: the model is not compiled with a loss, or a bad argument.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from tlcourse.lr_find import lr_find
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.default_rng(0).normal(size=(64, 4))
+        >>> y = x @ np.array([1.0, -2.0, 0.5, 3.0])
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> result = lr_find(model, (x, y), start_lr=1e-4, end_lr=10.0, num_steps=50,
+        ...                  batch_size=16)
+        >>> list(result.history.columns), result.diverged
+        (['lr', 'loss', 'smoothed_loss'], True)
+        >>> 1e-3 < result.suggested_lr < 1.0
+        True
+    """
+    start_lr, end_lr, num_steps, beta, diverge, batch_size = _check_arguments(
+        model, start_lr, end_lr, num_steps, beta, diverge, batch_size
+    )
+    check_choice("suggestion", suggestion, _SUGGESTIONS, "lr_find")
+    batches = _batches(train, batch_size)
+    lrs = np.geomspace(start_lr, end_lr, num_steps)
+    optimizer, train_function = model.optimizer, model.train_function
+    saved = [(variable, np.array(variable.numpy(), copy=True)) for variable in model.variables]
+    trial = optimizer.__class__.from_config(optimizer.get_config())
+    try:
+        # A fresh optimizer (the compiled one keeps its state) and a train step traced for it.
+        model.optimizer, model.train_function = trial, None
+        rows, diverged = _run(model, batches, lrs, beta, diverge)
+    finally:
+        model.optimizer, model.train_function = optimizer, train_function
+        for variable, value in saved:
+            variable.assign(value)
+    history = pd.DataFrame(rows, columns=["lr", "loss", "smoothed_loss"])
+    steepest_lr, minimum_lr = _suggest(history)
+    method = "steepest" if suggestion == "steepest" and steepest_lr is not None else "minimum"
+    return LRFindResult(
+        history=history,
+        suggested_lr=steepest_lr if method == "steepest" else minimum_lr,
+        steepest_lr=steepest_lr,
+        minimum_lr=minimum_lr,
+        diverged=diverged,
+        method=method,
+    )
