@@ -228,11 +228,35 @@ def test_layerwise_optimizer_is_rebuilt_for_the_new_blocks():
     model.fit(*_data(32), epochs=1, verbose=0)
 
 
-def test_layerwise_optimizer_without_a_known_factor_warns():
+def test_layerwise_optimizer_keeps_its_factor_even_when_only_the_head_trained():
     optimizers = pytest.importorskip("tlcourse.optimizers")
     model, _ = _classifier("vgg16")
     set_trainable(model, 0)
     _compile(model, optimizers.layerwise_optimizer(model, 1e-3, factor=10))
+    set_trainable(model, 2)
+    rates = optimizers.learning_rates(model, by="block")
+    np.testing.assert_allclose(rates.multiplier, [1 / 100, 1 / 10, 1.0])
+
+
+def test_layerwise_lr_range_is_rebuilt_with_the_same_end_points():
+    optimizers = pytest.importorskip("tlcourse.optimizers")
+    model, _ = _classifier("vgg16")
+    set_trainable(model, 1)
+    _compile(model, optimizers.layerwise_optimizer(model, lr_range=(1e-5, 1e-3)))
+    set_trainable(model, 3)
+    rates = optimizers.learning_rates(model, by="block")
+    assert rates.learning_rate.iloc[-1] == pytest.approx(1e-3)
+    assert rates.learning_rate.iloc[0] == pytest.approx(1e-5, rel=1e-6)
+    ratios = rates.learning_rate.to_numpy()[1:] / rates.learning_rate.to_numpy()[:-1]
+    np.testing.assert_allclose(ratios, (1e-3 / 1e-5) ** (1 / 3), rtol=1e-6)
+
+
+def test_layerwise_optimizer_without_recorded_settings_warns():
+    optimizers = pytest.importorskip("tlcourse.optimizers")
+    model, _ = _classifier("vgg16")
+    set_trainable(model, 0)
+    _compile(model, optimizers.layerwise_optimizer(model, 1e-3, factor=10))
+    del model.optimizer._tlcourse_layerwise_settings  # as after keras.models.load_model
     with pytest.warns(UserWarning, match=r"factor is unknown; rebuilt it with factor=3\.0"):
         set_trainable(model, 2)
     rates = optimizers.learning_rates(model, by="block")

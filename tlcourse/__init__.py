@@ -39,7 +39,7 @@ from tlcourse.errors import (
     WeightsUnavailableError,
 )
 from tlcourse.finetune import FineTuneHistory, fine_tune
-from tlcourse.freezing import set_trainable, trainable_summary
+from tlcourse.freezing import recompile, set_trainable, trainable_summary
 from tlcourse.imagenet import decode_predictions, imagenet_class_names, predict_image_files
 from tlcourse.lr_find import LRFindResult, lr_find
 from tlcourse.models import classification_head, small_cnn, transfer_classifier
@@ -111,6 +111,7 @@ __all__ = [
     "plot_parameter_counts",
     "plot_trainable_map",
     "predict_image_files",
+    "recompile",
     "save_figure",
     "set_trainable",
     "small_cnn",

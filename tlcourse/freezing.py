@@ -334,7 +334,8 @@ def _rebuild_layerwise(model: keras.Model, optimizer):
     from tlcourse.optimizers import layerwise_optimizer
 
     settings = _layerwise_settings(model, optimizer)
-    fresh = layerwise_optimizer(model, _base_learning_rate(optimizer), **settings)
+    base_lr = None if "lr_range" in settings else _base_learning_rate(optimizer)
+    fresh = layerwise_optimizer(model, base_lr, **settings)
     fresh._tlcourse_layerwise_settings = settings
     return fresh
 

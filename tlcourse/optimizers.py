@@ -566,12 +566,23 @@ def layerwise_optimizer(
         )
     multipliers = {_short_key(path, values): value for path, value in values.items()}
     try:
-        return optimizer_class(learning_rate=base_lr, multipliers=multipliers, **optimizer_kwargs)
+        optimizer = optimizer_class(
+            learning_rate=base_lr, multipliers=multipliers, **optimizer_kwargs
+        )
     except (TypeError, ValueError) as error:
         raise InvalidParameterError(
             f"{parent.__name__} refused the arguments "
             f"{sorted(optimizer_kwargs)} passed by layerwise_optimizer: {error}"
         ) from None
+    # Remember how it was made, so set_trainable can rebuild it exactly for other blocks.
+    spread = {"lr_range": (low, high)} if lr_range is not None else {"factor": float(factor)}
+    optimizer._tlcourse_layerwise_settings = {
+        **spread,
+        "optimizer": parent,
+        "unit": unit,
+        **optimizer_kwargs,
+    }
+    return optimizer
 
 
 def learning_rates(model: keras.Model, by: str | None = None, include_frozen: bool = False):
