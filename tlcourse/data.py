@@ -28,6 +28,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tlcourse.errors import DatasetError, InvalidParameterError, check_choice
 from tlcourse.paths import cache_dir, data_dir
 
+# Keras 3.15 warns on every fit(tf.data.Dataset) because fit's own default is shuffle=True. Our
+# training pipelines are already reshuffled every epoch (seeded), so the warning would only
+# teach students to ignore warnings.
+warnings.filterwarnings(
+    "ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning
+)
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "val", "test")
 RESIZE_MODES = ("crop", "pad")
