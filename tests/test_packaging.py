@@ -62,3 +62,26 @@ def test_requires_python_311_and_installs_the_cli():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.11"
     assert project["scripts"]["tlcourse"] == "tlcourse.cli:main"
+
+
+def test_every_shipped_data_file_goes_into_a_regular_install():
+    # A non-editable install (pip install git+URL, Colab) carries data/ as tlcourse._shipped_data.
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-dir"]["tlcourse._shipped_data"] == "data"
+    patterns = setuptools["package-data"]["tlcourse._shipped_data"]
+    data = ROOT / "data"
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert len(files) > 180
+    missed = [p for p in files if not any(p.relative_to(data).match(g) for g in patterns)]
+    assert missed == []
+
+
+def test_data_dir_falls_back_to_the_installed_copy(tmp_path, monkeypatch):
+    from tlcourse import paths
+
+    monkeypatch.delenv("TLCOURSE_DATA_DIR", raising=False)
+    monkeypatch.setattr(paths, "_REPO_DATA", tmp_path / "no-clone-here")
+    monkeypatch.setattr(paths, "_INSTALLED_DATA", tmp_path / "_shipped_data")
+    assert paths.data_dir() == tmp_path / "_shipped_data"
+    monkeypatch.setenv("TLCOURSE_DATA_DIR", str(tmp_path / "mine"))
+    assert paths.data_dir() == tmp_path / "mine"

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 _REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+_INSTALLED_DATA = Path(__file__).resolve().parent / "_shipped_data"  # see pyproject.toml
 
 
 def cache_dir() -> Path:
@@ -34,14 +35,21 @@ def cache_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """Return the folder of shipped data (``$TLCOURSE_DATA_DIR`` overrides the repository's).
+    """Return the folder of shipped data.
+
+    ``$TLCOURSE_DATA_DIR`` if set; else the repository's ``data/`` (a clone, or an editable
+    install); else the copy a regular install carries as ``tlcourse._shipped_data``.
 
     Returns:
-        ``Path`` to the ``data/`` folder.
+        ``Path`` to the data folder.
 
     Example:
         >>> (data_dir() / "imagenet_classes.txt").is_file()
         True
     """
     override = os.environ.get("TLCOURSE_DATA_DIR")
-    return Path(override).expanduser() if override else _REPO_DATA
+    if override:
+        return Path(override).expanduser()
+    if _REPO_DATA.is_dir():
+        return _REPO_DATA
+    return _INSTALLED_DATA
