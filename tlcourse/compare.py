@@ -218,21 +218,43 @@ class FeatureCache:
         """Return ``(features, labels)`` of one split, in the split's file order."""
         return np.stack([self._features[f] for f in data.files[split]]), data.labels[split]
 
+    def dataset(
+        self, data: Dataset, split: str, batch_size: int = 32, seed: int | None = None
+    ) -> tf.data.Dataset | None:
+        """Return one split as a batched ``tf.data`` pipeline (None when the split is empty).
 
-def run_feature_extraction(data: Dataset, features: FeatureCache, budget: Budget) -> dict:
+        Keras iterates a ``tf.data`` pipeline about 4x faster than NumPy arrays, whose adapter
+        costs ~50 ms per epoch: more than the head's whole epoch on a few hundred features.
+
+        Args:
+            data: the dataset whose split to take.
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            batch_size: examples per batch. Defaults to 32.
+            seed: reshuffle every epoch with this seed; None keeps the split's order.
+        """
+        if not data.files[split]:
+            return None
+        pipeline = tf.data.Dataset.from_tensor_slices(self.split(data, split))
+        if seed is not None:
+            pipeline = pipeline.shuffle(len(data.files[split]), seed=seed)
+        return pipeline.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def run_feature_extraction(
+    data: Dataset, features: FeatureCache, budget: Budget, seed: int = 0
+) -> dict:
     """Train a new head on cached backbone features.
 
     Returns:
         ``{"model" (the head), "history", "test_accuracy", "test_loss"}``.
     """
-    train, val, test = (features.split(data, s) for s in ("train", "val", "test"))
+    train = features.dataset(data, "train", budget.batch_size, seed=seed)
+    val, test = (features.dataset(data, s, budget.batch_size) for s in ("val", "test"))
+    num_features = features.split(data, "train")[0].shape[1]
     head = _compile(
-        classification_head(train[0].shape[1], data.num_classes),
-        keras.optimizers.Adam(budget.head_lr),
+        classification_head(num_features, data.num_classes), keras.optimizers.Adam(budget.head_lr)
     )
-    history = _fit(
-        head, train, val if len(val[1]) else None, budget.epochs, batch_size=budget.batch_size
-    )
+    history = _fit(head, train, val, budget.epochs)
     accuracy, loss = _evaluate(head, test)
     return {"model": head, "history": history, "test_accuracy": accuracy, "test_loss": loss}
 
@@ -516,7 +538,7 @@ class _RunContext:
                 result, cost = _measured(
                     "feature_extraction",
                     self.country,
-                    lambda: run_feature_extraction(data, features, self.budget),
+                    lambda: run_feature_extraction(data, features, self.budget, seed),
                 )
             self._heads[key] = (result, cost + feature_cost)
         return self._heads[key]
