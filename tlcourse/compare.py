@@ -441,8 +441,6 @@ def compare(
     say = progress or (lambda _: None)
 
     path = Path(out) / RESULTS_FILE if out is not None else None
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
     table = _load_previous(path, resume, overwrite) if path else pd.DataFrame()
     done = {_key(row) for row in table.to_dict("records")}
 
@@ -466,6 +464,7 @@ def compare(
         row = context.run(strategy, seed, size)
         table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # only once there is a result
             _write_atomically(table, path)
         say(f"[{index}/{len(plan)}] {_describe(row)}")
     return table
