@@ -1,0 +1,347 @@
+"""The graded notebooks, checked generically over every master in notebooks/masters/.
+
+For each master: it has no outputs and a sound otter configuration; its committed student
+version is exactly what ``tlcourse assign`` regenerates and shows no solution or hidden test;
+graded by ``otter run`` in fast mode, its solutions score full points without a single cell
+error and its blank student version scores zero without breaking the grader; opened as a student
+would (blank, then answered), every ``grader.check`` cell works.
+
+Each notebook is executed as few times as possible (module-scoped caches): once as the correct
+submission, once as the blank one, once in student mode. One notebook's folder also holds a
+broken and an endless submission, for the four-row CSV of the acceptance criteria.
+
+Select these with ``pytest -m notebooks``; they run in the default suite too. Marker line for
+pyproject.toml: ``"notebooks: executes the course notebooks in fast mode (slow)"``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from tlcourse.grading import (
+    assign_notebook,
+    autograder_questions,
+    find_leaks,
+    grade_folder,
+)
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+MASTERS_DIR = REPO / "notebooks" / "masters"
+STUDENT_DIR = REPO / "notebooks" / "student"
+MASTERS = sorted(MASTERS_DIR.glob("*.ipynb"))
+NAMES = [m.stem for m in MASTERS]
+# The notebook whose submissions folder also holds a broken and an endless submission.
+FOLDER_NOTEBOOK = next((n for n in NAMES if n.startswith("02")), NAMES[0] if NAMES else None)
+ENDLESS_TIMEOUT = 60  # seconds: 2-3 times a fast-mode run (20-30 s), kept short for CI
+GRADE_TIMEOUT = 480  # seconds per submission otherwise: a stuck notebook fails, not hangs
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared work: assign once per notebook, grade once per notebook, execute once in student mode
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A build folder, and the fast mode for every kernel these tests start."""
+    previous = os.environ.get("TLCOURSE_FAST")
+    os.environ["TLCOURSE_FAST"] = "1"
+    yield tmp_path_factory.mktemp("notebooks")
+    if previous is None:
+        os.environ.pop("TLCOURSE_FAST", None)
+    else:
+        os.environ["TLCOURSE_FAST"] = previous
+
+
+@pytest.fixture(scope="module")
+def assigned(workspace):
+    """``assigned(name)``: the notebook put through ``assign_notebook`` (once)."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = assign_notebook(
+                MASTERS_DIR / f"{name}.ipynb", workspace / "dist", workspace / "student"
+            )
+        return cache[name]
+
+    return get
+
+
+def _broken(solutions: Path, target: Path) -> None:
+    """The correct submission with its first answer cell replaced by one that raises."""
+    notebook = json.loads(solutions.read_text(encoding="utf-8"))
+    answer = next(
+        c
+        for c in notebook["cells"]
+        if "otter_assign_solution_cell" in c["metadata"].get("tags", [])
+    )
+    answer["source"] = 'raise RuntimeError("broken on purpose")'
+    target.write_text(json.dumps(notebook), encoding="utf-8")
+
+
+def _endless(solutions: Path, target: Path, pid_file: Path) -> None:
+    """The correct submission with a cell that never ends, right after otter's init cell.
+
+    The cell first writes its kernel's process id to ``pid_file``, to check the kill."""
+    notebook = json.loads(solutions.read_text(encoding="utf-8"))
+    loop = nbformat.v4.new_code_cell(
+        f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\nwhile True:\n    pass"
+    )
+    notebook["cells"].insert(1, dict(loop))
+    target.write_text(json.dumps(notebook), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def graded(workspace, assigned):
+    """``graded(name)``: the scores table of the notebook's submissions folder (graded once)."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            result = assigned(name)
+            folder = workspace / "submissions" / name
+            folder.mkdir(parents=True)
+            (folder / "correct.ipynb").write_bytes(result.solutions.read_bytes())
+            (folder / "blank.ipynb").write_bytes(result.student.read_bytes())
+            timeout = GRADE_TIMEOUT
+            if name == FOLDER_NOTEBOOK:
+                _broken(result.solutions, folder / "broken.ipynb")
+                _endless(result.solutions, folder / "endless.ipynb", workspace / "endless.pid")
+                timeout = ENDLESS_TIMEOUT
+            out = workspace / "scores" / f"{name}.csv"
+            table = grade_folder(
+                folder, result.autograder, out, timeout=timeout, jobs=2, progress=None
+            )
+            cache[name] = (table.set_index("student"), out)
+        return cache[name]
+
+    return get
+
+
+def _execute_as_student(notebook: dict, student_file: Path, folder: Path) -> dict:
+    """Run ``notebook`` in student mode: in a folder holding the student notebook file, which
+    ``grader = otter.Notebook(...)`` reads its public tests from."""
+    from nbclient import NotebookClient
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / student_file.name).write_bytes(student_file.read_bytes())
+    node = nbformat.reads(json.dumps(notebook), as_version=4)  # joins list sources
+    client = NotebookClient(
+        node,
+        timeout=GRADE_TIMEOUT,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    return node
+
+
+def _check_outputs(executed: dict) -> dict[str, tuple[str, list[str]]]:
+    """``{question: (text shown by its grader.check cell, errors raised in that cell)}``."""
+    found = {}
+    for cell in executed["cells"]:
+        match = re.fullmatch(r'grader\.check\("([^"]+)"\)', _source(cell).strip())
+        if cell["cell_type"] != "code" or not match:
+            continue
+        text, errors = "", []
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "error":
+                errors.append(f"{output['ename']}: {output['evalue']}")
+            text += output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+        found[match[1]] = (text, errors)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Static checks (no kernel)
+
+
+def test_there_are_master_notebooks():
+    assert MASTERS, f"no master notebook in {MASTERS_DIR}"
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+", name) for name in NAMES), NAMES
+
+
+@pytest.mark.parametrize(
+    "path",
+    MASTERS + sorted(STUDENT_DIR.glob("*.ipynb")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_committed_notebook_has_no_outputs(path):
+    for index, cell in enumerate(_cells(path)):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"cell {index} of {path.name} has outputs"
+            assert cell.get("execution_count") is None, f"cell {index} of {path.name} was run"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_master_configuration(name):
+    cells = _cells(MASTERS_DIR / f"{name}.ipynb")
+    raws = [_source(c) for c in cells if c["cell_type"] == "raw"]
+    config = yaml.safe_load(next(r for r in raws if r.lstrip().startswith("# ASSIGNMENT CONFIG")))
+    assert config["name"] == name, "the assignment name must be the notebook's file name"
+    questions = [
+        yaml.safe_load(r.split("\n", 1)[1])
+        for r in raws
+        if r.strip().startswith("# BEGIN QUESTION")
+    ]
+    names = [q["name"] for q in questions]
+    assert names == [f"q{i}" for i in range(1, len(names) + 1)], names
+    assert 3 <= len(names) <= 8, "a handful of questions per notebook"
+    total = 0.0
+    for question in questions:
+        points = question["points"]
+        total += sum(points) if isinstance(points, list) else points
+    possible = (config.get("generate") or {}).get("points_possible")
+    if possible is not None:
+        assert possible == pytest.approx(total), "points_possible must equal the questions' sum"
+    parameters = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    assert len(parameters) == 1, "one cell tagged 'parameters' (papermill)"
+    assert 'os.environ.get("TLCOURSE_FAST") == "1"' in _source(parameters[0])
+    headings = [_source(c) for c in cells if c["cell_type"] == "markdown"]
+    assert any(h.lstrip().startswith("## Setup") for h in headings), "a '## Setup' section"
+    assert any(h.lstrip().startswith("## Tips") for h in headings), "a '## Tips' section"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_student_notebook_hides_solutions_and_hidden_tests(name):
+    master = MASTERS_DIR / f"{name}.ipynb"
+    student = STUDENT_DIR / f"{name}.ipynb"
+    assert student.is_file(), f"{student} is missing: run `tlcourse assign`"
+    assert find_leaks(master, student) == []
+    notebook = json.loads(student.read_text(encoding="utf-8"))
+    tests = notebook["metadata"]["otter"]["tests"]
+    cases = [c for t in tests.values() for s in t["suites"] for c in s["cases"]]
+    assert cases and not any(c["hidden"] for c in cases)
+    assert "SOLUTION" not in student.read_text(encoding="utf-8")
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            code = "\n".join(
+                line for line in _source(cell).splitlines() if line.lstrip()[:1] not in "%!"
+            )
+            ast.parse(code)  # otter's solution stripping can leave invalid code behind
+
+
+# ---------------------------------------------------------------------------------------------
+# Regeneration (otter assign, no kernel)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_student_notebook_is_what_assign_regenerates(name, assigned):
+    result = assigned(name)
+    committed = STUDENT_DIR / f"{name}.ipynb"
+    assert result.student.read_bytes() == committed.read_bytes(), (
+        f"{committed} differs from what `tlcourse assign` generates from its master: "
+        "run `tlcourse assign` and commit the result"
+    )
+    assert result.points == autograder_questions(result.autograder)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grading with otter run (fast mode)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solutions_score_full_points_without_errors(name, graded):
+    table, _ = graded(name)
+    row = table.loc["correct"]
+    assert row["status"] == "ok", row["reason"]
+    assert row["possible"] > 0
+    assert row["total"] == pytest.approx(row["possible"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_blank_student_notebook_scores_zero(name, graded):
+    table, _ = graded(name)
+    row = table.loc["blank"]
+    assert row["status"] in ("ok", "error"), row["reason"]
+    assert not row["reason"].startswith("grading failed"), row["reason"]
+    assert row["total"] == 0
+
+
+def test_folder_with_broken_and_endless_submissions(graded):
+    table, csv = graded(FOLDER_NOTEBOOK)
+    import pandas as pd
+
+    scores = pd.read_csv(csv, keep_default_na=False)
+    assert sorted(scores["student"]) == ["blank", "broken", "correct", "endless"]
+    questions = [c for c in scores.columns if re.fullmatch(r"q\d+", c)]
+    assert questions and list(scores.columns[: len(questions) + 1]) == ["student", *questions]
+    rows = scores.set_index("student")
+    possible = rows.loc["correct", "possible"]
+    assert (rows.loc["correct", "status"], rows.loc["correct", "total"]) == ("ok", possible)
+    assert rows.loc["blank", "total"] == 0
+    broken = rows.loc["broken"]
+    assert broken["status"] == "error"
+    assert "RuntimeError: broken on purpose" in broken["reason"]
+    assert 0 < broken["total"] < possible, "a broken notebook keeps the points of what works"
+    endless = rows.loc["endless"]
+    assert endless["status"] == "timeout"
+    assert endless["reason"] == f"timed out after {ENDLESS_TIMEOUT} s"
+    assert endless["total"] == 0
+    assert (rows[questions].sum(axis=1) == rows["total"]).all()
+    assert table.loc["endless", "seconds"] < ENDLESS_TIMEOUT + 30, "killed at the timeout"
+
+
+def test_endless_submission_kernel_is_killed(graded, workspace):
+    graded(FOLDER_NOTEBOOK)
+    pid = int((workspace / "endless.pid").read_text())
+    psutil = pytest.importorskip("psutil")
+    try:
+        alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        alive = False
+    assert not alive, f"the endless submission's kernel (pid {pid}) is still running"
+
+
+# ---------------------------------------------------------------------------------------------
+# Student mode: grader.check before and after answering
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grader_check_works_on_a_fresh_blank_student_notebook(name, workspace, assigned):
+    student = assigned(name).student
+    notebook = json.loads(student.read_text(encoding="utf-8"))
+    executed = _execute_as_student(notebook, student, workspace / "student-mode" / name)
+    checks = _check_outputs(executed)
+    assert sorted(checks) == sorted(assigned(name).points)
+    for question, (text, errors) in checks.items():
+        assert errors == [], f"grader.check({question!r}) raised {errors}"
+        assert f"{question} results" in text and "passed!" not in text, text[:300]
+
+
+@pytest.mark.parametrize("name", NAMES[:1])
+def test_grader_check_passes_once_answered(name, workspace, assigned):
+    """The solutions pasted into the student notebook: every public check passes.
+
+    One notebook only (a full execution per notebook would not fit the CI time budget); the
+    code path, the public tests read from the notebook file, is the same in every notebook, and
+    otter run checks every notebook's public and hidden tests in grading mode above.
+    """
+    result = assigned(name)
+    answered = json.loads(result.solutions.read_text(encoding="utf-8"))
+    executed = _execute_as_student(answered, result.student, workspace / "answered" / name)
+    checks = _check_outputs(executed)
+    assert sorted(checks) == sorted(result.points)
+    for question, (text, errors) in checks.items():
+        assert errors == [], f"grader.check({question!r}) raised {errors}"
+        assert "All test cases passed!" in text, text[:300]
