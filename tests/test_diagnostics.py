@@ -78,6 +78,7 @@ def test_layers_unfrozen_inside_a_frozen_base():
 )
 def test_preprocessing_applied_twice(layer):
     model, _ = _model("mobilenet_v2", before=[keras.layers.RandomFlip(), layer])
+    set_trainable(model, 0)
     problems = check_transfer_setup(model)
     assert [p.check for p in problems] == ["preprocessing_twice"]
     assert "[-1, 1]" in problems[0].problem  # says what the backbone already does
@@ -193,3 +194,14 @@ def test_not_a_model():
 def test_docstring_examples():
     result = doctest.testmod(diagnostics_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_trainable_batchnorm_in_a_fully_trainable_base_the_keras_io_way():
+    model, base = _model("mobilenet_v2")
+    base.trainable = True  # the guide's last step, relying on base(x, training=False)
+    model.compile("adam", LOGITS_LOSS)
+    problems = check_transfer_setup(model)
+    assert [p.check for p in problems] == ["batchnorm_trainable"]
+    assert "whole backbone trainable" in problems[0].problem
+    set_trainable(model, "all")
+    assert check_transfer_setup(model) == []

@@ -132,7 +132,7 @@ def test_suggestions_on_known_curves():
 
     rising = pd.DataFrame({"lr": lrs, "smoothed_loss": np.linspace(1, 3, 11)})
     steepest, minimum = _suggest(rising)
-    assert steepest is None and minimum == pytest.approx(1e-6)
+    assert steepest is None and minimum == pytest.approx(1e-5)  # never below the first rate tried
 
 
 def test_rising_loss_falls_back_to_minimum():

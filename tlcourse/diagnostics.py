@@ -116,20 +116,26 @@ def _check_batchnorm(model, num_classes):
             for layer in _flatten(base)
             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
         ]
-        if frozen and live:
-            return SetupProblem(
-                "batchnorm_trainable",
-                f"{len(live)} BatchNormalization layer(s) of {base.name!r} are trainable "
-                f"({_names(live)}) while other layers of it are frozen. During fit they "
-                "re-estimate their mean and variance from your small batches, which shifts "
-                "the features the frozen pretrained layers rely on: accuracy often drops "
-                "sharply when fine-tuning starts.",
-                "Keep BatchNorm frozen: use tlcourse.set_trainable(model, depth), or set "
-                "layer.trainable = False on every BatchNormalization layer of the backbone and "
-                "compile again. (Calling base(x, training=False) is not enough in Keras 3.15.) "
-                "If you chose this on purpose (set_trainable(..., train_batchnorm=True) with "
-                "large batches), you can ignore this.",
-            )
+        if not live:
+            continue
+        where = (
+            "while other layers of it are frozen"
+            if frozen
+            else "with the whole backbone trainable (as in the keras.io guide's last step)"
+        )
+        return SetupProblem(
+            "batchnorm_trainable",
+            f"{len(live)} BatchNormalization layer(s) of {base.name!r} are trainable "
+            f"({_names(live)}) {where}. During fit they re-estimate their mean and variance "
+            "from your small batches, which shifts the features the pretrained layers rely "
+            "on: accuracy often drops sharply when fine-tuning starts. Calling "
+            "base(x, training=False) does not prevent it in Keras 3.15.",
+            "Keep BatchNorm frozen: use tlcourse.set_trainable(model, depth) (depth='all' for "
+            "the whole backbone), or set layer.trainable = False on every BatchNormalization "
+            "layer of the backbone and compile again. If you chose this on purpose "
+            "(set_trainable(..., train_batchnorm=True) with large batches, or training the "
+            "architecture from random weights), you can ignore this.",
+        )
     return None
 
 
@@ -443,6 +449,7 @@ def check_transfer_setup(
         >>> base = load_backbone("mobilenet_v2", weights=None, input_shape=(64, 64, 3))
         >>> inputs = keras.Input((64, 64, 3))
         >>> x = keras.layers.Rescaling(1 / 255)(inputs)
+        >>> base.trainable = False
         >>> model = keras.Model(inputs, keras.layers.Dense(5)(base(x)))
         >>> [p.check for p in check_transfer_setup(model, num_classes=3)]
         ['preprocessing_twice', 'wrong_number_of_outputs']

@@ -35,7 +35,8 @@ class LRFindResult:
         suggested_lr: the suggestion chosen by the ``suggestion`` argument.
         steepest_lr: where the smoothed loss falls fastest against log(lr), before its minimum.
             None when the loss never fell.
-        minimum_lr: a tenth of the learning rate at the lowest smoothed loss (fast.ai's
+        minimum_lr: a tenth of the learning rate at the lowest smoothed loss, never below the
+            first rate tried (fast.ai's
             "minimum / 10" rule, safely below the divergence).
         diverged: True if the test stopped early because the loss exploded.
         method: how ``suggested_lr`` was chosen (``"steepest"`` or ``"minimum"``).
@@ -152,7 +153,8 @@ def _suggest(table: pd.DataFrame) -> tuple[float | None, float]:
     """``(steepest_lr, minimum_lr)`` from the measured curve."""
     finite = table[np.isfinite(table["smoothed_loss"])]
     lowest = int(np.argmin(finite["smoothed_loss"].to_numpy()))
-    minimum_lr = float(finite["lr"].iloc[lowest]) / 10
+    # Never suggest a rate the test did not try: a minimum at the first step would give start/10.
+    minimum_lr = max(float(finite["lr"].iloc[lowest]) / 10, float(finite["lr"].iloc[0]))
     # The first steps barely move the weights and the smoothing is still warming up: skip them.
     skip = min(len(finite) // 10, lowest)
     descent = finite.iloc[skip : lowest + 1]

@@ -697,7 +697,9 @@ def plot_data_efficiency(
     if full.any():
         full_x = frame.loc[full, "per_class"].median()
         labels = [
-            f"{s:g}\n(full)" if np.isclose(s, full_x) else t
+            (f"{s:g}" if float(s).is_integer() else f"≈{s:.0f}") + "\n(full)"
+            if np.isclose(s, full_x)
+            else t
             for s, t in zip(sizes, labels, strict=True)
         ]
     ax.set_xticks(sizes, labels)
@@ -1038,7 +1040,7 @@ def plot_learning_rates(lr_table: pd.DataFrame, *, ax: Axes | None = None, figsi
     for i in x[~training]:
         ax.annotate(
             "frozen",
-            (i, 0.02),
+            (i, 0.04),
             xycoords=ax.get_xaxis_transform(),
             ha="center",
             va="bottom",
@@ -1077,16 +1079,20 @@ def plot_learning_rates(lr_table: pd.DataFrame, *, ax: Axes | None = None, figsi
                 rotation=90 if len(finite) > 8 else 0,
             )
     if "head" in order and training.iloc[-1]:
+        # Inside the head's bar: above it, the last ratio label already takes the space.
         ax.annotate(
             f"{rates.iloc[-1]:.1e}",
             (n - 1, rates.iloc[-1]),
-            xytext=(0, 4),
+            xytext=(0, -6),
             textcoords="offset points",
             ha="center",
-            va="bottom",
+            va="top",
+            rotation=90,
             fontsize=11,
+            color="white",
         )
     ax.set_xticks(x, [_short_block(b) for b in order], rotation=0 if n <= 12 else 90)
+    ax.set_xlim(-0.7, n - 0.3)  # room for the rotated labels of the first and last bars
     ax.grid(axis="y", which="major", alpha=0.3, zorder=0)
     _finish(
         ax,
