@@ -205,14 +205,19 @@ class FeatureCache:
 
     def add(self, data: Dataset) -> None:
         """Compute the features of every image of ``data`` not seen yet."""
+        files, images = [], []
         for split in ("train", "val", "test"):
-            files = data.files[split]
-            missing = [i for i, f in enumerate(files) if f not in self._features]
-            if not missing:
-                continue
-            images, _ = data.as_arrays(split)
-            features = self.backbone.predict(images[missing], batch_size=self.batch_size, verbose=0)
-            self._features.update({files[i]: f for i, f in zip(missing, features, strict=True)})
+            missing = [i for i, f in enumerate(data.files[split]) if f not in self._features]
+            if missing:
+                files += [data.files[split][i] for i in missing]
+                images.append(data.as_arrays(split)[0][missing])
+        if not files:
+            return
+        # One predict call for all splits: one traced function, not one per split shape.
+        features = self.backbone.predict(
+            np.concatenate(images), batch_size=self.batch_size, verbose=0
+        )
+        self._features.update(zip(files, features, strict=True))
 
     def split(self, data: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(features, labels)`` of one split, in the split's file order."""
