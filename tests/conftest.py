@@ -18,3 +18,20 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("TLCOURSE_CACHE_DIR", None)
     else:
         os.environ["TLCOURSE_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def converted_cache(tmp_path_factory):
+    """A cache folder holding the converted EfficientNet-Lite0 weights, made once per session."""
+    from tlcourse.weights.convert import convert_efficientnet_lite0
+
+    root = tmp_path_factory.mktemp("tlcourse_cache")
+    convert_efficientnet_lite0(root / "weights")
+    return root
+
+
+@pytest.fixture
+def use_converted_cache(monkeypatch, converted_cache):
+    """Point TLCOURSE_CACHE_DIR at :func:`converted_cache` for one test."""
+    monkeypatch.setenv("TLCOURSE_CACHE_DIR", str(converted_cache))
+    return converted_cache

@@ -30,18 +30,8 @@ TOP_FILE = "efficientnet_lite0_imagenet.weights.h5"
 NOTOP_FILE = "efficientnet_lite0_imagenet_notop.weights.h5"
 
 
-@pytest.fixture(scope="module")
-def converted_cache(tmp_path_factory) -> Path:
-    """A cache folder with the converted weights, made once for this module."""
-    root = tmp_path_factory.mktemp("tlcourse_cache")
-    convert_efficientnet_lite0(root / "weights")
-    return root
-
-
-@pytest.fixture(autouse=True)
-def _cache(monkeypatch, converted_cache):
-    # Never touch the user's cache: every test sees the module's converted copy.
-    monkeypatch.setenv("TLCOURSE_CACHE_DIR", str(converted_cache))
+# Never touch the user's cache: every test sees the session's converted copy (conftest.py).
+pytestmark = pytest.mark.usefixtures("use_converted_cache")
 
 
 @pytest.fixture

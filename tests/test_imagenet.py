@@ -14,21 +14,11 @@ from tlcourse.imagenet import (
     load_image_for_imagenet,
     predict_image_files,
 )
-from tlcourse.weights.convert import convert_efficientnet_lite0
 
 GRACE_HOPPER = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
 
 
-@pytest.fixture(scope="module")
-def converted_cache(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tlcourse_cache")
-    convert_efficientnet_lite0(root / "weights")
-    return root
-
-
-@pytest.fixture(autouse=True)
-def _cache(monkeypatch, converted_cache):
-    monkeypatch.setenv("TLCOURSE_CACHE_DIR", str(converted_cache))
+pytestmark = pytest.mark.usefixtures("use_converted_cache")  # see conftest.py
 
 
 # --- class names ---

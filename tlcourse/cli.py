@@ -8,6 +8,7 @@ Errors a user can fix are printed as one line, without a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -44,7 +45,7 @@ def _cmd_compare(args) -> int:
 
         budget = FAST_BUDGET if args.fast else Budget()
         if args.epochs is not None:
-            budget = Budget(**{**budget.__dict__, "epochs": args.epochs})
+            budget = dataclasses.replace(budget, epochs=args.epochs)
     sizes = None
     if args.train_per_class:
         sizes = [None if s.strip() == "all" else s for s in args.train_per_class.split(",")]

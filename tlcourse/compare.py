@@ -33,7 +33,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -202,6 +202,9 @@ class FeatureCache:
         self.backbone = backbone
         self.batch_size = batch_size
         self._features: dict[Path, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._features)
 
     def add(self, data: Dataset) -> None:
         """Compute the features of every image of ``data`` not seen yet."""
@@ -527,9 +530,9 @@ class _RunContext:
     def features(self, data: Dataset) -> tuple[FeatureCache, Cost]:
         if self._features is None:
             self._features = FeatureCache(self.base())
-        before = len(self._features._features)
+        before = len(self._features)
         _, cost = _measured("feature pass", self.country, lambda: self._features.add(data))
-        if len(self._features._features) > before:
+        if len(self._features) > before:
             self._feature_cost = self._feature_cost + cost
         return self._features, self._feature_cost
 
@@ -689,8 +692,3 @@ def write_figures(results: pd.DataFrame, out: str | os.PathLike) -> list[Path]:
         plots.save_figure(figure, paths[-1])
         plt.close(figure)
     return paths
-
-
-def with_budget(budget: Budget, **changes) -> Budget:
-    """Return a copy of ``budget`` with some fields changed (``epochs=...``)."""
-    return replace(budget, **changes)

@@ -8,6 +8,8 @@ not know this package.
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections.abc import Iterable
 
 
@@ -29,6 +31,17 @@ class UnsafeWeightsFileError(TLCourseError, ValueError):
 
 class DatasetError(TLCourseError, ValueError):
     """A dataset folder or file that cannot be used."""
+
+
+def is_real_number(value) -> bool:
+    """True for a finite real number that is not a bool (``True`` is an int to Python, not a
+    learning rate to us).
+
+    Example:
+        >>> is_real_number(1e-3), is_real_number(True), is_real_number(float("nan"))
+        (True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_choice(param: str, value, choices: Iterable[str], func: str) -> str:

@@ -16,7 +16,7 @@ import keras
 import pandas as pd
 
 from tlcourse.backbones import find_backbone
-from tlcourse.errors import InvalidParameterError
+from tlcourse.errors import InvalidParameterError, is_real_number
 from tlcourse.freezing import _check_depth_for, _freeze, is_layerwise_class
 
 __all__ = ["FineTuneHistory", "fine_tune"]
@@ -90,13 +90,7 @@ def _check_count(param: str, value) -> int:
 def _check_rate(param: str, value, none_ok: bool = False) -> float | None:
     if value is None and none_ok:
         return None
-    ok = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-    if not ok:
+    if not (is_real_number(value) and value > 0):
         allowed = "a float > 0" + (" or None" if none_ok else "")
         raise InvalidParameterError(
             f"The {param!r} parameter of fine_tune must be {allowed}. Got {value!r} instead."
@@ -107,13 +101,7 @@ def _check_rate(param: str, value, none_ok: bool = False) -> float | None:
 def _check_factor(factor) -> float | None:
     if factor is None:
         return None
-    ok = (
-        isinstance(factor, numbers.Real)
-        and not isinstance(factor, bool)
-        and math.isfinite(factor)
-        and factor > 1
-    )
-    if not ok:
+    if not (is_real_number(factor) and factor > 1):
         raise InvalidParameterError(
             "The 'factor' parameter of fine_tune must be a float > 1 (the lecture's advice: 3 "
             f"to 10) or None (every unfrozen layer at base_lr). Got {factor!r} instead."

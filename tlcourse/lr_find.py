@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from tlcourse.errors import InvalidParameterError, check_choice
+from tlcourse.errors import InvalidParameterError, check_choice, is_real_number
 
 __all__ = ["LRFindResult", "lr_find"]
 
@@ -57,13 +57,7 @@ class LRFindResult:
 
 
 def _check_positive(param: str, value) -> float:
-    ok = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-    if not ok:
+    if not (is_real_number(value) and value > 0):
         raise InvalidParameterError(
             f"The {param!r} parameter of lr_find must be a float > 0. Got {value!r} instead."
         )

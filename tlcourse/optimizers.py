@@ -19,7 +19,6 @@ restore them.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import keras
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tlcourse.backbones.blocks import backbone_blocks, find_backbone
-from tlcourse.errors import InvalidParameterError, check_choice
+from tlcourse.errors import InvalidParameterError, check_choice, is_real_number
 
 __all__ = [
     "LayerwiseAdam",
@@ -310,13 +309,8 @@ for _cls in _SUPPORTED.values():
     layerwise_class(_cls)  # registers the rest for load_model
 
 
-def _is_real(value) -> bool:
-    """A finite real number, not a bool (``True`` is an int to Python, not a rate to us)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_positive(param: str, value, func: str) -> float:
-    if not (_is_real(value) and value > 0):
+    if not (is_real_number(value) and value > 0):
         raise InvalidParameterError(
             f"The {param!r} parameter of {func} must be a float > 0. Got {value!r} instead."
         )
@@ -332,7 +326,7 @@ def _check_multipliers(multipliers, func: str) -> dict[str, float]:
             f"Got {type(multipliers).__name__} instead."
         )
     for key, value in multipliers.items():
-        if not (_is_real(value) and value > 0):
+        if not (is_real_number(value) and value > 0):
             raise InvalidParameterError(
                 f"The 'multipliers' parameter of {func} must map paths to floats > 0. Got "
                 f"{key!r}: {value!r} instead."
@@ -368,7 +362,7 @@ def _resolve_optimizer(optimizer) -> type:
 def _check_base_lr(base_lr):
     if isinstance(base_lr, keras.optimizers.schedules.LearningRateSchedule):
         return base_lr
-    if not (_is_real(base_lr) and base_lr > 0):
+    if not (is_real_number(base_lr) and base_lr > 0):
         raise InvalidParameterError(
             "The 'base_lr' parameter of layerwise_optimizer must be a float > 0 or a "
             f"keras.optimizers.schedules.LearningRateSchedule. Got {base_lr!r} instead."
@@ -380,7 +374,7 @@ def _check_lr_range(lr_range) -> tuple[float, float]:
     ok = (
         isinstance(lr_range, tuple | list)
         and len(lr_range) == 2
-        and all(_is_real(v) for v in lr_range)
+        and all(is_real_number(v) for v in lr_range)
         and 0 < lr_range[0] <= lr_range[1]
     )
     if not ok:
@@ -517,7 +511,7 @@ def layerwise_optimizer(
         )
     else:
         base_lr = _check_base_lr(base_lr)
-        if not (_is_real(factor) and factor >= 1):
+        if not (is_real_number(factor) and factor >= 1):
             raise InvalidParameterError(
                 "The 'factor' parameter of layerwise_optimizer must be a float >= 1; the "
                 f"lecture's advice is 3 to 10. Got {factor!r} instead."

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tlcourse.errors import InvalidParameterError, check_choice
+from tlcourse.errors import InvalidParameterError, check_choice, is_real_number
 
 __all__ = [
     "CO2_EQUIVALENT_FACTORS",
@@ -236,12 +236,7 @@ def track(
             f"The 'label' parameter of track must be a non-empty string. Got {label!r} instead."
         )
     country = _check_country(country)
-    if (
-        not isinstance(measure_power_secs, numbers.Real)
-        or isinstance(measure_power_secs, bool)
-        or not math.isfinite(measure_power_secs)
-        or measure_power_secs <= 0
-    ):
+    if not (is_real_number(measure_power_secs) and measure_power_secs > 0):
         raise InvalidParameterError(
             "The 'measure_power_secs' parameter of track must be a number of seconds > 0, "
             f"such as 1. Got {measure_power_secs!r} instead."
@@ -890,12 +885,7 @@ def _significant(value: float, digits: int) -> str:
 
 
 def _check_kg(func: str, value) -> float:
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if not (is_real_number(value) and value >= 0):
         hint = " (a record that was not measured has co2_kg=None)" if value is None else ""
         raise InvalidParameterError(
             f"The CO2 amount given to {func} must be a finite number of kg >= 0. "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -57,7 +57,6 @@ class BackboneSpec:
     offline: bool = False
     min_input_size: int = 32
     weights_glob: str = ""
-    _compiled: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def block_of(self, layer_name: str) -> str | None:
         """Return the block a layer name matches by rule, or None if no rule matches.
