@@ -85,3 +85,14 @@ def test_data_dir_falls_back_to_the_installed_copy(tmp_path, monkeypatch):
     assert paths.data_dir() == tmp_path / "_shipped_data"
     monkeypatch.setenv("TLCOURSE_DATA_DIR", str(tmp_path / "mine"))
     assert paths.data_dir() == tmp_path / "mine"
+
+
+def test_every_package_of_tlcourse_goes_into_a_regular_install():
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "tlcourse").rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

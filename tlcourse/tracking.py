@@ -48,7 +48,10 @@ from typing import Any
 from tlcourse.errors import InvalidParameterError, check_choice, is_real_number
 
 __all__ = [
+    "CO2_COLUMNS",
     "CO2_EQUIVALENT_FACTORS",
+    "co2_columns",
+    "co2_footnote",
     "EmissionsRecord",
     "Tracking",
     "co2_equivalents",
@@ -753,6 +756,70 @@ def _suggest(value, mix: dict | None) -> str:
         return ""
     named = " or ".join(f"{code!r} ({mix[code].get('country_name', '?')})" for code in codes)
     return f" Did you mean {named}?"
+
+
+# --------------------------------------------------------------------------------------------
+# Records as table columns, and the footnote figures print
+# --------------------------------------------------------------------------------------------
+
+#: The columns :func:`co2_columns` adds to a results row, from which figures and tables format
+#: their captions (nothing parses the ``co2_method`` sentence back).
+CO2_COLUMNS = ("co2_mode", "co2_grid", "carbon_intensity_g_per_kwh", "co2_method")
+
+
+def co2_columns(record: EmissionsRecord) -> dict[str, Any]:
+    """How a record's CO2 figure was obtained, as columns of a results table.
+
+    Args:
+        record: a finished :class:`EmissionsRecord`.
+
+    Returns:
+        ``{"co2_mode": "estimated (CPU load x TDP)", "co2_grid": "World average",
+        "carbon_intensity_g_per_kwh": 475.0, "co2_method": "<the full sentence>"}``; the
+        numbers are None when nothing was measured.
+
+    Example:
+        >>> co2_columns(EmissionsRecord(label="demo"))["co2_mode"]
+        'not measured'
+    """
+    return {
+        "co2_mode": record.mode,
+        "co2_grid": record.country_name,
+        "carbon_intensity_g_per_kwh": record.carbon_intensity_g_per_kwh,
+        "co2_method": record.method,
+    }
+
+
+def co2_footnote(results) -> str:
+    """One line saying how the CO2 figures of a results table were obtained.
+
+    Args:
+        results: a DataFrame with the :data:`CO2_COLUMNS` (and ``co2_kg``), such as
+            ``compare``'s results.
+
+    Returns:
+        For example ``"CO2 estimated (CPU load x TDP) by codecarbon; grid: World average,
+        475 g CO2e/kWh."``; ``"CO2 not measured for these runs."`` when no row has a figure.
+
+    Example:
+        >>> import pandas as pd
+        >>> co2_footnote(pd.DataFrame({"co2_kg": [None]}))
+        'CO2 not measured for these runs.'
+    """
+    measured = results[results["co2_kg"].notna()] if "co2_kg" in results else results[:0]
+    if measured.empty:
+        return "CO2 not measured for these runs."
+    parts = []
+    for column in ("co2_mode", "co2_grid", "carbon_intensity_g_per_kwh"):
+        if column not in measured:
+            return "CO2 estimated by codecarbon (method not recorded)."
+    for (mode, grid), rows in measured.groupby(["co2_mode", "co2_grid"], dropna=False, sort=False):
+        intensity = rows["carbon_intensity_g_per_kwh"].dropna()
+        grid_text = "grid not recorded" if grid != grid or grid is None else f"grid: {grid}"
+        if len(intensity):
+            grid_text += f", {intensity.median():.0f} g CO2e/kWh"
+        parts.append(f"{mode} by codecarbon; {grid_text}")
+    return "CO2 " + " | ".join(parts) + "."
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,8 +1,15 @@
-"""Test-session settings shared by every test module."""
+"""Test-session settings shared by the tests and the doctests of the package.
+
+At the repository root so that it applies to ``tests/`` and to the docstring examples collected
+from ``tlcourse/`` by ``--doctest-modules`` alike.
+"""
 
 import os
 
 import pytest
+
+# Entry points, not modules with examples: importing them runs the command line.
+collect_ignore_glob = ["tlcourse/**/__main__.py"]
 
 # Quiet TensorFlow's C++ start-up chatter in test logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

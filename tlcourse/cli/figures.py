@@ -1,0 +1,32 @@
+"""``tlcourse figures``: the lecture's figures as PNG files."""
+
+from __future__ import annotations
+
+__all__ = ["add_parser"]
+
+
+def _run(args) -> int:
+    from tlcourse.figures import lecture_figures
+
+    for path in lecture_figures(args.out, results=args.results, backbone=args.backbone):
+        print(f"figure: {path}")
+    if args.results is None:
+        print("(comparison figures: add --results OUT/results.csv from `tlcourse compare`)")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add the ``figures`` subcommand to ``sub`` (argparse subparsers)."""
+    figures = sub.add_parser("figures", help="the lecture's figures as PNG files")
+    figures.add_argument("--out", required=True, help="folder for the PNG files")
+    figures.add_argument(
+        "--results",
+        default=None,
+        help="a results.csv from `tlcourse compare`, for the comparison figures",
+    )
+    figures.add_argument(
+        "--backbone",
+        default="efficientnet_lite0",
+        help="network of the trainable-blocks and learning-rate figures",
+    )
+    figures.set_defaults(func=_run)

@@ -1,0 +1,128 @@
+"""``tlcourse assign`` and ``tlcourse grade``: the graded notebooks, for instructors."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["add_parser"]
+
+
+def _run_assign(args) -> int:
+    from tlcourse.grading import assign_all
+
+    assigned = assign_all(
+        args.masters,
+        args.out,
+        args.student_dir,
+        run_tests=args.run_tests,
+        colab=args.colab or args.colab_install is not None,
+        colab_install=args.colab_install,
+    )
+    print(
+        f"{len(assigned)} notebook(s): student versions in {args.student_dir}/, "
+        f"autograders in {args.out}/NAME/autograder/NAME-autograder.zip"
+    )
+    return 0
+
+
+def _run_grade(args) -> int:
+    from tlcourse.grading import FAST_ENV, STATUSES, grade_folder
+
+    if args.fast:
+        os.environ[FAST_ENV] = "1"
+    table = grade_folder(
+        args.submissions,
+        args.autograder,
+        args.out,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        dist=args.dist,
+        logs=args.logs,
+    )
+    counts = table["status"].value_counts()
+    statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
+    print(f"scores: {args.out} ({len(table)} submission(s): {statuses})")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add the ``assign`` and ``grade`` subcommands to ``sub`` (argparse subparsers)."""
+    assign = sub.add_parser(
+        "assign", help="student notebooks and autograders from the master notebooks (otter)"
+    )
+    assign.add_argument(
+        "--masters",
+        default="notebooks/masters",
+        help="folder of master notebooks (default: notebooks/masters)",
+    )
+    assign.add_argument(
+        "--out",
+        default="dist",
+        help="build folder for otter's output and the autograder zips (default: dist)",
+    )
+    assign.add_argument(
+        "--student-dir",
+        default="notebooks/student",
+        help="where the student notebooks are written (default: notebooks/student)",
+    )
+    assign.add_argument(
+        "--run-tests",
+        action="store_true",
+        help="let otter execute each solutions notebook against its tests "
+        "(slow; set TLCOURSE_FAST=1 for the fast mode)",
+    )
+    assign.add_argument(
+        "--colab",
+        action="store_true",
+        help="also build Colab versions (notebook + tests/ folder + zip) in OUT/colab/",
+    )
+    assign.add_argument(
+        "--colab-install",
+        default=None,
+        metavar="REQUIREMENT",
+        help="pip requirement the Colab versions install tlcourse from, e.g. "
+        "'tlcourse @ git+https://github.com/ORG/REPO' (implies --colab)",
+    )
+    assign.set_defaults(func=_run_assign)
+
+    grade = sub.add_parser(
+        "grade", help="grade a folder of submitted notebooks offline (otter run) into a CSV"
+    )
+    grade.add_argument(
+        "submissions",
+        metavar="SUBMISSIONS",
+        help="folder of submitted .ipynb (or otter .zip) files, one per student",
+    )
+    grade.add_argument(
+        "--autograder",
+        required=True,
+        help="autograder zip, or a notebook name such as 02 or "
+        "02_training_from_scratch, looked up in --dist",
+    )
+    grade.add_argument(
+        "--out",
+        default="scores.csv",
+        help="CSV of scores, one row per student (default: scores.csv)",
+    )
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        help="seconds per submission before it is stopped (default: 600)",
+    )
+    grade.add_argument(
+        "--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)"
+    )
+    grade.add_argument(
+        "--dist", default="dist", help="build folder of `tlcourse assign` (default: dist)"
+    )
+    grade.add_argument(
+        "--logs", default=None, metavar="DIR", help="keep otter's output per student in DIR"
+    )
+    grade.add_argument(
+        "--fast",
+        action="store_true",
+        help="run the notebooks in fast mode (TLCOURSE_FAST=1): same tests, "
+        "minutes less per student",
+    )
+    grade.set_defaults(func=_run_grade)
