@@ -147,13 +147,13 @@ import json, logging, sys, warnings
 import matplotlib
 before = {
     "filters": [repr(f) for f in warnings.filters],
-    "backend": dict.__getitem__(matplotlib.rcParams, "backend"),
+    "backend": repr(dict.__getitem__(matplotlib.rcParams, "backend")),
     "root_level": logging.getLogger().level,
 }
 import tlcourse
 after = {
     "filters": [repr(f) for f in warnings.filters],
-    "backend": dict.__getitem__(matplotlib.rcParams, "backend"),
+    "backend": repr(dict.__getitem__(matplotlib.rcParams, "backend")),
     "root_level": logging.getLogger().level,
 }
 print(json.dumps({"before": before, "after": after, "pyplot": "matplotlib.pyplot" in sys.modules}))
