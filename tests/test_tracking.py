@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+import codecarbon
 import pandas as pd
 import pytest
 
@@ -14,13 +15,11 @@ from tlcourse.errors import InvalidParameterError
 from tlcourse.tracking import (
     CO2_EQUIVALENT_FACTORS,
     EmissionsRecord,
-    _wait_for_scheduled_measurement,
     co2_equivalents,
     format_co2,
     track,
 )
-
-codecarbon = pytest.importorskip("codecarbon")
+from tlcourse.tracking.codecarbon_adapter import _wait_for_scheduled_measurement
 
 
 @pytest.fixture(autouse=True)
@@ -357,7 +356,7 @@ def test_format_co2_refuses_negative_amounts():
 
 
 def test_unreadable_result_is_not_measured(monkeypatch):
-    import tlcourse.tracking as tracking
+    import tlcourse.tracking.codecarbon_adapter as adapter
 
     def broken_fill(record, tracker, data, reason):
         if data is not None:
@@ -365,8 +364,8 @@ def test_unreadable_result_is_not_measured(monkeypatch):
             raise KeyError("cpu_energy")
         original_fill(record, tracker, data, reason)
 
-    original_fill = tracking._fill_record
-    monkeypatch.setattr(tracking, "_fill_record", broken_fill)
+    original_fill = adapter.fill_record
+    monkeypatch.setattr(adapter, "fill_record", broken_fill)
     with track("odd codecarbon") as record:
         pass
     assert record.measured is False and record.energy_kwh is None
