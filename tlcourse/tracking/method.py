@@ -135,7 +135,8 @@ def _sentence(record) -> str:
 
 
 def _cpu_text(record) -> str:
-    source, tdp = record.power_source, record.cpu_tdp_w
+    source = record.power_source
+    tdp = "the CPU's TDP" if record.cpu_tdp_w is None else f"{record.cpu_tdp_w:g} W"
     avg = f"average {record.cpu_power_w or 0:.2g} W"
     threads = getattr(record.emissions_data, "cpu_count", None) or os.cpu_count() or 1
     if source in _COUNTERS:
@@ -146,22 +147,22 @@ def _cpu_text(record) -> str:
         return f"CPU energy read from the Raspberry Pi power monitor ({avg})"
     if source == "CPU load x TDP":
         if record.tracking_mode == "process":
-            text = f"CPU power assumed {tdp:g} W x this process's share of the {threads:g} CPU "
+            text = f"CPU power assumed {tdp} x this process's share of the {threads:g} CPU "
             text += f"threads ({avg})"
         else:
-            text = f"CPU power assumed {tdp:g} W x (0.1 + 0.9 x load^3), load of the whole "
+            text = f"CPU power assumed {tdp} x (0.1 + 0.9 x load^3), load of the whole "
             text += f"machine ({avg})"
         return text + _tdp_text(record, threads)
     if source == "constant share of TDP":
-        return f"CPU power assumed constant at half of {tdp:g} W ({avg})" + _tdp_text(
-            record, threads
-        )
+        return f"CPU power assumed constant at half of {tdp} ({avg})" + _tdp_text(record, threads)
     return f"CPU power by a codecarbon method tlcourse does not recognise ({avg})"
 
 
 def _tdp_text(record, threads) -> str:
     tdp, model = record.cpu_tdp_w, record.cpu_model
     origin = record.cpu_tdp_source
+    if tdp is None:
+        return ""
     if origin == "CPU table":
         return f"; {tdp:g} W is the TDP of {model!r} in codecarbon's CPU table"
     if origin == "default per thread":
