@@ -246,3 +246,17 @@ def test_every_cpu_power_source_has_words():
     for source in CPU_POWER_SOURCES:
         record = measured(power_source=source, cpu_tdp_w=10.0, cpu_tdp_source="CPU table")
         assert "does not recognise" not in record.method and "could not" not in record.method
+
+
+def test_public_helpers_name_themselves():
+    from tlcourse.errors import InvalidParameterError
+    from tlcourse.tracking.grid import grid_intensity
+    from tlcourse.tracking.method import describe_mode
+
+    with pytest.raises(InvalidParameterError, match="'record' parameter of describe_mode"):
+        describe_mode({"measured": True})
+    with pytest.raises(InvalidParameterError, match="'record' parameter of describe_method"):
+        describe_method("run")
+    with pytest.raises(InvalidParameterError, match="'country' parameter of grid_intensity"):
+        grid_intensity(250)
+    assert grid_intensity("XYZ") == (None, None, None)

@@ -46,6 +46,16 @@ def quiet_codecarbon_logger() -> None:
     Set before the tracker exists: codecarbon logs a warning in ``__init__`` before it applies
     its own ``log_level``. Calls nest (tracked blocks can be nested or run in threads); the
     user's level comes back when the last one is restored.
+
+    Example:
+        >>> import logging
+        >>> before = logging.getLogger("codecarbon").level
+        >>> quiet_codecarbon_logger()
+        >>> logging.getLogger("codecarbon").level == logging.ERROR
+        True
+        >>> restore_codecarbon_logger()
+        >>> logging.getLogger("codecarbon").level == before
+        True
     """
     global _log_users, _log_saved_level
     try:
@@ -61,7 +71,11 @@ def quiet_codecarbon_logger() -> None:
 
 
 def restore_codecarbon_logger() -> None:
-    """Undo one :func:`quiet_codecarbon_logger`; the last one restores the user's level."""
+    """Undo one :func:`quiet_codecarbon_logger`; the last one restores the user's level.
+
+    Example:
+        >>> quiet_codecarbon_logger(); restore_codecarbon_logger()
+    """
     global _log_users
     with _log_lock:
         _log_users = max(_log_users - 1, 0)
@@ -70,7 +84,12 @@ def restore_codecarbon_logger() -> None:
 
 
 def codecarbon_version() -> str | None:
-    """The installed codecarbon's version, or None if it cannot be imported."""
+    """The installed codecarbon's version, or None if it cannot be imported.
+
+    Example:
+        >>> codecarbon_version().count(".") >= 1
+        True
+    """
     try:
         from codecarbon import __version__
     except Exception:
@@ -92,7 +111,27 @@ def start_tracker(
     output_dir: Path | None,
     tracking_mode: str,
 ) -> tuple[Any | None, str | None]:
-    """Create and start an offline tracker; return ``(tracker, None)`` or ``(None, reason)``."""
+    """Create and start an offline tracker, with every setting :func:`track` promises.
+
+    Args:
+        label: project and experiment name (codecarbon's CSV).
+        country: ISO 3166-1 alpha-3 code, already checked, or None for the world average.
+        measure_power_secs: seconds between two power readings.
+        output_dir: folder for ``emissions.csv``, or None for no file.
+        tracking_mode: ``"process"`` or ``"machine"``.
+
+    Returns:
+        ``(tracker, None)``, or ``(None, reason)`` when codecarbon is missing or fails; never
+        raises for codecarbon's sake.
+
+    Example:
+        >>> quiet_codecarbon_logger()
+        >>> tracker, reason = start_tracker("demo", None, 1.0, None, "process")
+        >>> data, reason = stop_tracker(tracker)
+        >>> restore_codecarbon_logger()
+        >>> data.energy_consumed >= 0, reason
+        (True, None)
+    """
     try:
         import codecarbon
         from codecarbon import OfflineEmissionsTracker, OutputMethod
@@ -132,7 +171,15 @@ def start_tracker(
 
 
 def stop_tracker(tracker) -> tuple[Any | None, str | None]:
-    """Stop the tracker; return ``(final EmissionsData, None)`` or ``(None, reason)``."""
+    """Stop a tracker from :func:`start_tracker`, without double-counting its last interval.
+
+    Args:
+        tracker: a started ``OfflineEmissionsTracker``.
+
+    Returns:
+        ``(its final EmissionsData, None)``, or ``(None, reason)`` when ``stop()`` failed or
+        returned figures that are not finite numbers >= 0. Its timers are stopped either way.
+    """
     try:
         _wait_for_scheduled_measurement(tracker)
         result = _unsuppressed(type(tracker).stop)(tracker)
@@ -158,6 +205,13 @@ def fill_record(record, tracker, data, reason: str | None) -> None:
         tracker: the stopped tracker, or None.
         data: its ``final_emissions_data``, or None when nothing was measured.
         reason: why nothing was measured (used when ``data`` is None).
+
+    Example:
+        >>> from tlcourse.tracking.record import EmissionsRecord
+        >>> record = EmissionsRecord(label="demo")
+        >>> fill_record(record, None, None, "codecarbon is not installed")
+        >>> record.measured, record.mode
+        (False, 'not measured')
     """
     record.codecarbon_version = codecarbon_version()
     if data is None:

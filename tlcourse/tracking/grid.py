@@ -51,6 +51,9 @@ def grid_intensity(country: str | None) -> tuple[float | None, str | None, int |
         and the year None for ``country=None``; all three None when codecarbon's tables
         cannot be read or do not know the country.
 
+    Raises:
+        InvalidParameterError: if ``country`` is neither a string nor None.
+
     Example:
         >>> intensity, name, year = grid_intensity("FRA")
         >>> name, intensity < 100, year >= 2020
@@ -58,6 +61,8 @@ def grid_intensity(country: str | None) -> tuple[float | None, str | None, int |
         >>> grid_intensity(None)[1:]
         ('World average', None)
     """
+    if country is not None and not isinstance(country, str):
+        raise invalid_parameter("country", "grid_intensity", "a 3-letter code or None", country)
     try:
         if country is None:
             from codecarbon.input import DataSource

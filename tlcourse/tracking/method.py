@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from tlcourse.errors import invalid_parameter
+
 __all__ = [
     "CPU_POWER_SOURCES",
     "GPU_POWER_SOURCES",
@@ -63,6 +65,9 @@ def describe_mode(record) -> str:
         when a GPU was read), :data:`NOT_MEASURED`, or :data:`UNKNOWN_MODE` for a source
         tlcourse does not recognise.
 
+    Raises:
+        InvalidParameterError: if ``record`` is not a record.
+
     Example:
         >>> from tlcourse.tracking.record import EmissionsRecord
         >>> describe_mode(EmissionsRecord("run", measured=True, power_source="CPU load x TDP"))
@@ -70,6 +75,7 @@ def describe_mode(record) -> str:
         >>> describe_mode(EmissionsRecord("run"))
         'not measured'
     """
+    _check_record(record, "describe_mode")
     if not record.measured:
         return NOT_MEASURED
     estimated = CPU_POWER_SOURCES.get(record.power_source)
@@ -91,11 +97,15 @@ def describe_method(record) -> str:
         threads (average 3.9 W); ...; carbon intensity 56 g CO2e/kWh (France grid, 2023
         energy mix)."; otherwise "Not measured: <reason>. Only the time was recorded."
 
+    Raises:
+        InvalidParameterError: if ``record`` is not a record.
+
     Example:
         >>> from tlcourse.tracking.record import EmissionsRecord
         >>> describe_method(EmissionsRecord("run", reason="codecarbon is not installed"))
         'Not measured: codecarbon is not installed. Only the time was recorded.'
     """
+    _check_record(record, "describe_method")
     if not record.measured:
         return f"Not measured: {record.reason}. Only the time was recorded."
     try:
@@ -105,6 +115,12 @@ def describe_method(record) -> str:
             f"By codecarbon {record.codecarbon_version}; tlcourse could not describe its "
             f"method ({type(error).__name__}: {error})."
         )
+
+
+def _check_record(record, func: str) -> None:
+    # Duck-typed: this module cannot import the record's class (the record imports it).
+    if not all(hasattr(record, name) for name in ("measured", "power_source", "reason")):
+        raise invalid_parameter("record", func, "an EmissionsRecord (from track)", record)
 
 
 def _sentence(record) -> str:
