@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+import codecarbon
 import pandas as pd
 import pytest
 
@@ -14,13 +15,11 @@ from tlcourse.errors import InvalidParameterError
 from tlcourse.tracking import (
     CO2_EQUIVALENT_FACTORS,
     EmissionsRecord,
-    _wait_for_scheduled_measurement,
     co2_equivalents,
     format_co2,
     track,
 )
-
-codecarbon = pytest.importorskip("codecarbon")
+from tlcourse.tracking.codecarbon_adapter import _wait_for_scheduled_measurement
 
 
 @pytest.fixture(autouse=True)
@@ -357,7 +356,7 @@ def test_format_co2_refuses_negative_amounts():
 
 
 def test_unreadable_result_is_not_measured(monkeypatch):
-    import tlcourse.tracking as tracking
+    import tlcourse.tracking.codecarbon_adapter as adapter
 
     def broken_fill(record, tracker, data, reason):
         if data is not None:
@@ -365,9 +364,154 @@ def test_unreadable_result_is_not_measured(monkeypatch):
             raise KeyError("cpu_energy")
         original_fill(record, tracker, data, reason)
 
-    original_fill = tracking._fill_record
-    monkeypatch.setattr(tracking, "_fill_record", broken_fill)
+    original_fill = adapter.fill_record
+    monkeypatch.setattr(adapter, "fill_record", broken_fill)
     with track("odd codecarbon") as record:
         pass
     assert record.measured is False and record.energy_kwh is None
     assert "could not read codecarbon's result" in record.reason
+
+
+# --------------------------------------------------------------------------------------------
+# The record keeps codecarbon's EmissionsData and adds structured fields
+# --------------------------------------------------------------------------------------------
+
+
+def test_record_keeps_emissions_data_and_adds_structured_fields():
+    from codecarbon.input import DataSource
+    from codecarbon.output_methods.emissions_data import EmissionsData
+
+    from tlcourse.tracking import CPU_POWER_SOURCES, TDP_SOURCES
+
+    with track("fields", country="FRA") as record:
+        busy(0.3)
+
+    data = record.emissions_data
+    assert isinstance(data, EmissionsData)
+    assert record.energy_kwh == data.energy_consumed and record.co2_kg == data.emissions
+    assert record.cpu_energy_kwh == data.cpu_energy and record.ram_power_w == data.ram_power
+    assert record.cpu_model == data.cpu_model
+    assert record.power_source in CPU_POWER_SOURCES
+    assert record.estimated is CPU_POWER_SOURCES[record.power_source]
+    word = "estimated" if record.estimated else "measured"
+    assert record.mode == f"{word} ({record.power_source})"
+    if record.estimated:  # this project's machines: no readable RAPL
+        assert record.cpu_tdp_w > 0 and record.cpu_tdp_source in TDP_SOURCES
+        assert f"CPU power assumed {record.cpu_tdp_w:g} W" in record.method
+    assert record.ram_power_source == "memory size estimate"
+    assert record.gpu_power_source is None
+    fra = DataSource().get_global_energy_mix_data()["FRA"]
+    assert record.intensity_source == "energy mix" and record.intensity_year == fra["year"]
+    assert f"France grid, {fra['year']} energy mix" in record.method
+    row = record.to_dict()
+    assert "emissions_data" not in row and row["power_source"] == record.power_source
+    assert row["estimated"] == record.estimated and row["method"] == record.method
+
+
+def test_world_average_is_an_intensity_source():
+    with track("world") as record:
+        time.sleep(0.05)
+    assert record.intensity_source == "world average" and record.intensity_year is None
+
+
+def test_values_forced_in_codecarbons_configuration_are_reported(monkeypatch):
+    # codecarbon reads CODECARBON_* variables (and .codecarbon.config) for what track leaves
+    # unset; the record must say the figure then rests on the user's numbers.
+    monkeypatch.setenv("CODECARBON_FORCE_CARBON_INTENSITY_G_CO2E_KWH", "300")
+    monkeypatch.setenv("CODECARBON_FORCE_CPU_POWER", "10")
+    monkeypatch.setenv("CODECARBON_FORCE_RAM_POWER", "3")
+    with track("forced", country="FRA") as record:
+        busy(0.2)
+
+    assert record.carbon_intensity_g_per_kwh == pytest.approx(300)
+    assert record.intensity_source == "configuration"
+    assert record.power_source == "CPU load x TDP"
+    assert record.cpu_tdp_w == 10 and record.cpu_tdp_source == "configuration"
+    assert record.ram_power_source == "configuration" and record.ram_power_w == pytest.approx(3)
+    assert "10 W set in codecarbon's configuration" in record.method
+    assert "RAM 3 W (set in codecarbon's configuration)" in record.method
+    assert "300 g CO2e/kWh (set in codecarbon's configuration)" in record.method
+
+
+@pytest.fixture
+def unknown_cpu(monkeypatch):
+    """codecarbon as on a machine whose CPU model it cannot detect: generic 85 W TDP."""
+    import types
+
+    from codecarbon.core import hardware_cache
+
+    hardware_cache.clear_cache()
+    monkeypatch.setattr(hardware_cache, "_tdp", types.SimpleNamespace(model="Unknown", tdp=None))
+    yield
+    hardware_cache.clear_cache()  # the next tracker probes the real hardware again
+
+
+def test_generic_tdp_is_reported_on_every_run_not_only_the_first(unknown_cpu):
+    # Regression: codecarbon rebuilds its hardware from a cache for the second tracker of a
+    # process and drops the CPU's `_is_generic_tdp` flag; the old code then said "85 W is
+    # codecarbon's default of 4 W per thread" from the second run on.
+    records = []
+    for _ in range(2):
+        with track("unknown cpu") as record:
+            time.sleep(0.05)
+        records.append(record)
+    for record in records:
+        assert record.cpu_tdp_w == 85 and record.cpu_tdp_source == "generic default"
+        assert "85 W is codecarbon's generic value for an unknown CPU" in record.method
+        assert "per thread" not in record.method
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: the errors template, numpy scalars accepted, each function names itself
+# --------------------------------------------------------------------------------------------
+
+
+def test_numpy_scalars_are_accepted():
+    import numpy as np
+
+    assert track("x", measure_power_secs=np.float64(0.5)).measure_power_secs == 0.5
+    assert track("x", measure_power_secs=np.int64(2)).measure_power_secs == 2.0
+    assert track("x", country=np.str_("fra")).country == "FRA"
+    assert format_co2(np.float64(1e-3), digits=np.int64(2)) == "1 g CO2e"
+    assert co2_equivalents(np.float32(1.0)).loc["car_km", "value"] == pytest.approx(4.0234, 1e-4)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: track(""),
+            "The 'label' parameter of track must be a non-empty string. Got '' instead.",
+        ),
+        (
+            lambda: track("x", measure_power_secs=-1),
+            "The 'measure_power_secs' parameter of track must be a float > 0. Got -1 instead.",
+        ),
+        (
+            lambda: format_co2(1.0, digits=0),
+            "The 'digits' parameter of format_co2 must be an int >= 1. Got 0 instead.",
+        ),
+        (
+            lambda: format_co2("1 kg"),
+            "The 'kg' parameter of format_co2 must be a finite number of kg >= 0. "
+            "Got '1 kg' instead.",
+        ),
+        (
+            lambda: co2_equivalents(None),
+            "The 'co2_kg' parameter of co2_equivalents must be a finite number of kg >= 0. "
+            "Got None instead. A record that was not measured has co2_kg=None.",
+        ),
+    ],
+)
+def test_messages_follow_the_template_and_name_the_function(call, message):
+    with pytest.raises(InvalidParameterError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_country_check_names_the_function_that_was_called():
+    from tlcourse.tracking import check_country
+
+    with pytest.raises(InvalidParameterError, match="^The 'country' parameter of compare "):
+        check_country("country", "XYZ", "compare")
+    assert check_country("country", None, "compare") is None

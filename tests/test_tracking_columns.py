@@ -1,0 +1,171 @@
+"""Tests of tlcourse.tracking.columns: CO2 columns of a results row and the figure footnote."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tlcourse.errors import InvalidParameterError
+from tlcourse.tracking import CO2_COLUMNS, EmissionsRecord, co2_columns, co2_footnote
+
+
+def record(source="CPU load x TDP", grid="World average", intensity=475.0, **fields):
+    defaults = dict(
+        label="run",
+        measured=True,
+        energy_kwh=2e-6,
+        co2_kg=2e-6 * intensity / 1000,
+        tracking_mode="process",
+        power_source=source,
+        country_name=grid,
+        carbon_intensity_g_per_kwh=intensity,
+        intensity_source="world average" if grid == "World average" else "energy mix",
+        codecarbon_version="3.3.2",
+    )
+    return EmissionsRecord(**{**defaults, **fields})
+
+
+def table(*rows, co2=True) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"co2_kg": r.co2_kg if co2 else None, **co2_columns(r)} for r in rows]
+    ).assign(co2_kg=[r.co2_kg for r in rows])
+
+
+# --------------------------------------------------------------------------------------------
+# co2_columns
+# --------------------------------------------------------------------------------------------
+
+
+def test_columns_of_one_record():
+    columns = co2_columns(record())
+    assert tuple(columns) == CO2_COLUMNS
+    assert CO2_COLUMNS[:4] == ("co2_mode", "co2_grid", "carbon_intensity_g_per_kwh", "co2_method")
+    assert columns["co2_mode"] == "estimated (CPU load x TDP)"
+    assert columns["co2_grid"] == "World average"
+    assert columns["carbon_intensity_g_per_kwh"] == pytest.approx(475)
+    assert columns["co2_method"].startswith("Estimated by codecarbon 3.3.2")
+    assert columns["co2_estimated"] is True
+    assert columns["co2_power_source"] == "CPU load x TDP"
+    assert columns["co2_gpu_power_source"] is None
+    assert columns["co2_intensity_source"] == "world average"
+    assert columns["co2_tracking_mode"] == "process"
+
+
+def test_columns_of_an_unmeasured_record():
+    columns = co2_columns(EmissionsRecord(label="x", reason="no codecarbon"))
+    assert columns["co2_mode"] == "not measured" and columns["co2_estimated"] is None
+    assert columns["co2_method"].startswith("Not measured: no codecarbon")
+    assert columns["carbon_intensity_g_per_kwh"] is None and columns["co2_grid"] is None
+
+
+def test_columns_of_summed_records_keep_their_mode():
+    features = record(energy_kwh=1e-6, co2_kg=1e-6 * 0.475)
+    head = record(energy_kwh=3e-6, co2_kg=3e-6 * 0.475)
+    columns = co2_columns(features, head)
+    assert columns["co2_mode"] == "estimated (CPU load x TDP)"
+    assert columns["carbon_intensity_g_per_kwh"] == pytest.approx(475)
+    assert columns["co2_method"] == features.method
+
+    mixed = co2_columns(record(source="RAPL"), record(), EmissionsRecord(label="failed"))
+    assert mixed["co2_mode"] == "measured (RAPL) + estimated (CPU load x TDP)"
+    assert mixed["co2_power_source"] == "RAPL + CPU load x TDP"
+    assert mixed["co2_estimated"] is True  # partly estimated is estimated
+    france = record(grid="France", intensity=56.0, energy_kwh=1e-6, co2_kg=56e-9)
+    world = record(energy_kwh=1e-6, co2_kg=475e-9)
+    assert co2_columns(france, world)["carbon_intensity_g_per_kwh"] == pytest.approx(265.5)
+
+
+def test_columns_refuse_what_is_not_a_record():
+    with pytest.raises(InvalidParameterError, match="'record' parameter of co2_columns"):
+        co2_columns({"co2_kg": 1})
+    with pytest.raises(InvalidParameterError, match="'more' parameter of co2_columns"):
+        co2_columns(record(), None)
+
+
+# --------------------------------------------------------------------------------------------
+# co2_footnote
+# --------------------------------------------------------------------------------------------
+
+
+def test_footnote_one_mode():
+    assert co2_footnote(table(record(), record())) == (
+        "CO2 estimated (CPU load x TDP) by codecarbon; grid: World average, 475 g CO2e/kWh."
+    )
+    assert co2_footnote(table(record(source="RAPL", grid="France", intensity=56.0))) == (
+        "CO2 measured (RAPL) by codecarbon; grid: France, 56 g CO2e/kWh."
+    )
+
+
+def test_footnote_two_modes_and_two_grids():
+    runs = table(record(), record(), record(source="RAPL"))
+    assert co2_footnote(runs) == (
+        "CO2 by codecarbon: estimated (CPU load x TDP) for 2 runs, measured (RAPL) for 1 run; "
+        "grid: World average, 475 g CO2e/kWh."
+    )
+    grids = table(record(), record(grid="France", intensity=56.0), record(grid="France"))
+    assert co2_footnote(grids) == (
+        "CO2 estimated (CPU load x TDP) by codecarbon; grids: World average, 475 g CO2e/kWh "
+        "(1 run); France, 266 g CO2e/kWh (2 runs)."
+    )
+
+
+def test_footnote_with_a_gpu_and_a_forced_intensity():
+    gpu = record(source="CPU load x TDP", gpu_power_source="NVML", intensity_source="configuration")
+    assert co2_footnote(table(gpu)) == (
+        "CO2 estimated (CPU load x TDP + GPU NVML) by codecarbon; grid: intensity set in "
+        "codecarbon's configuration, 475 g CO2e/kWh."
+    )
+
+
+def test_footnote_counts_unmeasured_rows():
+    runs = table(record(), record(), EmissionsRecord(label="failed", reason="stop() failed"))
+    assert co2_footnote(runs) == (
+        "CO2 estimated (CPU load x TDP) by codecarbon; grid: World average, 475 g CO2e/kWh. "
+        "Not measured for 1 of 3 runs."
+    )
+    nothing = table(EmissionsRecord(label="a"), EmissionsRecord(label="b"))
+    assert co2_footnote(nothing) == "CO2 not measured for these runs."
+    assert co2_footnote(pd.DataFrame({"seed": [0]})) == "CO2 not measured for these runs."
+
+
+def test_footnote_of_an_old_table_without_the_new_columns():
+    old = pd.DataFrame(
+        {
+            "co2_kg": [1e-6, 2e-6],
+            "co2_mode": "estimated (CPU load x TDP)",
+            "co2_grid": "World average",
+            "carbon_intensity_g_per_kwh": 475.0,
+            "co2_method": "Estimated by codecarbon 3.3.2 (...)",
+        }
+    )
+    assert co2_footnote(old) == (
+        "CO2 estimated (CPU load x TDP) by codecarbon; grid: World average, 475 g CO2e/kWh."
+    )
+
+
+def test_footnote_of_a_table_with_only_the_sentence_does_not_guess():
+    # Regression: results written before the CO2 columns existed (compare's co2_method only)
+    # were captioned "CO2 estimated by codecarbon (method not recorded).", claiming an
+    # estimate that nothing in the table says; RAPL-measured runs were captioned "estimated".
+    oldest = pd.DataFrame({"co2_kg": [1e-6], "co2_method": ["Measured by codecarbon 3.3.2: ..."]})
+    footnote = co2_footnote(oldest)
+    assert footnote == "CO2 by codecarbon (method not recorded); grid: not recorded."
+    assert "estimated" not in footnote
+
+
+def test_footnote_is_the_same_after_a_csv_round_trip():
+    runs = table(record(), record(source="RAPL"), EmissionsRecord(label="failed"))
+    back = pd.read_csv(io.StringIO(runs.to_csv(index=False)))
+    assert co2_footnote(back) == co2_footnote(runs)
+    strings = runs.assign(co2_estimated=runs["co2_estimated"].map(str))  # "True"/"None"
+    assert co2_footnote(strings) == co2_footnote(runs)
+    numpy_bools = runs.assign(co2_estimated=[np.True_, np.False_, None])
+    assert co2_footnote(numpy_bools) == co2_footnote(runs)
+
+
+def test_footnote_refuses_what_is_not_a_table():
+    with pytest.raises(InvalidParameterError, match="'results' parameter of co2_footnote"):
+        co2_footnote([{"co2_kg": 1e-6}])

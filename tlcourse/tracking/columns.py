@@ -1,0 +1,200 @@
+"""Records as columns of a results table, and the one-line CO2 footnote figures print.
+
+:func:`co2_columns` turns records into structured columns (:data:`CO2_COLUMNS`);
+:func:`co2_footnote` formats a caption from those columns alone. The ``co2_method`` sentence
+is kept for people to read; nothing parses it back.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+from tlcourse.errors import invalid_parameter
+from tlcourse.tracking.record import EmissionsRecord
+
+__all__ = ["CO2_COLUMNS", "co2_columns", "co2_footnote"]
+
+#: The columns :func:`co2_columns` adds to a results row. The first four are the original
+#: contract; the others say, as plain values, whether the figure was estimated, from which
+#: power source, on which grid data and over which processes.
+CO2_COLUMNS = (
+    "co2_mode",
+    "co2_grid",
+    "carbon_intensity_g_per_kwh",
+    "co2_method",
+    "co2_estimated",
+    "co2_power_source",
+    "co2_gpu_power_source",
+    "co2_intensity_source",
+    "co2_tracking_mode",
+)
+
+
+def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, Any]:
+    """How the CO2 figure of a results row was obtained, as columns of a results table.
+
+    A row whose cost is the sum of several tracked blocks (a feature pass and a head training,
+    say) passes all their records: values they share are kept, different ones are joined
+    with " + ", and the carbon intensity is their total CO2 over their total energy.
+
+    Args:
+        record: a finished :class:`~tlcourse.tracking.record.EmissionsRecord`.
+        *more: further records summed into the same row.
+
+    Returns:
+        ``{column: value}`` for every name in :data:`CO2_COLUMNS`, for example
+        ``{"co2_mode": "estimated (CPU load x TDP)", "co2_grid": "World average",
+        "carbon_intensity_g_per_kwh": 475.0, "co2_method": "<the full sentence>",
+        "co2_estimated": True, "co2_power_source": "CPU load x TDP", ...}``; None where
+        nothing was measured.
+
+    Raises:
+        InvalidParameterError: if an argument is not an ``EmissionsRecord``.
+
+    Example:
+        >>> columns = co2_columns(EmissionsRecord(label="demo"))
+        >>> columns["co2_mode"], columns["co2_estimated"]
+        ('not measured', None)
+    """
+    records = (record, *more)
+    for name, value in zip(["record", *["more"] * len(more)], records, strict=True):
+        if not isinstance(value, EmissionsRecord):
+            raise invalid_parameter(
+                name, "co2_columns", "an EmissionsRecord (what `with track(...)` gives)", value
+            )
+    measured = [r for r in records if r.measured] or [record]
+    energy = sum(r.energy_kwh or 0.0 for r in measured)
+    co2 = sum(r.co2_kg or 0.0 for r in measured)
+    intensity = co2 / energy * 1000 if energy > 0 else measured[0].carbon_intensity_g_per_kwh
+    estimated = [r.estimated for r in measured if r.estimated is not None]
+    return {
+        "co2_mode": _joined(r.mode for r in measured),
+        "co2_grid": _joined(r.country_name for r in measured),
+        "carbon_intensity_g_per_kwh": intensity,
+        "co2_method": measured[0].method,
+        "co2_estimated": any(estimated) if estimated else None,
+        "co2_power_source": _joined(r.power_source for r in measured),
+        "co2_gpu_power_source": _joined(r.gpu_power_source for r in measured),
+        "co2_intensity_source": _joined(r.intensity_source for r in measured),
+        "co2_tracking_mode": _joined(r.tracking_mode for r in measured if r.measured),
+    }
+
+
+def _joined(values: Iterable) -> Any:
+    distinct = list(dict.fromkeys(v for v in values if v is not None))
+    if not distinct:
+        return None
+    return distinct[0] if len(distinct) == 1 else " + ".join(map(str, distinct))
+
+
+def co2_footnote(results) -> str:
+    """One line saying how the CO2 figures of a results table were obtained.
+
+    Read from the structured columns only: whether each figure was measured or estimated
+    (``co2_estimated``, ``co2_power_source``; ``co2_mode`` for tables written before those
+    existed), on which grid (``co2_grid``, ``carbon_intensity_g_per_kwh``) and how many runs
+    were not measured (``co2_kg`` missing).
+
+    Args:
+        results: a DataFrame with ``co2_kg`` and the :data:`CO2_COLUMNS`, such as
+            ``compare``'s results; missing columns are reported as "not recorded".
+
+    Returns:
+        For example ``"CO2 estimated (CPU load x TDP) by codecarbon; grid: World average,
+        475 g CO2e/kWh."``; ``"CO2 not measured for these runs."`` when no row has a figure.
+
+    Raises:
+        InvalidParameterError: if ``results`` is not a pandas DataFrame.
+
+    Example:
+        >>> import pandas as pd
+        >>> co2_footnote(pd.DataFrame({"co2_kg": [None]}))
+        'CO2 not measured for these runs.'
+        >>> co2_footnote(pd.DataFrame({
+        ...     "co2_kg": [2e-6, 3e-6], "co2_estimated": [True, True],
+        ...     "co2_power_source": "CPU load x TDP", "co2_grid": "France",
+        ...     "carbon_intensity_g_per_kwh": 56.0}))
+        'CO2 estimated (CPU load x TDP) by codecarbon; grid: France, 56 g CO2e/kWh.'
+    """
+    import pandas as pd
+
+    if not isinstance(results, pd.DataFrame):
+        raise invalid_parameter(
+            "results", "co2_footnote", "a pandas DataFrame of results (one row per run)", results
+        )
+    measured = results[results["co2_kg"].notna()] if "co2_kg" in results else results[:0]
+    if measured.empty:
+        return "CO2 not measured for these runs."
+    rows = measured.to_dict("records")
+    hows = _counts(_how(row) for row in rows)
+    if len(hows) == 1:
+        how = next(iter(hows))
+        how_text = f"{how} by codecarbon" if how else "by codecarbon (method not recorded)"
+    else:
+        parts = [f"{how or 'method not recorded'} for {_runs(n)}" for how, n in hows.items()]
+        how_text = "by codecarbon: " + ", ".join(parts)
+    grids: dict = {}
+    for row in rows:
+        grids.setdefault(_grid(row), []).append(_number(row.get("carbon_intensity_g_per_kwh")))
+    grid_parts = []
+    for grid, values in grids.items():
+        known = sorted(v for v in values if v is not None)
+        text = grid or "not recorded"
+        if known:
+            text += f", {statistics.median(known):.0f} g CO2e/kWh"
+        grid_parts.append(text + (f" ({_runs(len(values))})" if len(grids) > 1 else ""))
+    grid_text = ("grid: " if len(grids) == 1 else "grids: ") + "; ".join(grid_parts)
+    missing = len(results) - len(measured)
+    tail = f" Not measured for {missing} of {_runs(len(results))}." if missing else ""
+    return f"CO2 {how_text}; {grid_text}.{tail}"
+
+
+def _counts(values: Iterable) -> dict:
+    counts: dict = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _number(value) -> float | None:
+    try:
+        return None if _missing(value) else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _truth(value) -> bool | None:
+    """A boolean column as read back from CSV: True/False, "True"/"False", or missing."""
+    if _missing(value):
+        return None
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value.strip().lower())
+    return bool(value)
+
+
+def _how(row: dict) -> str | None:
+    """'estimated (CPU load x TDP)' from the structured columns, else the co2_mode column."""
+    estimated, source = _truth(row.get("co2_estimated")), row.get("co2_power_source")
+    if estimated is not None and not _missing(source):
+        gpu = row.get("co2_gpu_power_source")
+        source = f"{source} + GPU {gpu}" if not _missing(gpu) else source
+        return f"{'estimated' if estimated else 'measured'} ({source})"
+    mode = row.get("co2_mode")
+    return None if _missing(mode) else str(mode)
+
+
+def _grid(row: dict) -> str | None:
+    grid = row.get("co2_grid")
+    if row.get("co2_intensity_source") == "configuration":
+        return "intensity set in codecarbon's configuration"
+    return None if _missing(grid) else str(grid)

@@ -1,0 +1,228 @@
+"""The record of one tracked block: codecarbon's own ``EmissionsData`` plus what it lacks.
+
+codecarbon's ``EmissionsData`` already holds the energy (CPU, RAM, GPU), the emissions, the CPU
+model, the tracking mode and codecarbon's version; the record keeps it whole
+(:attr:`EmissionsRecord.emissions_data`) and exposes its numbers under the names tlcourse's
+results tables use. What codecarbon does not say, the record adds as plain structured fields:
+the clocks of the block itself, whether anything was measured and why not, *where* the CPU
+power came from (a hardware counter or an estimate, and the TDP assumed), and where the grid's
+carbon intensity came from. :attr:`~EmissionsRecord.mode`, :attr:`~EmissionsRecord.method` and
+:meth:`~EmissionsRecord.summary` are formatted from those fields (see
+:mod:`tlcourse.tracking.method`); nothing is parsed back from a sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tlcourse.tracking.formatting import format_co2
+from tlcourse.tracking.method import CPU_POWER_SOURCES, describe_method, describe_mode
+
+__all__ = ["EmissionsRecord"]
+
+# Fields that hold a measurement: cleared together when codecarbon's result cannot be used.
+MEASUREMENT_FIELDS = (
+    "energy_kwh",
+    "co2_kg",
+    "country_name",
+    "carbon_intensity_g_per_kwh",
+    "intensity_source",
+    "intensity_year",
+    "power_source",
+    "cpu_tdp_w",
+    "cpu_tdp_source",
+    "gpu_power_source",
+    "ram_power_source",
+    "emissions_data",
+)
+
+
+@dataclasses.dataclass
+class EmissionsRecord:
+    """Time, energy and CO2 of one tracked block, filled in when the block exits.
+
+    Attributes:
+        label: the name given to :func:`~tlcourse.tracking.track`.
+        wall_seconds: elapsed time (``time.perf_counter``), without codecarbon's own start/stop.
+        cpu_seconds: CPU time of this process over the block, all threads together
+            (``time.process_time``); above ``wall_seconds`` when several cores were busy.
+        energy_kwh: electricity used (CPU + RAM + GPU), in kWh; ``None`` when not measured.
+        co2_kg: emissions in kg CO2-equivalent; ``None`` when not measured.
+        measured: True when codecarbon produced the energy and CO2 figures, whether read from a
+            hardware counter or estimated (see ``estimated``). False means only time was
+            recorded.
+        reason: why nothing was measured (``None`` when ``measured``).
+        country: ISO 3166-1 alpha-3 code asked for; ``None`` means codecarbon's world average.
+        country_name: the grid whose carbon intensity was applied (``"World average"``...).
+        carbon_intensity_g_per_kwh: grams CO2e per kWh applied.
+        intensity_source: where that intensity came from, one of
+            :data:`~tlcourse.tracking.grid.INTENSITY_SOURCES` (``"energy mix"``: codecarbon's
+            per-country table; ``"world average"``; ``"configuration"``; ``"cloud region"``).
+        intensity_year: year of the energy-mix data, when codecarbon's table gives one.
+        tracking_mode: ``"process"`` or ``"machine"`` (see :func:`~tlcourse.tracking.track`).
+        power_source: where the CPU power came from, one of
+            :data:`~tlcourse.tracking.method.CPU_POWER_SOURCES` (``"RAPL"``, ``"powermetrics"``,
+            ``"CPU load x TDP"``...); ``None`` when not measured or not recognised.
+        cpu_tdp_w: the full-load CPU power codecarbon assumed, in W, for an estimate.
+        cpu_tdp_source: where ``cpu_tdp_w`` came from, one of
+            :data:`~tlcourse.tracking.method.TDP_SOURCES` (``"CPU table"``,
+            ``"default per thread"``, ``"generic default"``, ``"configuration"``).
+        gpu_power_source: ``"NVML"``, ``"AMD SMI"`` or ``"powermetrics"`` when a GPU was
+            measured, else ``None``.
+        ram_power_source: ``"memory size estimate"``, ``"configuration"`` or
+            ``"Raspberry Pi power monitor"``.
+        codecarbon_version: version of codecarbon used, ``None`` if it could not be imported.
+        error: ``"ExceptionType: message"`` if an exception left the block, else ``None``.
+        started_at: local start time, ISO 8601.
+        finished: False while the block runs, True once the record is complete.
+        emissions_data: codecarbon's own ``EmissionsData`` for the block (its
+            ``final_emissions_data``), or ``None`` when not measured.
+    """
+
+    label: str
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    energy_kwh: float | None = None
+    co2_kg: float | None = None
+    measured: bool = False
+    reason: str | None = None
+    country: str | None = None
+    country_name: str | None = None
+    carbon_intensity_g_per_kwh: float | None = None
+    intensity_source: str | None = None
+    intensity_year: int | None = None
+    tracking_mode: str | None = None
+    power_source: str | None = None
+    cpu_tdp_w: float | None = None
+    cpu_tdp_source: str | None = None
+    gpu_power_source: str | None = None
+    ram_power_source: str | None = None
+    codecarbon_version: str | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished: bool = False
+    emissions_data: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    # ----------------------------------------------------------------------------------------
+    # Formatted from the fields
+
+    @property
+    def estimated(self) -> bool | None:
+        """True when the CPU power was estimated, False when read from a hardware counter,
+        None when not measured or the source is not recognised."""
+        return CPU_POWER_SOURCES.get(self.power_source) if self.measured else None
+
+    @property
+    def mode(self) -> str:
+        """How the energy was obtained, e.g. ``"measured (RAPL)"``,
+        ``"estimated (CPU load x TDP)"`` or ``"not measured"``."""
+        return describe_mode(self)
+
+    @property
+    def method(self) -> str:
+        """One sentence a student can read, with the assumptions and the numbers used."""
+        return describe_method(self)
+
+    # ----------------------------------------------------------------------------------------
+    # codecarbon's EmissionsData, under tlcourse's names
+
+    def _data(self, name: str) -> float | None:
+        value = getattr(self.emissions_data, name, None)
+        return None if value is None else float(value)
+
+    @property
+    def cpu_energy_kwh(self) -> float | None:
+        """The CPU part of ``energy_kwh`` (codecarbon's ``cpu_energy``)."""
+        return self._data("cpu_energy")
+
+    @property
+    def ram_energy_kwh(self) -> float | None:
+        """The RAM part of ``energy_kwh`` (codecarbon's ``ram_energy``)."""
+        return self._data("ram_energy")
+
+    @property
+    def gpu_energy_kwh(self) -> float | None:
+        """The GPU part of ``energy_kwh`` (codecarbon's ``gpu_energy``)."""
+        return self._data("gpu_energy")
+
+    @property
+    def ram_power_w(self) -> float | None:
+        """RAM power codecarbon assumed (a constant unless read from hardware)."""
+        return self._data("ram_power")
+
+    @property
+    def cpu_power_w(self) -> float | None:
+        """Average CPU power over the block: CPU energy / duration."""
+        return self._average_watts(self.cpu_energy_kwh)
+
+    @property
+    def gpu_power_w(self) -> float | None:
+        """Average GPU power over the block: GPU energy / duration."""
+        return self._average_watts(self.gpu_energy_kwh)
+
+    @property
+    def cpu_model(self) -> str | None:
+        """CPU model as codecarbon detected it."""
+        return getattr(self.emissions_data, "cpu_model", None)
+
+    def _average_watts(self, energy_kwh: float | None) -> float | None:
+        # codecarbon's own cpu_power and gpu_power are unweighted means of their samples,
+        # including the ~0 W one taken at start(); energy / duration is the honest average.
+        if energy_kwh is None:
+            return None
+        seconds = self._data("duration") or self.wall_seconds or 0.0
+        return energy_kwh * 3.6e6 / seconds if seconds > 0 else 0.0
+
+    # ----------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a plain dict, ready to be one row of a results table.
+
+        Every field but ``emissions_data`` (its numbers appear under tlcourse's names), plus
+        ``mode``, ``method``, ``estimated`` and the energy and power of each component.
+
+        Returns:
+            ``{name: value}``; unmeasured numbers are ``None`` (NaN once in a DataFrame).
+
+        Example:
+            >>> row = EmissionsRecord(label="demo", wall_seconds=1.5).to_dict()
+            >>> row["wall_seconds"], row["mode"], "emissions_data" in row
+            (1.5, 'not measured', False)
+        """
+        row = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "emissions_data"
+        }
+        for name in (
+            "mode",
+            "method",
+            "estimated",
+            "cpu_energy_kwh",
+            "ram_energy_kwh",
+            "gpu_energy_kwh",
+            "cpu_power_w",
+            "ram_power_w",
+            "gpu_power_w",
+            "cpu_model",
+        ):
+            row[name] = getattr(self, name)
+        return row
+
+    def summary(self) -> str:
+        """Return a one-line human summary: time, energy, CO2 and how they were obtained.
+
+        Returns:
+            A string such as ``"fine-tuning: 2.00 s (CPU 1.98 s), 0.00778 Wh, 2.87 mg CO2e,
+            estimated (CPU load x TDP)"``.
+
+        Example:
+            >>> EmissionsRecord(label="demo", wall_seconds=1.5, cpu_seconds=1.2).summary()
+            'demo: 1.50 s (CPU 1.20 s), energy n/a, CO2 n/a, not measured'
+        """
+        wall = "n/a" if self.wall_seconds is None else f"{self.wall_seconds:.2f} s"
+        cpu = "n/a" if self.cpu_seconds is None else f"{self.cpu_seconds:.2f} s"
+        energy = "energy n/a" if self.energy_kwh is None else f"{self.energy_kwh * 1000:.3g} Wh"
+        co2 = "CO2 n/a" if self.co2_kg is None else format_co2(self.co2_kg)
+        return f"{self.label}: {wall} (CPU {cpu}), {energy}, {co2}, {self.mode}"
