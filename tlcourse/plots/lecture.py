@@ -10,7 +10,7 @@ function, one record in :data:`LECTURE_FIGURES`, and its test.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,6 +205,7 @@ def lecture_figures(
     backbone: str = "efficientnet_lite0",
     depth: int | str = 4,
     factor: float = 3.0,
+    only: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write the lecture's figures as PNG files: every record of :data:`LECTURE_FIGURES`.
 
@@ -222,6 +223,8 @@ def lecture_figures(
         depth: blocks unfrozen for fine-tuning in those figures (an int >= 0 or ``"all"``).
             Defaults to 4.
         factor: ratio between consecutive blocks' learning rates (> 0). Defaults to 3.0.
+        only: file names of the figures to write (see :data:`LECTURE_FIGURES`), e.g.
+            ``["trainable_map.png"]``. Defaults to None (all that apply).
 
     Returns:
         The paths written, in the order of :data:`LECTURE_FIGURES`.
@@ -232,9 +235,10 @@ def lecture_figures(
 
     Example:
         >>> import tempfile
-        >>> paths = lecture_figures(tempfile.mkdtemp(), backbone="vgg16", depth=2)
+        >>> out = tempfile.mkdtemp()
+        >>> paths = lecture_figures(out, backbone="vgg16", depth=2, only=["trainable_map.png"])
         >>> [p.name for p in paths]
-        ['parameter_counts.png', 'trainable_map.png', 'learning_rates.png']
+        ['trainable_map.png']
     """
     from tlcourse.backbones import backbone_blocks, get_spec, list_backbones, load_backbone
 
@@ -246,6 +250,11 @@ def lecture_figures(
     check_choice("backbone", backbone, list(list_backbones().index), func)
     depth = check_int("depth", depth, func, low=0, extra=["all"])
     factor = check_real("factor", factor, func, low=0, low_open=True)
+    names = [f.file_name for f in LECTURE_FIGURES]
+    if only is not None:
+        if isinstance(only, str) or not isinstance(only, Sequence) or not only:
+            raise invalid_parameter("only", func, f"None or a non-empty list from {names}", only)
+        only = {check_choice("only", name, names, func) for name in only}
     if depth != "all":
         side = max(96, get_spec(backbone).min_input_size)  # small: only the blocks are counted
         base = load_backbone(backbone, weights=None, input_shape=(side, side, 3))
@@ -255,6 +264,7 @@ def lecture_figures(
     chosen = [
         f
         for f in LECTURE_FIGURES
-        if not f.needs_results or (results is not None and f.applies(results))
+        if (not f.needs_results or (results is not None and f.applies(results)))
+        and (only is None or f.file_name in only)
     ]
     return _write(chosen, results, setup, out)

@@ -292,7 +292,8 @@ def wrap_to_width(text: str, inches: float, fontsize: float) -> str:
     """
     columns = max(10, int(inches * 72 / (0.6 * fontsize)))
     return "\n".join(
-        textwrap.fill(line, columns, break_long_words=False) for line in text.splitlines()
+        textwrap.fill(line, columns, break_long_words=False, break_on_hyphens=False)
+        for line in text.splitlines()
     )
 
 
