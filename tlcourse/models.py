@@ -143,6 +143,14 @@ def _check_weights(weights, func: str):
     raise invalid_parameter("weights", func, rule, weights)
 
 
+def _input_features(model: keras.Model) -> int | None:
+    """The length of the vector a head takes, or None when it is not known yet (not built)."""
+    try:
+        return model.input_shape[-1]
+    except (AttributeError, ValueError):  # a Sequential never called has no input yet
+        return None
+
+
 def transfer_classifier(
     backbone: str | keras.Model,
     num_classes: int,
@@ -201,13 +209,13 @@ def transfer_classifier(
     features = base.output_shape[-1]
     if head is None:
         head = classification_head(features, num_classes)
-    elif head.input_shape[-1] != features:
+    elif _input_features(head) not in (None, features):
         raise invalid_parameter(
             "head",
             func,
             f"a model taking the backbone's {features} features",
             head,
-            f"Its input has {head.input_shape[-1]}.",
+            f"Its input has {_input_features(head)}.",
         )
     inputs = keras.Input(base.input_shape[1:], name="image")
     x = layers.RandomFlip("horizontal", name="augment_flip")(inputs) if augment else inputs
