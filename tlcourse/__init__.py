@@ -21,7 +21,6 @@ from tlcourse.compare import (
     FeatureCache,
     compare,
     summarize,
-    write_figures,
 )
 from tlcourse.data import (
     IMAGE_EXTENSIONS,
@@ -42,12 +41,16 @@ from tlcourse.finetune import FineTuneHistory, fine_tune
 from tlcourse.freezing import recompile, set_trainable, trainable_summary
 from tlcourse.imagenet import decode_predictions, imagenet_class_names, predict_image_files
 from tlcourse.lr_find import LRFindResult, lr_find
-from tlcourse.models import classification_head, small_cnn, transfer_classifier
+from tlcourse.models import (
+    classification_head,
+    parameter_counts,
+    small_cnn,
+    transfer_classifier,
+)
 from tlcourse.optimizers import layerwise_optimizer, learning_rates
 from tlcourse.plots import (
     STRATEGY_COLORS,
     STRATEGY_LABELS,
-    parameter_counts,
     plot_comparison,
     plot_data_efficiency,
     plot_learning_curves,
@@ -56,6 +59,7 @@ from tlcourse.plots import (
     plot_parameter_counts,
     plot_trainable_map,
     save_figure,
+    write_figures,
 )
 from tlcourse.tracking import EmissionsRecord, co2_equivalents, format_co2, track
 

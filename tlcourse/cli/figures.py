@@ -6,7 +6,7 @@ __all__ = ["add_parser"]
 
 
 def _run(args) -> int:
-    from tlcourse.figures import lecture_figures
+    from tlcourse.plots import lecture_figures
 
     for path in lecture_figures(args.out, results=args.results, backbone=args.backbone):
         print(f"figure: {path}")

@@ -1,0 +1,228 @@
+"""Learning curves: train and validation accuracy and loss per epoch, per strategy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from tlcourse.errors import InvalidParameterError, check_real, invalid_parameter
+from tlcourse.plots.style import (
+    SPREAD_NOTE,
+    check_figsize,
+    finish,
+    new_figure,
+    ordered_strategies,
+    slide_style,
+    spread,
+)
+from tlcourse.plots.tables import check_frame, context, largest_training_set
+from tlcourse.strategies import strategy_color, strategy_label
+
+__all__ = ["plot_learning_curves"]
+
+_ACCURACY_KEYS = (
+    "accuracy",
+    "acc",
+    "sparse_categorical_accuracy",
+    "categorical_accuracy",
+    "binary_accuracy",
+)
+
+
+def _parse_history(history, row) -> dict:
+    if hasattr(history, "history") and isinstance(history.history, dict):
+        history = history.history  # a keras.callbacks.History
+    if isinstance(history, str):
+        try:
+            history = json.loads(history)
+        except json.JSONDecodeError as error:
+            raise InvalidParameterError(
+                f"The 'history' of run {row} is not valid JSON ({error}). It must be a JSON "
+                'object of lists, e.g. \'{"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]}\'.'
+            ) from None
+    if not isinstance(history, Mapping) or not history:
+        raise InvalidParameterError(
+            f"The 'history' of run {row} must be a non-empty dict of per-epoch lists (or its "
+            f"JSON, or a keras History). Got {type(history).__name__} {history!r:.60}."
+        )
+    return dict(history)
+
+
+def _history_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Long table: one row per (run, epoch), one column per history key, epochs from 1."""
+    parts = []
+    for row, (strategy, history) in enumerate(zip(runs["strategy"], runs["history"], strict=True)):
+        series = {k: pd.Series(v, dtype=float) for k, v in _parse_history(history, row).items()}
+        part = pd.DataFrame(series)
+        parts.append(part.assign(strategy=strategy, run=row, epoch=np.arange(1, len(part) + 1)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _accuracy_key(columns, metric: str | None) -> str:
+    for key in [metric] if metric else _ACCURACY_KEYS:
+        if key in columns:
+            return key
+    keys = sorted(c for c in columns if c not in ("strategy", "run", "epoch"))
+    raise InvalidParameterError(
+        f"The 'metric' parameter of plot_learning_curves must be a key of the histories. "
+        f"Got {metric!r} instead; the histories have {keys}."
+    )
+
+
+def _curve(
+    ax: Axes, curves: pd.DataFrame, key: str, strategy, scale: float, style: str, band: bool
+) -> None:
+    data = curves[curves["strategy"] == strategy].dropna(subset=[key])
+    if data.empty:
+        return
+    stats = spread(data.assign(value=data[key] * scale), "value", ["epoch"]).sort_index()
+    color = strategy_color(strategy)
+    ax.plot(stats.index, stats["mean"], style, color=color, lw=2.2, marker="o", ms=3.5)
+    if band and (stats["count"] > 1).any():
+        ax.fill_between(stats.index, stats["low"], stats["high"], color=color, alpha=0.18, lw=0)
+
+
+def _mark_fine_tuning(ax: Axes, starts: dict, several: bool) -> None:
+    for start, strategies in starts.items():
+        color = strategy_color(strategies[0]) if several else "black"
+        ax.axvline(start, ls="--", lw=1.6, color=color, zorder=1)
+        text = "fine-tuning starts"
+        if several:
+            text += f"\n({', '.join(strategy_label(s) for s in strategies)})"
+        # x in data units, y in axes units: the note stays at the top whatever the y range.
+        ax.annotate(
+            text,
+            (start, 0.97),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(5, 0),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=11,
+            color=color,
+        )
+
+
+def _runs(results_or_history, fine_tune_start, label) -> tuple[pd.DataFrame, str, pd.Series]:
+    """(runs with strategy and history, title text, fine-tuning start per run or None)."""
+    if not isinstance(results_or_history, pd.DataFrame):
+        runs = pd.DataFrame({"strategy": [label], "history": [results_or_history]})
+        return runs, "", pd.Series([fine_tune_start], dtype=float)
+    runs = check_frame(
+        results_or_history, ("strategy", "history"), "plot_learning_curves", "results_or_history"
+    )
+    size_text = ""
+    if "train_per_class" in runs.columns:
+        runs, size_text = largest_training_set(runs)
+    subtitle = ", ".join(filter(None, [context(runs, "plot_learning_curves"), size_text]))
+    starts = runs["fine_tune_start"] if "fine_tune_start" in runs.columns else None
+    return runs, subtitle, starts
+
+
+@slide_style
+def plot_learning_curves(
+    results_or_history,
+    *,
+    fine_tune_start: float | None = None,
+    label: str = "run",
+    metric: str | None = None,
+    figsize=(14, 5.6),
+) -> Figure:
+    """Draw train and validation accuracy (left) and loss (right) per epoch, per strategy.
+
+    With several seeds, each curve is the mean per epoch with a band (±1 standard deviation
+    with at least 3 seeds, min-max with 2). Validation is solid, training dashed. The x axis
+    counts completed epochs (1 = after the first epoch); a dashed vertical line at
+    ``x = fine_tune_start`` marks "fine-tuning starts": points left of it were trained with the
+    backbone frozen, points right of it while fine-tuning. Results with several training-set
+    sizes are reduced to one as in :func:`~tlcourse.plots.plot_comparison`.
+
+    Args:
+        results_or_history: a results DataFrame (columns ``strategy`` and ``history``, a JSON
+            string or dict of per-epoch lists; optional ``fine_tune_start``,
+            ``train_per_class``, ``backbone``, ``dataset``), or one run's history: a dict like
+            ``{"accuracy": [...], "val_accuracy": [...], "loss": [...], ...}``, its JSON, or a
+            ``keras.callbacks.History``.
+        fine_tune_start: for a single history, the epoch index where fine-tuning began
+            (``initial_epoch`` of the second ``fit``). Ignored for a DataFrame, which has its
+            own column. Defaults to None (no line).
+        label: for a single history, the strategy key or legend label. Defaults to ``"run"``.
+        metric: history key of the accuracy. Defaults to None: the first of ``accuracy``,
+            ``acc``, ``sparse_categorical_accuracy``, ``categorical_accuracy``,
+            ``binary_accuracy`` found.
+        figsize: figure size in inches. Defaults to ``(14, 5.6)``.
+
+    Returns:
+        The figure, with the accuracy and the loss axes.
+
+    Raises:
+        InvalidParameterError: a missing column, no rows, a history that is not a dict of lists,
+            no accuracy key, or a bad keyword argument.
+
+    Example:
+        >>> history = {"accuracy": [0.5, 0.7, 0.8, 0.9], "val_accuracy": [0.5, 0.6, 0.7, 0.8],
+        ...            "loss": [1.0, 0.7, 0.5, 0.3], "val_loss": [1.1, 0.9, 0.8, 0.7]}
+        >>> fig = plot_learning_curves(history, fine_tune_start=2, label="fine_tuning")
+        >>> fig.axes[0].get_ylabel()
+        'accuracy (%)'
+    """
+    fine_tune_start = check_real(
+        "fine_tune_start", fine_tune_start, "plot_learning_curves", low=0, none_ok=True
+    )
+    if not isinstance(label, str) or not label:
+        raise invalid_parameter("label", "plot_learning_curves", "a non-empty str", label)
+    if metric is not None and not isinstance(metric, str):
+        raise invalid_parameter("metric", "plot_learning_curves", "a history key or None", metric)
+    figsize = check_figsize(figsize, "plot_learning_curves")
+    runs, subtitle, starts = _runs(results_or_history, fine_tune_start, label)
+    curves = _history_frame(runs)
+    accuracy = _accuracy_key(curves.columns, metric)
+    strategies = ordered_strategies(runs["strategy"])
+    band = len(runs) > len(strategies)
+
+    fig, axes = new_figure(figsize, 1, 2)
+    panels = [
+        (axes[0, 0], accuracy, 100.0, "Accuracy", "accuracy (%)"),
+        (axes[0, 1], "loss", 1.0, "Loss", "loss (cross-entropy)"),
+    ]
+    fine_tuning = {}
+    if starts is not None:
+        marked = pd.DataFrame(
+            {
+                "strategy": runs["strategy"].to_numpy(),
+                "start": pd.to_numeric(starts, errors="coerce").to_numpy(),
+            }
+        )
+        for start, group in marked.dropna().groupby("start"):
+            fine_tuning[float(start)] = ordered_strategies(group["strategy"])
+    for ax, key, scale, title, ylabel in panels:
+        for strategy in strategies:
+            if key in curves.columns:
+                _curve(ax, curves, key, strategy, scale, "--", band)
+            if f"val_{key}" in curves.columns:
+                _curve(ax, curves, f"val_{key}", strategy, scale, "-", band)
+        _mark_fine_tuning(ax, fine_tuning, several=len(fine_tuning) > 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        finish(ax, f"{title} per epoch", "epoch", ylabel)
+
+    handles = [
+        Line2D([], [], color=strategy_color(s), lw=3, label=strategy_label(s)) for s in strategies
+    ]
+    handles += [
+        Line2D([], [], color="black", lw=2, ls="-", label="validation"),
+        Line2D([], [], color="black", lw=2, ls="--", label="training"),
+    ]
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False
+    )
+    spread_text = f"\nmean over seeds; band: {SPREAD_NOTE}" if band else ""
+    fig.suptitle(f"Learning curves{': ' + subtitle if subtitle else ''}{spread_text}")
+    return fig
