@@ -213,10 +213,12 @@ def check_bool(param: str, value, func: str) -> bool:
     """Return ``value`` if it is a bool (numpy's included), else raise.
 
     Example:
-        >>> check_bool("include_top", False, "load_backbone")
-        False
+        >>> import numpy as np
+        >>> check_bool("include_top", False, "load_backbone"), check_bool("x", np.True_, "f")
+        (False, True)
     """
-    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_
+    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+    if isinstance(value, bool) or numpy_bool:
         return bool(value)
     raise invalid_parameter(param, func, "a bool (True or False)", value)
 
