@@ -13,6 +13,7 @@ from tlcourse.diagnostics import check_transfer_setup
 from tlcourse.errors import InvalidParameterError
 from tlcourse.finetune import FineTuneHistory, fine_tune
 from tlcourse.freezing import set_trainable, trainable_summary
+from tlcourse.optimizers import learning_rates
 
 SIZE = 32
 LOGITS_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -81,7 +82,6 @@ def test_head_then_fine_tuning_with_one_joined_history():
 
 
 def test_layerwise_rates_with_factor_and_an_optimizer_template():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
     model, base = _model(compiled=False)
     images, labels = _data()
     train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
@@ -91,14 +91,14 @@ def test_layerwise_rates_with_factor_and_an_optimizer_template():
     )  # fmt: skip
     assert history.fine_tune_start == 1
     assert "val_loss" not in history.history
-    rates = optimizers.learning_rates(model, by="block")
+    rates = learning_rates(model, by="block")
     assert rates.block.tolist() == ["block4", "block5", "head"]
     np.testing.assert_allclose(rates.learning_rate, [1e-5, 1e-4, 1e-3], rtol=1e-5)
     assert model.optimizer.get_config()["momentum"] == pytest.approx(0.8)
     assert history.settings["factor"] == 10 and history.settings["head_lr"] == pytest.approx(1e-2)
     # A later set_trainable rebuilds the same layer-wise optimizer for the new blocks.
     set_trainable(model, 3)
-    rates = optimizers.learning_rates(model, by="block")
+    rates = learning_rates(model, by="block")
     np.testing.assert_allclose(rates.learning_rate, [1e-6, 1e-5, 1e-4, 1e-3], rtol=1e-5)
     assert model.optimizer.get_config()["momentum"] == pytest.approx(0.8)
 
@@ -143,7 +143,7 @@ def test_an_uncompiled_model_needs_a_loss():
         ({"head_lr": -1.0}, "The 'head_lr' parameter of fine_tune must be a float > 0 or None"),
         ({"factor": 1}, "The 'factor' parameter of fine_tune must be a float > 1"),
         ({"factor": 0.5}, "'factor'.*Got 0.5 instead"),
-        ({"depth": 9}, r"The 'depth' parameter of fine_tune must be an int in \[0, 5\] or 'all'"),
+        ({"depth": 9}, r"The 'depth' parameter of fine_tune must be an int in the range \[0, 5\] or 'all'"),
         ({"unit": "blocks"}, "The 'unit' parameter of fine_tune.*Did you mean 'block'"),
         ({"train_batchnorm": 1}, "The 'train_batchnorm' parameter of fine_tune must be a bool"),
         ({"optimizer": "adamm"}, "The 'optimizer' parameter of fine_tune must be an optimizer"),
