@@ -186,6 +186,11 @@ def test_bad_arguments(kwargs, message):
         check_transfer_setup(model, **kwargs)
 
 
+def test_numpy_arguments_are_accepted():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert check_transfer_setup(model, num_classes=np.int64(3), raise_on_error=True) == []
+
+
 def test_not_a_model():
     with pytest.raises(InvalidParameterError, match="must be a keras.Model. Got 'mobilenet_v2'"):
         check_transfer_setup("mobilenet_v2")

@@ -218,9 +218,7 @@ def test_recompile_leaves_an_uncompiled_model_alone():
 def test_layerwise_optimizer_is_rebuilt_for_the_new_blocks():
     model, _ = _classifier("vgg16")
     set_trainable(model, 1)
-    _compile(
-        model, layerwise_optimizer(model, 1e-2, factor=10, optimizer="sgd", momentum=0.5)
-    )
+    _compile(model, layerwise_optimizer(model, 1e-2, factor=10, optimizer="sgd", momentum=0.5))
     set_trainable(model, 3)
     rates = learning_rates(model, by="block")
     assert rates.block.tolist() == ["block3", "block4", "block5", "head"]

@@ -176,6 +176,56 @@ def test_a_layerwise_optimizer_keeps_its_ratios():
     assert learning_rates(model).multiplier.nunique() == 2
 
 
+@pytest.mark.parametrize("wrap", [False, True], ids=["plain", "loss_scale"])
+def test_an_optimizer_with_a_schedule_is_tested_and_keeps_its_schedule(wrap):
+    # Regression (issue 8, bug 3): the test set optimizer.learning_rate on a copy that still
+    # had the schedule, and Keras raised a raw TypeError ("its learning rate is not settable").
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=1, decay_rate=0.5)
+    optimizer = keras.optimizers.SGD(schedule)
+    if wrap:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model = _linear(optimizer)
+    before = _state(model)
+    result = lr_find(model, _regression(), start_lr=1e-4, end_lr=1e-1, num_steps=6)
+    np.testing.assert_allclose(result.history.lr, np.geomspace(1e-4, 1e-1, 6))
+    assert model.optimizer is optimizer and _same(before, model)
+    inner = optimizer.inner_optimizer if wrap else optimizer
+    assert inner._learning_rate is schedule
+    model.fit(*_regression(), batch_size=64, epochs=2, verbose=0)
+    assert float(inner.learning_rate) == pytest.approx(0.05 * 0.5**2)  # the schedule goes on
+
+
+def test_a_loss_not_finite_at_the_first_step_gives_no_suggestion_and_says_why():
+    # Regression (issue 8, bug 4): numpy's "attempt to get argmin of an empty sequence".
+    model = _linear()
+    x, y = _regression()
+    x[0, 0] = np.nan  # in the first batch
+    before = _state(model)
+    with pytest.warns(UserWarning, match=r"loss was not finite \(nan\) at the first step") as w:
+        result = lr_find(model, (x, y), num_steps=10, batch_size=16)
+    assert w[0].filename == __file__
+    assert result.suggested_lr is None and result.steepest_lr is None
+    assert result.minimum_lr is None and result.method == "none"
+    assert result.diverged and len(result.history) == 1
+    assert "NaN or inf in the images and labels" in result.message
+    assert "suggested_lr=None" in repr(result)
+    assert _same(before, model)  # the NaN step is undone too
+
+
+def test_a_normal_result_has_no_message_and_numpy_arguments_work():
+    result = lr_find(
+        _linear(), _regression(), start_lr=np.float32(1e-4), end_lr=np.float64(0.1),
+        num_steps=np.int64(5), batch_size=np.int32(16), beta=np.float32(0.9),
+    )  # fmt: skip
+    assert len(result.history) == 5 and result.message == ""
+
+
+def test_data_without_a_batch_is_refused():
+    empty = (np.zeros((0, 4), "float32"), np.zeros((0, 1), "float32"))
+    with pytest.raises(InvalidParameterError, match="'train' parameter of lr_find must hold"):
+        lr_find(_linear(), empty, num_steps=3)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -23,7 +23,12 @@ from tlcourse.errors import (
 )
 from tlcourse.freezing import _check_depth, _freeze
 from tlcourse.groups import require_backbone
-from tlcourse.optimizers import is_layerwise, layerwise_optimizer
+from tlcourse.optimizers import (
+    is_layerwise,
+    layerwise_class,
+    layerwise_optimizer,
+    supported_optimizers,
+)
 from tlcourse.optimizers.layerwise import LAYERWISE_ARGUMENTS
 
 __all__ = ["FineTuneHistory", "fine_tune"]
@@ -116,6 +121,18 @@ def _optimizer_template(optimizer) -> tuple[type, dict]:
         "instance whose settings (momentum, weight decay...) are copied", optimizer,
         "Its learning rate is replaced by each stage's.",
     )  # fmt: skip
+
+
+def _check_layerwise(optimizer, optimizer_class: type) -> None:
+    # Stage 2 needs per-layer rates: refuse an optimizer they would break before stage 1 runs.
+    try:
+        layerwise_class(optimizer_class)
+    except InvalidParameterError as error:
+        raise invalid_parameter(
+            "optimizer", _FUNC,
+            f"one of {supported_optimizers()} (or a class whose step follows its learning "
+            "rate) when factor is given", optimizer, str(error),
+        ) from None  # fmt: skip
 
 
 def _plain_class(cls: type) -> type:
@@ -277,6 +294,8 @@ def fine_tune(
     _check_depth(model, depth, unit, train_batchnorm, _FUNC)
     _check_fit_options(callbacks, verbose)
     optimizer_class, optimizer_settings = _optimizer_template(optimizer)
+    if factor is not None:
+        _check_layerwise(optimizer, optimizer_class)
     compile_settings = _compile_settings(model, loss, metrics)
     data, val = _fit_arguments(train, val)
     fit = {**data, "validation_data": val, "callbacks": callbacks, "verbose": verbose}

@@ -306,7 +306,8 @@ def fresh_optimizer(model: keras.Model | None, optimizer: keras.optimizers.Optim
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise invalid_parameter("optimizer", func, "a keras.optimizers.Optimizer", optimizer)
     settings = optimizer.layerwise_settings() if is_layerwise(optimizer) else None
-    if settings is not None and model is not None:
+    # Nothing trainable (a bare backbone at depth 0): no multiplier to compute, a copy will do.
+    if settings is not None and model is not None and model.trainable_variables:
         return layerwise_optimizer(model, **settings)
     return optimizer.__class__.from_config(optimizer.get_config())
 

@@ -5,7 +5,8 @@
   ``get_config``;
 - :mod:`~tlcourse.optimizers.discriminative`: :func:`layerwise_optimizer`, the multipliers of a
   transfer model from its blocks;
-- :mod:`~tlcourse.optimizers.rates`: :func:`learning_rates`, what every variable trains at.
+- :mod:`~tlcourse.optimizers.rates`: :func:`learning_rates`, what every variable trains at;
+- :mod:`~tlcourse.optimizers.checks`: the argument checks the first two share.
 """
 
 from tlcourse.optimizers.discriminative import layerwise_optimizer

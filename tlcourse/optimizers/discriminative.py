@@ -14,13 +14,8 @@ import keras
 
 from tlcourse.errors import InvalidParameterError, check_choice, invalid_parameter, is_real_number
 from tlcourse.groups import HEAD, PREPROCESSING, UNITS, require_backbone, variable_groups
-from tlcourse.optimizers.layerwise import (
-    _REFUSED,
-    _SUPPORTED,
-    _check_factor,
-    _check_lr_range,
-    layerwise_class,
-)
+from tlcourse.optimizers.checks import check_factor, check_lr_range
+from tlcourse.optimizers.layerwise import _REFUSED, _SUPPORTED, layerwise_class
 
 __all__ = ["layerwise_optimizer"]
 
@@ -178,7 +173,7 @@ def layerwise_optimizer(
     """
     require_backbone(model, _FUNC)
     check_choice("unit", unit, UNITS, _FUNC)
-    lr_range = _check_lr_range(lr_range, _FUNC)
+    lr_range = check_lr_range(lr_range, _FUNC)
     if lr_range is not None:
         if base_lr is not None:
             raise invalid_parameter(
@@ -195,7 +190,7 @@ def layerwise_optimizer(
         )  # fmt: skip
     else:
         base_lr = _check_base_lr(base_lr)
-        factor = _check_factor(factor, _FUNC)
+        factor = check_factor(factor, _FUNC)
         if factor is None:
             raise invalid_parameter("factor", _FUNC, "a float >= 1", factor)
     parent = _resolve_optimizer(optimizer)

@@ -22,14 +22,9 @@ import warnings
 
 import keras
 
-from tlcourse.errors import (
-    InvalidParameterError,
-    check_choice,
-    check_real,
-    invalid_parameter,
-    is_real_number,
-)
+from tlcourse.errors import InvalidParameterError, check_choice, check_real, invalid_parameter
 from tlcourse.groups import UNITS
+from tlcourse.optimizers.checks import check_factor, check_lr_range, check_multipliers
 
 __all__ = [
     "LAYERWISE_ARGUMENTS",
@@ -113,45 +108,6 @@ def supported_optimizers() -> list[str]:
     return sorted(_SUPPORTED)
 
 
-def _check_multipliers(multipliers, func: str) -> dict[str, float]:
-    if multipliers is None:
-        return {}
-    rule = "a dict {variable path: float > 0}"
-    if not isinstance(multipliers, dict) or not all(isinstance(k, str) for k in multipliers):
-        raise invalid_parameter("multipliers", func, rule, multipliers)
-    for key, value in multipliers.items():
-        if not (is_real_number(value) and value > 0):
-            raise invalid_parameter(
-                "multipliers", func, rule, multipliers, f"{key!r}: {value!r} is not allowed."
-            )
-    return {key: float(value) for key, value in multipliers.items()}
-
-
-def _check_lr_range(lr_range, func: str) -> tuple[float, float] | None:
-    if lr_range is None:
-        return None
-    ok = (
-        isinstance(lr_range, tuple | list)
-        and len(lr_range) == 2
-        and all(is_real_number(v) for v in lr_range)
-        and 0 < lr_range[0] <= lr_range[1]
-    )
-    if not ok:
-        raise invalid_parameter(
-            "lr_range",
-            func,
-            "a pair (low, high) with 0 < low <= high, like fast.ai's slice(low, high), or None",
-            lr_range,
-        )
-    return float(lr_range[0]), float(lr_range[1])
-
-
-def _check_factor(factor, func: str) -> float | None:
-    return check_real(
-        "factor", factor, func, low=1, none_ok=True, hint="The lecture's advice is 3 to 10."
-    )
-
-
 class _LayerwiseMixin:
     """Scale the learning rate per variable by a multiplier keyed on ``variable.path``.
 
@@ -176,13 +132,13 @@ class _LayerwiseMixin:
         **kwargs,
     ):
         func = type(self).__name__
-        multipliers = _check_multipliers(multipliers, func)
+        multipliers = check_multipliers(multipliers, func)
         default_multiplier = check_real(
             "default_multiplier", default_multiplier, func, low=0, low_open=True, none_ok=True
         )
-        factor = _check_factor(factor, func)
+        factor = check_factor(factor, func)
         check_choice("unit", unit, UNITS, func)
-        lr_range = _check_lr_range(lr_range, func)
+        lr_range = check_lr_range(lr_range, func)
         if factor is not None and lr_range is not None:
             raise invalid_parameter(
                 "lr_range", func, "None when 'factor' is given", lr_range,
