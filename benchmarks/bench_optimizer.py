@@ -33,7 +33,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tlcourse.backbones import backbone_blocks, load_backbone  # noqa: E402
+from tlcourse.backbones import load_backbone  # noqa: E402
+from tlcourse.freezing import freeze  # noqa: E402
 from tlcourse.optimizers import layerwise_optimizer, learning_rates  # noqa: E402
 
 TARGET_OVERHEAD = 0.10
@@ -43,14 +44,10 @@ def build_model(size: int, trainable_blocks: int) -> keras.Model:
     """MobileNetV2 (random weights) + Dense(10); the last `trainable_blocks` blocks train."""
     keras.utils.set_random_seed(0)
     base = load_backbone("mobilenet_v2", weights=None, input_shape=(size, size, 3))
-    trained = {layer.name for b in backbone_blocks(base)[-trainable_blocks:] for layer in b.layers}
-    for layer in base.layers:
-        # BatchNorm stays frozen, as in fine-tuning (see FINDINGS: only layer.trainable works).
-        is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = layer.name in trained and not is_bn
     inputs = keras.Input((size, size, 3))
-    outputs = keras.layers.Dense(10, name="head")(base(inputs))
-    return keras.Model(inputs, outputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="head")(base(inputs)))
+    freeze(model, trainable_blocks)  # as set_trainable, BatchNorm frozen; compiled by the caller
+    return model
 
 
 def time_steps(model: keras.Model, x, y, steps: int) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from tlcourse.backbones import load_backbone
 from tlcourse.diagnostics import SetupProblem, TransferSetupError, check_transfer_setup
 from tlcourse.errors import InvalidParameterError, TLCourseError
 from tlcourse.freezing import set_trainable
+from tlcourse.optimizers import layerwise_optimizer
 
 LOGITS_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -141,12 +142,11 @@ def test_nothing_trainable():
 
 
 def test_layerwise_optimizer_with_equal_rates():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
     model, _ = _model()
     set_trainable(model, 2)
-    model.compile(optimizers.layerwise_optimizer(model, 1e-3, factor=1.0), LOGITS_LOSS)
+    model.compile(layerwise_optimizer(model, 1e-3, factor=1.0), LOGITS_LOSS)
     assert _checks(model) == ["layerwise_rates_equal"]
-    model.compile(optimizers.layerwise_optimizer(model, 1e-3, factor=3.0), LOGITS_LOSS)
+    model.compile(layerwise_optimizer(model, 1e-3, factor=3.0), LOGITS_LOSS)
     assert _checks(model) == []
 
 
@@ -186,8 +186,13 @@ def test_bad_arguments(kwargs, message):
         check_transfer_setup(model, **kwargs)
 
 
+def test_numpy_arguments_are_accepted():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert check_transfer_setup(model, num_classes=np.int64(3), raise_on_error=True) == []
+
+
 def test_not_a_model():
-    with pytest.raises(InvalidParameterError, match="must be a keras.Model. Got str"):
+    with pytest.raises(InvalidParameterError, match="must be a keras.Model. Got 'mobilenet_v2'"):
         check_transfer_setup("mobilenet_v2")
 
 

@@ -13,6 +13,7 @@ from tlcourse.diagnostics import check_transfer_setup
 from tlcourse.errors import InvalidParameterError
 from tlcourse.finetune import FineTuneHistory, fine_tune
 from tlcourse.freezing import set_trainable, trainable_summary
+from tlcourse.optimizers import learning_rates
 
 SIZE = 32
 LOGITS_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -81,7 +82,6 @@ def test_head_then_fine_tuning_with_one_joined_history():
 
 
 def test_layerwise_rates_with_factor_and_an_optimizer_template():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
     model, base = _model(compiled=False)
     images, labels = _data()
     train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
@@ -91,14 +91,14 @@ def test_layerwise_rates_with_factor_and_an_optimizer_template():
     )  # fmt: skip
     assert history.fine_tune_start == 1
     assert "val_loss" not in history.history
-    rates = optimizers.learning_rates(model, by="block")
+    rates = learning_rates(model, by="block")
     assert rates.block.tolist() == ["block4", "block5", "head"]
     np.testing.assert_allclose(rates.learning_rate, [1e-5, 1e-4, 1e-3], rtol=1e-5)
     assert model.optimizer.get_config()["momentum"] == pytest.approx(0.8)
     assert history.settings["factor"] == 10 and history.settings["head_lr"] == pytest.approx(1e-2)
     # A later set_trainable rebuilds the same layer-wise optimizer for the new blocks.
     set_trainable(model, 3)
-    rates = optimizers.learning_rates(model, by="block")
+    rates = learning_rates(model, by="block")
     np.testing.assert_allclose(rates.learning_rate, [1e-6, 1e-5, 1e-4, 1e-3], rtol=1e-5)
     assert model.optimizer.get_config()["momentum"] == pytest.approx(0.8)
 
@@ -143,11 +143,21 @@ def test_an_uncompiled_model_needs_a_loss():
         ({"head_lr": -1.0}, "The 'head_lr' parameter of fine_tune must be a float > 0 or None"),
         ({"factor": 1}, "The 'factor' parameter of fine_tune must be a float > 1"),
         ({"factor": 0.5}, "'factor'.*Got 0.5 instead"),
-        ({"depth": 9}, r"The 'depth' parameter of fine_tune must be an int in \[0, 5\] or 'all'"),
+        (
+            {"depth": 9},
+            r"The 'depth' parameter of fine_tune must be an int in the range \[0, 5\] or 'all'",
+        ),
         ({"unit": "blocks"}, "The 'unit' parameter of fine_tune.*Did you mean 'block'"),
         ({"train_batchnorm": 1}, "The 'train_batchnorm' parameter of fine_tune must be a bool"),
         ({"optimizer": "adamm"}, "The 'optimizer' parameter of fine_tune must be an optimizer"),
         ({"train": None}, "The 'train' parameter of fine_tune must be training data"),
+        ({"callbacks": "early"}, "The 'callbacks' parameter of fine_tune must be None or a list"),
+        ({"verbose": 3}, r"The 'verbose' parameter of fine_tune must be one of \['auto', 0"),
+        (
+            {"optimizer": keras.optimizers.Ftrl, "factor": 3},
+            r"The 'optimizer' parameter of fine_tune must be .* when factor is given\. Got "
+            r"<class '.*Ftrl'> instead\. Ftrl cannot get per-layer learning rates",
+        ),
         ({"train": (np.zeros(2),)}, r"must be \(images, labels\).*a tuple of 1 items"),
     ],
 )
@@ -164,6 +174,19 @@ def test_a_model_without_backbone_is_refused():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(InvalidParameterError, match="No tlcourse backbone found"):
         fine_tune(model, (np.zeros((2, 4)), np.zeros(2)), verbose=0)
+    with pytest.raises(InvalidParameterError, match="The 'model' parameter of fine_tune must be"):
+        fine_tune("vgg16", (np.zeros((2, 4)), np.zeros(2)), verbose=0)
+
+
+def test_numpy_scalars_and_the_layerwise_recipe_kept_by_the_optimizer():
+    model, _ = _model()
+    history = fine_tune(
+        model, _data(), head_epochs=np.int64(0), epochs=np.int32(1), depth=np.int64(1),
+        base_lr=np.float32(1e-3), factor=np.float64(4), verbose=0,
+    )  # fmt: skip
+    assert history.stage == ["fine_tune"]
+    assert (model.optimizer.factor, model.optimizer.unit) == (4.0, "block")
+    assert not hasattr(model.optimizer, "_tlcourse_layerwise_settings")
 
 
 def test_docstring_examples():

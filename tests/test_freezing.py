@@ -2,6 +2,7 @@
 
 import doctest
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 import tlcourse.freezing as freezing_module
 from tlcourse.backbones import backbone_blocks, list_backbones, load_backbone
 from tlcourse.errors import InvalidParameterError
-from tlcourse.freezing import recompile, set_trainable, trainable_summary
+from tlcourse.freezing import freeze, recompile, set_trainable, trainable_summary
+from tlcourse.optimizers import LayerwiseAdam, layerwise_optimizer, learning_rates
 
 ACCEPTANCE = [
     name
@@ -214,14 +216,11 @@ def test_recompile_leaves_an_uncompiled_model_alone():
 
 
 def test_layerwise_optimizer_is_rebuilt_for_the_new_blocks():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
     model, _ = _classifier("vgg16")
     set_trainable(model, 1)
-    _compile(
-        model, optimizers.layerwise_optimizer(model, 1e-2, factor=10, optimizer="sgd", momentum=0.5)
-    )
+    _compile(model, layerwise_optimizer(model, 1e-2, factor=10, optimizer="sgd", momentum=0.5))
     set_trainable(model, 3)
-    rates = optimizers.learning_rates(model, by="block")
+    rates = learning_rates(model, by="block")
     assert rates.block.tolist() == ["block3", "block4", "block5", "head"]
     np.testing.assert_allclose(rates.multiplier, [1e-3, 1e-2, 1e-1, 1.0])
     assert model.optimizer.get_config()["momentum"] == 0.5
@@ -229,45 +228,86 @@ def test_layerwise_optimizer_is_rebuilt_for_the_new_blocks():
 
 
 def test_layerwise_optimizer_keeps_its_factor_even_when_only_the_head_trained():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
     model, _ = _classifier("vgg16")
     set_trainable(model, 0)
-    _compile(model, optimizers.layerwise_optimizer(model, 1e-3, factor=10))
+    _compile(model, layerwise_optimizer(model, 1e-3, factor=10))
     set_trainable(model, 2)
-    rates = optimizers.learning_rates(model, by="block")
+    rates = learning_rates(model, by="block")
     np.testing.assert_allclose(rates.multiplier, [1 / 100, 1 / 10, 1.0])
 
 
 def test_layerwise_lr_range_is_rebuilt_with_the_same_end_points():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
     model, _ = _classifier("vgg16")
     set_trainable(model, 1)
-    _compile(model, optimizers.layerwise_optimizer(model, lr_range=(1e-5, 1e-3)))
+    _compile(model, layerwise_optimizer(model, lr_range=(1e-5, 1e-3)))
     set_trainable(model, 3)
-    rates = optimizers.learning_rates(model, by="block")
+    rates = learning_rates(model, by="block")
     assert rates.learning_rate.iloc[-1] == pytest.approx(1e-3)
     assert rates.learning_rate.iloc[0] == pytest.approx(1e-5, rel=1e-6)
     ratios = rates.learning_rate.to_numpy()[1:] / rates.learning_rate.to_numpy()[:-1]
     np.testing.assert_allclose(ratios, (1e-3 / 1e-5) ** (1 / 3), rtol=1e-6)
 
 
-def test_layerwise_optimizer_without_recorded_settings_warns():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
+def test_a_saved_layerwise_optimizer_is_rebuilt_from_its_own_config_without_warning(tmp_path):
+    # Regression (issue 8, bug 7): the recipe lived in an attribute that saving drops, so after
+    # load_model set_trainable guessed factor=3.0 when only the head had trained, with a warning
+    # whose stacklevel was right through one caller only. The factor is now in get_config.
     model, _ = _classifier("vgg16")
     set_trainable(model, 0)
-    _compile(model, optimizers.layerwise_optimizer(model, 1e-3, factor=10))
-    del model.optimizer._tlcourse_layerwise_settings  # as after keras.models.load_model
-    with pytest.warns(UserWarning, match=r"factor is unknown; rebuilt it with factor=3\.0"):
-        set_trainable(model, 2)
-    rates = optimizers.learning_rates(model, by="block")
-    np.testing.assert_allclose(rates.multiplier, [1 / 9, 1 / 3, 1.0])
+    _compile(model, layerwise_optimizer(model, 1e-3, factor=10))
+    model.optimizer.build(model.trainable_variables)  # saved with its state, as after a fit
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.optimizer.factor == 10 and loaded.optimizer.unit == "block"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        set_trainable(loaded, 2)
+    rates = learning_rates(loaded, by="block")
+    np.testing.assert_allclose(rates.multiplier, [1 / 100, 1 / 10, 1.0])
+
+
+def test_recompile_rebuilds_unit_layer_and_default_multiplier_from_the_config():
+    model, base = _classifier("vgg16")
+    set_trainable(model, 1)
+    optimizer = layerwise_optimizer(model, 1e-2, factor=2, unit="layer", default_multiplier=0.5)
+    _compile(model, keras.optimizers.deserialize(keras.optimizers.serialize(optimizer)))
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith(("block4", "block5"))
+    assert recompile(model)
+    rates = learning_rates(model, by="layer")
+    assert rates.layer.tolist()[:2] == ["block4_conv1", "block4_conv2"]
+    np.testing.assert_allclose(rates.multiplier, [2.0**-k for k in range(6, -1, -1)])
+    assert model.optimizer.default_multiplier == 0.5 and model.optimizer.unit == "layer"
+
+
+def test_a_layerwise_optimizer_made_from_explicit_multipliers_is_copied():
+    model, _ = _classifier("vgg16")
+    set_trainable(model, 1)
+    multipliers = {w.path: 0.5 for w in model.trainable_weights}
+    _compile(model, LayerwiseAdam(1e-3, multipliers=multipliers, default_multiplier=0.25))
+    set_trainable(model, 2)  # no recipe to extend: the same multipliers, the default for others
+    assert model.optimizer.multipliers == multipliers
+    assert model.optimizer.default_multiplier == 0.25
+
+
+def test_depth_accepts_numpy_ints_and_freeze_does_not_compile():
+    model, _ = _classifier("vgg16")
+    table = set_trainable(model, np.int64(2))
+    assert set(table.loc[table.trainable, "block"]) == {"block4", "block5", "head"}
+    _compile(model)
+    optimizer = model.optimizer
+    freeze(model, np.int32(1))
+    assert model.optimizer is optimizer  # not recompiled: the caller compiles
+    assert trainable_summary(model).loc["block4", "trainable_params"] == 0
+    with pytest.raises(InvalidParameterError, match="The 'depth' parameter of freeze"):
+        freeze(model, 6)
 
 
 @pytest.mark.parametrize("depth", [20, -1, True, 1.5, "some", None, "ALL"], ids=lambda d: repr(d))
 def test_bad_depth_names_the_range_and_the_backbone(depth):
     model, _ = _classifier("vgg16")
     expected = (
-        "The 'depth' parameter of set_trainable must be an int in [0, 5] or 'all' for "
+        "The 'depth' parameter of set_trainable must be an int in the range [0, 5] or 'all' for "
         f"backbone 'vgg16' (5 blocks). Got {depth!r} instead."
     )
     with pytest.raises(InvalidParameterError, match=re.escape(expected)):
@@ -281,7 +321,7 @@ def test_bad_depth_message_for_efficientnet_lite0():
     with pytest.raises(InvalidParameterError) as error:
         set_trainable(base, 20)
     assert str(error.value) == (
-        "The 'depth' parameter of set_trainable must be an int in [0, 18] or 'all' for "
+        "The 'depth' parameter of set_trainable must be an int in the range [0, 18] or 'all' for "
         "backbone 'efficientnet_lite0' (18 blocks). Got 20 instead."
     )
 
@@ -297,9 +337,15 @@ def test_other_bad_arguments():
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(InvalidParameterError, match="No tlcourse backbone found"):
         set_trainable(plain, 1)
-    with pytest.raises(InvalidParameterError, match="Expected a keras.Model"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"The 'model' parameter of set_trainable must be a keras.Model containing a "
+        r"tlcourse backbone\. Got 'mobilenet_v2' instead",
+    ):
         set_trainable("mobilenet_v2", 1)
-    with pytest.raises(InvalidParameterError, match="Expected a keras.Model"):
+    with pytest.raises(
+        InvalidParameterError, match=r"'model' parameter of trainable_summary .* Got 'mobilenet_v2'"
+    ):
         trainable_summary("mobilenet_v2")
 
 

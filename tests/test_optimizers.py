@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tlcourse.optimizers as optimizers_module
+import tlcourse.optimizers.checks as checks_module
+import tlcourse.optimizers.discriminative as discriminative_module
+import tlcourse.optimizers.layerwise as layerwise_module
+import tlcourse.optimizers.rates as rates_module
 from tlcourse.backbones import load_backbone
 from tlcourse.errors import InvalidParameterError
 from tlcourse.optimizers import (
@@ -189,7 +192,7 @@ def test_fit_steps_follow_the_multipliers(data, name, kwargs):
     model = make_model(TRAINED)
     start = model.get_weights()
     weights = snapshot(model)
-    plain = deltas_of_one_step(model, x, y, optimizers_module._SUPPORTED[name](0.01, **kwargs))
+    plain = deltas_of_one_step(model, x, y, layerwise_module._SUPPORTED[name](0.01, **kwargs))
     model.set_weights(start)
     optimizer = layerwise_optimizer(model, 0.01, factor=3, optimizer=name, **kwargs)
     layerwise = deltas_of_one_step(model, x, y, optimizer)
@@ -215,9 +218,9 @@ def test_sgd_step_is_lr_times_gradient(data):
         np.testing.assert_allclose(delta, expected[path], rtol=1e-3, atol=1e-3 * scale)
 
 
-@pytest.mark.parametrize("name", sorted(optimizers_module._SUPPORTED))
+@pytest.mark.parametrize("name", sorted(layerwise_module._SUPPORTED))
 def test_every_supported_optimizer_scales_its_step(name):
-    cls = layerwise_class(optimizers_module._SUPPORTED[name])
+    cls = layerwise_class(layerwise_module._SUPPORTED[name])
     # Start at zero so that the (tiny, for Adadelta) first step is not lost to rounding.
     fast = keras.Variable(np.zeros(4, "float32"), name="fast")
     slow = keras.Variable(np.zeros(4, "float32"), name="slow")
@@ -295,6 +298,7 @@ def test_save_load_restores_multipliers_and_resumes(data, tmp_path, sequential):
     loaded = keras.models.load_model(tmp_path / "model.keras")
     assert type(loaded.optimizer) is LayerwiseAdam
     assert loaded.optimizer.multipliers == model.optimizer.multipliers
+    assert (loaded.optimizer.factor, loaded.optimizer.unit) == (4.0, "block")
     assert int(loaded.optimizer.iterations) == 1
     assert_ratios(loaded, 4, 5e-4)
     before = snapshot(loaded)
@@ -315,6 +319,75 @@ def test_config_round_trip():
     assert type(restored) is LayerwiseSGD and restored.multipliers == {"a/kernel": 0.5}
 
 
+def test_config_keeps_the_recipe():
+    optimizer = LayerwiseSGD(0.1, multipliers={"a/kernel": 0.5}, factor=2, unit="layer")
+    config = optimizer.get_config()
+    assert (config["factor"], config["unit"], config["lr_range"]) == (2.0, "layer", None)
+    clone = LayerwiseSGD.from_config(config)
+    assert (clone.factor, clone.unit, clone.lr_range) == (2.0, "layer", None)
+    spread = LayerwiseAdam(1e-3, multipliers={"a": 0.1}, lr_range=(1e-5, 1e-3))
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(spread))
+    assert restored.lr_range == (1e-5, 1e-3) and restored.factor is None
+    # A configuration saved before the recipe existed still loads: no recipe, nothing guessed.
+    old = {k: v for k, v in config.items() if k not in ("factor", "unit", "lr_range")}
+    legacy = LayerwiseSGD.from_config(old)
+    assert legacy.factor is None and legacy.layerwise_settings() is None
+
+
+def test_layerwise_optimizer_records_its_recipe():
+    model = make_model(("block5",))
+    optimizer = layerwise_optimizer(model, 1e-3, factor=5, unit="layer", optimizer="sgd",
+                                    momentum=0.9)  # fmt: skip
+    assert type(optimizer) is LayerwiseSGD and optimizer.optimizer_class is keras.optimizers.SGD
+    settings = optimizer.layerwise_settings()
+    assert settings["base_lr"] == pytest.approx(1e-3) and settings["factor"] == 5.0
+    assert settings["unit"] == "layer" and settings["optimizer"] is keras.optimizers.SGD
+    assert settings["momentum"] == 0.9 and "multipliers" not in settings
+    spread = layerwise_optimizer(model, lr_range=(1e-5, 1e-3))
+    assert spread.lr_range == (1e-5, 1e-3) and spread.factor is None
+    assert spread.layerwise_settings()["base_lr"] is None
+    # Remade from its own settings, it is the same optimizer.
+    again = layerwise_optimizer(model, **settings)
+    assert again.multipliers == optimizer.multipliers and again.get_config() == {
+        **optimizer.get_config(),
+        "name": again.name,
+    }
+
+
+def test_the_recipe_survives_a_keras_save_and_load(tmp_path):
+    model = make_model(("block5",), sequential=True)
+    model.compile(layerwise_optimizer(model, lr_range=(1e-4, 1e-2), unit="layer"), LOSS)
+    model.optimizer.build(model.trainable_variables)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.optimizer.lr_range == (1e-4, 1e-2) and loaded.optimizer.unit == "layer"
+    assert loaded.optimizer.factor is None
+    assert loaded.optimizer.multipliers == model.optimizer.multipliers
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"factor": 0.5}, r"'factor' parameter of LayerwiseSGD must be a float >= 1 or None"),
+        ({"factor": True}, r"'factor' .* Got True instead"),
+        ({"unit": "blocks"}, r"'unit' parameter of LayerwiseSGD .*Did you mean 'block'"),
+        ({"lr_range": (1, 0.1)}, r"'lr_range' parameter of LayerwiseSGD .* 0 < low <= high"),
+        ({"factor": 3, "lr_range": (0.1, 1)}, r"'lr_range' .* None when 'factor' is given"),
+        ({"default_multiplier": 0}, r"'default_multiplier' .* float > 0 or None. Got 0 inst"),
+    ],
+)
+def test_constructor_arguments_are_checked(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        LayerwiseSGD(0.1, **kwargs)
+
+
+def test_numpy_scalars_are_accepted():
+    model = make_model(("block5",))
+    optimizer = layerwise_optimizer(model, np.float32(1e-3), factor=np.int64(10))
+    assert optimizer.factor == 10.0 and isinstance(optimizer.factor, float)
+    assert LayerwiseSGD(0.1, multipliers={"a": np.float64(0.5)}).multipliers == {"a": 0.5}
+
+
 # --- variables the optimizer does not know -----------------------------------------------------
 
 
@@ -326,6 +399,16 @@ def test_variables_unfrozen_after_the_optimizer_are_refused():
             layer.trainable = True
     with pytest.raises(InvalidParameterError, match="Call layerwise_optimizer.model, .... again"):
         optimizer.build(model.trainable_variables)
+
+
+def test_the_unknown_variables_warning_points_at_the_users_line():
+    # Keras calls build from deep inside fit: a fixed stacklevel would point into Keras.
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="d")(inputs))
+    model.compile(LayerwiseSGD(0.1, multipliers={"d/kernel": 0.5}, default_multiplier=1.0), "mse")
+    with pytest.warns(UserWarning, match=r"1 variable\(s\) without a multiplier") as record:
+        model.fit(np.zeros((2, 2)), np.zeros((2, 1)), verbose=0)
+    assert [w.filename for w in record if "multiplier" in str(w.message)] == [__file__]
 
 
 def test_default_multiplier_trains_unknown_variables_with_a_warning():
@@ -350,8 +433,8 @@ def test_default_multiplier_trains_unknown_variables_with_a_warning():
         ({"base_lr": None}, r"needs the head's learning rate: pass base_lr"),
         (
             {"base_lr": 1e-3, "factor": 0.5},
-            r"'factor' parameter of layerwise_optimizer must be a float >= 1; the lecture's "
-            r"advice is 3 to 10\. Got 0\.5 instead",
+            r"'factor' parameter of layerwise_optimizer must be a float >= 1 or None\. Got 0\.5 "
+            r"instead\. The lecture's advice is 3 to 10\.",
         ),
         ({"base_lr": 1e-3, "factor": "3"}, r"'factor' parameter .* Got '3' instead"),
         ({"lr_range": (1e-3, 1e-5)}, r"'lr_range' .* 0 < low <= high.* Got \(0\.001, 1e-05\)"),
@@ -368,7 +451,8 @@ def test_default_multiplier_trains_unknown_variables_with_a_warning():
         ),
         (
             {"base_lr": 1e-3, "optimizer": keras.optimizers.SGD()},
-            r"a name or an optimizer class, .* momentum=0\.9\)\. Got an instance of SGD",
+            r"a name or an optimizer class, .* momentum=0\.9\)\. Got <.*SGD.*> instead\. That "
+            r"is an instance of SGD",
         ),
         ({"base_lr": 1e-3, "momentum": 0.9}, r"Adam refused the arguments \['momentum'\]"),
         ({"base_lr": 1e-3, "learning_rate": 0.1}, r"sets 'learning_rate' itself"),
@@ -405,12 +489,18 @@ def test_layerwise_class_bad_arguments():
     with pytest.raises(InvalidParameterError, match="subclass of keras.optimizers.Optimizer"):
         layerwise_class(int)
     with pytest.raises(
-        InvalidParameterError, match=r"'multipliers' .* floats > 0. Got 'a': -1 instead"
+        InvalidParameterError,
+        match=r"'multipliers' parameter of LayerwiseSGD .* float > 0\}\. Got \{'a': -1\} instead",
     ):
         LayerwiseSGD(multipliers={"a": -1})
     assert layerwise_class(LayerwiseSGD) is LayerwiseSGD
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(optimizers_module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted >= 5
+@pytest.mark.parametrize(
+    "module",
+    [checks_module, layerwise_module, discriminative_module, rates_module],
+    ids=lambda m: m.__name__,
+)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 1

@@ -39,8 +39,9 @@ from tlcourse.errors import (
 )
 from tlcourse.finetune import FineTuneHistory, fine_tune
 from tlcourse.freezing import recompile, set_trainable, trainable_summary
+from tlcourse.groups import variable_groups
 from tlcourse.imagenet import decode_predictions, imagenet_class_names, predict_image_files
-from tlcourse.lr_find import LRFindResult, lr_find
+from tlcourse.lr_finder import LRFindResult, lr_find
 from tlcourse.models import (
     classification_head,
     parameter_counts,
@@ -123,5 +124,6 @@ __all__ = [
     "track",
     "trainable_summary",
     "transfer_classifier",
+    "variable_groups",
     "write_figures",
 ]

@@ -7,14 +7,19 @@ autograder tests call :func:`check_transfer_setup`; an empty list means nothing 
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import keras
 
 from tlcourse.backbones import ImagePreprocessing, find_backbone
-from tlcourse.errors import InvalidParameterError, TLCourseError
-from tlcourse.freezing import is_layerwise
+from tlcourse.errors import (
+    InvalidParameterError,
+    TLCourseError,
+    check_bool,
+    check_int,
+    invalid_parameter,
+)
+from tlcourse.optimizers import is_layerwise, learning_rates
 
 __all__ = ["SetupProblem", "TransferSetupError", "check_transfer_setup"]
 
@@ -252,10 +257,8 @@ def _check_equal_rates(model, num_classes):
     if optimizer is None or not is_layerwise(optimizer):
         return None
     try:
-        from tlcourse.optimizers import learning_rates
-
         rates = learning_rates(model).dropna(subset=["multiplier"])
-    except (ImportError, TLCourseError):
+    except TLCourseError:
         return None
     if rates["block"].nunique() < 2 or rates["multiplier"].nunique() != 1:
         return None
@@ -380,25 +383,9 @@ _CHECKS = (
 def _check_arguments(model, num_classes, raise_on_error) -> None:
     func = "check_transfer_setup"
     if not isinstance(model, keras.Model):
-        raise InvalidParameterError(
-            f"The 'model' parameter of {func} must be a keras.Model. "
-            f"Got {type(model).__name__} instead."
-        )
-    ok = num_classes is None or (
-        isinstance(num_classes, numbers.Integral)
-        and not isinstance(num_classes, bool)
-        and num_classes >= 2
-    )
-    if not ok:
-        raise InvalidParameterError(
-            f"The 'num_classes' parameter of {func} must be an int >= 2 or None. "
-            f"Got {num_classes!r} instead."
-        )
-    if not isinstance(raise_on_error, bool):
-        raise InvalidParameterError(
-            f"The 'raise_on_error' parameter of {func} must be a bool. "
-            f"Got {raise_on_error!r} instead."
-        )
+        raise invalid_parameter("model", func, "a keras.Model", model)
+    check_int("num_classes", num_classes, func, low=2, none_ok=True)
+    check_bool("raise_on_error", raise_on_error, func)
 
 
 def check_transfer_setup(

@@ -10,14 +10,26 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
 import pandas as pd
 
-from tlcourse.backbones import find_backbone
-from tlcourse.errors import InvalidParameterError, is_real_number
-from tlcourse.freezing import _check_depth_for, _freeze, is_layerwise_class
+from tlcourse.errors import (
+    InvalidParameterError,
+    check_int,
+    check_real,
+    invalid_parameter,
+    is_int,
+)
+from tlcourse.freezing import _check_depth, _freeze
+from tlcourse.groups import require_backbone
+from tlcourse.optimizers import (
+    is_layerwise,
+    layerwise_class,
+    layerwise_optimizer,
+    supported_optimizers,
+)
+from tlcourse.optimizers.layerwise import LAYERWISE_ARGUMENTS
 
 __all__ = ["FineTuneHistory", "fine_tune"]
 
@@ -79,41 +91,21 @@ class FineTuneHistory:
         )
 
 
-def _check_count(param: str, value) -> int:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
-        return int(value)
-    raise InvalidParameterError(
-        f"The {param!r} parameter of fine_tune must be an int >= 0. Got {value!r} instead."
-    )
-
-
-def _check_rate(param: str, value, none_ok: bool = False) -> float | None:
-    if value is None and none_ok:
-        return None
-    if not (is_real_number(value) and value > 0):
-        allowed = "a float > 0" + (" or None" if none_ok else "")
-        raise InvalidParameterError(
-            f"The {param!r} parameter of fine_tune must be {allowed}. Got {value!r} instead."
-        )
-    return float(value)
+_FUNC = "fine_tune"
 
 
 def _check_factor(factor) -> float | None:
-    if factor is None:
-        return None
-    if not (is_real_number(factor) and factor > 1):
-        raise InvalidParameterError(
-            "The 'factor' parameter of fine_tune must be a float > 1 (the lecture's advice: 3 "
-            f"to 10) or None (every unfrozen layer at base_lr). Got {factor!r} instead."
-        )
-    return float(factor)
+    return check_real(
+        "factor", factor, _FUNC, low=1, low_open=True, none_ok=True,
+        hint="The lecture's advice is 3 to 10; None trains every unfrozen layer at base_lr.",
+    )  # fmt: skip
 
 
 def _optimizer_template(optimizer) -> tuple[type, dict]:
     """``(class, settings without learning rate)`` from a name, class or instance."""
     if isinstance(optimizer, keras.optimizers.Optimizer):
         config = optimizer.get_config()
-        for key in ("name", "learning_rate", "multipliers", "default_multiplier"):
+        for key in ("name", "learning_rate", *LAYERWISE_ARGUMENTS):
             config.pop(key, None)
         return _plain_class(type(optimizer)), config
     if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
@@ -123,19 +115,29 @@ def _optimizer_template(optimizer) -> tuple[type, dict]:
             return type(keras.optimizers.get(optimizer)), {}
         except ValueError:
             pass
-    raise InvalidParameterError(
-        "The 'optimizer' parameter of fine_tune must be an optimizer name such as 'adam' or "
-        "'sgd', a keras.optimizers.Optimizer class, or an instance whose settings (momentum, "
-        f"weight decay...) are copied; its learning rate is replaced. Got {optimizer!r} "
-        "instead."
-    )
+    raise invalid_parameter(
+        "optimizer", _FUNC,
+        "an optimizer name such as 'adam' or 'sgd', a keras.optimizers.Optimizer class, or an "
+        "instance whose settings (momentum, weight decay...) are copied", optimizer,
+        "Its learning rate is replaced by each stage's.",
+    )  # fmt: skip
+
+
+def _check_layerwise(optimizer, optimizer_class: type) -> None:
+    # Stage 2 needs per-layer rates: refuse an optimizer they would break before stage 1 runs.
+    try:
+        layerwise_class(optimizer_class)
+    except InvalidParameterError as error:
+        raise invalid_parameter(
+            "optimizer", _FUNC,
+            f"one of {supported_optimizers()} (or a class whose step follows its learning "
+            "rate) when factor is given", optimizer, str(error),
+        ) from None  # fmt: skip
 
 
 def _plain_class(cls: type) -> type:
     # A layer-wise class stands for its parent: fine_tune adds the multipliers itself.
-    if is_layerwise_class(cls):
-        return next(c for c in cls.__mro__[1:] if not is_layerwise_class(c))
-    return cls
+    return cls.optimizer_class if is_layerwise(cls) else cls
 
 
 def _compile_settings(model: keras.Model, loss, metrics) -> dict:
@@ -177,16 +179,28 @@ def _fit_arguments(train, val) -> tuple[dict, object]:
     return data, val
 
 
+def _check_fit_options(callbacks, verbose) -> None:
+    ok = callbacks is None or (
+        isinstance(callbacks, list | tuple)
+        and all(isinstance(c, keras.callbacks.Callback) for c in callbacks)
+    )
+    if not ok:
+        raise invalid_parameter(
+            "callbacks", _FUNC, "None or a list of keras.callbacks.Callback", callbacks
+        )
+    if not (
+        (isinstance(verbose, str) and verbose == "auto") or (is_int(verbose) and 0 <= verbose <= 2)
+    ):
+        raise invalid_parameter("verbose", _FUNC, "one of ['auto', 0, 1, 2]", verbose)
+
+
 def _make_optimizer(model, optimizer_class, optimizer_settings, lr, factor, unit):
     if factor is None:
         return optimizer_class(learning_rate=lr, **optimizer_settings)
-    from tlcourse.optimizers import layerwise_optimizer
-
-    settings = {"factor": factor, "optimizer": optimizer_class, "unit": unit, **optimizer_settings}
-    optimizer = layerwise_optimizer(model, lr, **settings)
-    # Lets a later set_trainable rebuild the same optimizer for other blocks.
-    optimizer._tlcourse_layerwise_settings = settings
-    return optimizer
+    # The optimizer keeps factor and unit itself: a later set_trainable makes it again.
+    return layerwise_optimizer(
+        model, lr, factor=factor, optimizer=optimizer_class, unit=unit, **optimizer_settings
+    )
 
 
 def fine_tune(
@@ -254,7 +268,7 @@ def fine_tune(
         ``stage`` column.
 
     Raises:
-        InvalidParameterError: no tlcourse backbone in ``model``, no loss, or a bad argument
+        InvalidParameterError: ``model`` holds no tlcourse backbone, no loss, or a bad argument
             (checked before any training).
 
     Example:
@@ -270,28 +284,32 @@ def fine_tune(
         >>> history.stage, history.fine_tune_start
         (['head', 'fine_tune'], 1)
     """
-    find_backbone(model)
-    head_epochs = _check_count("head_epochs", head_epochs)
-    epochs = _check_count("epochs", epochs)
-    base_lr = _check_rate("base_lr", base_lr)
-    head_lr = _check_rate("head_lr", head_lr, none_ok=True) or 10 * base_lr
+    require_backbone(model, _FUNC)
+    head_epochs = check_int("head_epochs", head_epochs, _FUNC, low=0)
+    epochs = check_int("epochs", epochs, _FUNC, low=0)
+    base_lr = check_real("base_lr", base_lr, _FUNC, low=0, low_open=True)
+    head_lr = check_real("head_lr", head_lr, _FUNC, low=0, low_open=True, none_ok=True)
+    head_lr = 10 * base_lr if head_lr is None else head_lr
     factor = _check_factor(factor)
-    _check_depth_for(model, depth, unit, train_batchnorm, "fine_tune")
+    _check_depth(model, depth, unit, train_batchnorm, _FUNC)
+    _check_fit_options(callbacks, verbose)
     optimizer_class, optimizer_settings = _optimizer_template(optimizer)
+    if factor is not None:
+        _check_layerwise(optimizer, optimizer_class)
     compile_settings = _compile_settings(model, loss, metrics)
     data, val = _fit_arguments(train, val)
     fit = {**data, "validation_data": val, "callbacks": callbacks, "verbose": verbose}
 
     histories = []
     if head_epochs:
-        _freeze(model, 0, unit, train_batchnorm)
+        _freeze(model, 0, unit, train_batchnorm, _FUNC)
         model.compile(
             optimizer=optimizer_class(learning_rate=head_lr, **optimizer_settings),
             **compile_settings,
         )
         histories.append((HEAD_STAGE, model.fit(epochs=head_epochs, **fit)))
     done = len(histories[0][1].epoch) if histories else 0
-    _freeze(model, depth, unit, train_batchnorm)
+    _freeze(model, depth, unit, train_batchnorm, _FUNC)
     model.compile(
         optimizer=_make_optimizer(
             model, optimizer_class, optimizer_settings, base_lr, factor, unit

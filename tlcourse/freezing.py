@@ -20,19 +20,22 @@ frozen, and recompiles a compiled model with its own loss, metrics and optimizer
 from __future__ import annotations
 
 import math
-import numbers
-import warnings
 
 import keras
 import pandas as pd
 
-from tlcourse.backbones import backbone_blocks, find_backbone
-from tlcourse.errors import InvalidParameterError, check_choice
+from tlcourse.backbones import backbone_blocks
+from tlcourse.errors import check_bool, check_choice, invalid_parameter, is_int
+from tlcourse.groups import BLOCK, HEAD, PREPROCESSING, UNITS, require_backbone, variable_groups
+from tlcourse.optimizers import is_layerwise, layerwise_optimizer
 
-__all__ = ["fresh_optimizer", "recompile", "set_trainable", "trainable_summary"]
-
-HEAD = "head"
-PREPROCESSING = "preprocessing"
+__all__ = [
+    "fresh_optimizer",
+    "freeze",
+    "recompile",
+    "set_trainable",
+    "trainable_summary",
+]
 
 
 def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -51,44 +54,6 @@ def _owns_trainable_weights(layer: keras.layers.Layer) -> bool:
 
 def _trainable_ids(model: keras.Model) -> set[int]:
     return {id(w) for w in model.trainable_weights}
-
-
-def _layer_groups(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
-    """``(group, layer)`` for every top-level layer of the backbone and of the classifier.
-
-    Groups are the backbone's block names (input to output), ``"preprocessing"`` for backbone
-    layers before the first block, and ``"head"`` for the backbone's head layers (pooling,
-    classifier) and every classifier layer outside the backbone.
-    """
-    backbone, spec = find_backbone(model)
-    block_of = {
-        id(layer): block.name for block in backbone_blocks(backbone) for layer in block.layers
-    }
-    groups = []
-    for layer in model.layers if model is not backbone else [backbone]:
-        if layer is not backbone:
-            groups.append((HEAD, layer))
-            continue
-        for inner in backbone.layers:
-            if id(inner) in block_of:
-                groups.append((block_of[id(inner)], inner))
-            elif inner.name in spec.head_layers:
-                groups.append((HEAD, inner))
-            else:
-                groups.append((PREPROCESSING, inner))
-    return groups
-
-
-def _check_depth(depth, limit: int, what: str, spec_name: str, func: str):
-    valid = (
-        isinstance(depth, numbers.Integral) and not isinstance(depth, bool) and 0 <= depth <= limit
-    ) or (isinstance(depth, str) and depth == "all")
-    if not valid:
-        raise InvalidParameterError(
-            f"The 'depth' parameter of {func} must be an int in [0, {limit}] or 'all' for "
-            f"backbone {spec_name!r} ({limit} {what}). Got {depth!r} instead."
-        )
-    return limit if depth == "all" else int(depth)
 
 
 def _trainable_units(backbone: keras.Model, unit: str, train_batchnorm: bool) -> list[list]:
@@ -111,15 +76,19 @@ def _set_flag(layer: keras.layers.Layer, value: bool, train_batchnorm: bool) -> 
         sub.trainable = value and (train_batchnorm or not _is_batchnorm(sub))
 
 
-def _apply_flags(model, backbone, unfrozen: set[int], train_batchnorm: bool) -> None:
+def _apply_flags(model, backbone, unfrozen: set[int], every_block: bool, train_batchnorm: bool):
     # A nested model's own flag gates its children: keep it True and decide layer by layer.
     model.trainable = True
     backbone.trainable = True
-    for group, layer in _layer_groups(model):
-        if group == HEAD:
-            _set_flag(layer, True, train_batchnorm=True)
-        else:
-            _set_flag(layer, id(layer) in unfrozen, train_batchnorm)
+    for group in variable_groups(model):
+        for layer in group.layers:
+            if group.kind == HEAD:
+                _set_flag(layer, True, train_batchnorm=True)
+            elif group.kind == PREPROCESSING:
+                # The backbone's input side trains only with the whole backbone.
+                _set_flag(layer, every_block, train_batchnorm)
+            else:
+                _set_flag(layer, id(layer) in unfrozen, train_batchnorm)
 
 
 def set_trainable(
@@ -128,9 +97,11 @@ def set_trainable(
     """Freeze the backbone except its last ``depth`` blocks; the head stays trainable.
 
     The backbone is found inside the classifier (or ``model`` is the backbone itself). All of it
-    is frozen, then its last ``depth`` blocks (or layers, with ``unit="layer"``) are unfrozen.
+    is frozen, then its last ``depth`` blocks (or layers, with ``unit="layer"``) are unfrozen;
+    its preprocessing layers (before the first block) train only with ``depth="all"``.
     Everything outside the backbone, and the backbone's own head layers (pooling,
-    ``predictions``), stays trainable.
+    ``predictions``), stays trainable. The groups are those of
+    :func:`tlcourse.groups.variable_groups`.
 
     BatchNormalization layers stay frozen (``layer.trainable = False`` on each of them, the only
     setting that stops Keras 3.15 from updating their moving mean and variance during ``fit``)
@@ -139,11 +110,12 @@ def set_trainable(
     **Recompiling.** If ``model`` was compiled, it is recompiled for you with the same loss,
     metrics and compile settings and a *fresh* optimizer of the same class and configuration
     (its learning rate included; its moment estimates and iteration count start again). A
-    layer-wise optimizer from :func:`tlcourse.optimizers.layerwise_optimizer` is rebuilt for the
-    new set of trainable layers. Without this, Keras keeps training the weights that were
-    trainable at compile time, or fails with "This optimizer can only be called for the
-    variables it was originally built with". Pass the classifier, not only its backbone, so the
-    model you train is the one recompiled.
+    layer-wise optimizer from :func:`tlcourse.optimizers.layerwise_optimizer` is made again for
+    the new set of trainable layers from its own ``factor`` (or ``lr_range``) and ``unit``.
+    Without this, Keras keeps training the weights that were trainable at compile time, or
+    fails with "This optimizer can only be called for the variables it was originally built
+    with". Pass the classifier, not only its backbone, so the model you train is the one
+    recompiled.
 
     Args:
         model: a classifier containing a tlcourse backbone, or the backbone itself.
@@ -162,8 +134,8 @@ def set_trainable(
         ``trainable`` (will ``fit`` update it) and ``parameters``.
 
     Raises:
-        InvalidParameterError: no tlcourse backbone in ``model``, or a bad ``depth``, ``unit``
-            or ``train_batchnorm``.
+        InvalidParameterError: ``model`` is not a Keras model containing a tlcourse backbone,
+            or a bad ``depth``, ``unit`` or ``train_batchnorm``.
 
     Example:
         >>> import keras
@@ -175,42 +147,78 @@ def set_trainable(
         >>> sorted(table.loc[table.trainable, "block"].unique())
         ['block_16', 'head', 'top']
     """
-    _freeze(model, depth, unit, train_batchnorm)
+    _freeze(model, depth, unit, train_batchnorm, "set_trainable")
     recompile(model)
     return _layer_table(model)
 
 
-def _check_depth_for(model, depth, unit, train_batchnorm, func: str = "set_trainable"):
-    """Validate the arguments; return the backbone, its units and ``depth`` as an int."""
-    backbone, spec = find_backbone(model)
-    check_choice("unit", unit, ["block", "layer"], func)
-    if not isinstance(train_batchnorm, bool):
-        raise InvalidParameterError(
-            f"The 'train_batchnorm' parameter of {func} must be a bool. "
-            f"Got {train_batchnorm!r} instead."
-        )
+def _check_depth(model, depth, unit, train_batchnorm, func: str):
+    """Validate the arguments of set_trainable-like ``func``; return backbone, units, depth."""
+    backbone, spec = require_backbone(model, func)
+    check_choice("unit", unit, UNITS, func)
+    train_batchnorm = check_bool("train_batchnorm", train_batchnorm, func)
     units = _trainable_units(backbone, unit, train_batchnorm)
-    what = "blocks" if unit == "block" else "layers with weights to train"
-    return backbone, units, _check_depth(depth, len(units), what, spec.name, func)
+    if not ((isinstance(depth, str) and depth == "all") or _is_depth(depth, len(units))):
+        what = "blocks" if unit == BLOCK else "layers with weights to train"
+        raise invalid_parameter(
+            "depth",
+            func,
+            f"an int in the range [0, {len(units)}] or 'all' for backbone {spec.name!r} "
+            f"({len(units)} {what})",
+            depth,
+        )
+    return backbone, units, len(units) if depth == "all" else int(depth)
 
 
-def _freeze(model, depth, unit: str = "block", train_batchnorm: bool = False) -> None:
-    """Set the trainable flags as :func:`set_trainable` does, without recompiling."""
-    backbone, units, depth = _check_depth_for(model, depth, unit, train_batchnorm)
+def _is_depth(depth, limit: int) -> bool:
+    return is_int(depth) and 0 <= depth <= limit
+
+
+def _freeze(model, depth, unit, train_batchnorm, func: str) -> None:
+    backbone, units, depth = _check_depth(model, depth, unit, train_batchnorm, func)
     unfrozen = {id(layer) for group in units[len(units) - depth :] for layer in group}
-    _apply_flags(model, backbone, unfrozen, train_batchnorm)
+    _apply_flags(model, backbone, unfrozen, depth == len(units), train_batchnorm)
+
+
+def freeze(model: keras.Model, depth, unit: str = "block", train_batchnorm: bool = False) -> None:
+    """Set the trainable flags exactly as :func:`set_trainable` does, without recompiling.
+
+    For code that compiles the model itself right after, with an optimizer of its own (as
+    :func:`tlcourse.finetune.fine_tune` does). Changing ``trainable`` without compiling again
+    is silently ignored by ``fit``: compile after this.
+
+    Args:
+        model: a classifier containing a tlcourse backbone, or the backbone itself.
+        depth: blocks (or layers) to unfreeze from the output end, an int or ``"all"``.
+        unit: ``"block"`` or ``"layer"``, as in :func:`set_trainable`. Defaults to ``"block"``.
+        train_batchnorm: train the unfrozen BatchNormalization layers. Defaults to False.
+
+    Raises:
+        InvalidParameterError: as :func:`set_trainable`.
+
+    Example:
+        >>> import keras
+        >>> from tlcourse.backbones import load_backbone
+        >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
+        >>> clf = keras.Sequential([base, keras.layers.Dense(3)])
+        >>> freeze(clf, 1)
+        >>> trainable_summary(clf).loc[["block4", "block5"], "trainable_params"].tolist()
+        [0, 7079424]
+    """
+    _freeze(model, depth, unit, train_batchnorm, "freeze")
 
 
 def _layer_table(model: keras.Model) -> pd.DataFrame:
     trainable = _trainable_ids(model)
     rows = [
         {
-            "block": group,
+            "block": group.name,
             "layer": layer.name,
             "trainable": any(id(w) in trainable for w in layer.weights),
             "parameters": sum(_size(w) for w in layer.weights),
         }
-        for group, layer in _layer_groups(model)
+        for group in variable_groups(model)
+        for layer in group.layers
         if layer.weights
     ]
     return pd.DataFrame(rows, columns=["block", "layer", "trainable", "parameters"])
@@ -220,19 +228,19 @@ def trainable_summary(model: keras.Model) -> pd.DataFrame:
     """Count trainable and frozen parameters per block of the backbone, plus the head.
 
     The counts are what ``fit`` will see: a layer flagged trainable inside a frozen parent
-    counts as frozen.
+    counts as frozen. The rows are the groups of :func:`tlcourse.groups.variable_groups`.
 
     Args:
         model: a classifier containing a tlcourse backbone, or the backbone itself.
 
     Returns:
         DataFrame indexed by ``block`` (``"preprocessing"`` first when it has weights, the
-        backbone's blocks input to output, then ``"head"``) with integer columns
-        ``trainable_params`` (parameters ``fit`` will update), ``frozen_params`` (all others,
-        BatchNorm moving statistics included) and ``total_params``.
+        backbone's blocks input to output, then ``"head"``, always there) with integer
+        columns ``trainable_params`` (parameters ``fit`` will update), ``frozen_params`` (all
+        others, BatchNorm moving statistics included) and ``total_params``.
 
     Raises:
-        InvalidParameterError: no tlcourse backbone in ``model``.
+        InvalidParameterError: ``model`` is not a Keras model containing a tlcourse backbone.
 
     Example:
         >>> import keras
@@ -244,16 +252,15 @@ def trainable_summary(model: keras.Model) -> pd.DataFrame:
         >>> trainable_summary(clf).loc[["block4", "block5", "head"], "trainable_params"].tolist()
         [0, 7079424, 1539]
     """
-    groups = _layer_groups(model)
+    require_backbone(model, "trainable_summary")
     trainable = _trainable_ids(model)
     counts: dict[str, list[int]] = {}
-    for group, layer in groups:
-        row = counts.setdefault(group, [0, 0])
-        for weight in layer.weights:
+    for group in variable_groups(model):
+        row = counts.setdefault(group.name, [0, 0])
+        for weight in group.variables:
             row[0 if id(weight) in trainable else 1] += _size(weight)
     if not any(counts.get(PREPROCESSING, [0])):
         counts.pop(PREPROCESSING, None)
-    counts[HEAD] = counts.pop(HEAD, [0, 0])
     table = pd.DataFrame.from_dict(
         counts, orient="index", columns=["trainable_params", "frozen_params"]
     )
@@ -266,94 +273,25 @@ def _size(weight) -> int:
     return math.prod(weight.shape)
 
 
-def is_layerwise(optimizer) -> bool:
-    """True for an optimizer made by :func:`tlcourse.optimizers.layerwise_optimizer`."""
-    return hasattr(optimizer, "multipliers") and callable(getattr(optimizer, "multiplier", None))
-
-
-def is_layerwise_class(cls: type) -> bool:
-    """True for a class made by :func:`tlcourse.optimizers.layerwise_class`."""
-    return hasattr(cls, "multipliers") and hasattr(cls, "multiplier")
-
-
-def _base_learning_rate(optimizer):
-    schedule = getattr(optimizer, "_learning_rate", None)
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        return schedule
-    return float(optimizer.learning_rate)
-
-
-def _guess_unit(model: keras.Model, multipliers: dict[str, float]) -> str:
-    # With unit="layer", two layers of one block train at different rates.
-    _, spec = find_backbone(model)
-    rates: dict[str, set[float]] = {}
-    for path, value in multipliers.items():
-        block = spec.block_of(path.rsplit("/", 1)[0])
-        if block is not None:
-            rates.setdefault(block, set()).add(value)
-    return "layer" if any(len(values) > 1 for values in rates.values()) else "block"
-
-
-def _layerwise_settings(model: keras.Model, optimizer) -> dict:
-    """Recover ``layerwise_optimizer``'s arguments from one of its optimizers.
-
-    Settings recorded by :func:`tlcourse.finetune.fine_tune` (or an earlier rebuild) are used as
-    they are. Otherwise only the per-variable multipliers are known: the ratio between
-    consecutive groups (``factor``) is read back from them, and ``unit="layer"`` is recognised
-    when two layers of one block train at different rates.
-    """
-    recorded = getattr(optimizer, "_tlcourse_layerwise_settings", None)
-    if recorded is not None:
-        return dict(recorded)
-    below_one = sorted({m for m in optimizer.multipliers.values() if m < 1.0}, reverse=True)
-    if not below_one:
-        warnings.warn(
-            "The layer-wise optimizer trained only the head (every multiplier is 1), so its "
-            "factor is unknown; rebuilt it with factor=3.0. To choose, call "
-            "model.compile(optimizer=layerwise_optimizer(model, base_lr, factor=...), ...) "
-            "after set_trainable.",
-            stacklevel=6,  # the caller of set_trainable
-        )
-    parent = next(
-        cls
-        for cls in type(optimizer).__mro__[1:]
-        if issubclass(cls, keras.Optimizer) and not is_layerwise_class(cls)
-    )
-    config = optimizer.get_config()
-    for key in ("name", "learning_rate", "multipliers", "default_multiplier"):
-        config.pop(key, None)
-    return {
-        "factor": 1.0 / below_one[0] if below_one else 3.0,
-        "optimizer": parent,
-        "unit": _guess_unit(model, optimizer.multipliers),
-        **config,
-    }
-
-
-def _rebuild_layerwise(model: keras.Model, optimizer):
-    from tlcourse.optimizers import layerwise_optimizer
-
-    settings = _layerwise_settings(model, optimizer)
-    base_lr = None if "lr_range" in settings else _base_learning_rate(optimizer)
-    fresh = layerwise_optimizer(model, base_lr, **settings)
-    fresh._tlcourse_layerwise_settings = settings
-    return fresh
-
-
-def fresh_optimizer(model: keras.Model, optimizer: keras.optimizers.Optimizer):
+def fresh_optimizer(model: keras.Model | None, optimizer: keras.optimizers.Optimizer):
     """A new optimizer like ``optimizer``, with no state, for ``model``'s current variables.
 
     A layer-wise optimizer (from :func:`tlcourse.optimizers.layerwise_optimizer`) is made again
-    for the variables trainable *now*, keeping its base rate, its ratio between consecutive
-    groups (``factor``) and its other settings; any other optimizer is copied from its
-    configuration (current learning rate included).
+    for the variables trainable *now*, from its own recipe: its current base rate, its
+    ``factor`` (or ``lr_range``), ``unit`` and other settings. Any other optimizer, and a
+    layer-wise one made from explicit multipliers (no recipe), is copied from its configuration
+    (current learning rate included).
 
     Args:
-        model: the model the optimizer will train.
+        model: the model the optimizer will train, or None (copy the configuration only).
         optimizer: the optimizer to copy.
 
     Returns:
         A ``keras.optimizers.Optimizer`` that has not been built.
+
+    Raises:
+        InvalidParameterError: ``model`` is neither a Keras model nor None, or ``optimizer``
+            is not a Keras optimizer.
 
     Example:
         >>> import keras
@@ -362,8 +300,15 @@ def fresh_optimizer(model: keras.Model, optimizer: keras.optimizers.Optimizer):
         >>> float(fresh_optimizer(None, old).learning_rate)
         0.25
     """
-    if is_layerwise(optimizer) and model is not None:
-        return _rebuild_layerwise(model, optimizer)
+    func = "fresh_optimizer"
+    if model is not None and not isinstance(model, keras.Model):
+        raise invalid_parameter("model", func, "a keras.Model or None", model)
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise invalid_parameter("optimizer", func, "a keras.optimizers.Optimizer", optimizer)
+    settings = optimizer.layerwise_settings() if is_layerwise(optimizer) else None
+    # Nothing trainable (a bare backbone at depth 0): no multiplier to compute, a copy will do.
+    if settings is not None and model is not None and model.trainable_variables:
+        return layerwise_optimizer(model, **settings)
     return optimizer.__class__.from_config(optimizer.get_config())
 
 
@@ -381,6 +326,9 @@ def recompile(model: keras.Model) -> bool:
         True if the model was compiled (and has been recompiled), False if it was not compiled
         (nothing to do).
 
+    Raises:
+        InvalidParameterError: ``model`` is not a Keras model.
+
     Example:
         >>> import keras
         >>> from tlcourse.freezing import recompile
@@ -390,6 +338,8 @@ def recompile(model: keras.Model) -> bool:
         >>> recompile(model), len(model.trainable_weights)
         (True, 0)
     """
+    if not isinstance(model, keras.Model):
+        raise invalid_parameter("model", "recompile", "a keras.Model", model)
     config = getattr(model, "_compile_config", None)
     if not getattr(model, "compiled", False) or config is None:
         return False

@@ -1,7 +1,6 @@
 """lr_find: measures, stops on divergence, suggests, and leaves the model as it was."""
 
 import doctest
-import sys
 
 import keras
 import numpy as np
@@ -9,8 +8,11 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+import tlcourse.lr_finder as lr_finder_module
 from tlcourse.errors import InvalidParameterError
-from tlcourse.lr_find import LRFindResult, _suggest, lr_find
+from tlcourse.freezing import set_trainable
+from tlcourse.lr_finder import LRFindResult, _suggest, lr_find
+from tlcourse.optimizers import layerwise_optimizer, learning_rates
 
 
 def _regression(n=64, seed=0):
@@ -159,21 +161,69 @@ def test_tf_data_and_pydataset_inputs():
 
 
 def test_a_layerwise_optimizer_keeps_its_ratios():
-    optimizers = pytest.importorskip("tlcourse.optimizers")
     from tlcourse.backbones import load_backbone
-    from tlcourse.freezing import set_trainable
 
     base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
     model = keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.Dense(3)])
     set_trainable(model, 1)
-    optimizer = optimizers.layerwise_optimizer(model, 1e-3, factor=10)
+    optimizer = layerwise_optimizer(model, 1e-3, factor=10)
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     before = _state(model)
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     result = lr_find(model, (images, np.arange(4) % 3), num_steps=4, batch_size=2)
     assert len(result.history) == 4
     assert model.optimizer is optimizer and _same(before, model)
-    assert optimizers.learning_rates(model).multiplier.nunique() == 2
+    assert learning_rates(model).multiplier.nunique() == 2
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["plain", "loss_scale"])
+def test_an_optimizer_with_a_schedule_is_tested_and_keeps_its_schedule(wrap):
+    # Regression (issue 8, bug 3): the test set optimizer.learning_rate on a copy that still
+    # had the schedule, and Keras raised a raw TypeError ("its learning rate is not settable").
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=1, decay_rate=0.5)
+    optimizer = keras.optimizers.SGD(schedule)
+    if wrap:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model = _linear(optimizer)
+    before = _state(model)
+    result = lr_find(model, _regression(), start_lr=1e-4, end_lr=1e-1, num_steps=6)
+    np.testing.assert_allclose(result.history.lr, np.geomspace(1e-4, 1e-1, 6))
+    assert model.optimizer is optimizer and _same(before, model)
+    inner = optimizer.inner_optimizer if wrap else optimizer
+    assert inner._learning_rate is schedule
+    model.fit(*_regression(), batch_size=64, epochs=2, verbose=0)
+    assert float(inner.learning_rate) == pytest.approx(0.05 * 0.5**2)  # the schedule goes on
+
+
+def test_a_loss_not_finite_at_the_first_step_gives_no_suggestion_and_says_why():
+    # Regression (issue 8, bug 4): numpy's "attempt to get argmin of an empty sequence".
+    model = _linear()
+    x, y = _regression()
+    x[0, 0] = np.nan  # in the first batch
+    before = _state(model)
+    with pytest.warns(UserWarning, match=r"loss was not finite \(nan\) at the first step") as w:
+        result = lr_find(model, (x, y), num_steps=10, batch_size=16)
+    assert w[0].filename == __file__
+    assert result.suggested_lr is None and result.steepest_lr is None
+    assert result.minimum_lr is None and result.method == "none"
+    assert result.diverged and len(result.history) == 1
+    assert "NaN or inf in the images and labels" in result.message
+    assert "suggested_lr=None" in repr(result)
+    assert _same(before, model)  # the NaN step is undone too
+
+
+def test_a_normal_result_has_no_message_and_numpy_arguments_work():
+    result = lr_find(
+        _linear(), _regression(), start_lr=np.float32(1e-4), end_lr=np.float64(0.1),
+        num_steps=np.int64(5), batch_size=np.int32(16), beta=np.float32(0.9),
+    )  # fmt: skip
+    assert len(result.history) == 5 and result.message == ""
+
+
+def test_data_without_a_batch_is_refused():
+    empty = (np.zeros((0, 4), "float32"), np.zeros((0, 1), "float32"))
+    with pytest.raises(InvalidParameterError, match="'train' parameter of lr_find must hold"):
+        lr_find(_linear(), empty, num_steps=3)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +234,7 @@ def test_a_layerwise_optimizer_keeps_its_ratios():
         ({"start_lr": 1.0, "end_lr": 0.1}, "lr_find needs start_lr < end_lr"),
         ({"num_steps": 1}, "The 'num_steps' parameter of lr_find must be an int >= 2. Got 1"),
         ({"num_steps": 10.0}, "'num_steps'.*Got 10.0 instead"),
-        ({"beta": 1.0}, r"The 'beta' parameter of lr_find must be a float in \[0, 1\)"),
+        ({"beta": 1.0}, r"The 'beta' parameter of lr_find must be a float in the range \[0, 1\)"),
         ({"diverge": 1}, "The 'diverge' parameter of lr_find must be a float > 1"),
         ({"batch_size": 0}, "The 'batch_size' parameter of lr_find must be an int >= 1"),
         ({"suggestion": "steep"}, "The 'suggestion' parameter of lr_find.*Did you mean"),
@@ -200,13 +250,15 @@ def test_bad_arguments(kwargs, message):
 
 def test_an_uncompiled_model_is_refused():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    with pytest.raises(InvalidParameterError, match="lr_find needs a compiled model with a loss"):
+    with pytest.raises(
+        InvalidParameterError,
+        match="The 'model' parameter of lr_find must be a compiled keras.Model with a loss",
+    ):
         lr_find(model, _regression())
-    with pytest.raises(InvalidParameterError, match="must be a keras.Model. Got str"):
+    with pytest.raises(InvalidParameterError, match="must be a compiled keras.Model. Got 'model'"):
         lr_find("model", _regression())
 
 
 def test_docstring_examples():
-    # sys.modules: `tlcourse.lr_find` is also the name of the function the package re-exports.
-    result = doctest.testmod(sys.modules["tlcourse.lr_find"], optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(lr_finder_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

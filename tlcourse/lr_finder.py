@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
+import warnings
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from tlcourse.errors import InvalidParameterError, check_choice, is_real_number
+from tlcourse.errors import (
+    InvalidParameterError,
+    check_choice,
+    check_int,
+    check_real,
+    invalid_parameter,
+)
 
 __all__ = ["LRFindResult", "lr_find"]
 
@@ -32,75 +38,62 @@ class LRFindResult:
         history: one row per batch: ``lr`` (the base learning rate used for that batch; the
             head's rate with a layer-wise optimizer), ``loss`` (that batch's training loss)
             and ``smoothed_loss`` (exponential moving average, bias-corrected).
-        suggested_lr: the suggestion chosen by the ``suggestion`` argument.
+        suggested_lr: the suggestion chosen by the ``suggestion`` argument; None when the loss
+            was not finite at the very first step (see ``message``).
         steepest_lr: where the smoothed loss falls fastest against log(lr), before its minimum.
             None when the loss never fell.
         minimum_lr: a tenth of the learning rate at the lowest smoothed loss, never below the
-            first rate tried (fast.ai's
-            "minimum / 10" rule, safely below the divergence).
+            first rate tried (fast.ai's "minimum / 10" rule, safely below the divergence). None
+            when no loss was finite.
         diverged: True if the test stopped early because the loss exploded.
-        method: how ``suggested_lr`` was chosen (``"steepest"`` or ``"minimum"``).
+        method: how ``suggested_lr`` was chosen (``"steepest"`` or ``"minimum"``; ``"none"``
+            without a suggestion).
+        message: why there is no suggestion and what to check; empty when there is one.
     """
 
     history: pd.DataFrame
-    suggested_lr: float
+    suggested_lr: float | None
     steepest_lr: float | None
-    minimum_lr: float
+    minimum_lr: float | None
     diverged: bool
     method: str
+    message: str = ""
 
     def __repr__(self) -> str:
+        suggestion = (
+            "None" if self.suggested_lr is None else f"{self.suggested_lr:.3g} ({self.method})"
+        )
         return (
-            f"LRFindResult(suggested_lr={self.suggested_lr:.3g} ({self.method}), "
-            f"{len(self.history)} steps, diverged={self.diverged})"
+            f"LRFindResult(suggested_lr={suggestion}, {len(self.history)} steps, "
+            f"diverged={self.diverged})"
         )
 
 
-def _check_positive(param: str, value) -> float:
-    if not (is_real_number(value) and value > 0):
-        raise InvalidParameterError(
-            f"The {param!r} parameter of lr_find must be a float > 0. Got {value!r} instead."
-        )
-    return float(value)
-
-
-def _check_int(param: str, value, minimum: int) -> int:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
-        return int(value)
-    raise InvalidParameterError(
-        f"The {param!r} parameter of lr_find must be an int >= {minimum}. Got {value!r} instead."
-    )
+_FUNC = "lr_find"
 
 
 def _check_arguments(model, start_lr, end_lr, num_steps, beta, diverge, batch_size):
     if not isinstance(model, keras.Model):
-        raise InvalidParameterError(
-            f"The 'model' parameter of lr_find must be a keras.Model. Got {type(model).__name__}."
-        )
+        raise invalid_parameter("model", _FUNC, "a compiled keras.Model", model)
     if not getattr(model, "compiled", False) or getattr(model, "loss", None) is None:
-        raise InvalidParameterError(
-            f"lr_find needs a compiled model with a loss; compile model {model.name!r} first, "
-            "e.g. model.compile(optimizer='adam', "
+        raise invalid_parameter(
+            "model", _FUNC, "a compiled keras.Model with a loss", model,
+            f"Compile model {model.name!r} first, e.g. model.compile(optimizer='adam', "
             "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)). Its optimizer "
-            "(class and settings) is the one tested."
-        )
-    start_lr, end_lr = _check_positive("start_lr", start_lr), _check_positive("end_lr", end_lr)
+            "(class and settings) is the one tested.",
+        )  # fmt: skip
+    start_lr = check_real("start_lr", start_lr, _FUNC, low=0, low_open=True)
+    end_lr = check_real("end_lr", end_lr, _FUNC, low=0, low_open=True)
     if start_lr >= end_lr:
-        raise InvalidParameterError(
-            f"lr_find needs start_lr < end_lr. Got start_lr={start_lr!r} and end_lr={end_lr!r}."
-        )
-    num_steps = _check_int("num_steps", num_steps, 2)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
-        raise InvalidParameterError(
-            f"The 'beta' parameter of lr_find must be a float in [0, 1). Got {beta!r} instead."
-        )
-    diverge = _check_positive("diverge", diverge)
-    if diverge <= 1:
-        raise InvalidParameterError(
-            f"The 'diverge' parameter of lr_find must be a float > 1. Got {diverge!r} instead."
-        )
-    return start_lr, end_lr, num_steps, float(beta), diverge, batch_size
+        raise invalid_parameter(
+            "end_lr", _FUNC, f"a float > start_lr ({start_lr!r})", end_lr,
+            "lr_find needs start_lr < end_lr: the rate grows from one to the other.",
+        )  # fmt: skip
+    num_steps = check_int("num_steps", num_steps, _FUNC, low=2)
+    batch_size = check_int("batch_size", batch_size, _FUNC, low=1)
+    beta = check_real("beta", beta, _FUNC, low=0, high=1, high_open=True)
+    diverge = check_real("diverge", diverge, _FUNC, low=1, low_open=True)
+    return start_lr, end_lr, num_steps, beta, diverge, batch_size
 
 
 def _split(batch) -> tuple:
@@ -143,9 +136,11 @@ def _batches(train, batch_size: int):
     )
 
 
-def _suggest(table: pd.DataFrame) -> tuple[float | None, float]:
-    """``(steepest_lr, minimum_lr)`` from the measured curve."""
+def _suggest(table: pd.DataFrame) -> tuple[float | None, float | None]:
+    """``(steepest_lr, minimum_lr)`` from the measured curve; both None without a finite loss."""
     finite = table[np.isfinite(table["smoothed_loss"])]
+    if finite.empty:
+        return None, None
     lowest = int(np.argmin(finite["smoothed_loss"].to_numpy()))
     # Never suggest a rate the test did not try: a minimum at the first step would give start/10.
     minimum_lr = max(float(finite["lr"].iloc[lowest]) / 10, float(finite["lr"].iloc[0]))
@@ -156,6 +151,34 @@ def _suggest(table: pd.DataFrame) -> tuple[float | None, float]:
         return None, minimum_lr
     slope = np.gradient(descent["smoothed_loss"].to_numpy(), np.log10(descent["lr"].to_numpy()))
     return float(descent["lr"].iloc[int(np.argmin(slope))]), minimum_lr
+
+
+def _trial_optimizer(optimizer, start_lr: float):
+    """A fresh copy of ``optimizer`` whose learning rate is a plain, settable float.
+
+    The range test sets the rate at every step, which Keras refuses for an optimizer made with
+    a learning-rate schedule; the compiled optimizer, schedule included, is left untouched.
+    """
+    config = optimizer.get_config()
+    inner = config.get("inner_optimizer")
+    if isinstance(inner, dict) and isinstance(inner.get("config"), dict):  # LossScaleOptimizer
+        inner_config = {**inner["config"], "learning_rate": start_lr}
+        config["inner_optimizer"] = {**inner, "config": inner_config}
+    elif "learning_rate" in config:
+        config["learning_rate"] = start_lr
+    return optimizer.__class__.from_config(config)
+
+
+def _not_finite_message(history: pd.DataFrame) -> str:
+    first = history.iloc[0]
+    return (
+        f"lr_find has no suggestion: the loss was not finite ({first['loss']}) at the first "
+        f"step, at lr={first['lr']:.3g}, before the learning rate could matter. The problem "
+        "is in the data or the model: check for NaN or inf in the images and labels, labels "
+        "outside [0, number of classes) for a sparse cross-entropy, a loss that does not fit "
+        "the model's outputs (from_logits), and weights already NaN after an earlier "
+        "divergence (rebuild or reload the model)."
+    )
 
 
 def _run(model, batches, lrs, beta: float, diverge: float) -> tuple[list[dict], bool]:
@@ -191,7 +214,9 @@ def lr_find(
     smoothed. The test stops early when the smoothed loss exceeds ``diverge`` times its best
     value. It trains what is trainable now, with a fresh copy of the model's compiled optimizer
     (a layer-wise optimizer keeps its per-block ratios; ``lr`` is then the head's rate): run it
-    after :func:`~tlcourse.freezing.set_trainable` to choose the rate of that stage.
+    after :func:`~tlcourse.freezing.set_trainable` to choose the rate of that stage. The copy
+    has a plain learning rate that the test sets itself, so an optimizer compiled with a
+    learning-rate schedule works too (its schedule is untouched).
 
     Afterwards every variable of the model (weights, BatchNorm statistics, metrics, random
     seeds) is restored and its compiled optimizer is untouched, even if the test is interrupted.
@@ -199,7 +224,10 @@ def lr_find(
     Suggestions: ``"steepest"`` is the learning rate where the smoothed loss falls fastest
     (against log(lr)) before its minimum; ``"minimum"`` is a tenth of the learning rate at the
     lowest smoothed loss. Both are returned; if the loss never falls, ``"steepest"`` falls
-    back to ``"minimum"``. Read the curve too: a suggestion is a starting point.
+    back to ``"minimum"``. Read the curve too: a suggestion is a starting point. When the
+    loss is not finite at the very first step (NaN in the data, a broken model), no rate can
+    be read off: the result has no suggestion and a ``message`` saying what to check, also
+    issued as a warning.
 
     Args:
         model: a compiled model (its loss and optimizer are used).
@@ -219,14 +247,15 @@ def lr_find(
     Returns:
         An :class:`LRFindResult`: ``.history`` (DataFrame with ``lr``, ``loss``,
         ``smoothed_loss``, what ``tlcourse.plots.plot_lr_find`` draws), ``.suggested_lr``,
-        ``.steepest_lr``, ``.minimum_lr`` and ``.diverged``.
+        ``.steepest_lr``, ``.minimum_lr``, ``.diverged`` and ``.message``.
 
     Raises:
-        InvalidParameterError: the model is not compiled with a loss, or a bad argument.
+        InvalidParameterError: ``model`` is not a Keras model compiled with a loss, or a bad
+            argument.
 
     Example:
         >>> import keras, numpy as np
-        >>> from tlcourse.lr_find import lr_find
+        >>> from tlcourse.lr_finder import lr_find
         >>> keras.utils.set_random_seed(0)
         >>> x = np.random.default_rng(0).normal(size=(64, 4))
         >>> y = x @ np.array([1.0, -2.0, 0.5, 3.0])
@@ -242,12 +271,12 @@ def lr_find(
     start_lr, end_lr, num_steps, beta, diverge, batch_size = _check_arguments(
         model, start_lr, end_lr, num_steps, beta, diverge, batch_size
     )
-    check_choice("suggestion", suggestion, _SUGGESTIONS, "lr_find")
+    check_choice("suggestion", suggestion, _SUGGESTIONS, _FUNC)
     batches = _batches(train, batch_size)
     lrs = np.geomspace(start_lr, end_lr, num_steps)
     optimizer, train_function = model.optimizer, model.train_function
     saved = [(variable, np.array(variable.numpy(), copy=True)) for variable in model.variables]
-    trial = optimizer.__class__.from_config(optimizer.get_config())
+    trial = _trial_optimizer(optimizer, start_lr)
     try:
         # A fresh optimizer (the compiled one keeps its state) and a train step traced for it.
         model.optimizer, model.train_function = trial, None
@@ -256,8 +285,17 @@ def lr_find(
         model.optimizer, model.train_function = optimizer, train_function
         for variable, value in saved:
             variable.assign(value)
+    if not rows:
+        raise InvalidParameterError(
+            "The 'train' parameter of lr_find must hold at least one batch. Got data that "
+            "gave no batch instead (an empty dataset?)."
+        )
     history = pd.DataFrame(rows, columns=["lr", "loss", "smoothed_loss"])
     steepest_lr, minimum_lr = _suggest(history)
+    if minimum_lr is None:
+        message = _not_finite_message(history)
+        warnings.warn(message, UserWarning, stacklevel=2)  # lr_find is called by the user
+        return LRFindResult(history, None, None, None, diverged, "none", message)
     method = "steepest" if suggestion == "steepest" and steepest_lr is not None else "minimum"
     return LRFindResult(
         history=history,
