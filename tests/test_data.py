@@ -312,11 +312,11 @@ def test_unknown_name_lists_known_names_and_accepts_folders():
     ("kwargs", "pattern"),
     [
         ({"val_fraction": 1.5}, r"'val_fraction' parameter of load_dataset must be a float in"),
-        ({"test_fraction": -0.1}, r"'test_fraction' .* in \[0, 1\)\. Got -0\.1 instead"),
+        ({"test_fraction": -0.1}, r"'test_fraction' .* in the range \[0, 1\)\. Got -0\.1 instead"),
         ({"val_fraction": "0.2"}, r"'val_fraction'"),
         ({"test_fraction": True}, r"'test_fraction'"),
         ({"val_fraction": 0.5, "test_fraction": 0.5}, r"sum to less than 1.*0\.5 \+ 0\.5 = 1"),
-        ({"image_size": 4}, r"'image_size' .* an int >= 8\. Got 4"),
+        ({"image_size": 4}, r"'image_size' .* an int >= 8 or a pair \(height, width\) .*Got 4"),
         ({"batch_size": 0}, r"'batch_size'"),
         ({"seed": 1.5}, r"'seed'"),
         ({"train_per_class": 0}, r"'train_per_class' .* an int >= 1 or None"),

