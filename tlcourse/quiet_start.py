@@ -17,7 +17,8 @@ devices, memory growth and thread counts can still be configured afterwards.
 
 ``tlcourse/__init__.py`` imports this module first, so ``import tlcourse`` and every ``tlcourse``
 command start quietly. Importing it changes no other global state: no environment variable, no
-warnings filter, no logging level, no file left behind.
+logging level, no file left behind, and the warnings filters that TensorFlow's own imports
+install are put back as they were.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 from tlcourse.errors import invalid_parameter
@@ -150,7 +152,10 @@ def import_tensorflow():
     """
     global _imported
     if not _imported:
-        with hide_startup_lines():
+        # TensorFlow's import of requests installs four warnings filters (urllib3's
+        # DependencyWarning...); catch_warnings puts the filters back as they were, so that
+        # importing tlcourse leaves warnings.filters unchanged.
+        with hide_startup_lines(), warnings.catch_warnings():
             import tensorflow as tf
 
             tf.config.list_physical_devices()
