@@ -24,6 +24,7 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import keras
@@ -153,6 +154,7 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
             :func:`~tlcourse.weights.torch_legacy.load_legacy_state_dict`.
 
     Raises:
+        InvalidParameterError: ``model`` is not a Keras model or ``state_dict`` not a mapping.
         WeightsMismatchError: a tensor with no layer, a layer weight with no tensor, or a shape
             difference; the message lists them.
 
@@ -160,6 +162,13 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
         >>> state = load_legacy_state_dict(efficientnet_lite0_source_file())
         >>> assign_state_dict(build_efficientnet_lite0(include_top=True), state)
     """
+    func = "assign_state_dict"
+    if not isinstance(model, keras.Model):
+        raise invalid_parameter("model", func, "a keras.Model", type(model).__name__)
+    if not isinstance(state_dict, Mapping):
+        raise invalid_parameter(
+            "state_dict", func, "a mapping of tensor names to arrays", type(state_dict).__name__
+        )
     planned: dict[str, dict[int, np.ndarray]] = {}
     problems: list[str] = []
     for key, array in state_dict.items():
