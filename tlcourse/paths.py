@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+__all__ = ["cache_dir", "data_dir"]
+
 _REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 _INSTALLED_DATA = Path(__file__).resolve().parent / "_shipped_data"  # see pyproject.toml
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import keras
 
 from tlcourse.backbones.registry import _REGISTRY, BackboneSpec
-from tlcourse.errors import InvalidParameterError
+from tlcourse.errors import InvalidParameterError, invalid_parameter
+
+__all__ = ["Block", "backbone_blocks", "find_backbone"]
 
 
 @dataclass(frozen=True)
@@ -23,29 +25,10 @@ class Block:
         return [w for layer in self.layers for w in layer.weights]
 
 
-def find_backbone(model: keras.Model) -> tuple[keras.Model, BackboneSpec]:
-    """Return ``(backbone, spec)`` for ``model`` or the backbone nested inside it.
-
-    The backbone is recognised by its name (a registry key), which survives saving and loading.
-
-    Args:
-        model: a backbone from :func:`load_backbone`, or a model that contains one as a layer.
-
-    Returns:
-        The backbone model and its registry record.
-
-    Raises:
-        InvalidParameterError: no registered backbone is found.
-
-    Example:
-        >>> base = load_backbone("mobilenet_v2", weights=None, input_shape=(96, 96, 3))
-        >>> clf = keras.Sequential([base, keras.layers.Dense(3)])
-        >>> find_backbone(clf)[1].name
-        'mobilenet_v2'
-    """
+def _find(model, func: str) -> tuple[keras.Model, BackboneSpec]:
     if not isinstance(model, keras.Model):
-        raise InvalidParameterError(
-            f"Expected a keras.Model containing a tlcourse backbone. Got {type(model).__name__}."
+        raise invalid_parameter(
+            "model", func, "a keras.Model containing a tlcourse backbone", type(model).__name__
         )
     if model.name in _REGISTRY:
         return model, _REGISTRY[model.name]
@@ -59,6 +42,32 @@ def find_backbone(model: keras.Model) -> tuple[keras.Model, BackboneSpec]:
     )
 
 
+def find_backbone(model: keras.Model) -> tuple[keras.Model, BackboneSpec]:
+    """Return ``(backbone, spec)`` for ``model`` or the backbone nested inside it.
+
+    The backbone is recognised by its name (a registry key), which survives saving and loading.
+
+    Args:
+        model: a backbone from :func:`~tlcourse.backbones.load_backbone`, or a model that
+            contains one as a layer.
+
+    Returns:
+        The backbone model and its registry record.
+
+    Raises:
+        InvalidParameterError: ``model`` is not a Keras model, or no registered backbone is
+            found in it.
+
+    Example:
+        >>> from tlcourse.backbones import load_backbone
+        >>> base = load_backbone("mobilenet_v2", weights=None, input_shape=(96, 96, 3))
+        >>> clf = keras.Sequential([base, keras.layers.Dense(3)])
+        >>> find_backbone(clf)[1].name
+        'mobilenet_v2'
+    """
+    return _find(model, "find_backbone")
+
+
 def backbone_blocks(model: keras.Model) -> list[Block]:
     """Group the backbone's layers into its named blocks, input to output.
 
@@ -66,14 +75,19 @@ def backbone_blocks(model: keras.Model) -> list[Block]:
         model: a backbone, or a model containing one (see :func:`find_backbone`).
 
     Returns:
-        List of :class:`Block`; preprocessing and head layers (pooling, classifier) are in none.
+        List of :class:`Block` (as many as the record's ``num_blocks``); preprocessing and head
+        layers (pooling, classifier) are in none.
+
+    Raises:
+        InvalidParameterError: ``model`` is not a Keras model, or holds no registered backbone.
 
     Example:
+        >>> from tlcourse.backbones import load_backbone
         >>> base = load_backbone("vgg16", weights=None, input_shape=(64, 64, 3))
         >>> [b.name for b in backbone_blocks(base)]
         ['block1', 'block2', 'block3', 'block4', 'block5']
     """
-    backbone, spec = find_backbone(model)
+    backbone, spec = _find(model, "backbone_blocks")
     groups: dict[str, list] = {}
     current = None
     for layer in backbone.layers:

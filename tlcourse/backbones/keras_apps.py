@@ -15,13 +15,33 @@ import keras
 
 from tlcourse.backbones.preprocessing import MODES, ImagePreprocessing
 from tlcourse.backbones.registry import BackboneSpec, register_backbone
-from tlcourse.errors import WeightsUnavailableError
+from tlcourse.errors import WeightsUnavailableError, invalid_parameter
+
+__all__ = [
+    "EFFICIENTNET_B0",
+    "MOBILENET_V2",
+    "MOBILENET_V3_SMALL",
+    "RESNET50",
+    "VGG16",
+    "cached_weights",
+    "keras_models_dir",
+]
 
 _KERAS_SOURCE = "keras.applications download (storage.googleapis.com), cached in ~/.keras/models"
 
 
-def _keras_models_dir() -> Path:
-    # Where keras.utils.get_file caches application weights ($KERAS_HOME, else ~/.keras).
+def keras_models_dir() -> Path:
+    """Return the folder where Keras caches downloaded application weights.
+
+    Returns:
+        ``$KERAS_HOME/models``, else ``~/.keras/models`` (Keras reads ``KERAS_HOME`` once, when
+        it is imported).
+
+    Example:
+        >>> keras_models_dir().name
+        'models'
+    """
+    # keras.utils.get_file's default cache; Keras has no public accessor for keras_home().
     from keras.src.backend import config
 
     return Path(config.keras_home()).expanduser() / "models"
@@ -33,7 +53,7 @@ def _offline_error(name: str, error: Exception) -> WeightsUnavailableError:
     return WeightsUnavailableError(
         f"Could not download the ImageNet weights of {name!r} ({filename}); are you offline? "
         f"Either download {url.group(0) if url else 'it'} on a machine with internet and copy "
-        f"it to {_keras_models_dir() / filename}, or pass weights='/path/to/{filename}', or use "
+        f"it to {keras_models_dir() / filename}, or pass weights='/path/to/{filename}', or use "
         "the backbone whose weights ship in a package and work offline: "
         "load_backbone('efficientnet_lite0')."
     )
@@ -71,26 +91,53 @@ def _app_builder(name: str, app, preprocessing: str | None, **app_kwargs):
     return build
 
 
-def _spec(name, app, size, preprocessing, rules, weights_glob, preprocessing_text=None, **kwargs):
+def cached_weights(weights_glob: str) -> list[Path]:
+    """Return the files matching ``weights_glob`` in Keras's download cache, sorted.
+
+    Args:
+        weights_glob: a file-name pattern, e.g. ``"vgg16_weights_tf_dim_ordering_tf_kernels*"``.
+
+    Returns:
+        The matching files (an empty list when none is cached).
+
+    Raises:
+        InvalidParameterError: ``weights_glob`` is not a non-empty str.
+
+    Example:
+        >>> cached_weights("no_such_weights_file_*")
+        []
+    """
+    if not isinstance(weights_glob, str) or not weights_glob:
+        raise invalid_parameter("weights_glob", "cached_weights", "a non-empty str", weights_glob)
+    return sorted(keras_models_dir().glob(weights_glob))
+
+
+def _in_keras_cache(weights_glob: str):
+    """Make a record's ``weights_available``: are the weights in Keras's download cache?"""
+
+    def weights_available() -> tuple[bool, str]:
+        files = cached_weights(weights_glob)
+        if files:
+            return True, f"downloaded, in {files[0].parent}"
+        return False, "not cached: downloaded by Keras on first use (needs network)"
+
+    return weights_available
+
+
+def _spec(name, app, size, preprocessing, rules, blocks, weights_glob, text=None, **kwargs):
     return register_backbone(
         BackboneSpec(
             name=name,
             builder=_app_builder(name, app, preprocessing, **kwargs),
             default_input_size=size,
-            preprocessing=preprocessing_text or MODES[preprocessing],
+            preprocessing=text or MODES[preprocessing],
             weights_source=_KERAS_SOURCE,
             licence="Apache-2.0 (keras.applications weights; see the Keras docs per model)",
             block_rules=tuple(rules),
-            weights_glob=weights_glob,
+            num_blocks=blocks,
+            weights_available=_in_keras_cache(weights_glob),
         )
     )
-
-
-def cached_weights(spec: BackboneSpec) -> list[Path]:
-    """Return the files of ``spec``'s ImageNet weights already in Keras's download cache."""
-    if not spec.weights_glob:
-        return []
-    return sorted(_keras_models_dir().glob(spec.weights_glob))
 
 
 MOBILENET_V2 = _spec(
@@ -104,6 +151,7 @@ MOBILENET_V2 = _spec(
         (r"block_(\d+)_", "block_{0}"),
         (r"(Conv_1|Conv_1_bn|out_relu)$", "top"),
     ],
+    19,  # stem, block_0..block_16, top
     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*",
 )
 MOBILENET_V3_SMALL = _spec(
@@ -117,8 +165,9 @@ MOBILENET_V3_SMALL = _spec(
         (r"expanded_conv_", "block_0"),
         (r"(conv_1|conv_1_bn)$", "top"),
     ],
+    13,  # stem, block_0..block_10, top
     "weights_mobilenet_v3_small_224_1.0_float*",
-    preprocessing_text="inside keras.applications: rgb / 127.5 - 1 (include_preprocessing)",
+    text="inside keras.applications: rgb / 127.5 - 1 (include_preprocessing)",
 )
 EFFICIENTNET_B0 = _spec(
     "efficientnet_b0",
@@ -126,8 +175,9 @@ EFFICIENTNET_B0 = _spec(
     224,
     None,
     [(r"stem_", "stem"), (r"(block\d+[a-z])_", "{0}"), (r"top_(conv|bn|activation)$", "top")],
+    18,  # stem, block1a..block7a (16), top
     "efficientnetb0*",
-    preprocessing_text="inside keras.applications: rescale and ImageNet mean/std normalisation",
+    text="inside keras.applications: rescale and ImageNet mean/std normalisation",
 )
 RESNET50 = _spec(
     "resnet50",
@@ -135,6 +185,7 @@ RESNET50 = _spec(
     224,
     "caffe",
     [(r"(conv1_|pool1_)", "stem"), (r"(conv\d_block\d+)_", "{0}")],
+    17,  # stem, 16 bottleneck blocks
     "resnet50_weights_tf_dim_ordering_tf_kernels*",
 )
 VGG16 = _spec(
@@ -143,5 +194,6 @@ VGG16 = _spec(
     224,
     "caffe",
     [(r"(block\d)_", "{0}")],
+    5,
     "vgg16_weights_tf_dim_ordering_tf_kernels*",
 )

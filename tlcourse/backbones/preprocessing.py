@@ -11,6 +11,8 @@ from keras import ops
 
 from tlcourse.errors import check_choice
 
+__all__ = ["MODES", "ImagePreprocessing"]
+
 # ImageNet channel means in BGR order, as keras.applications' "caffe" mode subtracts them.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 

