@@ -14,12 +14,12 @@ from tlcourse.backbones import (
     list_backbones,
     load_backbone,
 )
-from tlcourse.compare import (
+from tlcourse.comparison import (
     FAST_BUDGET,
-    STRATEGIES,
     Budget,
     FeatureCache,
     compare,
+    read_results,
     summarize,
     write_figures,
 )
@@ -57,6 +57,14 @@ from tlcourse.plots import (
     plot_trainable_map,
     save_figure,
 )
+from tlcourse.strategies import (
+    STRATEGIES,
+    Strategy,
+    StrategyResult,
+    list_strategies,
+    register_strategy,
+    unregister_strategy,
+)
 from tlcourse.tracking import EmissionsRecord, co2_equivalents, format_co2, track
 
 __version__ = "0.1.0"
@@ -80,6 +88,8 @@ __all__ = [
     "LRFindResult",
     "SetupProblem",
     "SkippedImageWarning",
+    "Strategy",
+    "StrategyResult",
     "TLCourseError",
     "TransferSetupError",
     "UnsafeWeightsFileError",
@@ -99,6 +109,7 @@ __all__ = [
     "learning_rates",
     "list_backbones",
     "list_datasets",
+    "list_strategies",
     "load_backbone",
     "load_dataset",
     "lr_find",
@@ -111,7 +122,9 @@ __all__ = [
     "plot_parameter_counts",
     "plot_trainable_map",
     "predict_image_files",
+    "read_results",
     "recompile",
+    "register_strategy",
     "save_figure",
     "set_trainable",
     "small_cnn",
@@ -119,5 +132,6 @@ __all__ = [
     "track",
     "trainable_summary",
     "transfer_classifier",
+    "unregister_strategy",
     "write_figures",
 ]

@@ -61,7 +61,7 @@ def lecture_figures(
     import matplotlib.pyplot as plt
 
     from tlcourse import plots
-    from tlcourse.compare import write_figures
+    from tlcourse.comparison import write_figures
     from tlcourse.optimizers import learning_rates
 
     out = Path(out)

@@ -20,7 +20,6 @@ import io
 import json
 import re
 import textwrap
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from tlcourse.errors import InvalidParameterError
+from tlcourse.strategies.registry import strategy_color, strategy_label, strategy_names
 
 __all__ = [
     "STRATEGY_COLORS",
@@ -49,20 +49,9 @@ __all__ = [
     "save_figure",
 ]
 
-STRATEGY_LABELS = {
-    "scratch": "From scratch",
-    "feature_extraction": "Feature extraction",
-    "fine_tuning": "Fine-tuning",
-    "fine_tuning_dlr": "Fine-tuning (differential LRs)",
-}
-STRATEGY_COLORS = {
-    "scratch": "#7F7F7F",
-    "feature_extraction": "#0072B2",
-    "fine_tuning": "#E69F00",
-    "fine_tuning_dlr": "#009E73",
-}
-# Strategies outside the four get a colour from their name, so it is the same in every figure.
-_EXTRA_COLORS = ("#CC79A7", "#D55E00", "#56B4E9", "#8C564B", "#000000")
+# The default strategies' labels and colours, from the strategy registry (one source of truth).
+STRATEGY_LABELS = {name: strategy_label(name) for name in strategy_names(default=True)}
+STRATEGY_COLORS = {name: strategy_color(name) for name in strategy_names(default=True)}
 _FROZEN, _TRAINABLE = "#CFE2F3", "#D55E00"  # ice and fire: frozen blocks cold, training hot
 
 # Slide-size text. Applied while a figure is built; tick sizes are also set per axes because
@@ -153,20 +142,18 @@ def _check_frame(frame, required: Sequence[str], func: str, param: str) -> pd.Da
 
 
 def _label(strategy) -> str:
-    return STRATEGY_LABELS.get(strategy, str(strategy))
+    return strategy_label(strategy)
 
 
 def _color(strategy) -> str:
-    if strategy in STRATEGY_COLORS:
-        return STRATEGY_COLORS[strategy]
-    return _EXTRA_COLORS[zlib.crc32(str(strategy).encode()) % len(_EXTRA_COLORS)]
+    return strategy_color(strategy)
 
 
 def _strategies(values) -> list:
-    """The four known strategies in lecture order, then any others alphabetically."""
+    """The registered strategies in lecture order, then any others alphabetically."""
     present = set(values)
-    known = [s for s in STRATEGY_COLORS if s in present]
-    return known + sorted((s for s in present if s not in STRATEGY_COLORS), key=str)
+    known = [s for s in strategy_names() if s in present]
+    return known + sorted((s for s in present if s not in known), key=str)
 
 
 def _spread(frame: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:

@@ -1,13 +1,62 @@
 """Strategies: how a classifier is trained (from scratch, feature extraction, fine-tuning...).
 
 One module per strategy, each registering a :class:`~tlcourse.strategies.registry.Strategy`
-when imported. Every module of this package is imported here, so adding a strategy is adding a
-module (and its test); ``Strategy.order`` places it in tables and legends.
+when imported; every module of this package is imported here. The comparison runner
+(:func:`tlcourse.compare`), the figures and ``tlcourse compare`` read the registry, so adding a
+strategy is adding one module (and its test), or calling :func:`register_strategy` from a
+notebook.
+
+**The run contract.** A strategy's ``run(context, data, seed) -> StrategyResult``:
+
+- ``context``: a :class:`~tlcourse.strategies.context.RunContext`, what the runs of one
+  comparison share: ``context.budget`` (:class:`tlcourse.Budget`), ``context.backbone`` (registry
+  name), ``context.country``, ``context.distribution``, and
+
+  - ``context.measure(label, work) -> (value, cost)``: runs ``work()`` inside the distribution
+    scope and measures its time, energy and CO2;
+  - ``context.pretrained_backbone()``: the backbone with its pristine pretrained weights, to
+    train (restored at every call);
+  - ``context.features(data) -> (cache, cost)``: the :class:`tlcourse.FeatureCache` of the
+    pristine backbone, and the cost of the feature passes so far;
+  - ``context.shared(name, data, compute)``: a value computed once per split and reused, such
+    as the head trained on cached features
+    (:func:`~tlcourse.strategies.feature_extraction.shared_head`).
+- ``data``: the run's :class:`tlcourse.Dataset`, loaded fresh for every run.
+- ``seed``: call ``keras.utils.set_random_seed(seed)`` just before building what you train.
+
+It returns a :class:`~tlcourse.strategies.context.StrategyResult`: the model, the history, test
+accuracy and loss, trainable parameters, and the :class:`~tlcourse.strategies.context.Cost`
+charged to the run (sum the costs of everything it relies on: ``cost + feature_cost``). The
+runner turns it into a results row; the row's ``backbone`` column comes from
+``Strategy.network``, its ``fine_tune_epochs`` and ``depth`` from the budget when the strategy
+lists them in ``Strategy.budget_fields``.
+
+Example:
+    A linear probe on cached features, in a notebook::
+
+        from sklearn.linear_model import LogisticRegression
+        from tlcourse.strategies import Strategy, StrategyResult, register_strategy
+
+        def run(context, data, seed):
+            features, feature_cost = context.features(data)
+            def work():
+                probe = LogisticRegression(max_iter=1000, random_state=seed)
+                probe.fit(*features.split(data, "train"))
+                return probe, probe.score(*features.split(data, "test"))
+            (probe, accuracy), cost = context.measure("linear_probe", work)
+            return StrategyResult(probe, {}, accuracy, float("nan"),
+                                  trainable_params=probe.coef_.size + probe.intercept_.size,
+                                  cost=cost + feature_cost)
+
+        register_strategy(Strategy("linear_probe", "Linear probe", "#CC79A7", run=run,
+                                   uses_features=True, default=False))
+        tl.compare(strategies="feature_extraction,linear_probe")
 """
 
 import importlib
 import pkgutil
 
+from tlcourse.strategies.context import Cost, RunContext, StrategyResult
 from tlcourse.strategies.registry import (
     Strategy,
     get_strategy,
@@ -20,7 +69,11 @@ from tlcourse.strategies.registry import (
 )
 
 __all__ = [
+    "STRATEGIES",
+    "Cost",
+    "RunContext",
     "Strategy",
+    "StrategyResult",
     "get_strategy",
     "list_strategies",
     "register_strategy",
@@ -30,6 +83,11 @@ __all__ = [
     "unregister_strategy",
 ]
 
+# Every strategy module registers its records when imported: import them all, so a new module
+# is picked up without touching this file.
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "registry" and not _module.name.startswith("_"):
+    if not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
+
+#: The default strategies, in table order (what ``compare()`` runs without ``strategies``).
+STRATEGIES = strategy_names(default=True)
