@@ -39,6 +39,7 @@ def test_a_corrupt_image_is_one_clear_line_not_a_traceback(tmp_path):
     assert "broken.jpg" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_compare_fast_writes_table_and_figures_only_under_out(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
@@ -71,6 +72,7 @@ def test_compare_fast_writes_table_and_figures_only_under_out(tmp_path, monkeypa
     assert "--resume" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compare_resumed_after_an_interrupt_writes_its_figures(tmp_path, capsys):
     # Bug: rows read back from results.csv stored "all data" as NaN, new rows as None, so the
     # table looked like a size sweep and plot_data_efficiency ended the run with exit 2.

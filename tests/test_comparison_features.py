@@ -19,6 +19,7 @@ def _images(data):
     return np.concatenate([data.as_arrays(s)[0] for s in ("train", "val", "test")])
 
 
+@pytest.mark.slow
 def test_features_added_after_fine_tuning_come_from_the_pretrained_weights(folder):
     # Bug: the cache shared the backbone that fine-tuning trains in place, so with a
     # train_per_class sweep later images got features from the fine-tuned weights.

@@ -73,7 +73,7 @@ def format_summary(summary) -> str:
         >>> summary = pd.DataFrame({"train_per_class": ["all"], "strategy": ["scratch"],
         ...     "runs": [2], "accuracy_mean": [0.6], "accuracy_std": [0.1],
         ...     "seconds_mean": [11.0], "co2_g_mean": [0.02], "trainable_params": [98454]})
-        >>> print(format_summary(summary))
+        >>> print(format_summary(summary))  # doctest: +NORMALIZE_WHITESPACE
         images/class strategy  runs  test accuracy time (s) CO2 (g) trainable
                  all  scratch     2 60.0% ± 10.0%     11.0   0.020    98,454
     """

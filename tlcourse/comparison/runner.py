@@ -200,7 +200,10 @@ def compare(
         done[key] = row
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)  # only once there is a result
-            write_results(pd.concat([previous, pd.DataFrame(new_rows)], ignore_index=True), path)
+            table = pd.DataFrame(new_rows)
+            if not previous.empty:
+                table = pd.concat([previous, table], ignore_index=True)
+            write_results(table, path)
         say(f"[{index}/{len(plan)}] {_describe(row)}")
     return normalize_results(pd.DataFrame(rows))
 

@@ -32,25 +32,30 @@ runner turns it into a results row; the row's ``backbone`` column comes from
 lists them in ``Strategy.budget_fields``.
 
 Example:
-    A linear probe on cached features, in a notebook::
+    A nearest-class-mean probe on cached features, registered from a notebook, then run alone
+    (``tl.compare(strategies="feature_extraction,class_means")`` would run it beside the
+    others):
 
-        from sklearn.linear_model import LogisticRegression
-        from tlcourse.strategies import Strategy, StrategyResult, register_strategy
-
-        def run(context, data, seed):
-            features, feature_cost = context.features(data)
-            def work():
-                probe = LogisticRegression(max_iter=1000, random_state=seed)
-                probe.fit(*features.split(data, "train"))
-                return probe, probe.score(*features.split(data, "test"))
-            (probe, accuracy), cost = context.measure("linear_probe", work)
-            return StrategyResult(probe, {}, accuracy, float("nan"),
-                                  trainable_params=probe.coef_.size + probe.intercept_.size,
-                                  cost=cost + feature_cost)
-
-        register_strategy(Strategy("linear_probe", "Linear probe", "#CC79A7", run=run,
-                                   uses_features=True, default=False))
-        tl.compare(strategies="feature_extraction,linear_probe")
+    >>> import numpy as np
+    >>> def run(context, data, seed):
+    ...     features, feature_cost = context.features(data)
+    ...     def work():
+    ...         x, y = features.split(data, "train")
+    ...         means = np.stack([x[y == k].mean(axis=0) for k in range(data.num_classes)])
+    ...         test_x, test_y = features.split(data, "test")
+    ...         nearest = ((test_x[:, None] - means) ** 2).sum(axis=2).argmin(axis=1)
+    ...         return means, float((nearest == test_y).mean())
+    ...     (means, accuracy), cost = context.measure("class_means", work)
+    ...     return StrategyResult(means, {}, accuracy, float("nan"), trainable_params=0,
+    ...                           cost=cost + feature_cost)
+    >>> probe = register_strategy(Strategy("class_means", "Class means", "#CC79A7", run=run,
+    ...                                    uses_features=True, default=False))
+    >>> from tlcourse.comparison import ComparisonContext
+    >>> context = ComparisonContext(image_size=32)
+    >>> result = probe.run(context, context.dataset(seed=0), seed=0)
+    >>> 0 < result.test_accuracy <= 1, "class_means" in list_strategies().index
+    (True, True)
+    >>> _ = unregister_strategy("class_means")
 """
 
 import importlib
