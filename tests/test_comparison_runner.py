@@ -51,6 +51,8 @@ def test_every_strategy_gives_one_complete_row(folder, tmp_path, monkeypatch):
     assert table[list(CO2_COLUMNS)].notna().all().all()
     assert table["co2_mode"].nunique() == 1 and table["co2_grid"].nunique() == 1
     assert "+" not in table["co2_mode"].iloc[0]
+    intensity = table["carbon_intensity_g_per_kwh"]
+    assert np.allclose(intensity, intensity.median(), rtol=1e-6)
     rows = table.set_index("strategy")
     assert list(rows["backbone"]) == ["small_cnn"] + ["efficientnet_lite0"] * 3
     assert list(rows["depth"]) == [0, 0, FAST_BUDGET.depth, FAST_BUDGET.depth]

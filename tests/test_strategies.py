@@ -65,18 +65,24 @@ def test_records_are_validated():
 
 
 def test_costs_add_up_and_keep_their_co2_mode():
-    record = EmissionsRecord("a", wall_seconds=1.0, cpu_seconds=2.0, energy_kwh=1e-6,
-                             co2_kg=5e-7, measured=True, mode="estimated (CPU load x TDP)",
-                             country_name="World average", carbon_intensity_g_per_kwh=475.0,
-                             method="codecarbon, estimated")  # fmt: skip
-    total = Cost.of(record) + Cost.of(record) + Cost()
-    assert total.wall_seconds == 2.0 and math.isclose(total.co2_kg, 1e-6)
+    def record(label, energy, co2, method):
+        return EmissionsRecord(label, wall_seconds=1.0, cpu_seconds=2.0, energy_kwh=energy,
+                               co2_kg=co2, measured=True, mode="estimated (CPU load x TDP)",
+                               country_name="World average",
+                               carbon_intensity_g_per_kwh=co2 / energy * 1000,
+                               method=method)  # fmt: skip
+
+    first, second = record("a", 1e-6, 4.7e-7, "first"), record("b", 3e-6, 1.43e-6, "second")
+    total = Cost.of(first) + Cost.of(second) + Cost()
+    assert total.wall_seconds == 2.0 and math.isclose(total.co2_kg, 1.9e-6)
     assert total.co2["co2_mode"] == "estimated (CPU load x TDP)"
-    assert total.co2["carbon_intensity_g_per_kwh"] == 475.0
-    assert Cost() + Cost.of(record) == Cost.of(record)
-    mixed = Cost.of(record) + Cost.of(EmissionsRecord("b", wall_seconds=1.0, cpu_seconds=1.0))
+    assert total.co2["co2_grid"] == "World average" and total.co2["co2_method"] == "first"
+    # Per-record intensities differ in the last digits: the total's is CO2 over energy.
+    assert total.co2["carbon_intensity_g_per_kwh"] == pytest.approx(475.0)
+    assert Cost() + Cost.of(first) == Cost.of(first)
+    mixed = Cost.of(first) + Cost.of(EmissionsRecord("c", wall_seconds=1.0, cpu_seconds=1.0))
     assert mixed.co2["co2_mode"] == "estimated (CPU load x TDP) + not measured"
-    assert math.isnan(mixed.co2_kg)
+    assert math.isnan(mixed.co2_kg) and mixed.co2["carbon_intensity_g_per_kwh"] is None
 
 
 def test_a_registered_strategy_runs_in_compare_is_listed_and_drawn(folder):

@@ -137,15 +137,16 @@ def compare(
     names = _check_strategies(strategies)
     backbone = check_choice("backbone", backbone, list_backbones().index, _FUNC)
     data_id, dataset_name = _check_data(data)
-    seeds = check_int_list("seeds", ((0,) if fast else (0, 1, 2)) if seeds is None else seeds,
-                           _FUNC, low=0)  # fmt: skip
-    seeds = tuple(dict.fromkeys(seeds))
+    if seeds is None:
+        seeds = (0,) if fast else (0, 1, 2)
+    seeds = tuple(dict.fromkeys(check_int_list("seeds", seeds, _FUNC, low=0)))
     if budget is None:
         budget = FAST_BUDGET if fast else Budget()
     if not isinstance(budget, Budget):
         raise invalid_parameter("budget", _FUNC, "a tlcourse.Budget or None", budget)
-    size = check_image_size("image_size", (64 if fast else 160) if image_size is None
-                            else image_size, _FUNC)  # fmt: skip
+    if image_size is None:
+        image_size = 64 if fast else 160
+    size = check_image_size("image_size", image_size, _FUNC)
     sizes = _check_sizes(train_per_class)
     if out is not None and not isinstance(out, str | os.PathLike):
         raise invalid_parameter("out", _FUNC, "a folder path (str or Path) or None", out)

@@ -22,6 +22,7 @@ for it, including the share of shared work (feature pass, shared head) it relies
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +31,16 @@ from tlcourse.tracking import CO2_COLUMNS, EmissionsRecord, co2_columns
 
 __all__ = ["Cost", "RunContext", "StrategyResult"]
 
+_INTENSITY = "carbon_intensity_g_per_kwh"
+
 
 def _merge(a, b):
-    """One CO2 column of a sum: kept when the parts agree (or one part has none)."""
+    """A text CO2 column of a sum: kept when the parts agree (or one part has none)."""
     if b is None or a == b:
         return a
     if a is None:
         return b
-    return f"{a} + {b}" if isinstance(a, str) and isinstance(b, str) else None
+    return f"{a} + {b}"
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,9 @@ class Cost:
         co2_kg: emissions in kg CO2e; NaN when not measured. Defaults to 0.
         co2: how the CO2 figure was obtained, the :data:`tlcourse.tracking.CO2_COLUMNS`
             (``co2_mode``, ``co2_grid``, ``carbon_intensity_g_per_kwh``, ``co2_method``); empty
-            for the zero cost. A sum keeps them where its parts agree, so a run's row keeps its
-            mode.
+            for the zero cost. A sum keeps its parts' mode and grid (joined with " + " where
+            they differ), the intensity of the total (CO2 over energy) and the first part's
+            ``co2_method`` sentence, so a run's row keeps how its CO2 was obtained.
 
     Example:
         >>> total = Cost(1.0, 2.0, 0.5, 0.1) + Cost(2.0, 1.0, 0.5, 0.2)
@@ -71,7 +75,6 @@ class Cost:
         """The cost of a finished :class:`~tlcourse.tracking.EmissionsRecord`.
 
         Example:
-            >>> import math
             >>> from tlcourse.tracking import EmissionsRecord
             >>> cost = Cost.of(EmissionsRecord("demo", wall_seconds=1.0, cpu_seconds=1.0))
             >>> cost.co2["co2_mode"], math.isnan(cost.co2_kg)
@@ -89,15 +92,23 @@ class Cost:
     def __add__(self, other: Cost) -> Cost:
         if not isinstance(other, Cost):
             return NotImplemented
+        energy, co2_kg = self.energy_kwh + other.energy_kwh, self.co2_kg + other.co2_kg
         if not self.co2 or not other.co2:
             co2 = dict(self.co2 or other.co2)
         else:
-            co2 = {c: _merge(self.co2.get(c), other.co2.get(c)) for c in CO2_COLUMNS}
+            co2 = {c: _merge(self.co2.get(c), other.co2.get(c)) for c in ("co2_mode", "co2_grid")}
+            co2["co2_method"] = self.co2.get("co2_method") or other.co2.get("co2_method")
+            # Each record's intensity is its own CO2 / energy: the total's is the weighted mean.
+            intensities = {self.co2.get(_INTENSITY), other.co2.get(_INTENSITY)}
+            if energy > 0 and math.isfinite(co2_kg):
+                co2[_INTENSITY] = co2_kg / energy * 1000
+            else:
+                co2[_INTENSITY] = intensities.pop() if len(intensities) == 1 else None
         return Cost(
             self.wall_seconds + other.wall_seconds,
             self.cpu_seconds + other.cpu_seconds,
-            self.energy_kwh + other.energy_kwh,
-            self.co2_kg + other.co2_kg,
+            energy,
+            co2_kg,
             co2,
         )
 
