@@ -103,7 +103,7 @@ def test_compare_help_lists_the_registered_strategies(capsys):
     assert exit_.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "fine_tuning_dlr (Fine-tuning (differential LRs))" in text
-    assert "also: scratch_backbone" in text
+    assert "scratch_backbone (Backbone from scratch)" in text
 
 
 def test_figures_writes_the_lecture_figures(tmp_path, capsys):

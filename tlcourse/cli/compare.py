@@ -115,7 +115,6 @@ def add_parser(sub) -> None:
     from tlcourse.strategies import get_strategy, strategy_names
 
     defaults = ",".join(strategy_names(default=True))
-    optional = ", ".join(strategy_names(default=False))
     compare = sub.add_parser(
         "compare", help="scratch vs feature extraction vs fine-tuning: accuracy, time, CO2"
     )
@@ -135,8 +134,7 @@ def add_parser(sub) -> None:
         "--strategies",
         default=defaults,
         metavar="NAME[,NAME...]",
-        help=f"comma-separated, among: {names} (default: {defaults}"
-        + (f"; also: {optional})" if optional else ")"),
+        help=f"comma-separated, among: {names} (default: {defaults})",
     )
     compare.add_argument(
         "--seeds",
