@@ -29,7 +29,14 @@ def write_figures(results: pd.DataFrame, out: str | os.PathLike) -> list[Path]:
         InvalidParameterError: ``results`` is not a DataFrame (the figures check its columns).
 
     Example:
-        >>> paths = write_figures(compare(fast=True), "figures")  # doctest: +SKIP
+        >>> import tempfile
+        >>> history = '{"accuracy": [0.5, 0.8], "loss": [1.2, 0.6]}'
+        >>> runs = pd.DataFrame({"strategy": ["scratch", "feature_extraction"], "seed": 0,
+        ...     "test_accuracy": [0.6, 0.87], "wall_seconds": [12.6, 3.9],
+        ...     "co2_kg": [2.5e-5, 7e-6], "co2_method": "estimated", "history": history,
+        ...     "train_per_class": [None, "all"], "train_images": 98})
+        >>> [p.name for p in write_figures(runs, tempfile.mkdtemp())]
+        ['comparison.png', 'learning_curves.png']
     """
     if not isinstance(results, pd.DataFrame):
         raise invalid_parameter("results", "write_figures", "a pandas DataFrame", results)
