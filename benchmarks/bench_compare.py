@@ -81,7 +81,7 @@ def recipe_comparison(args, seeds: list[int]) -> None:
     results = tl.compare(
         strategies="feature_extraction,fine_tuning,fine_tuning_dlr",
         backbone=args.backbone,
-        seeds=seeds,
+        seeds=args.seeds,  # "0,1,2", as on the command line
         image_size=args.image_size,
         out=None,
         progress=None,

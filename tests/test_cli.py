@@ -41,6 +41,7 @@ def test_a_corrupt_image_is_one_clear_line_not_a_traceback(tmp_path):
     assert "broken.jpg" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_compare_fast_writes_table_and_figures_only_under_out(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
@@ -71,6 +72,40 @@ def test_compare_fast_writes_table_and_figures_only_under_out(tmp_path, monkeypa
     # A second run without --resume/--overwrite refuses to touch the table.
     assert main(["compare", "--fast", "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_resumed_after_an_interrupt_writes_its_figures(tmp_path, capsys):
+    # Bug: rows read back from results.csv stored "all data" as NaN, new rows as None, so the
+    # table looked like a size sweep and plot_data_efficiency ended the run with exit 2.
+    from tlcourse.comparison import compare
+
+    out = tmp_path / "out"
+    common = {"strategies": "feature_extraction,scratch", "seeds": "0,1", "fast": True,
+              "image_size": 32}  # fmt: skip
+
+    def interrupt(line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        compare(out=out, progress=interrupt, **common)
+    argv = ["compare", "--strategies", common["strategies"], "--seeds", "0,1", "--fast",
+            "--image-size", "32", "--out", str(out), "--resume"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "skipped" in printed and "all" in printed
+    assert {p.name for p in out.iterdir()} == {"results.csv", "comparison.png",
+                                               "learning_curves.png"}  # fmt: skip
+    assert len(pd.read_csv(out / "results.csv")) == 4
+
+
+def test_compare_help_lists_the_registered_strategies(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "fine_tuning_dlr (Fine-tuning (differential LRs))" in text
+    assert "scratch_backbone (Backbone from scratch)" in text
 
 
 def test_figures_writes_the_lecture_figures(tmp_path, capsys):

@@ -16,12 +16,12 @@ from tlcourse.backbones import (
     list_backbones,
     load_backbone,
 )
-from tlcourse.compare import (
+from tlcourse.comparison import (
     FAST_BUDGET,
-    STRATEGIES,
     Budget,
     FeatureCache,
     compare,
+    read_results,
     summarize,
 )
 from tlcourse.data import (
@@ -64,6 +64,14 @@ from tlcourse.plots import (
     save_figure,
     write_figures,
 )
+from tlcourse.strategies import (
+    STRATEGIES,
+    Strategy,
+    StrategyResult,
+    list_strategies,
+    register_strategy,
+    unregister_strategy,
+)
 from tlcourse.tracking import EmissionsRecord, co2_equivalents, format_co2, track
 
 __version__ = "0.1.0"
@@ -87,6 +95,8 @@ __all__ = [
     "LRFindResult",
     "SetupProblem",
     "SkippedImageWarning",
+    "Strategy",
+    "StrategyResult",
     "TLCourseError",
     "TransferSetupError",
     "UnsafeWeightsFileError",
@@ -106,6 +116,7 @@ __all__ = [
     "learning_rates",
     "list_backbones",
     "list_datasets",
+    "list_strategies",
     "load_backbone",
     "load_dataset",
     "lr_find",
@@ -118,7 +129,9 @@ __all__ = [
     "plot_parameter_counts",
     "plot_trainable_map",
     "predict_image_files",
+    "read_results",
     "recompile",
+    "register_strategy",
     "save_figure",
     "set_trainable",
     "small_cnn",
@@ -126,6 +139,7 @@ __all__ = [
     "track",
     "trainable_summary",
     "transfer_classifier",
+    "unregister_strategy",
     "variable_groups",
     "write_figures",
 ]

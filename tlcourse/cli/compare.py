@@ -1,25 +1,38 @@
-"""``tlcourse compare``: scratch vs feature extraction vs fine-tuning, measured."""
+"""``tlcourse compare``: scratch vs feature extraction vs fine-tuning, measured.
+
+The strategies offered, their help and their validation come from the strategy registry
+(:mod:`tlcourse.strategies`), so a registered strategy is accepted here as in
+:func:`tlcourse.compare`. Values are passed to ``compare`` as typed (``--seeds 0,1``,
+``--train-per-class 2,5,all``, ``--image-size 96`` or ``96x128``): ``compare`` validates them and
+names what is wrong.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 __all__ = ["add_parser", "format_summary"]
 
 
+def _image_size(text: str | None):
+    """``"96"`` -> 96, ``"96x128"`` or ``"96,128"`` -> (96, 128); anything else as typed."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x,]\s*(\d+)\s*)?", text)
+    if not match:
+        return text  # compare names the bad value
+    height, width = match.groups()
+    return int(height) if width is None else (int(height), int(width))
+
+
 def _run(args) -> int:
-    from tlcourse.compare import Budget, compare, summarize, write_figures
+    from tlcourse.comparison import FAST_BUDGET, Budget, compare, summarize
+    from tlcourse.plots import write_figures
 
     budget = None
-    if args.epochs is not None or args.fast:
-        from tlcourse.compare import FAST_BUDGET
-
-        budget = FAST_BUDGET if args.fast else Budget()
-        if args.epochs is not None:
-            budget = dataclasses.replace(budget, epochs=args.epochs)
-    sizes = None
-    if args.train_per_class:
-        sizes = [None if s.strip() == "all" else s for s in args.train_per_class.split(",")]
+    if args.epochs is not None:
+        budget = dataclasses.replace(FAST_BUDGET if args.fast else Budget(), epochs=args.epochs)
     print(
         f"tlcourse compare: {args.strategies} on {args.data} with {args.backbone}; "
         f"results in {args.out}/ (Ctrl-C keeps every finished run; --resume continues)"
@@ -28,13 +41,14 @@ def _run(args) -> int:
         data=args.data,
         backbone=args.backbone,
         strategies=args.strategies,
-        seeds=args.seeds if args.seeds else ((0,) if args.fast else (0, 1, 2)),
+        seeds=args.seeds,
         budget=budget,
-        image_size=args.image_size or (64 if args.fast else 160),
-        train_per_class=sizes,
+        image_size=_image_size(args.image_size),
+        train_per_class=args.train_per_class,
         out=args.out,
         resume=args.resume,
         overwrite=args.overwrite,
+        fast=args.fast,
         country=args.country,
         distribute=args.distribute,
     )
@@ -47,7 +61,23 @@ def _run(args) -> int:
 
 
 def format_summary(summary) -> str:
-    """Render :func:`tlcourse.compare.summarize` as the table ``tlcourse compare`` prints."""
+    """Render :func:`tlcourse.summarize` as the table ``tlcourse compare`` prints.
+
+    Args:
+        summary: the DataFrame :func:`tlcourse.summarize` returns.
+
+    Returns:
+        The table as text, one line per strategy and training-set size.
+
+    Example:
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({"train_per_class": ["all"], "strategy": ["scratch"],
+        ...     "runs": [2], "accuracy_mean": [0.6], "accuracy_std": [0.1],
+        ...     "seconds_mean": [11.0], "co2_g_mean": [0.02], "trainable_params": [98454]})
+        >>> print(format_summary(summary))  # doctest: +NORMALIZE_WHITESPACE
+        images/class strategy  runs  test accuracy time (s) CO2 (g) trainable
+                 all  scratch     2 60.0% ± 10.0%     11.0   0.020    98,454
+    """
     table = summary.copy()
     table["test accuracy"] = [
         f"{m:.1%} ± {s:.1%}" if s == s else f"{m:.1%}"
@@ -68,12 +98,24 @@ def format_summary(summary) -> str:
     return table[columns].rename(columns={"train_per_class": "images/class"}).to_string(index=False)
 
 
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
-
-
 def add_parser(sub) -> None:
-    """Add the ``compare`` subcommand to ``sub`` (argparse subparsers)."""
+    """Add the ``compare`` subcommand to ``sub`` (argparse subparsers).
+
+    The ``--strategies`` default and help list the registry as it is when the parser is built.
+
+    Args:
+        sub: what ``argparse.ArgumentParser.add_subparsers`` returns.
+
+    Example:
+        >>> import argparse
+        >>> sub = argparse.ArgumentParser().add_subparsers(dest="command")
+        >>> add_parser(sub)
+        >>> sub.choices["compare"].parse_args(["--seeds", "0,1"]).seeds
+        '0,1'
+    """
+    from tlcourse.strategies import get_strategy, strategy_names
+
+    defaults = ",".join(strategy_names(default=True))
     compare = sub.add_parser(
         "compare", help="scratch vs feature extraction vs fine-tuning: accuracy, time, CO2"
     )
@@ -88,15 +130,17 @@ def add_parser(sub) -> None:
         default="efficientnet_lite0",
         help="pretrained network (default: efficientnet_lite0, offline)",
     )
+    names = "; ".join(f"{n} ({get_strategy(n).label})" for n in strategy_names())
     compare.add_argument(
         "--strategies",
-        default="scratch,feature_extraction,fine_tuning,fine_tuning_dlr",
-        help="comma-separated (also: scratch_backbone)",
+        default=defaults,
+        metavar="NAME[,NAME...]",
+        help=f"comma-separated, among: {names} (default: {defaults})",
     )
     compare.add_argument(
         "--seeds",
-        type=_ints,
         default=None,
+        metavar="N[,N...]",
         help="comma-separated seeds (default: 0,1,2; --fast: 0)",
     )
     compare.add_argument(
@@ -106,7 +150,10 @@ def add_parser(sub) -> None:
         help="epochs from scratch and of the head (default 30; --fast 3)",
     )
     compare.add_argument(
-        "--image-size", type=int, default=None, help="image side in pixels (default 160; --fast 64)"
+        "--image-size",
+        default=None,
+        metavar="SIDE|HxW",
+        help="image size in pixels, e.g. 96 or 96x128 (default 160; --fast 64)",
     )
     compare.add_argument(
         "--train-per-class",

@@ -1,12 +1,117 @@
-"""The feature extraction strategy (placeholder record: the runner fills in run)."""
+"""Feature extraction: a new head trained on the frozen backbone's cached features.
 
+The pretrained backbone runs **once** over every image (:meth:`RunContext.features
+<tlcourse.strategies.context.RunContext.features>`, always with the pristine pretrained
+weights); a head (:func:`~tlcourse.models.classification_head`: dropout and a softmax layer)
+trains on those features for ``budget.epochs`` epochs with Adam at ``budget.head_lr``, batches of
+``budget.batch_size``, reshuffled every epoch with the run's seed. No augmentation: an augmented
+image would need a new pass through the backbone every epoch, which is exactly the cost feature
+caching removes.
+
+The head is trained once per split and shared (:func:`shared_head`): fine-tuning starts from it.
+Charged to the run: the head's training and evaluation, plus every feature pass of the
+comparison so far (the one-time pass is charged to every run that uses the features).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tlcourse.models import classification_head
+from tlcourse.strategies.context import RunContext, StrategyResult
 from tlcourse.strategies.registry import Strategy, register_strategy
+from tlcourse.strategies.training import compile_classifier, evaluate, fit, trainable_count
 
-__all__ = ["FEATURE_EXTRACTION"]
+__all__ = ["FEATURE_EXTRACTION", "run", "shared_head", "train_head"]
 
 
-def _not_implemented(*args, **kwargs):
-    raise NotImplementedError("placeholder until the runner moves here")
+def train_head(context: RunContext, data, seed: int) -> StrategyResult:
+    """Train a new head on the cached features of ``data`` (see the module), measured.
+
+    Args:
+        context: the comparison's :class:`~tlcourse.strategies.context.RunContext`.
+        data: the run's :class:`~tlcourse.data.Dataset`.
+        seed: seeds the head's initialisation, its dropout and the reshuffling.
+
+    Returns:
+        The :class:`~tlcourse.strategies.context.StrategyResult`; ``model`` is the head (it
+        takes features, not images), ``cost`` includes the feature passes so far.
+
+    Example:
+        >>> from tlcourse.comparison import Budget, ComparisonContext
+        >>> context = ComparisonContext(budget=Budget(epochs=2), image_size=32)
+        >>> head = train_head(context, context.dataset(seed=0), seed=0)
+        >>> head.model.input_shape, head.trainable_params
+        ((None, 1280), 7686)
+    """
+    budget = context.budget
+    features, feature_cost = context.features(data)
+
+    def work():
+        train = features.dataset(data, "train", budget.batch_size, seed=seed)
+        val, test = (features.dataset(data, s, budget.batch_size) for s in ("val", "test"))
+        num_features = features.split(data, "train")[0].shape[1]
+        head = compile_classifier(
+            classification_head(num_features, data.num_classes),
+            keras.optimizers.Adam(budget.head_lr),
+        )
+        history = fit(head, train, val, budget.epochs)
+        return head, history, evaluate(head, test)
+
+    keras.utils.set_random_seed(seed)
+    (head, history, (accuracy, loss)), cost = context.measure("feature_extraction", work)
+    return StrategyResult(
+        model=head,
+        history=history,
+        test_accuracy=accuracy,
+        test_loss=loss,
+        trainable_params=trainable_count(head),
+        cost=cost + feature_cost,
+    )
+
+
+def shared_head(context: RunContext, data, seed: int) -> StrategyResult:
+    """The head of :func:`train_head` for this split, trained once per comparison and split.
+
+    Every strategy that starts from the feature-extraction head calls this, so the head (and its
+    cost) is the same for all of them.
+
+    Args:
+        context: the comparison's :class:`~tlcourse.strategies.context.RunContext`.
+        data: the run's :class:`~tlcourse.data.Dataset`.
+        seed: the run's seed.
+
+    Returns:
+        The shared :class:`~tlcourse.strategies.context.StrategyResult` (do not train its model:
+        copy it, as fine-tuning does).
+
+    Example:
+        >>> from tlcourse.comparison import Budget, ComparisonContext
+        >>> context = ComparisonContext(budget=Budget(epochs=1), image_size=32)
+        >>> data = context.dataset(seed=0)
+        >>> shared_head(context, data, 0) is shared_head(context, context.dataset(seed=0), 0)
+        True
+    """
+    return context.shared("feature_extraction head", data, lambda: train_head(context, data, seed))
+
+
+def run(context: RunContext, data, seed: int) -> StrategyResult:
+    """Feature extraction for one split: the shared head of :func:`shared_head`.
+
+    Args:
+        context: the comparison's :class:`~tlcourse.strategies.context.RunContext`.
+        data: the run's :class:`~tlcourse.data.Dataset`.
+        seed: the run's seed.
+
+    Returns:
+        The :class:`~tlcourse.strategies.context.StrategyResult` (model: the head).
+
+    Example:
+        >>> from tlcourse.strategies import get_strategy
+        >>> get_strategy("feature_extraction").run is run
+        True
+    """
+    return shared_head(context, data, seed)
 
 
 FEATURE_EXTRACTION = register_strategy(
@@ -15,7 +120,7 @@ FEATURE_EXTRACTION = register_strategy(
         order=20,
         label="Feature extraction",
         color="#0072B2",
-        run=_not_implemented,
+        run=run,
         network="backbone",
         uses_features=True,
         default=True,
@@ -23,5 +128,6 @@ FEATURE_EXTRACTION = register_strategy(
             "The frozen pretrained backbone runs once over every image; a new head trains on "
             "the cached features."
         ),
+        budget_fields=("epochs", "head_lr", "batch_size"),
     )
 )

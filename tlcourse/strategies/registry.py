@@ -14,8 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
+from matplotlib.colors import is_color_like
 
-from tlcourse.errors import InvalidParameterError, check_choice
+from tlcourse.errors import (
+    check_bool,
+    check_choice,
+    check_real,
+    invalid_parameter,
+)
 
 __all__ = [
     "Strategy",
@@ -41,16 +47,22 @@ class Strategy:
         name: registry key, as in ``compare(strategies=...)`` and the ``strategy`` column.
         label: what figures and tables call it ("Feature extraction").
         color: matplotlib colour used for it in every figure.
-        run: the function the comparison runner calls for one run (see
-            :mod:`tlcourse.strategies` for its signature).
+        run: ``run(context, data, seed) -> StrategyResult``, what the comparison runner calls
+            for one run (see :mod:`tlcourse.strategies`).
         network: ``"backbone"`` when it trains (part of) the comparison's backbone, else the
             name of the network it trains (``"small_cnn"``); the ``backbone`` column of the
-            results.
-        uses_features: True when it trains on the backbone's cached features.
+            results. Defaults to ``"backbone"``.
+        uses_features: True when it trains on the backbone's cached features (or starts from
+            the head trained on them). Defaults to False.
         default: part of the default comparison (``compare()`` without ``strategies``).
-        description: one sentence for ``list_strategies()`` and the README.
+            Defaults to True.
+        description: one sentence for ``list_strategies()`` and the README. Defaults to "".
         order: position in tables and legends (smaller first; ties keep registration order).
             Defaults to 100.
+        budget_fields: the :class:`~tlcourse.comparison.Budget` fields its runs follow, e.g.
+            ``("epochs", "head_lr", "batch_size")``. The results' ``fine_tune_epochs`` and
+            ``depth`` columns hold the budget's values for a strategy that lists them, 0
+            otherwise. Defaults to ().
     """
 
     name: str
@@ -62,6 +74,29 @@ class Strategy:
     default: bool = True
     description: str = ""
     order: float = 100.0
+    budget_fields: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for param in ("name", "label", "color", "network"):
+            value = getattr(self, param)
+            if not isinstance(value, str) or not value.strip():
+                raise invalid_parameter(param, "Strategy", "a non-empty str", value)
+        if not callable(self.run):
+            raise invalid_parameter(
+                "run", "Strategy", "a function run(context, data, seed) -> StrategyResult",
+                self.run,
+            )  # fmt: skip
+        if not is_color_like(self.color):
+            raise invalid_parameter("color", "Strategy", "a matplotlib colour", self.color)
+        check_bool("uses_features", self.uses_features, "Strategy")
+        check_bool("default", self.default, "Strategy")
+        check_real("order", self.order, "Strategy")
+        fields = self.budget_fields
+        if isinstance(fields, str) or not all(isinstance(f, str) for f in fields):
+            raise invalid_parameter(
+                "budget_fields", "Strategy", "a tuple of Budget field names", fields
+            )
+        object.__setattr__(self, "budget_fields", tuple(fields))
 
     def network_name(self, backbone: str) -> str:
         """The network this strategy trains in a comparison on ``backbone``.
@@ -88,23 +123,45 @@ def register_strategy(strategy: Strategy, *, replace: bool = False) -> Strategy:
 
     Raises:
         InvalidParameterError: not a :class:`Strategy`, or the name is taken.
+
+    Example:
+        >>> toy = register_strategy(Strategy("toy", "Toy", "#000000", run=print, default=False))
+        >>> get_strategy("toy").label
+        'Toy'
+        >>> _ = unregister_strategy("toy")
     """
+    check_bool("replace", replace, "register_strategy")
     if not isinstance(strategy, Strategy):
-        raise InvalidParameterError(
-            "The 'strategy' parameter of register_strategy must be a tlcourse.Strategy. "
-            f"Got {strategy!r} instead."
-        )
+        raise invalid_parameter("strategy", "register_strategy", "a tlcourse Strategy", strategy)
     if strategy.name in _REGISTRY and not replace:
-        raise InvalidParameterError(
-            f"A strategy named {strategy.name!r} is already registered; pass replace=True to "
-            "replace it, or choose another name."
+        raise invalid_parameter(
+            "strategy",
+            "register_strategy",
+            "a Strategy whose name is not registered yet",
+            strategy.name,
+            "Pass replace=True to replace it, or choose another name.",
         )
     _REGISTRY[strategy.name] = strategy
     return strategy
 
 
 def unregister_strategy(name: str) -> Strategy:
-    """Remove a strategy from the registry and return it (for tests and notebooks)."""
+    """Remove a strategy from the registry and return it (for tests and notebooks).
+
+    Args:
+        name: a registered name.
+
+    Returns:
+        The removed :class:`Strategy`.
+
+    Raises:
+        InvalidParameterError: ``name`` is not registered.
+
+    Example:
+        >>> toy = register_strategy(Strategy("toy", "Toy", "#000000", run=print, default=False))
+        >>> unregister_strategy("toy") is toy, "toy" in strategy_names()
+        (True, False)
+    """
     check_choice("name", name, list(_REGISTRY), "unregister_strategy")
     return _REGISTRY.pop(name)
 
@@ -117,6 +174,12 @@ def get_strategy(name: str, func: str = "get_strategy", param: str = "name") -> 
         func: the public function to name in the error. Defaults to ``"get_strategy"``.
         param: the parameter to name in the error. Defaults to ``"name"``.
 
+    Returns:
+        The :class:`Strategy`.
+
+    Raises:
+        InvalidParameterError: ``name`` is not registered (close names are suggested).
+
     Example:
         >>> get_strategy("feature_extraction").uses_features
         True
@@ -126,7 +189,14 @@ def get_strategy(name: str, func: str = "get_strategy", param: str = "name") -> 
 
 
 def strategy_names(default: bool | None = None) -> tuple[str, ...]:
-    """Registered names in registration order; ``default=True`` keeps the default ones only.
+    """Registered names in table order; ``default=True`` keeps the default ones only.
+
+    Args:
+        default: True for the default strategies, False for the optional ones, None for all.
+            Defaults to None.
+
+    Returns:
+        The names, sorted by ``Strategy.order`` (ties keep registration order).
 
     Example:
         >>> strategy_names(default=True)
@@ -137,13 +207,23 @@ def strategy_names(default: bool | None = None) -> tuple[str, ...]:
 
 
 def strategy_label(name: str) -> str:
-    """The label of a strategy; an unregistered name (an old results file) is shown as is."""
+    """The label of a strategy; an unregistered name (an old results file) is shown as is.
+
+    Example:
+        >>> strategy_label("fine_tuning"), strategy_label("no_such_strategy")
+        ('Fine-tuning', 'no_such_strategy')
+    """
     strategy = _REGISTRY.get(name)
     return strategy.label if strategy else str(name)
 
 
 def strategy_color(name: str) -> str:
-    """The colour of a strategy; an unregistered name gets a stable colour from its name."""
+    """The colour of a strategy; an unregistered name gets a stable colour from its name.
+
+    Example:
+        >>> strategy_color("scratch"), strategy_color("x") == strategy_color("x")
+        ('#7F7F7F', True)
+    """
     strategy = _REGISTRY.get(name)
     if strategy is not None:
         return strategy.color
@@ -155,7 +235,7 @@ def list_strategies() -> pd.DataFrame:
 
     Returns:
         DataFrame indexed by name with columns ``label``, ``network``, ``uses_features``,
-        ``default`` and ``description``.
+        ``default``, ``budget_fields`` (comma-separated) and ``description``.
 
     Example:
         >>> "fine_tuning_dlr" in list_strategies().index
@@ -168,9 +248,11 @@ def list_strategies() -> pd.DataFrame:
             "network": s.network,
             "uses_features": s.uses_features,
             "default": s.default,
+            "budget_fields": ", ".join(s.budget_fields),
             "description": s.description,
         }
         for name in strategy_names()
     ]
-    columns = ["name", "label", "network", "uses_features", "default", "description"]
+    columns = ["name", "label", "network", "uses_features", "default", "budget_fields"]
+    columns.append("description")
     return pd.DataFrame(rows, columns=columns).set_index("name")

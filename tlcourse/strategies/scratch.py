@@ -1,12 +1,75 @@
-"""The scratch strategy (placeholder record: the runner fills in run)."""
+"""Training from scratch: a small CNN, random weights, end to end.
 
+The baseline every transfer strategy is measured against. :func:`~tlcourse.models.small_cnn`
+(with a random horizontal flip) trains for ``budget.epochs`` epochs with Adam at
+``budget.head_lr``, batches of ``budget.batch_size``. Charged to the run: building, training
+and evaluating the network; nothing is shared with other runs.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tlcourse.models import small_cnn
+from tlcourse.strategies.context import RunContext, StrategyResult
 from tlcourse.strategies.registry import Strategy, register_strategy
+from tlcourse.strategies.training import compile_classifier, evaluate, fit, trainable_count
 
-__all__ = ["SCRATCH"]
+__all__ = ["SCRATCH", "run", "train_from_scratch"]
 
 
-def _not_implemented(*args, **kwargs):
-    raise NotImplementedError("placeholder until the runner moves here")
+def train_from_scratch(context: RunContext, data, seed: int, build, label: str) -> StrategyResult:
+    """Seed, then build ``build()``, train it end to end and evaluate it, measured.
+
+    Args:
+        context: the comparison's :class:`~tlcourse.strategies.context.RunContext`.
+        data: the run's :class:`~tlcourse.data.Dataset`.
+        seed: seeds the initialisation and the shuffling.
+        build: ``build() -> keras.Model``, an uncompiled classifier with every layer to train
+            trainable; called inside the measured block and the distribution scope.
+        label: the name of the measured block.
+
+    Returns:
+        The :class:`~tlcourse.strategies.context.StrategyResult`.
+    """
+    budget = context.budget
+
+    def work():
+        model = compile_classifier(build(), keras.optimizers.Adam(budget.head_lr))
+        history = fit(model, data.train, data.val, budget.epochs)
+        return model, history, evaluate(model, data.test)
+
+    keras.utils.set_random_seed(seed)
+    (model, history, (accuracy, loss)), cost = context.measure(label, work)
+    return StrategyResult(
+        model=model,
+        history=history,
+        test_accuracy=accuracy,
+        test_loss=loss,
+        trainable_params=trainable_count(model),
+        cost=cost,
+    )
+
+
+def run(context: RunContext, data, seed: int) -> StrategyResult:
+    """Train :func:`~tlcourse.models.small_cnn` from random weights (see the module).
+
+    Args:
+        context: the comparison's :class:`~tlcourse.strategies.context.RunContext`.
+        data: the run's :class:`~tlcourse.data.Dataset`.
+        seed: seeds the initialisation and the shuffling.
+
+    Returns:
+        The :class:`~tlcourse.strategies.context.StrategyResult` (model: the small CNN).
+
+    Example:
+        >>> from tlcourse.strategies import get_strategy
+        >>> get_strategy('scratch').run is run, get_strategy('scratch').network
+        (True, 'small_cnn')
+    """
+    return train_from_scratch(
+        context, data, seed, lambda: small_cnn(data.num_classes, data.image_size), "scratch"
+    )
 
 
 SCRATCH = register_strategy(
@@ -15,10 +78,11 @@ SCRATCH = register_strategy(
         order=10,
         label="From scratch",
         color="#7F7F7F",
-        run=_not_implemented,
+        run=run,
         network="small_cnn",
         uses_features=False,
         default=True,
-        description=("A small CNN trained end to end from random weights."),
+        description="A small CNN trained end to end from random weights.",
+        budget_fields=("epochs", "head_lr", "batch_size"),
     )
 )

@@ -1,0 +1,40 @@
+"""The comparison: every strategy on the same splits, under one budget, measured.
+
+- :mod:`~tlcourse.comparison.budget`: :class:`Budget` and :data:`FAST_BUDGET`;
+- :mod:`~tlcourse.comparison.features`: :class:`FeatureCache`;
+- :mod:`~tlcourse.comparison.context`: :class:`ComparisonContext`, what the runs share;
+- :mod:`~tlcourse.comparison.results`: the table's columns, run keys, reading and writing;
+- :mod:`~tlcourse.comparison.runner`: :func:`compare`;
+- :mod:`~tlcourse.comparison.summary`: :func:`summarize`.
+
+Its figures are written by :func:`tlcourse.plots.write_figures`, from the one list of the
+lecture's figures.
+"""
+
+from tlcourse.comparison.budget import FAST_BUDGET, Budget
+from tlcourse.comparison.context import ComparisonContext
+from tlcourse.comparison.features import BackboneChangedError, FeatureCache
+from tlcourse.comparison.results import (
+    KEY_COLUMNS,
+    RESULT_COLUMNS,
+    RESULTS_FILE,
+    read_results,
+    write_results,
+)
+from tlcourse.comparison.runner import compare
+from tlcourse.comparison.summary import summarize
+
+__all__ = [
+    "FAST_BUDGET",
+    "KEY_COLUMNS",
+    "RESULTS_FILE",
+    "RESULT_COLUMNS",
+    "BackboneChangedError",
+    "Budget",
+    "ComparisonContext",
+    "FeatureCache",
+    "compare",
+    "read_results",
+    "summarize",
+    "write_results",
+]

@@ -1,0 +1,63 @@
+"""Mean and spread over seeds of a comparison's results."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tlcourse.comparison.results import normalize_results
+from tlcourse.errors import invalid_parameter
+
+__all__ = ["summarize"]
+
+_NEEDED = ("strategy", "seed", "train_per_class", "test_accuracy", "wall_seconds", "co2_kg",
+           "trainable_params")  # fmt: skip
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread over seeds, one row per strategy (and training-set size).
+
+    Args:
+        results: the DataFrame :func:`tlcourse.compare` returns (or ``results.csv`` read back,
+            e.g. with :func:`tlcourse.comparison.read_results`).
+
+    Returns:
+        DataFrame with ``train_per_class`` (an int, or ``"all"``), ``strategy``, ``runs``,
+        ``accuracy_mean``, ``accuracy_std``, ``accuracy_min``, ``accuracy_max``,
+        ``seconds_mean``, ``co2_g_mean`` and ``trainable_params``.
+
+    Raises:
+        InvalidParameterError: not a DataFrame, or a column missing.
+
+    Example:
+        >>> runs = pd.DataFrame({"strategy": ["scratch"] * 2, "seed": [0, 1],
+        ...     "train_per_class": [None, None], "test_accuracy": [0.5, 0.7],
+        ...     "wall_seconds": [10.0, 12.0], "co2_kg": [1e-5, 1e-5],
+        ...     "trainable_params": [98454, 98454]})
+        >>> summarize(runs)[["train_per_class", "runs", "accuracy_mean"]].values.tolist()
+        [['all', 2, 0.6]]
+    """
+    if not isinstance(results, pd.DataFrame):
+        raise invalid_parameter("results", "summarize", "a pandas DataFrame", results)
+    missing = [c for c in _NEEDED if c not in results.columns]
+    if missing:
+        raise invalid_parameter(
+            "results", "summarize", f"a DataFrame with the columns {list(_NEEDED)}",
+            f"a DataFrame with columns {list(results.columns)}", f"Missing: {missing}.",
+        )  # fmt: skip
+    frame = normalize_results(results)
+    frame["train_per_class"] = frame["train_per_class"].fillna(-1)
+    grouped = frame.groupby(["train_per_class", "strategy"], sort=False)
+    table = grouped.agg(
+        runs=("seed", "count"),
+        accuracy_mean=("test_accuracy", "mean"),
+        accuracy_std=("test_accuracy", "std"),
+        accuracy_min=("test_accuracy", "min"),
+        accuracy_max=("test_accuracy", "max"),
+        seconds_mean=("wall_seconds", "mean"),
+        co2_g_mean=("co2_kg", lambda s: s.mean() * 1000),
+        trainable_params=("trainable_params", "median"),
+    ).reset_index()
+    table["train_per_class"] = pd.Series(
+        ["all" if v == -1 else int(v) for v in table["train_per_class"]], dtype=object
+    )
+    return table

@@ -1,0 +1,112 @@
+"""Training steps the strategies share: compile, fit, evaluate, count what trains.
+
+Every strategy compiles with the same loss and metric, fits without Keras's progress bar and
+evaluates on the test split the same way, so their numbers are comparable.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+__all__ = ["compile_classifier", "evaluate", "fit", "join_histories", "trainable_count"]
+
+
+def compile_classifier(model: keras.Model, optimizer) -> keras.Model:
+    """Compile ``model`` for integer labels (sparse cross-entropy, accuracy) and return it.
+
+    Args:
+        model: a classifier ending in a softmax.
+        optimizer: a Keras optimizer.
+
+    Returns:
+        ``model``, compiled.
+
+    Example:
+        >>> from tlcourse.models import classification_head
+        >>> head = compile_classifier(classification_head(8, 2), keras.optimizers.Adam(1e-3))
+        >>> head.loss
+        'sparse_categorical_crossentropy'
+    """
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def fit(model, train, val, epochs: int, initial_epoch: int = 0, batch_size=None) -> dict:
+    """Train ``epochs`` more epochs, silently; return the history of those epochs.
+
+    Args:
+        model: a compiled model.
+        train: a ``tf.data`` pipeline (already shuffled per epoch, seeded) or ``(x, y)`` arrays
+            (shuffled by ``fit``).
+        val: validation data as ``fit`` takes it, or None.
+        epochs: epochs to train.
+        initial_epoch: epochs already done (the history's x axis continues from there).
+            Defaults to 0.
+        batch_size: batch size for arrays; ignored for a pipeline. Defaults to None.
+
+    Returns:
+        ``{metric: [value per epoch]}`` of these epochs.
+
+    Example:
+        >>> from tlcourse.models import classification_head
+        >>> head = compile_classifier(classification_head(4, 2), "adam")
+        >>> x, y = np.ones((8, 4), "float32"), np.array([0, 1] * 4)
+        >>> len(fit(head, (x, y), None, epochs=2)["loss"])
+        2
+    """
+    if isinstance(train, tuple):
+        kwargs = {"x": train[0], "y": train[1], "batch_size": batch_size}
+    else:
+        kwargs = {"x": train}
+    history = model.fit(
+        **kwargs,
+        validation_data=val,
+        epochs=initial_epoch + epochs,
+        initial_epoch=initial_epoch,
+        verbose=0,
+        shuffle=isinstance(train, tuple),
+    )
+    return history.history
+
+
+def evaluate(model: keras.Model, test) -> tuple[float, float]:
+    """Return ``(accuracy, loss)`` of a compiled model on a pipeline or ``(x, y)`` arrays.
+
+    Example:
+        >>> from tlcourse.models import classification_head
+        >>> head = compile_classifier(classification_head(4, 2), "adam")
+        >>> accuracy, loss = evaluate(head, (np.ones((4, 4), "float32"), np.array([0, 1] * 2)))
+        >>> accuracy
+        0.5
+    """
+    if isinstance(test, tuple):
+        loss, accuracy = model.evaluate(*test, verbose=0)
+    else:
+        loss, accuracy = model.evaluate(test, verbose=0)
+    return float(accuracy), float(loss)
+
+
+def join_histories(*histories: dict) -> dict[str, list[float]]:
+    """Concatenate per-epoch histories, stage after stage, as plain floats.
+
+    Example:
+        >>> join_histories({"loss": [2.0, 1.5]}, {"loss": [1.2]})
+        {'loss': [2.0, 1.5, 1.2]}
+    """
+    joined: dict[str, list[float]] = {}
+    for history in histories:
+        for key, values in history.items():
+            joined.setdefault(key, []).extend(float(v) for v in values)
+    return joined
+
+
+def trainable_count(model: keras.Model) -> int:
+    """Number of parameters ``fit`` updates (BatchNorm moving statistics never count).
+
+    Example:
+        >>> from tlcourse.models import classification_head
+        >>> trainable_count(classification_head(1280, 6))
+        7686
+    """
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
