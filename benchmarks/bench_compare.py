@@ -32,7 +32,7 @@ def tutorial_recipe(data, backbone: str, seed: int) -> tuple[float, float]:
     """The TF tutorial's two stages; returns (test accuracy, seconds)."""
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    base = tl.load_backbone(backbone, input_shape=(data.image_size, data.image_size, 3))
+    base = tl.load_backbone(backbone, input_shape=(*data.image_size, 3))
     model = tl.transfer_classifier(base, data.num_classes)
     model.compile(
         keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
@@ -55,7 +55,7 @@ def epoch_times(data, backbone: str, repeats: int = 3) -> tuple[float, float]:
     Each timing is one ``fit`` of several epochs divided by the epochs, so Keras's fixed cost per
     ``fit`` call (~0.1 s: iterators, callbacks) is not mistaken for the cost of an epoch.
     """
-    base = tl.load_backbone(backbone, input_shape=(data.image_size, data.image_size, 3))
+    base = tl.load_backbone(backbone, input_shape=(*data.image_size, 3))
     features = tl.FeatureCache(base)
     features.add(data)
     train = features.dataset(data, "train", seed=0)

@@ -91,11 +91,9 @@ class ComparisonContext(RunContext):
             A :class:`~tlcourse.data.Dataset`.
         """
         seed = check_int("seed", seed, "ComparisonContext.dataset", low=0)
-        height, width = self.image_size
         return load_dataset(
             self.data,
-            # A square as an int: what load_dataset accepts before it takes (height, width).
-            image_size=height if height == width else (height, width),
+            image_size=self.image_size,
             seed=seed,
             batch_size=self.budget.batch_size,
             train_per_class=train_per_class,
