@@ -230,14 +230,26 @@ def _zip_with_tests(path: Path, tests: dict[str, str]) -> Path:
     return path
 
 
+# Test files as otter assign writes them: the OK format (one suite of doctest cases) and the
+# exception format (test functions decorated with otter's test_case).
+_OK_FORMAT = (
+    "OK_FORMAT = True\n\ntest = {'name': '%s', 'points': %s, 'suites': [{'cases': ["
+    "{'code': '>>> assert x > 0\\n', 'hidden': False}, "
+    "{'code': '>>> assert x == 42\\n', 'hidden': True}], 'type': 'doctest'}]}\n"
+)
+_EXCEPTION_FORMAT = (
+    "OK_FORMAT = False\n\nfrom otter.test_files import test_case\n\nname = 'q1'\npoints = 1\n\n"
+    "@test_case(points=None, hidden=False)\ndef test_x(x):\n    assert x == 42\n"
+)
+
+
 def test_autograder_questions_reads_points_in_natural_order(tmp_path):
-    ok_format = "OK_FORMAT = True\n\ntest = {'name': '%s', 'points': %s, 'suites': []}\n"
     archive = _zip_with_tests(
         tmp_path / "a.zip",
         {
-            "q10": ok_format % ("q10", "[0.5, 1.5]"),
-            "q2": ok_format % ("q2", "3"),
-            "q1": "OK_FORMAT = False\n\nname = 'q1'\npoints = 1\n",
+            "q10": _OK_FORMAT % ("q10", "[0.5, 1.5]"),
+            "q2": _OK_FORMAT % ("q2", "3"),
+            "q1": _EXCEPTION_FORMAT,
         },
     )
     assert autograder_questions(archive) == {"q1": 1.0, "q2": 3.0, "q10": 2.0}
@@ -369,7 +381,7 @@ def test_colab_version_carries_its_tests_and_grades_offline(tiny, tmp_path):
     install = "tlcourse @ git+https://example.invalid/tlcourse"
     folder = assign_colab(root / "masters" / "01_tiny.ipynb", tmp_path / "colab", install=install)
     assert folder == tmp_path / "colab" / "01_tiny"
-    notebook = json.loads((folder / "01_tiny.ipynb").read_text(encoding="utf-8"))
+    notebook = nbformat.read(folder / "01_tiny.ipynb", as_version=4)
     sources = [c["source"] for c in notebook["cells"]]
     assert sources[0] == "%pip install -q otter-grader"
     assert sources[1].endswith("grader = otter.Notebook()")

@@ -1,0 +1,69 @@
+"""Instructor tools for the graded notebooks: student versions, autograders, offline grading.
+
+The course notebooks are otter-grader "master" notebooks (``notebooks/masters/NN_slug.ipynb``):
+solutions, public and hidden tests in one file. Two functions cover the instructor's job:
+
+- :func:`assign_all` runs ``otter assign`` on every master into ``dist/NN_slug/`` (student
+  notebook, autograder notebook with solutions, autograder zip renamed without its timestamp to
+  ``dist/NN_slug/autograder/NN_slug-autograder.zip``), normalises the student notebook through
+  nbformat (no outputs, cell ids numbered, only the notebook metadata Jupyter and otter need) so
+  that regenerating gives byte-identical files, refuses a student notebook that shows a solution
+  line or a hidden test (:func:`find_leaks`), and copies it to ``notebooks/student/``. With
+  ``colab=True`` it also builds the Colab versions (:func:`assign_colab`), which need their tests
+  as files.
+- :func:`grade_folder` grades every submission in a folder, each in its own process
+  (``python -m tlcourse.grading.worker``) with a time limit, into one table: one row per
+  student, one column per question, ``total``, ``possible``, ``status`` (``ok``, ``error`` or
+  ``timeout``) and ``reason``.
+
+One module per concept: :mod:`~tlcourse.grading.notebooks` (nbformat), :mod:`.assign`,
+:mod:`.leaks`, :mod:`.autograder` (otter's test-file classes), :mod:`.worker`,
+:mod:`.processes`, :mod:`.grade`.
+"""
+
+from tlcourse.grading.assign import (
+    MASTERS_DIR,
+    STUDENT_DIR,
+    AssignedNotebook,
+    assign_all,
+    assign_colab,
+    assign_notebook,
+)
+from tlcourse.grading.autograder import (
+    DIST_DIR,
+    autograder_questions,
+    read_test_files,
+    resolve_autograder,
+)
+from tlcourse.grading.errors import GradingError, SandboxUnavailableError
+from tlcourse.grading.grade import (
+    FAST_ENV,
+    STATUSES,
+    SUBMISSION_SUFFIXES,
+    grade_folder,
+    grade_submission,
+)
+from tlcourse.grading.leaks import find_leaks
+from tlcourse.grading.notebooks import normalize_notebook
+
+__all__ = [
+    "DIST_DIR",
+    "FAST_ENV",
+    "MASTERS_DIR",
+    "STATUSES",
+    "STUDENT_DIR",
+    "SUBMISSION_SUFFIXES",
+    "AssignedNotebook",
+    "GradingError",
+    "SandboxUnavailableError",
+    "assign_all",
+    "assign_colab",
+    "assign_notebook",
+    "autograder_questions",
+    "find_leaks",
+    "grade_folder",
+    "grade_submission",
+    "normalize_notebook",
+    "read_test_files",
+    "resolve_autograder",
+]

@@ -1,0 +1,325 @@
+"""Student notebooks and autograders from the master notebooks (``otter assign``)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from tlcourse.errors import check_bool, invalid_parameter
+from tlcourse.grading.autograder import DIST_DIR, autograder_questions
+from tlcourse.grading.errors import GradingError
+from tlcourse.grading.leaks import find_leaks
+from tlcourse.grading.notebooks import cell_source, normalize_notebook, notebook_text, read_notebook
+
+__all__ = [
+    "MASTERS_DIR",
+    "STUDENT_DIR",
+    "AssignedNotebook",
+    "assign_all",
+    "assign_colab",
+    "assign_notebook",
+]
+
+MASTERS_DIR = Path("notebooks/masters")
+STUDENT_DIR = Path("notebooks/student")
+
+
+@dataclass(frozen=True)
+class AssignedNotebook:
+    """What :func:`assign_notebook` produced for one master notebook.
+
+    Attributes:
+        name: the notebook's name (file stem), e.g. ``"02_training_from_scratch"``.
+        master: the master notebook.
+        student: the normalised student notebook in the student folder.
+        autograder: the autograder zip for ``grade_folder``.
+        solutions: the student notebook with solutions filled in (``dist/.../autograder/``),
+            what a student who answers everything submits; never give it to students.
+        points: points per question, in notebook order.
+    """
+
+    name: str
+    master: Path
+    student: Path
+    autograder: Path
+    solutions: Path
+    points: dict[str, float]
+
+    @property
+    def total_points(self) -> float:
+        """The notebook's point total."""
+        return float(sum(self.points.values()))
+
+
+def _clear_output_folder(folder: Path) -> None:
+    """Empty an earlier ``otter assign`` output, refusing to delete anything else."""
+    if not folder.exists():
+        return
+    unexpected = sorted(p.name for p in folder.iterdir() if p.name not in ("autograder", "student"))
+    if unexpected:
+        raise GradingError(
+            f"{folder} exists and holds {unexpected}, which otter assign did not write; "
+            "choose another output folder (--out) or move those files away."
+        )
+    shutil.rmtree(folder)
+
+
+def _check_master(master, func: str) -> Path:
+    path = Path(master) if isinstance(master, str | os.PathLike) else None
+    if path is None or path.suffix != ".ipynb" or not path.is_file():
+        raise invalid_parameter("master", func, "an existing .ipynb file", str(master))
+    return path
+
+
+def assign_notebook(
+    master: str | os.PathLike,
+    out: str | os.PathLike = DIST_DIR,
+    student_dir: str | os.PathLike | None = STUDENT_DIR,
+    *,
+    run_tests: bool = False,
+) -> AssignedNotebook:
+    """Run ``otter assign`` on one master notebook and publish its student version.
+
+    Writes ``OUT/NAME/student/NAME.ipynb``, ``OUT/NAME/autograder/NAME.ipynb`` (solutions) and
+    ``OUT/NAME/autograder/NAME-autograder.zip`` (``NAME`` being the master's file stem; an
+    earlier output in ``OUT/NAME`` is replaced), then copies the normalised student notebook to
+    ``student_dir``. The zip is not reproducible byte for byte (otter stamps times into it), so
+    it belongs to a build folder, not to version control.
+
+    Args:
+        master: the master notebook.
+        out: build folder. Defaults to ``dist``.
+        student_dir: where the student notebook is copied; None to leave it in ``out`` only.
+            Defaults to ``notebooks/student``.
+        run_tests: let otter execute the solutions against every test (a full run of the
+            notebook, in fast mode if ``TLCOURSE_FAST=1``). Defaults to False.
+
+    Returns:
+        An :class:`AssignedNotebook`.
+
+    Raises:
+        InvalidParameterError: ``master`` is not an existing ``.ipynb`` file.
+        GradingError: otter assign failed, or the student notebook shows solution or hidden-test
+            lines (see ``find_leaks``).
+
+    Example:
+        >>> assign_notebook("missing.ipynb")
+        Traceback (most recent call last):
+        ...
+        tlcourse.errors.InvalidParameterError: The 'master' parameter of assign_notebook must \
+be an existing .ipynb file. Got 'missing.ipynb' instead.
+    """
+    master = _check_master(master, "assign_notebook")
+    run_tests = check_bool("run_tests", run_tests, "assign_notebook")
+    from otter.assign import main as otter_assign
+
+    name = master.stem
+    target = Path(out) / name
+    _clear_output_folder(target)
+    try:
+        otter_assign(str(master), str(target), no_pdfs=True, no_run_tests=not run_tests)
+    except Exception as error:
+        raise GradingError(
+            f"otter assign failed on {master}: {type(error).__name__}: {error}"
+        ) from error
+
+    autograder_dir = target / "autograder"
+    zips = sorted(autograder_dir.glob(f"{name}-autograder_*.zip"))
+    if len(zips) != 1:
+        raise GradingError(f"otter assign wrote {len(zips)} autograder zips in {autograder_dir}.")
+    autograder = autograder_dir / f"{name}-autograder.zip"
+    zips[0].replace(autograder)
+
+    generated = target / "student" / f"{name}.ipynb"
+    student_nb = normalize_notebook(read_notebook(generated))
+    leaks = find_leaks(master, student_nb)
+    if leaks:
+        listed = "\n".join(f"  - {leak}" for leak in leaks[:10])
+        raise GradingError(
+            f"The student version of {master} would show {len(leaks)} solution or hidden-test "
+            f"line(s):\n{listed}\nPut solution code between raw '# BEGIN SOLUTION' / "
+            "'# END SOLUTION' cells (line markers work only inside such a block) and start hidden "
+            "test cells with '# HIDDEN'."
+        )
+    text = notebook_text(student_nb)
+    generated.write_text(text, encoding="utf-8")
+    student = generated
+    if student_dir is not None:
+        student = Path(student_dir) / f"{name}.ipynb"
+        student.parent.mkdir(parents=True, exist_ok=True)
+        student.write_text(text, encoding="utf-8")
+    return AssignedNotebook(
+        name=name,
+        master=master,
+        student=student,
+        autograder=autograder,
+        solutions=autograder_dir / f"{name}.ipynb",
+        points=autograder_questions(autograder),
+    )
+
+
+def _colab_master(master: Path, install: str | None) -> nbformat.NotebookNode:
+    """A copy of the master set to ``runs_on: colab`` with test files, and an install cell."""
+    import yaml
+
+    notebook = read_notebook(master)
+    for index, cell in enumerate(notebook.cells):
+        source = cell_source(cell)
+        if cell.cell_type == "raw" and source.lstrip().startswith("# ASSIGNMENT CONFIG"):
+            config = yaml.safe_load(source) or {}
+            config.update(runs_on="colab", tests={"files": True, "ok_format": True})
+            cell.source = "# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)
+            if install:
+                pip = nbformat.v4.new_code_cell(f"%pip install -q {shlex.quote(install)}")
+                notebook.cells.insert(index + 1, pip)
+            return notebook
+    raise GradingError(f"{master} has no raw '# ASSIGNMENT CONFIG' cell.")
+
+
+def assign_colab(
+    master: str | os.PathLike,
+    out: str | os.PathLike = DIST_DIR / "colab",
+    *,
+    install: str | None = None,
+) -> Path:
+    """Build the Google Colab version of a student notebook: the notebook and its tests folder.
+
+    On Colab, otter 7 refuses the tests stored in the notebook's metadata (``grader.check``
+    raises "Test q1 does not exist"): it needs a ``tests/`` folder beside the notebook. This
+    runs ``otter assign`` on a copy of the master set to ``runs_on: colab`` with test files,
+    and writes ``OUT/NAME/NAME.ipynb`` (its first cell installs otter-grader), ``OUT/NAME/tests/``
+    (public tests only) and ``OUT/NAME.zip`` of both, for students to upload and unzip in Colab.
+
+    Args:
+        master: the master notebook.
+        out: folder of the Colab versions. Defaults to ``dist/colab``.
+        install: a pip requirement for tlcourse, e.g.
+            ``"tlcourse @ git+https://github.com/ORG/REPO"``, installed by a cell after otter's;
+            None adds no such cell. Defaults to None.
+
+    Returns:
+        The folder ``OUT/NAME``.
+
+    Raises:
+        InvalidParameterError: ``master`` is not an existing ``.ipynb`` file, or ``install`` is
+            not a string.
+        GradingError: otter assign failed, or the notebook would show a solution.
+
+    Example:
+        >>> assign_colab("notebooks/masters/01_why_transfer_learning.ipynb", install=3)
+        Traceback (most recent call last):
+        ...
+        tlcourse.errors.InvalidParameterError: The 'install' parameter of assign_colab must \
+be a pip requirement (a string) or None. Got 3 instead.
+    """
+    if install is not None and not isinstance(install, str):
+        raise invalid_parameter("install", "assign_colab", "a pip requirement (a string) or None",
+                                install)  # fmt: skip
+    master = _check_master(master, "assign_colab")
+    from otter.assign import main as otter_assign
+
+    notebook = _colab_master(master, install)
+    target = Path(out) / master.stem
+    if target.exists():
+        shutil.rmtree(target)
+    with tempfile.TemporaryDirectory(prefix="tlcourse-colab-") as tmp:
+        copy_path = Path(tmp) / master.name
+        nbformat.write(notebook, copy_path)
+        try:
+            otter_assign(str(copy_path), str(Path(tmp) / "out"), no_pdfs=True, no_run_tests=True)
+        except Exception as error:
+            raise GradingError(
+                f"otter assign (Colab) failed on {master}: {type(error).__name__}: {error}"
+            ) from error
+        student = normalize_notebook(read_notebook(Path(tmp) / "out/student" / master.name))
+        leaks = find_leaks(master, student)
+        if leaks:
+            raise GradingError(f"The Colab version of {master} would show {leaks[:5]}.")
+        shutil.copytree(Path(tmp) / "out/student/tests", target / "tests")
+    (target / master.name).write_text(notebook_text(student), encoding="utf-8")
+    with zipfile.ZipFile(target.with_suffix(".zip"), "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(target.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(target))
+    return target
+
+
+def assign_all(
+    masters: str | os.PathLike = MASTERS_DIR,
+    out: str | os.PathLike = DIST_DIR,
+    student_dir: str | os.PathLike | None = STUDENT_DIR,
+    *,
+    run_tests: bool = False,
+    colab: bool = False,
+    colab_install: str | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> list[AssignedNotebook]:
+    """Regenerate every student notebook and autograder from the master notebooks.
+
+    Calls :func:`assign_notebook` on each ``*.ipynb`` of ``masters``, in name order.
+
+    Args:
+        masters: folder of master notebooks. Defaults to ``notebooks/masters``.
+        out: build folder for otter's output. Defaults to ``dist``.
+        student_dir: folder of the published student notebooks; None to skip publishing.
+            Defaults to ``notebooks/student``.
+        run_tests: let otter execute each solutions notebook against its tests. Defaults to
+            False.
+        colab: also build the Colab versions in ``OUT/colab`` (:func:`assign_colab`).
+            Defaults to False.
+        colab_install: pip requirement for tlcourse in the Colab versions (see
+            :func:`assign_colab`). Defaults to None.
+        progress: called with one line per notebook; None for silence. Defaults to ``print``.
+
+    Returns:
+        One :class:`AssignedNotebook` per master.
+
+    Raises:
+        InvalidParameterError: ``masters`` is not a folder holding ``.ipynb`` files.
+        GradingError: as :func:`assign_notebook`.
+
+    Example:
+        >>> assign_all("no-such-folder")
+        Traceback (most recent call last):
+        ...
+        tlcourse.errors.InvalidParameterError: The 'masters' parameter of assign_all must be \
+a folder of master .ipynb notebooks. Got 'no-such-folder' instead. It is not a folder.
+    """
+    folder = Path(masters)
+    paths = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+    if not paths:
+        raise invalid_parameter(
+            "masters", "assign_all", "a folder of master .ipynb notebooks", str(folder),
+            "It has none." if folder.is_dir() else "It is not a folder.",
+        )  # fmt: skip
+    run_tests = check_bool("run_tests", run_tests, "assign_all")
+    colab = check_bool("colab", colab, "assign_all")
+    if progress is not None and not callable(progress):
+        raise invalid_parameter("progress", "assign_all", "a function or None", progress)
+    assigned = []
+    for path in paths:
+        start = time.perf_counter()
+        result = assign_notebook(path, out, student_dir, run_tests=run_tests)
+        assigned.append(result)
+        colab_folder = (
+            assign_colab(path, Path(out) / "colab", install=colab_install) if colab else None
+        )
+        if progress is not None:
+            questions = ", ".join(f"{q} ({p:g})" for q, p in result.points.items())
+            progress(
+                f"{result.name}: {len(result.points)} questions, {result.total_points:g} points "
+                f"[{questions}] -> {result.student}, {result.autograder} "
+                f"({time.perf_counter() - start:.1f} s)"
+            )
+            if colab_folder is not None:
+                progress(f"  Colab version: {colab_folder}/ and {colab_folder}.zip")
+    return assigned

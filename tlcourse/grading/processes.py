@@ -1,0 +1,161 @@
+"""Child processes of the grader: started in their own session, time-limited, killed whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["ProcessResult", "kill_running", "kill_tree", "run_process"]
+
+# Grading processes running now, so that an interrupted batch (Ctrl-C) can stop them: each runs
+# in its own session, out of reach of the terminal's Ctrl-C.
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a child process ended.
+
+    Attributes:
+        returncode: its exit status (negative: killed by that signal).
+        timed_out: killed at the time limit.
+        killed_reason: why the watchdog killed it ("" when it did not).
+        output: its standard output and error, the first ``output_limit`` bytes.
+        seconds: wall-clock time.
+    """
+
+    returncode: int
+    timed_out: bool
+    killed_reason: str
+    output: bytes
+    seconds: float
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """Kill a child process, its process group and every descendant (kernels have their own
+    session), then reap it."""
+    try:
+        import psutil
+
+        children = psutil.Process(process.pid).children(recursive=True)
+    except Exception:
+        children = []
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for child in children:
+        try:
+            child.kill()
+        except Exception:
+            pass
+    process.wait()
+
+
+def kill_running() -> None:
+    """Kill every grading process still running (after Ctrl-C)."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for process in running:
+        kill_tree(process)
+
+
+def _drain(stream, limit: int, into: bytearray) -> None:
+    """Read ``stream`` to its end, keeping the first ``limit`` bytes: a submission that prints
+    without end fills neither the memory nor the disk of the grader."""
+    while True:
+        chunk = stream.read(65536)
+        if not chunk:
+            break
+        room = limit - len(into)
+        if room > 0:
+            into += chunk[:room]
+
+
+def run_process(
+    command: Sequence[str],
+    *,
+    cwd: str | os.PathLike,
+    env: dict[str, str],
+    timeout: float,
+    output_limit: int = 4 << 20,
+    pass_fds: Sequence[int] = (),
+    watchdog: Callable[[int], str] | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
+) -> ProcessResult:
+    """Run ``command`` in a new session with a time limit, killing its whole tree at the end.
+
+    Args:
+        command: the program and its arguments.
+        cwd: working folder of the child.
+        env: its whole environment.
+        timeout: seconds before it is killed.
+        output_limit: bytes of its standard output and error kept. Defaults to 4 MiB.
+        pass_fds: file descriptors the child inherits. Defaults to ().
+        watchdog: called about twice a second with the child's pid; a non-empty string it
+            returns kills the child, and becomes ``killed_reason``. Defaults to None.
+        on_start: called with the ``Popen`` once started (e.g. to close the parent's end of a
+            pipe). Defaults to None.
+
+    Returns:
+        A :class:`ProcessResult`.
+
+    Example:
+        >>> import sys
+        >>> result = run_process([sys.executable, "-c", "print('hi')"], cwd=".", env={},
+        ...                      timeout=60)
+        >>> result.returncode, result.output.strip()
+        (0, b'hi')
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=tuple(pass_fds),
+    )  # fmt: skip
+    with _RUNNING_LOCK:
+        _RUNNING.add(process)
+    output = bytearray()
+    # A daemon: a process left behind (no sandbox) may hold the pipe open long after.
+    reader = threading.Thread(
+        target=_drain, args=(process.stdout, output_limit, output), daemon=True
+    )
+    reader.start()
+    timed_out, reason = False, ""
+    try:
+        if on_start is not None:
+            on_start(process)
+        deadline = start + timeout
+        while process.poll() is None:
+            if time.perf_counter() >= deadline:
+                timed_out = True
+                break
+            if watchdog is not None:
+                reason = watchdog(process.pid) or ""
+                if reason:
+                    break
+            try:
+                process.wait(timeout=min(0.5, max(deadline - time.perf_counter(), 0.01)))
+            except subprocess.TimeoutExpired:
+                pass
+        if timed_out or reason:
+            kill_tree(process)
+    except BaseException:
+        kill_tree(process)
+        raise
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
+        reader.join(timeout=2)
+    return ProcessResult(
+        returncode=process.returncode,
+        timed_out=timed_out,
+        killed_reason=reason,
+        output=bytes(output),
+        seconds=time.perf_counter() - start,
+    )
