@@ -41,6 +41,7 @@ from tlcourse.errors import (
 )
 from tlcourse.finetune import FineTuneHistory, fine_tune
 from tlcourse.freezing import recompile, set_trainable, trainable_summary
+from tlcourse.gradcam import grad_cam
 from tlcourse.groups import variable_groups
 from tlcourse.imagenet import decode_predictions, imagenet_class_names, predict_image_files
 from tlcourse.lr_finder import LRFindResult, lr_find
@@ -111,6 +112,7 @@ __all__ = [
     "fine_tune",
     "format_co2",
     "get_spec",
+    "grad_cam",
     "imagenet_class_names",
     "layerwise_optimizer",
     "learning_rates",

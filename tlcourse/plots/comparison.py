@@ -39,11 +39,43 @@ def _label_width(figure_width: float, strategies: int) -> int:
     return int(np.clip(panel * 72 / (strategies * 0.55 * 12), 6, 11))
 
 
-def _bar_panel(ax: Axes, frame: pd.DataFrame, strategies: list, value: str, width: int) -> None:
+def _ranges(frame: pd.DataFrame, strategies: list) -> pd.DataFrame | None:
+    """Mean low and high CO2 per strategy where a range is stated, else None (see tracking)."""
+    if not {"co2_low", "co2_high"} <= set(frame.columns):
+        return None
+    stated = frame["co2_high"] > frame["co2_low"]
+    if not stated.any():
+        return None
+    means = frame.groupby("strategy")[["co2_low", "co2_high"]].mean()
+    return means.reindex(strategies)
+
+
+def _draw_ranges(ax: Axes, ranges: pd.DataFrame) -> list[float]:
+    """A hatched band from the low to the high estimate across each bar; returns the highs."""
+    for i, (low, high) in enumerate(zip(ranges["co2_low"], ranges["co2_high"], strict=True)):
+        if np.isfinite(low) and np.isfinite(high) and high > low:
+            ax.fill_between(
+                [i - 0.34, i + 0.34],
+                low,
+                high,
+                facecolor=(1, 1, 1, 0.35),
+                edgecolor="#333333",
+                hatch="///",
+                lw=1.0,
+                zorder=2.5,
+            )
+    return list(ranges["co2_high"])
+
+
+def _bar_panel(
+    ax: Axes, frame: pd.DataFrame, strategies: list, value: str, width: int, band=None
+) -> None:
     stats = spread(frame, value, ["strategy"]).reindex(strategies)
     # One number format per panel, so 15.0 and 4.1 line up instead of "15" and "4.05".
     largest = stats["mean"].abs().max()
     fmt = ".1f" if largest >= 10 else ".2f" if largest >= 1 else ".2g"
+    if band is not None:
+        fmt = ".2g"  # a figure known within a factor of two: no third digit
     x = np.arange(len(strategies))
     ax.bar(x, stats["mean"], width=0.68, color=[strategy_color(s) for s in strategies], zorder=2)
     ax.errorbar(
@@ -56,6 +88,7 @@ def _bar_panel(ax: Axes, frame: pd.DataFrame, strategies: list, value: str, widt
         capsize=6,
         zorder=3,
     )
+    highs = _draw_ranges(ax, band) if band is not None else [np.nan] * len(strategies)
     tops = []
     for i, strategy in enumerate(strategies):
         seeds = frame.loc[frame["strategy"] == strategy, value].dropna().to_numpy()
@@ -69,7 +102,8 @@ def _bar_panel(ax: Axes, frame: pd.DataFrame, strategies: list, value: str, widt
             linewidth=1.2,
             zorder=4,
         )
-        top = pd.Series([stats["high"].iloc[i], *seeds]).max()  # NaN only when nothing measured
+        # NaN only when nothing measured
+        top = pd.Series([stats["high"].iloc[i], highs[i], *seeds]).max()
         tops.append(top)
         if np.isfinite(stats["mean"].iloc[i]):
             # Above the whisker and the dots, so the number never sits on top of data.
@@ -104,7 +138,9 @@ def plot_comparison(results: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     above. The tick labels give the number of seeds. The CO₂ unit (g, mg or µg) follows the
     data; a footnote says how CO₂ was obtained (:func:`tlcourse.tracking.co2_footnote`, from the
     ``co2_mode``, ``co2_grid`` and ``carbon_intensity_g_per_kwh`` columns), wrapped to the
-    figure's width, never cut.
+    figure's width, never cut. When the estimate rests on a default CPU power, a hatched band
+    across each CO₂ bar spans the mean of ``co2_kg_low`` to the mean of ``co2_kg_high`` (the
+    range of :mod:`tlcourse.tracking.ranges`) and the footnote states the assumption.
 
     Only one training-set size is compared: the rows with the full training set
     (``train_per_class`` NaN, None or ``"all"``) when there are any, else the largest
@@ -114,8 +150,8 @@ def plot_comparison(results: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
         results: one row per run, with at least the columns ``strategy``, ``seed``,
             ``test_accuracy`` (0..1), ``wall_seconds``, ``co2_kg`` (NaN when not measured) and
             ``train_per_class``; ``backbone`` and ``dataset`` (one value per strategy) go in the
-            title, the CO₂ columns of :data:`tlcourse.tracking.CO2_COLUMNS` in the footnote,
-            when present.
+            title, the CO₂ columns of :data:`tlcourse.tracking.CO2_COLUMNS` in the footnote
+            and ``co2_kg_low`` / ``co2_kg_high`` in the CO₂ panel, when present.
         figsize: figure size in inches. Defaults to ``(14, 5.6)``.
 
     Returns:
@@ -151,6 +187,10 @@ def plot_comparison(results: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
         time=subset["wall_seconds"] * time_factor,
         co2=subset["co2_kg"] * co2_factor,
     )
+    for end in ("low", "high"):
+        if f"co2_kg_{end}" in subset.columns:
+            column = pd.to_numeric(subset[f"co2_kg_{end}"], errors="coerce")
+            frame[f"co2_{end}"] = column * co2_factor
     panels = [
         ("accuracy", "Test accuracy", "test accuracy (%)"),
         ("time", "Training time", f"wall-clock time ({time_unit})"),
@@ -158,14 +198,17 @@ def plot_comparison(results: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     ]
     fig, axes = new_figure(figsize, 1, 3)
     label_width = _label_width(figsize[0], len(strategies))
+    ranges = _ranges(frame, strategies)
     for ax, (value, title, ylabel) in zip(axes[0], panels, strict=True):
-        _bar_panel(ax, frame, strategies, value, label_width)
+        band = ranges if value == "co2" else None
+        _bar_panel(ax, frame, strategies, value, label_width, band)
         finish(ax, title, "", ylabel)
     title = f"Strategies compared: {', '.join(filter(None, [title_context, size_text]))}"
     fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
+    hatched = "; hatched: range of the CO₂ estimate (below)" if ranges is not None else ""
     caption = (
-        f"Bars: mean over seeds (n below each bar); whiskers: {SPREAD_NOTE}; dots: seeds.\n"
-        + co2_footnote(subset)
+        f"Bars: mean over seeds (n below each bar); whiskers: {SPREAD_NOTE}; dots: seeds"
+        f"{hatched}.\n" + co2_footnote(subset)
     )
     # A little narrower than the figure: constrained layout keeps a margin on each side.
     width = fig.get_figwidth() - 0.3

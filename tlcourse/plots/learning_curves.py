@@ -15,12 +15,14 @@ from matplotlib.ticker import MaxNLocator
 from tlcourse.errors import InvalidParameterError, check_real, invalid_parameter
 from tlcourse.plots.style import (
     SPREAD_NOTE,
+    TITLE_FONTSIZE,
     check_figsize,
     finish,
     new_figure,
     ordered_strategies,
     slide_style,
     spread,
+    wrap_to_width,
 )
 from tlcourse.plots.tables import check_frame, context, largest_training_set
 from tlcourse.strategies import strategy_color, strategy_label
@@ -76,17 +78,67 @@ def _accuracy_key(columns, metric: str | None) -> str:
     )
 
 
+def _shared_prefix(stats: pd.DataFrame, drawn: dict) -> tuple[int, object]:
+    """(leading epochs of ``stats`` equal to a curve already drawn, that curve's strategy).
+
+    Fine-tuning continues the feature-extraction run: their head epochs are the same run, so
+    drawn whole, the fine-tuning curve would hide the feature-extraction one under it.
+    """
+    best, owner = 0, None
+    for strategy, other in drawn.items():
+        if other.index[0] != stats.index[0]:
+            continue
+        epochs = stats.index.intersection(other.index)
+        mine, theirs = stats["mean"].reindex(epochs), other.reindex(epochs)
+        same = np.isclose(mine.to_numpy(), theirs.to_numpy(), rtol=1e-9, atol=1e-12)
+        leading = len(same) if same.all() else int(np.argmin(same))
+        if leading > best:
+            best, owner = leading, strategy
+    return best, owner
+
+
 def _curve(
-    ax: Axes, curves: pd.DataFrame, key: str, strategy, scale: float, style: str, band: bool
-) -> None:
+    ax: Axes,
+    curves: pd.DataFrame,
+    key: str,
+    strategy,
+    scale: float,
+    style: str,
+    band: bool,
+    drawn: dict,
+):
+    """Draw one strategy's mean curve; returns the strategy whose curve it continues, or None.
+
+    A curve whose first epochs coincide with one drawn before (fine-tuning's head phase, the
+    feature-extraction run) is drawn from the last shared epoch on, so both stay visible.
+    """
     data = curves[curves["strategy"] == strategy].dropna(subset=[key])
     if data.empty:
-        return
+        return None
     stats = spread(data.assign(value=data[key] * scale), "value", ["epoch"]).sort_index()
+    shared, owner = _shared_prefix(stats, drawn)
+    drawn[strategy] = stats["mean"]
+    continues = 2 <= shared < len(stats)
+    if continues:
+        stats = stats.iloc[shared - 1 :]  # from the last shared point: the line stays joined
     color = strategy_color(strategy)
     ax.plot(stats.index, stats["mean"], style, color=color, lw=2.2, marker="o", ms=3.5)
     if band and (stats["count"] > 1).any():
         ax.fill_between(stats.index, stats["low"], stats["high"], color=color, alpha=0.18, lw=0)
+    return owner if continues else None
+
+
+def _continued_text(continued: dict, strategies: list) -> str:
+    """'Fine-tuning continues the Feature extraction curve (...)', one clause per curve."""
+    clauses = []
+    for owner in dict.fromkeys(continued[s] for s in strategies if s in continued):
+        names = [strategy_label(s) for s in strategies if continued.get(s) == owner]
+        verb = "continues" if len(names) == 1 else "continue"
+        clauses.append(
+            f"{' and '.join(names)} {verb} the {strategy_label(owner)} curve "
+            "(the same first epochs, drawn once)"
+        )
+    return "; ".join(clauses)
 
 
 def _mark_fine_tuning(ax: Axes, starts: dict, several: bool) -> None:
@@ -143,6 +195,11 @@ def plot_learning_curves(
     ``x = fine_tune_start`` marks "fine-tuning starts": points left of it were trained with the
     backbone frozen, points right of it while fine-tuning. Results with several training-set
     sizes are reduced to one as in :func:`~tlcourse.plots.plot_comparison`.
+
+    Every strategy in the legend stays visible: a curve whose first epochs are the same
+    numbers as a curve drawn before it (in the comparison, fine-tuning starts from the head
+    that feature extraction trained: the same run) is drawn only from the last shared epoch
+    on, and the title says so, instead of hiding the earlier curve under it.
 
     Args:
         results_or_history: a results DataFrame (columns ``strategy`` and ``history``, a JSON
@@ -202,12 +259,16 @@ def plot_learning_curves(
         )
         for start, group in marked.dropna().groupby("start"):
             fine_tuning[float(start)] = ordered_strategies(group["strategy"])
+    continued: dict = {}
     for ax, key, scale, title, ylabel in panels:
-        for strategy in strategies:
-            if key in curves.columns:
-                _curve(ax, curves, key, strategy, scale, "--", band)
-            if f"val_{key}" in curves.columns:
-                _curve(ax, curves, f"val_{key}", strategy, scale, "-", band)
+        for name, style in ((key, "--"), (f"val_{key}", "-")):
+            if name not in curves.columns:
+                continue
+            drawn: dict = {}
+            for strategy in strategies:
+                owner = _curve(ax, curves, name, strategy, scale, style, band, drawn)
+                if owner is not None:
+                    continued[strategy] = owner
         _mark_fine_tuning(ax, fine_tuning, several=len(fine_tuning) > 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -224,5 +285,7 @@ def plot_learning_curves(
         handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False
     )
     spread_text = f"\nmean over seeds; band: {SPREAD_NOTE}" if band else ""
-    fig.suptitle(f"Learning curves{': ' + subtitle if subtitle else ''}{spread_text}")
+    shared_text = f"\n{_continued_text(continued, strategies)}" if continued else ""
+    title = f"Learning curves{': ' + subtitle if subtitle else ''}{spread_text}{shared_text}"
+    fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
     return fig

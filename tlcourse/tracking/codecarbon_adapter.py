@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tlcourse.tracking.grid import grid_intensity
+from tlcourse.tracking.ranges import co2_range
 
 __all__ = [
     "codecarbon_version",
@@ -244,6 +245,7 @@ def fill_record(record, tracker, data, reason: str | None) -> None:
         record.intensity_source = "world average"
     else:
         record.intensity_source, record.intensity_year = "energy mix", year
+    record.co2_kg_low, record.co2_kg_high, record.co2_range_basis = co2_range(record)
 
 
 # --------------------------------------------------------------------------------------------

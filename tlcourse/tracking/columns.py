@@ -18,7 +18,9 @@ __all__ = ["CO2_COLUMNS", "co2_columns", "co2_footnote"]
 
 #: The columns :func:`co2_columns` adds to a results row. The first four are the original
 #: contract; the others say, as plain values, whether the figure was estimated, from which
-#: power source, on which grid data and over which processes.
+#: power source, on which grid data and over which processes, and the low-high range of the
+#: estimate with its assumption (:mod:`tlcourse.tracking.ranges`). The numeric ones start
+#: with ``co2_kg`` (``co2_kg_low``, ``co2_kg_high``): a sum of costs sums them.
 CO2_COLUMNS = (
     "co2_mode",
     "co2_grid",
@@ -29,6 +31,9 @@ CO2_COLUMNS = (
     "co2_gpu_power_source",
     "co2_intensity_source",
     "co2_tracking_mode",
+    "co2_kg_low",
+    "co2_kg_high",
+    "co2_range_basis",
 )
 
 
@@ -37,7 +42,9 @@ def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, An
 
     A row whose cost is the sum of several tracked blocks (a feature pass and a head training,
     say) passes all their records: values they share are kept, different ones are joined
-    with " + ", and the carbon intensity is their total CO2 over their total energy.
+    with " + ", the carbon intensity is their total CO2 over their total energy, and the
+    range is the sum of their ranges (a record without a stated range counts its ``co2_kg``
+    at both ends).
 
     Args:
         record: a finished :class:`~tlcourse.tracking.record.EmissionsRecord`.
@@ -47,8 +54,9 @@ def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, An
         ``{column: value}`` for every name in :data:`CO2_COLUMNS`, for example
         ``{"co2_mode": "estimated (CPU load x TDP)", "co2_grid": "World average",
         "carbon_intensity_g_per_kwh": 475.0, "co2_method": "<the full sentence>",
-        "co2_estimated": True, "co2_power_source": "CPU load x TDP", ...}``; None where
-        nothing was measured.
+        "co2_estimated": True, "co2_power_source": "CPU load x TDP", ...,
+        "co2_kg_low": 1.2e-06, "co2_kg_high": 4.1e-06, "co2_range_basis": "CPU power 2-8 W
+        per thread (...)"}``; None where nothing was measured.
 
     Raises:
         InvalidParameterError: if an argument is not an ``EmissionsRecord``.
@@ -79,7 +87,17 @@ def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, An
         "co2_gpu_power_source": _joined(r.gpu_power_source for r in measured),
         "co2_intensity_source": _joined(r.intensity_source for r in measured),
         "co2_tracking_mode": _joined(r.tracking_mode for r in measured if r.measured),
+        "co2_kg_low": _range_sum(measured, "co2_kg_low"),
+        "co2_kg_high": _range_sum(measured, "co2_kg_high"),
+        "co2_range_basis": _joined(r.co2_range_basis for r in measured if r.measured),
     }
+
+
+def _range_sum(records, end: str) -> float | None:
+    ends = [getattr(r, end) if getattr(r, end) is not None else r.co2_kg for r in records]
+    if not any(r.measured for r in records) or any(e is None for e in ends):
+        return None
+    return float(sum(ends))
 
 
 def _joined(values: Iterable) -> Any:
@@ -94,8 +112,9 @@ def co2_footnote(results) -> str:
 
     Read from the structured columns only: whether each figure was measured or estimated
     (``co2_estimated``, ``co2_power_source``; ``co2_mode`` for tables written before those
-    existed), on which grid (``co2_grid``, ``carbon_intensity_g_per_kwh``) and how many runs
-    were not measured (``co2_kg`` missing).
+    existed), on which grid (``co2_grid``, ``carbon_intensity_g_per_kwh``), the assumption
+    behind a low-high range (``co2_range_basis``, when one is stated) and how many runs were
+    not measured (``co2_kg`` missing).
 
     Args:
         results: a DataFrame with ``co2_kg`` and the :data:`CO2_COLUMNS`, such as
@@ -117,6 +136,9 @@ def co2_footnote(results) -> str:
         ...     "co2_power_source": "CPU load x TDP", "co2_grid": "France",
         ...     "carbon_intensity_g_per_kwh": 56.0}))
         'CO2 estimated (CPU load x TDP) by codecarbon; grid: France, 56 g CO2e/kWh.'
+        >>> print(co2_footnote(pd.DataFrame({"co2_kg": [2e-6], "co2_mode": "estimated",
+        ...     "co2_range_basis": "CPU power 2-8 W per thread (codecarbon assumed 4 W)"})))
+        CO2 estimated by codecarbon; grid: not recorded. Range: CPU power 2-8 W per thread (codecarbon assumed 4 W).
     """
     import pandas as pd
 
@@ -146,9 +168,12 @@ def co2_footnote(results) -> str:
             text += f", {statistics.median(known):.0f} g CO2e/kWh"
         grid_parts.append(text + (f" ({_runs(len(values))})" if len(grids) > 1 else ""))
     grid_text = ("grid: " if len(grids) == 1 else "grids: ") + "; ".join(grid_parts)
+    bases = list(dict.fromkeys(r.get("co2_range_basis") for r in rows))
+    bases = [str(b) for b in bases if not _missing(b)]
+    range_text = f" Range: {'; '.join(bases)}." if bases else ""
     missing = len(results) - len(measured)
     tail = f" Not measured for {missing} of {_runs(len(results))}." if missing else ""
-    return f"CO2 {how_text}; {grid_text}.{tail}"
+    return f"CO2 {how_text}; {grid_text}.{range_text}{tail}"
 
 
 def _counts(values: Iterable) -> dict:

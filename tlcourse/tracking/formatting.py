@@ -7,7 +7,7 @@ import numbers
 
 from tlcourse.errors import check_int, invalid_parameter, is_real_number
 
-__all__ = ["check_co2_kg", "format_co2"]
+__all__ = ["check_co2_kg", "format_co2", "format_co2_range"]
 
 
 def check_co2_kg(param: str, value, func: str) -> float:
@@ -64,6 +64,37 @@ def format_co2(kg: float | None, digits: int = 3) -> str:
         if kg * scale >= 1:
             return f"{_significant(kg * scale, digits)} {unit} CO2e"
     return f"{_significant(kg * 1e6, digits)} mg CO2e"
+
+
+def format_co2_range(low_kg: float, high_kg: float, digits: int = 2) -> str:
+    """Format a low-high range of CO2e in the unit that suits its high end.
+
+    Args:
+        low_kg: the low end, in kg CO2e.
+        high_kg: the high end, in kg CO2e (>= ``low_kg``).
+        digits: significant digits of each end. Defaults to 2 (a range says the third digit
+            is not known).
+
+    Returns:
+        A string such as ``"1.6-5.4 mg CO2e"``.
+
+    Raises:
+        InvalidParameterError: a negative or non-numeric end, or ``high_kg < low_kg``.
+
+    Example:
+        >>> format_co2_range(1.6e-6, 5.4e-6), format_co2_range(4e-7, 2.1e-3)
+        ('1.6-5.4 mg CO2e', '0.0004-2.1 g CO2e')
+    """
+    low = check_co2_kg("low_kg", low_kg, "format_co2_range")
+    high = check_co2_kg("high_kg", high_kg, "format_co2_range")
+    digits = check_int("digits", digits, "format_co2_range", low=1)
+    if high < low:
+        raise invalid_parameter(
+            "high_kg", "format_co2_range", f"a number of kg >= low_kg ({low:g})", high_kg
+        )
+    unit = format_co2(high, digits).split(" ")[1]
+    scale = {"t": 1e-3, "kg": 1.0, "g": 1e3, "mg": 1e6}[unit]
+    return f"{_significant(low * scale, digits)}-{_significant(high * scale, digits)} {unit} CO2e"
 
 
 def _significant(value: float, digits: int) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tlcourse.tracking.formatting import format_co2
+from tlcourse.tracking.formatting import format_co2, format_co2_range
 from tlcourse.tracking.method import CPU_POWER_SOURCES, describe_method, describe_mode
 
 __all__ = ["EmissionsRecord"]
@@ -34,6 +34,9 @@ MEASUREMENT_FIELDS = (
     "cpu_tdp_source",
     "gpu_power_source",
     "ram_power_source",
+    "co2_kg_low",
+    "co2_kg_high",
+    "co2_range_basis",
     "emissions_data",
 )
 
@@ -72,6 +75,13 @@ class EmissionsRecord:
             measured, else ``None``.
         ram_power_source: ``"memory size estimate"``, ``"configuration"`` or
             ``"Raspberry Pi power monitor"``.
+        co2_kg_low: the low end of the CO2 range, in kg; when the estimate rests on a default
+            CPU power (:mod:`tlcourse.tracking.ranges`) the CO2 with 2 W per CPU thread, else
+            equal to ``co2_kg``; ``None`` when not measured.
+        co2_kg_high: the high end, with 8 W per CPU thread (else ``co2_kg``).
+        co2_range_basis: the assumption behind the range, e.g. ``"CPU power 2-8 W per
+            thread (codecarbon assumed 4 W: its default for an unknown CPU model)"``; ``None``
+            when no range is stated (power read from a counter, or the CPU's own TDP).
         codecarbon_version: version of codecarbon used, ``None`` if it could not be imported.
         error: ``"ExceptionType: message"`` if an exception left the block, else ``None``.
         started_at: local start time, ISO 8601.
@@ -98,6 +108,9 @@ class EmissionsRecord:
     cpu_tdp_source: str | None = None
     gpu_power_source: str | None = None
     ram_power_source: str | None = None
+    co2_kg_low: float | None = None
+    co2_kg_high: float | None = None
+    co2_range_basis: str | None = None
     codecarbon_version: str | None = None
     error: str | None = None
     started_at: str | None = None
@@ -214,8 +227,9 @@ class EmissionsRecord:
         """Return a one-line human summary: time, energy, CO2 and how they were obtained.
 
         Returns:
-            A string such as ``"fine-tuning: 2.00 s (CPU 1.98 s), 0.00778 Wh, 2.87 mg CO2e,
-            estimated (CPU load x TDP)"``.
+            A string such as ``"fine-tuning: 2.00 s (CPU 1.98 s), 0.00778 Wh, 2.87 mg CO2e
+            (range 1.6-5.4 mg), estimated (CPU load x TDP)"``; the range only when one is
+            stated (``co2_range_basis``).
 
         Example:
             >>> EmissionsRecord(label="demo", wall_seconds=1.5, cpu_seconds=1.2).summary()
@@ -225,4 +239,6 @@ class EmissionsRecord:
         cpu = "n/a" if self.cpu_seconds is None else f"{self.cpu_seconds:.2f} s"
         energy = "energy n/a" if self.energy_kwh is None else f"{self.energy_kwh * 1000:.3g} Wh"
         co2 = "CO2 n/a" if self.co2_kg is None else format_co2(self.co2_kg)
+        if self.co2_range_basis and self.co2_kg_low is not None and self.co2_kg_high is not None:
+            co2 += f" (range {format_co2_range(self.co2_kg_low, self.co2_kg_high)})"
         return f"{self.label}: {wall} (CPU {cpu}), {energy}, {co2}, {self.mode}"
