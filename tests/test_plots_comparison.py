@@ -133,3 +133,45 @@ def test_comparison_refuses_mixed_backbones_and_bad_figsize(results):
         plot_comparison(mixed)
     with pytest.raises(InvalidParameterError, match="'figsize' parameter of plot_comparison"):
         plot_comparison(results, figsize=(14, -1))
+
+
+def with_range(results, basis="CPU power 2-8 W per thread (codecarbon assumed 4 W: its default)"):
+    return results.assign(
+        co2_kg_low=results["co2_kg"] * 0.6,
+        co2_kg_high=results["co2_kg"] * 1.7,
+        co2_range_basis=basis,
+        co2_estimated=True,
+        co2_power_source="CPU load x TDP",
+    )
+
+
+def test_comparison_draws_the_co2_range_and_states_its_assumption(results):
+    runs = with_range(results)
+    fig = plot_comparison(runs)
+    co2 = fig.axes[2]
+    full = runs[runs["train_per_class"].isna()]
+    bands = [c for c in co2.collections if c.get_hatch()]
+    assert len(bands) == len(STRATEGIES)
+    for band, strategy in zip(bands, STRATEGIES, strict=True):
+        rows = full[full["strategy"] == strategy]
+        y = band.get_paths()[0].vertices[:, 1]
+        np.testing.assert_allclose(
+            [y.min(), y.max()],
+            [rows["co2_kg_low"].mean() * 1e6, rows["co2_kg_high"].mean() * 1e6],  # mg
+        )
+    assert co2.get_ylim()[1] > full["co2_kg_high"].max() * 1e6  # the whole range in view
+    caption = caption_of(fig)
+    assert "hatched: range of the CO₂ estimate" in caption
+    assert "Range: CPU power 2-8 W per thread" in caption.replace("\n", " ")
+    # Printed with two digits: the estimate is known within a factor of two, not to 3 digits.
+    assert all(len(t.get_text().replace(".", "")) <= 2 for t in co2.texts)
+    fig.draw_without_rendering()
+    extent = fig._supxlabel.get_window_extent()
+    assert extent.x0 >= 0 and extent.x1 <= fig.bbox.width and extent.y0 >= 0
+
+
+def test_comparison_without_a_stated_range_draws_none(results):
+    runs = results.assign(co2_kg_low=results["co2_kg"], co2_kg_high=results["co2_kg"])
+    fig = plot_comparison(runs)
+    assert not [c for c in fig.axes[2].collections if c.get_hatch()]
+    assert "hatched" not in caption_of(fig)

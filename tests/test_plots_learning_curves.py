@@ -19,6 +19,7 @@ from plots_data import (
 
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import plot_learning_curves
+from tlcourse.strategies import strategy_color
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,57 @@ def test_learning_curves_bad_history_metric_and_arguments_are_explained():
         plot_learning_curves(history, fine_tune_start="2")
     with pytest.raises(InvalidParameterError, match="'label' parameter"):
         plot_learning_curves(history, label=3)
+
+
+def continuing_results() -> pd.DataFrame:
+    """As the comparison writes them: fine-tuning's history starts with feature extraction's
+    (its head phase is the same run), then goes on for 3 epochs."""
+    results = make_results(seeds=2, sizes=(None,))
+    head = results[results["strategy"] == "feature_extraction"].set_index("seed")["history"]
+
+    def history(row):
+        if not row["strategy"].startswith("fine_tuning"):
+            return row["history"]
+        shared = json.loads(head[row["seed"]])
+        step = 0.02 if row["strategy"] == "fine_tuning" else 0.03
+        return json.dumps({k: v + [v[-1] + step * i for i in (1, 2, 3)] for k, v in shared.items()})
+
+    return results.assign(
+        history=results.apply(history, axis=1),
+        fine_tune_start=results["strategy"].map(
+            lambda s: EPOCHS if s.startswith("fine_tuning") else np.nan
+        ),
+    )
+
+
+def test_every_strategy_in_the_legend_is_visible_when_fine_tuning_continues_a_run():
+    # Regression (issue 12): the fine-tuning curves repeat the feature-extraction curve over
+    # their head epochs and were drawn on top of it, so the legend named a strategy that the
+    # plot hid entirely.
+    fig = plot_learning_curves(continuing_results())
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "Feature extraction" in legend
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
+        for i, line in enumerate(lines):
+            points = set(zip(line.get_xdata(), np.round(line.get_ydata(), 9), strict=True))
+            above = set()
+            for later in lines[i + 1 :]:
+                above |= set(zip(later.get_xdata(), np.round(later.get_ydata(), 9), strict=True))
+            assert points - above, f"line {i} ({to_hex(line.get_color())}) is hidden"
+    # Fine-tuning is drawn from the last head epoch on, joined to the shared curve.
+    fine_tuning = to_hex(strategy_color("fine_tuning"))
+    starts = {
+        line.get_xdata()[0]
+        for line in fig.axes[0].get_lines()
+        if to_hex(line.get_color()) == fine_tuning and len(line.get_xdata()) > 1
+    }
+    assert starts == {EPOCHS}
+    assert "continue the Feature extraction curve" in fig._suptitle.get_text()
+
+
+def test_curves_that_only_look_alike_are_drawn_whole(results):
+    fig = plot_learning_curves(results)  # every strategy has its own numbers from epoch 1
+    assert all(line.get_xdata()[0] == 1 for line in fig.axes[0].get_lines()
+               if len(line.get_xdata()) > 2)  # fmt: skip
+    assert "continue" not in fig._suptitle.get_text()

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
-from plots_data import linear_probe, make_results, with_strategy
+from plots_data import linear_probe, make_predictions, make_results, with_strategy
 
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import (
@@ -15,11 +15,14 @@ from tlcourse.plots import (
     LectureFigure,
     lecture,
     lecture_figures,
+    plot_deployment,
     plot_parameter_counts,
     write_figures,
 )
 
 RESULTS_FIGURES = ["comparison.png", "learning_curves.png", "data_efficiency.png"]
+DEPLOYMENT_FIGURE = "deployment.png"  # from results with deployment columns
+PREDICTION_FIGURES = ["confusion.png", "gallery.png"]  # from the predictions table
 
 
 def test_one_record_per_figure_file():
@@ -28,10 +31,42 @@ def test_one_record_per_figure_file():
         "parameter_counts.png",
         "trainable_map.png",
         "learning_rates.png",
+        "deployment_networks.png",
         *RESULTS_FIGURES,
+        DEPLOYMENT_FIGURE,
+        *PREDICTION_FIGURES,
     ]
-    assert [f.file_name for f in LECTURE_FIGURES if f.needs_results] == RESULTS_FIGURES
+    assert [f.file_name for f in LECTURE_FIGURES if f.needs_results] == [
+        *RESULTS_FIGURES,
+        DEPLOYMENT_FIGURE,
+        *PREDICTION_FIGURES,
+    ]
+    assert [f.file_name for f in LECTURE_FIGURES if f.needs_predictions] == PREDICTION_FIGURES
     assert all(f.description for f in LECTURE_FIGURES)
+
+
+def with_deployment(results: pd.DataFrame) -> pd.DataFrame:
+    scratch = results["strategy"] == "scratch"
+    return results.assign(
+        model_mb=np.where(scratch, 0.4, 13.7),
+        latency_ms=np.where(scratch, 1.5, 9.0),
+        co2_per_1000_predictions_kg=np.where(scratch, 2e-6, 1e-5),
+    )
+
+
+def test_write_figures_from_predictions_and_deployment_columns(tmp_path):
+    results = with_deployment(make_results(seeds=2, sizes=(None,)))
+    predictions = make_predictions(folder=tmp_path / "photos")
+    paths = write_figures(results, tmp_path / "out", predictions=predictions)
+    assert [p.name for p in paths] == [*RESULTS_FIGURES[:2], DEPLOYMENT_FIGURE, *PREDICTION_FIGURES]
+    csv = tmp_path / "predictions.csv"
+    predictions.drop(columns="file").to_csv(csv, index=False)  # no files: no gallery
+    paths = write_figures(make_results(seeds=1, sizes=(None,)), tmp_path / "csv", predictions=csv)
+    assert [p.name for p in paths] == [*RESULTS_FIGURES[:2], "confusion.png"]
+    with pytest.raises(InvalidParameterError, match="'predictions' parameter of write_figures"):
+        write_figures(results, tmp_path, predictions=tmp_path / "nope.csv")
+    with pytest.raises(InvalidParameterError, match="'predictions' parameter of write_figures"):
+        write_figures(results, tmp_path, predictions=results)
 
 
 def test_write_figures_adds_data_efficiency_only_for_several_sizes(tmp_path):
@@ -84,17 +119,37 @@ def test_adding_a_figure_is_adding_a_record(tmp_path, monkeypatch):
 def test_lecture_figures_writes_every_record_with_results(tmp_path, monkeypatch):
     # The real parameter counts build VGG16 and four others (tests/test_cli.py draws them);
     # here a table stands in, so the test is about the list, not about those networks.
+    # So do the deployment measurements of VGG16, Lite0 and the small CNN (tests/test_deployment).
     counts = pd.DataFrame({"name": ["vgg16", "efficientnet_lite0"], "parameters": [134e6, 3.4e6]})
-    quick = [
-        dataclasses.replace(f, build=lambda results, setup: plot_parameter_counts(counts=counts))
-        if f.file_name == "parameter_counts.png"
-        else f
-        for f in LECTURE_FIGURES
-    ]
-    monkeypatch.setattr(lecture, "LECTURE_FIGURES", tuple(quick))
+    costs = pd.DataFrame(
+        {
+            "name": ["vgg16", "small_cnn"],
+            "model_mb": [59.0, 0.4],
+            "latency_ms": [60.0, 1.5],
+            "co2_per_1000_predictions_kg": [1e-4, 2e-6],
+        }
+    )
+    quick = {
+        "parameter_counts.png": lambda results, setup: plot_parameter_counts(counts=counts),
+        "deployment_networks.png": lambda results, setup: plot_deployment(costs),
+    }
+    monkeypatch.setattr(
+        lecture,
+        "LECTURE_FIGURES",
+        tuple(
+            dataclasses.replace(f, build=quick[f.file_name]) if f.file_name in quick else f
+            for f in LECTURE_FIGURES
+        ),
+    )
     csv = tmp_path / "results.csv"
-    make_results(seeds=1).to_csv(csv, index=False)
-    paths = lecture_figures(tmp_path / "figures", results=csv, backbone="vgg16", depth=2)
+    with_deployment(make_results(seeds=1)).to_csv(csv, index=False)
+    paths = lecture_figures(
+        tmp_path / "figures",
+        results=csv,
+        backbone="vgg16",
+        depth=2,
+        predictions=make_predictions(folder=tmp_path / "photos"),
+    )
     assert [p.name for p in paths] == [f.file_name for f in LECTURE_FIGURES]
     assert {p.name for p in (tmp_path / "figures").iterdir()} == {p.name for p in paths}
 

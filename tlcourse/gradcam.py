@@ -211,7 +211,9 @@ def _check_images(images, model: keras.Model, func: str) -> np.ndarray:
         array = array[None]
     expected = tuple(model.input_shape[1:])
     shape_ok = array.ndim == 4 and len(array) > 0 and len(expected) == 3
-    shape_ok = shape_ok and all(e is None or e == a for e, a in zip(expected, array.shape[1:]))
+    shape_ok = shape_ok and all(
+        e is None or e == a for e, a in zip(expected, array.shape[1:], strict=True)
+    )
     if not shape_ok:
         wanted = "(n, " + ", ".join("any" if e is None else str(e) for e in expected) + ")"
         raise InvalidParameterError(

@@ -11,7 +11,11 @@ figure.
 """
 
 from tlcourse.plots.comparison import plot_comparison
+from tlcourse.plots.confusion import plot_confusion
 from tlcourse.plots.data_efficiency import plot_data_efficiency
+from tlcourse.plots.deployment import plot_deployment
+from tlcourse.plots.gallery import plot_gallery
+from tlcourse.plots.grad_cam import plot_grad_cam
 from tlcourse.plots.learning_curves import plot_learning_curves
 from tlcourse.plots.learning_rates import plot_learning_rates
 from tlcourse.plots.lecture import (
@@ -34,7 +38,11 @@ __all__ = [
     "LectureSetup",
     "lecture_figures",
     "plot_comparison",
+    "plot_confusion",
     "plot_data_efficiency",
+    "plot_deployment",
+    "plot_gallery",
+    "plot_grad_cam",
     "plot_learning_curves",
     "plot_learning_rates",
     "plot_lr_find",

@@ -26,8 +26,10 @@ __all__ = ["plot_grad_cam"]
 def _models(models) -> dict:
     if isinstance(models, keras.Model):
         return {"model": models}
-    if isinstance(models, Mapping) and models and all(
-        isinstance(m, keras.Model) for m in models.values()
+    if (
+        isinstance(models, Mapping)
+        and models
+        and all(isinstance(m, keras.Model) for m in models.values())
     ):
         return dict(models)
     raise invalid_parameter(
@@ -134,7 +136,7 @@ def plot_grad_cam(
         _hide_frame(ax)
         if labels is not None:
             ax.set_xlabel(f"true: {_class_text(int(labels[row]), class_names)}", fontsize=11)
-        for column, (name, (heat, predicted, confidence)) in enumerate(results.items(), 1):
+        for column, (heat, predicted, confidence) in enumerate(results.values(), 1):
             ax = axes[row, column]
             ax.imshow(photos[row])
             ax.imshow(heat[row], cmap="jet", alpha=alpha, vmin=0, vmax=1)

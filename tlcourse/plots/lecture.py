@@ -1,9 +1,10 @@
 """The lecture's figures: one list, read by ``tlcourse figures`` and by ``tlcourse compare``.
 
-Each :class:`LectureFigure` says which file it writes, whether it needs a results table, when it
-applies (the data-efficiency figure only for several training-set sizes) and how to build it.
-:func:`write_figures` writes the ones drawn from results (what ``tlcourse compare`` writes after
-a run); :func:`lecture_figures` writes all of them. Adding a figure is one module with its plot
+Each :class:`LectureFigure` says which file it writes, whether it needs a results table (or the
+predictions table, ``predictions.csv``), when it applies (the data-efficiency figure only for
+several training-set sizes) and how to build it. :func:`write_figures` writes the ones drawn
+from results and predictions (what ``tlcourse compare`` writes after a run);
+:func:`lecture_figures` writes all of them. Adding a figure is one module with its plot
 function, one record in :data:`LECTURE_FIGURES`, and its test.
 """
 
@@ -17,9 +18,13 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tlcourse.error_analysis import check_predictions
 from tlcourse.errors import check_choice, check_int, check_real, invalid_parameter
 from tlcourse.plots.comparison import plot_comparison
+from tlcourse.plots.confusion import plot_confusion
 from tlcourse.plots.data_efficiency import plot_data_efficiency
+from tlcourse.plots.deployment import has_deployment_columns, plot_deployment
+from tlcourse.plots.gallery import gallery_applies, plot_gallery
 from tlcourse.plots.learning_curves import plot_learning_curves
 from tlcourse.plots.learning_rates import plot_learning_rates
 from tlcourse.plots.network_sizes import plot_parameter_counts
@@ -55,11 +60,15 @@ class LectureFigure:
     Attributes:
         file_name: the PNG written, e.g. ``"comparison.png"``.
         build: ``build(results, setup) -> Figure``; ``results`` is None for a figure that
-            needs none.
-        needs_results: True when drawn from a results table (written by ``tlcourse compare``).
-        applies: ``applies(results) -> bool``, for a figure drawn from results only when the
-            table allows it. Defaults to always.
+            needs none, and the predictions table for one that ``needs_predictions``.
+        needs_results: True when drawn from a comparison's tables (written by
+            ``tlcourse compare``).
+        applies: ``applies(results) -> bool`` (or of the predictions), for a figure drawn
+            only when the table allows it. Defaults to always.
         description: what it shows, in a few words.
+        needs_predictions: True when drawn from the predictions table (one row per test image
+            per run, ``predictions.csv``) instead of the results: ``build`` and ``applies``
+            then receive it in place of the results. Defaults to False.
     """
 
     file_name: str
@@ -67,6 +76,7 @@ class LectureFigure:
     needs_results: bool
     applies: Callable[[pd.DataFrame], bool] = lambda results: True
     description: str = ""
+    needs_predictions: bool = False
 
 
 def _lecture_classifier(setup: LectureSetup):
@@ -86,6 +96,14 @@ def _learning_rates(results, setup: LectureSetup) -> Figure:
     from tlcourse.optimizers import learning_rates
 
     return plot_learning_rates(learning_rates(_lecture_classifier(setup)))
+
+
+def _deployment_networks(results, setup: LectureSetup) -> Figure:
+    from tlcourse.deployment import deployment_table
+
+    # Short measurements: the figure compares orders of magnitude (VGG16 against a small CNN).
+    table = deployment_table(num_classes=setup.num_classes, repeats=10, seconds=1.0)
+    return plot_deployment(table)
 
 
 def _trainable_map(results, setup: LectureSetup) -> Figure:
@@ -115,6 +133,12 @@ LECTURE_FIGURES: tuple[LectureFigure, ...] = (
         description="the learning rate per block under differential rates",
     ),
     LectureFigure(
+        "deployment_networks.png",
+        _deployment_networks,
+        needs_results=False,
+        description="size, CPU latency and CO2 per 1,000 predictions: VGG16, Lite0, small CNN",
+    ),
+    LectureFigure(
         "comparison.png",
         lambda results, setup: plot_comparison(results),
         needs_results=True,
@@ -133,6 +157,28 @@ LECTURE_FIGURES: tuple[LectureFigure, ...] = (
         applies=several_sizes,
         description="accuracy against training images per class",
     ),
+    LectureFigure(
+        "deployment.png",
+        lambda results, setup: plot_deployment(results),
+        needs_results=True,
+        applies=has_deployment_columns,
+        description="size, CPU latency and CO2 per 1,000 predictions of each strategy's model",
+    ),
+    LectureFigure(
+        "confusion.png",
+        lambda predictions, setup: plot_confusion(predictions),
+        needs_results=True,
+        needs_predictions=True,
+        description="confusion matrix per strategy, seeds pooled",
+    ),
+    LectureFigure(
+        "gallery.png",
+        lambda predictions, setup: plot_gallery(predictions),
+        needs_results=True,
+        needs_predictions=True,
+        applies=gallery_applies,
+        description="test photos from scratch gets wrong and transfer learning gets right",
+    ),
 )
 
 
@@ -142,30 +188,73 @@ def _check_out(out, func: str) -> Path:
     return Path(out).expanduser()
 
 
-def _write(figures, results, setup, out: Path) -> list[Path]:
+def _table(figure: LectureFigure, results, predictions):
+    return predictions if figure.needs_predictions else results
+
+
+def _chosen(figures, results, predictions, with_others: bool) -> list[LectureFigure]:
+    """The records to draw: those whose table is there and applies (and, if asked, the rest)."""
+    chosen = []
+    for figure in figures:
+        if not figure.needs_results:
+            if with_others:
+                chosen.append(figure)
+            continue
+        table = _table(figure, results, predictions)
+        if table is not None and figure.applies(table):
+            chosen.append(figure)
+    return chosen
+
+
+def _write(figures, results, predictions, setup, out: Path) -> list[Path]:
     paths = []
     for figure in figures:
         # Drawn without pyplot: nothing to close, the figure goes with its last reference.
-        paths.append(save_figure(figure.build(results, setup), out / figure.file_name))
+        built = figure.build(_table(figure, results, predictions), setup)
+        paths.append(save_figure(built, out / figure.file_name))
     return paths
 
 
-def write_figures(results: pd.DataFrame, out: str | os.PathLike) -> list[Path]:
+def _check_predictions(predictions, func: str) -> pd.DataFrame | None:
+    if predictions is None:
+        return None
+    if isinstance(predictions, str | os.PathLike):
+        path = Path(predictions).expanduser()
+        if not path.is_file():
+            raise invalid_parameter(
+                "predictions", func, "None, a predictions DataFrame or an existing "
+                "predictions.csv", str(predictions),
+            )  # fmt: skip
+        predictions = pd.read_csv(path)
+    return check_predictions(predictions, func)
+
+
+def write_figures(
+    results: pd.DataFrame,
+    out: str | os.PathLike,
+    predictions: pd.DataFrame | str | os.PathLike | None = None,
+) -> list[Path]:
     """Save the figures drawn from a comparison's results as PNG files in ``out``.
 
     What ``tlcourse compare`` writes after a run: every record of :data:`LECTURE_FIGURES` that
-    needs results and applies to this table.
+    needs results and applies to this table, and, given the predictions table, those drawn
+    from it (confusion matrices, the gallery).
 
     Args:
         results: the DataFrame :func:`tlcourse.compare` returns (or its ``results.csv``, read).
         out: output folder (created if missing).
+        predictions: the predictions table (``predictions.csv``, read, or its path), one row
+            per test image per run; None skips the figures drawn from it. Defaults to None.
 
     Returns:
-        The paths written: ``comparison.png``, ``learning_curves.png`` and, when several
-        training-set sizes were run, ``data_efficiency.png``.
+        The paths written: ``comparison.png``, ``learning_curves.png``; with several
+        training-set sizes ``data_efficiency.png``; with deployment columns ``deployment.png``;
+        with predictions ``confusion.png`` and, when it has files and a strategy from
+        scratch, ``gallery.png``.
 
     Raises:
-        InvalidParameterError: ``results`` is not a results table, or ``out`` is not a path.
+        InvalidParameterError: ``results`` is not a results table, ``predictions`` not a
+            predictions table, or ``out`` is not a path.
 
     Example:
         >>> import json, tempfile
@@ -177,9 +266,10 @@ def write_figures(results: pd.DataFrame, out: str | os.PathLike) -> list[Path]:
         ['comparison.png', 'learning_curves.png']
     """
     results = check_frame(results, ("strategy", "train_per_class"), "write_figures", "results")
+    predictions = _check_predictions(predictions, "write_figures")
     out = _check_out(out, "write_figures")
-    chosen = [f for f in LECTURE_FIGURES if f.needs_results and f.applies(results)]
-    return _write(chosen, results, LectureSetup(), out)
+    chosen = _chosen(LECTURE_FIGURES, results, predictions, with_others=False)
+    return _write(chosen, results, predictions, LectureSetup(), out)
 
 
 def _read_results(results, func: str) -> pd.DataFrame | None:
@@ -206,13 +296,16 @@ def lecture_figures(
     depth: int | str = 4,
     factor: float = 3.0,
     only: Sequence[str] | None = None,
+    predictions: str | os.PathLike | pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write the lecture's figures as PNG files: every record of :data:`LECTURE_FIGURES`.
 
     Always: parameter counts of the lecture's networks (``parameter_counts.png``), which blocks
-    train in each strategy (``trainable_map.png``) and the learning rate per block under
-    differential rates (``learning_rates.png``). With ``results`` (from
-    :func:`tlcourse.compare`): what :func:`write_figures` writes.
+    train in each strategy (``trainable_map.png``), the learning rate per block under
+    differential rates (``learning_rates.png``) and what using VGG16, Lite0 and the small CNN
+    costs (``deployment_networks.png``, measured on this machine: about 10 s). With
+    ``results`` and ``predictions`` (from :func:`tlcourse.compare`): what
+    :func:`write_figures` writes.
 
     Args:
         out: folder for the PNG files (created if missing).
@@ -225,6 +318,8 @@ def lecture_figures(
         factor: ratio between consecutive blocks' learning rates (> 0). Defaults to 3.0.
         only: file names of the figures to write (see :data:`LECTURE_FIGURES`), e.g.
             ``["trainable_map.png"]``. Defaults to None (all that apply).
+        predictions: the predictions table or the path of a ``predictions.csv``, for the
+            confusion matrices and the gallery; None skips them. Defaults to None.
 
     Returns:
         The paths written, in the order of :data:`LECTURE_FIGURES`.
@@ -247,6 +342,7 @@ def lecture_figures(
     results = _read_results(results, func)
     if results is not None:
         check_frame(results, ("strategy", "train_per_class"), func, "results")
+    predictions = _check_predictions(predictions, func)
     check_choice("backbone", backbone, list(list_backbones().index), func)
     depth = check_int("depth", depth, func, low=0, extra=["all"])
     factor = check_real("factor", factor, func, low=0, low_open=True)
@@ -263,8 +359,7 @@ def lecture_figures(
     setup = LectureSetup(backbone=backbone, depth=depth, factor=factor)
     chosen = [
         f
-        for f in LECTURE_FIGURES
-        if (not f.needs_results or (results is not None and f.applies(results)))
-        and (only is None or f.file_name in only)
+        for f in _chosen(LECTURE_FIGURES, results, predictions, with_others=True)
+        if only is None or f.file_name in only
     ]
-    return _write(chosen, results, setup, out)
+    return _write(chosen, results, predictions, setup, out)

@@ -137,8 +137,8 @@ def co2_footnote(results) -> str:
         ...     "carbon_intensity_g_per_kwh": 56.0}))
         'CO2 estimated (CPU load x TDP) by codecarbon; grid: France, 56 g CO2e/kWh.'
         >>> print(co2_footnote(pd.DataFrame({"co2_kg": [2e-6], "co2_mode": "estimated",
-        ...     "co2_range_basis": "CPU power 2-8 W per thread (codecarbon assumed 4 W)"})))
-        CO2 estimated by codecarbon; grid: not recorded. Range: CPU power 2-8 W per thread (codecarbon assumed 4 W).
+        ...     "co2_grid": "France", "co2_range_basis": "CPU power 2-8 W per thread"})))
+        CO2 estimated by codecarbon; grid: France. Range: CPU power 2-8 W per thread.
     """
     import pandas as pd
 

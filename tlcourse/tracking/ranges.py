@@ -26,9 +26,9 @@ sits in the middle, a factor of two from either end. Both of codecarbon's CPU fo
 process's share of the threads, or ``0.1 + 0.9 x load^3`` of the machine) are proportional to
 the TDP, so the CPU part of the energy scales exactly with the assumed power per thread; RAM
 and GPU energy are kept as they are (RAM is codecarbon's fixed estimate of 5 W per memory
-module; this range does not cover it). The carbon intensity of the grid is applied unchanged. The range
-need not contain codecarbon's own figure: its generic 85 W on a 2-thread machine is 42 W per
-thread, above any CPU in the table.
+module; this range does not cover it). The carbon intensity of the grid is applied unchanged.
+The range need not contain codecarbon's own figure: its generic 85 W on a 2-thread machine is
+42 W per thread, above any CPU in the table.
 
 No range is given (low = high = the estimate) when the power was read from a counter, when the
 TDP came from codecarbon's CPU table or from the user's configuration: those rest on the
