@@ -116,6 +116,7 @@ def test_adding_a_figure_is_adding_a_record(tmp_path, monkeypatch):
     assert dataclasses.is_dataclass(extra)
 
 
+@pytest.mark.slow
 def test_lecture_figures_writes_every_record_with_results(tmp_path, monkeypatch):
     # The real parameter counts build VGG16 and four others (tests/test_cli.py draws them);
     # here a table stands in, so the test is about the list, not about those networks.

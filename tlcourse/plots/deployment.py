@@ -149,17 +149,22 @@ def plot_deployment(table: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     fig, axes = new_figure(figsize, 1, 3)
     ax_size, ax_time, ax_co2 = axes[0]
     _panel(ax_size, rows["model_mb"], labels, colors, lambda v: f"{_number(v)} MB")
-    finish(ax_size, "Model size", "", "weights (MB)")
+    finish(ax_size, "Model size", "", ".keras file (MB)")
     _panel(ax_time, rows["latency_ms"], labels, colors, lambda v: f"{_number(v, 3)} ms")
     finish(ax_time, "CPU latency per image", "", "median, batch 1 (ms)")
     _panel(ax_co2, co2 * factor, labels, colors, _number, *ends)
     finish(ax_co2, "CO₂ per 1,000 predictions", "", f"CO₂ ({unit})")
     fig.suptitle(wrap_to_width(f"What using the model costs: {what}", figsize[0], TITLE_FONTSIZE))
-    hatched = any(e is not None and np.any(np.isfinite(e)) for e in ends)
+    hatched = ends[0] is not None and ends[1] is not None and bool(np.any(ends[1] > ends[0]))
+    random = (
+        "built_with" in table.columns
+        and table["built_with"].astype(str).str.contains("weights=None").any()
+    )
     caption = (
         "Latency: median time of one image (batch 1) through a traced inference function on "
-        "this machine's CPU, after warm-up. Size: the bytes of all weights, as saved."
+        "this machine's CPU, after warm-up. Size: the saved .keras file, nearly all weights."
         + (" Hatched: range of the CO₂ estimate." if hatched else "")
+        + (" Random weights: size and time do not depend on them." if random else "")
         + "\n"
         + co2_footnote(table.assign(co2_kg=table["co2_per_1000_predictions_kg"]))
     )
