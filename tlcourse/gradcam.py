@@ -322,6 +322,11 @@ def grad_cam(
     if not isinstance(model, keras.Model):
         raise invalid_parameter("model", func, "a keras.Model taking images", model)
     batch_size = check_int("batch_size", batch_size, func, low=1)
+    if len(model.outputs) != 1:
+        raise invalid_parameter(
+            "model", func, "a model with one output (a score per class)", model.name,
+            f"It has {len(model.outputs)} outputs.",
+        )  # fmt: skip
     path = _find_path(model, layer, func)
     images = _check_images(images, model, func)
     num_classes = model.output_shape[-1]

@@ -14,6 +14,10 @@ What codecarbon 3 does, and what this package sets differently (checked against 
   per assumed memory module on x86). The record says which case applied as structured fields
   (``power_source``, ``estimated``, ``cpu_tdp_w``, ``cpu_tdp_source``...), from which its
   ``mode`` and ``method`` sentence are formatted.
+* **Range.** When the estimate rests on a default CPU power (codecarbon's 4 W per thread for
+  a CPU it does not know, or its generic 85 W), the record also holds ``co2_kg_low`` and
+  ``co2_kg_high``: the CO2 with 2 and 8 W per CPU thread, the stated assumption
+  (``co2_range_basis``; see :mod:`~tlcourse.tracking.ranges` for its sources).
 * **tracking_mode.** codecarbon defaults to ``"machine"``: the load of *every* process on the
   computer. ``track`` defaults to ``"process"``: this Python process and its children, so two
   runs can be compared even while something else uses the machine.
@@ -33,13 +37,15 @@ What codecarbon 3 does, and what this package sets differently (checked against 
 Modules: :mod:`~tlcourse.tracking.tracker` (``track``), :mod:`~tlcourse.tracking.record` (the
 record), :mod:`~tlcourse.tracking.codecarbon_adapter` (codecarbon start/stop/read),
 :mod:`~tlcourse.tracking.method` (the words), :mod:`~tlcourse.tracking.grid` (countries and
-carbon intensity), :mod:`~tlcourse.tracking.columns` (results-table columns and figure
-footnotes), :mod:`~tlcourse.tracking.equivalents` and :mod:`~tlcourse.tracking.formatting`.
+carbon intensity), :mod:`~tlcourse.tracking.ranges` (the low-high range of an estimate that
+rests on a default CPU power, and its stated assumption), :mod:`~tlcourse.tracking.columns`
+(results-table columns and figure footnotes), :mod:`~tlcourse.tracking.equivalents` and
+:mod:`~tlcourse.tracking.formatting`.
 """
 
 from tlcourse.tracking.columns import CO2_COLUMNS, co2_columns, co2_footnote
 from tlcourse.tracking.equivalents import CO2_EQUIVALENT_FACTORS, co2_equivalents
-from tlcourse.tracking.formatting import format_co2
+from tlcourse.tracking.formatting import format_co2, format_co2_range
 from tlcourse.tracking.grid import INTENSITY_SOURCES, check_country
 from tlcourse.tracking.method import (
     CPU_POWER_SOURCES,
@@ -48,12 +54,14 @@ from tlcourse.tracking.method import (
     RAM_POWER_SOURCES,
     TDP_SOURCES,
 )
+from tlcourse.tracking.ranges import CPU_WATTS_PER_THREAD, co2_range
 from tlcourse.tracking.record import EmissionsRecord
 from tlcourse.tracking.tracker import TRACKING_MODES, Tracking, track
 
 __all__ = [
     "CO2_COLUMNS",
     "CO2_EQUIVALENT_FACTORS",
+    "CPU_WATTS_PER_THREAD",
     "CPU_POWER_SOURCES",
     "GPU_POWER_SOURCES",
     "INTENSITY_SOURCES",
@@ -67,6 +75,8 @@ __all__ = [
     "co2_columns",
     "co2_equivalents",
     "co2_footnote",
+    "co2_range",
     "format_co2",
+    "format_co2_range",
     "track",
 ]
