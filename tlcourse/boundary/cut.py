@@ -29,6 +29,7 @@ __all__ = [
     "Boundary",
     "BoundaryCacheWarning",
     "NoBoundaryError",
+    "boundary_operation",
     "depth_boundary",
     "find_boundary",
     "lower_model",
@@ -53,6 +54,8 @@ class Boundary:
         layer: name of the backbone layer whose output is the boundary; None when the whole
             backbone is frozen (the boundary is the backbone's output, the pooled features).
         tensor: the boundary, a symbolic tensor of the backbone's graph.
+        index: position in ``backbone.operations`` of the first operation above the boundary
+            (the same in every copy of the backbone, unlike automatic names).
         shape: shape of one image's activations, e.g. ``(5, 5, 192)``.
         upper: ``keras.Model`` from boundary activations to the classifier's output, sharing its
             layers (and so its weights) with ``model``: training it trains ``model``.
@@ -64,6 +67,7 @@ class Boundary:
     backbone: keras.Model
     layer: str | None
     tensor: object
+    index: int
     shape: tuple[int, ...]
     upper: keras.Model
     pre: tuple
@@ -92,11 +96,14 @@ def _is_random(layer) -> bool:
     return bool(getattr(layer, "_seed_generators", None))
 
 
-def _differs_in_training(layer: keras.layers.Layer) -> str | None:
-    """Why ``layer`` computes something else during ``fit`` than in inference, or None."""
+def _differs_in_training(layer: keras.layers.Layer, frozen: bool = False) -> str | None:
+    """Why ``layer`` computes something else during ``fit`` than in inference, or None.
+
+    ``frozen``: judge it as ``set_trainable`` leaves it below the boundary (BatchNorm frozen).
+    """
     for leaf in _leaves(layer):
         if isinstance(leaf, keras.layers.BatchNormalization):
-            if leaf.trainable:
+            if leaf.trainable and not frozen:
                 return f"{leaf.name!r} (BatchNormalization) is trainable: it uses batch statistics"
             continue
         if _is_random(leaf):
@@ -167,12 +174,16 @@ def _chain(model: keras.Model, backbone: keras.Model) -> tuple[list, dict, list]
 # The backbone: one tensor from the frozen part to the rest
 
 
-def _crossing(layers: list, start: int) -> list:
-    """The tensors made by ``layers[:start]`` (or graph inputs) that ``layers[start:]`` use."""
-    made_by = {id(t): i for i, layer in enumerate(layers) for t in tree.flatten(layer.output)}
+def _crossing(operations: list, start: int) -> list:
+    """The tensors made before ``operations[start]`` (or graph inputs) used from it on.
+
+    Operations, not layers: a graph also holds plain ops (``x + 3.0`` in MobileNetV3's hard
+    sigmoid) that are in no layer list.
+    """
+    made_by = {id(t): i for i, op in enumerate(operations) for t in tree.flatten(op.output)}
     crossing = {}
-    for layer in layers[start:]:
-        for tensor in tree.flatten(layer.input):
+    for op in operations[start:]:
+        for tensor in tree.flatten(op.input):
             if made_by.get(id(tensor), -1) < start:
                 crossing[id(tensor)] = tensor
     return list(crossing.values())
@@ -185,42 +196,77 @@ def _block_start(backbone: keras.Model, layer: keras.layers.Layer) -> keras.laye
     return None
 
 
-def _cut(backbone: keras.Model, first: int, trainable: set[int]):
-    """``(tensor, layer name or None, index)`` of a cut before ``backbone.layers[first]``.
+def _position(operations: list, layer) -> int:
+    return next(i for i, op in enumerate(operations) if op is layer)
 
-    Layers ``[:index]`` are below the cut; ``trainable`` holds the ids of the weights that train.
+
+def _cut(backbone: keras.Model, first: int, trainable: set[int]):
+    """``(tensor, name or None, index)`` of a cut before ``backbone.layers[first]``.
+
+    ``backbone.operations[:index]`` are below the cut, and ``name`` is the operation making the
+    boundary (None: the backbone's output). ``trainable`` holds the ids of the weights that
+    train.
     """
-    layers = backbone.layers
+    layers, operations = backbone.layers, backbone.operations
     if first >= len(layers):
-        return backbone.output, None, len(layers)
+        return backbone.output, None, len(operations)
     # The input of the block when nothing before ``first`` in its block trains: one cut per
     # block whatever layer of it trains first, and residual blocks have one input.
     start = _block_start(backbone, layers[first])
-    candidates = [first]
+    candidates = [layers[first]]
     if start is not None and start is not layers[first]:
-        begin = next(i for i, layer in enumerate(layers) if layer is start)
+        begin = _position(layers, start)
         if not any(_trains(layer, trainable) for layer in layers[begin:first]):
-            candidates = [begin]
+            candidates = [start]
         else:
-            candidates.append(begin)
-    for index in candidates:
-        if not any(layer.weights for layer in layers[:index]):
+            candidates.append(start)
+    for candidate in candidates:
+        index = _position(operations, candidate)
+        if not any(getattr(op, "weights", None) for op in operations[:index]):
             raise NoBoundaryError(
                 "nothing is frozen below the first layer that trains (depth='all'?): there is "
                 "no frozen computation to cache"
             )
-        tensors = _crossing(layers, index)
+        tensors = _crossing(operations, index)
         if len(tensors) == 1:
+            made = tensors[0]
             producer = next(
-                layer
-                for layer in layers
-                if any(t is tensors[0] for t in tree.flatten(layer.output))
+                op for op in operations if any(t is made for t in tree.flatten(op.output))
             )
             if isinstance(producer, keras.layers.InputLayer):
                 continue
-            return tensors[0], producer.name, index
+            return made, producer.name, index
     raise NoBoundaryError(
         f"the graph of {backbone.name!r} cannot be cut at one tensor before {layers[first].name!r}"
+    )
+
+
+def _check_below(backbone: keras.Model, index: int, frozen: bool = False) -> None:
+    for op in backbone.operations[:index]:
+        if isinstance(op, keras.layers.Layer):
+            reason = _differs_in_training(op, frozen)
+            if reason:
+                raise NoBoundaryError(reason)
+
+
+def boundary_operation(backbone: keras.Model, name: str | None):
+    """The operation of ``backbone`` whose output is the boundary ``name`` (None: the output).
+
+    A boundary may be a plain op that is no layer, so ``get_layer`` cannot always find it.
+
+    Example:
+        >>> from tlcourse import load_backbone
+        >>> base = load_backbone("efficientnet_lite0", input_shape=(32, 32, 3))
+        >>> boundary_operation(base, "block_13_add").name
+        'block_13_add'
+    """
+    if name is None:
+        return backbone.operations[-1]
+    for op in backbone.operations:
+        if op.name == name:
+            return op
+    raise invalid_parameter(
+        "name", "boundary_operation", f"an operation of {backbone.name!r}", name
     )
 
 
@@ -233,10 +279,7 @@ def _boundary(model, backbone, first: int, trainable: set[int]) -> Boundary:
         if reason:
             raise NoBoundaryError(reason)
     tensor, name, index = _cut(backbone, first, trainable)
-    for layer in backbone.layers[:index]:
-        reason = _differs_in_training(layer)
-        if reason:
-            raise NoBoundaryError(reason)
+    _check_below(backbone, index)
     shape = tuple(int(d) for d in tensor.shape[1:])
     inputs = keras.Input(shape, name="boundary_activations")
     x = inputs
@@ -249,7 +292,7 @@ def _boundary(model, backbone, first: int, trainable: set[int]) -> Boundary:
     for layer, kwargs in post:
         x = layer(x, **kwargs)
     upper = keras.Model(inputs, x, name=f"{model.name}_above_boundary")
-    return Boundary(model, backbone, name, tensor, shape, upper, tuple(pre), arguments)
+    return Boundary(model, backbone, name, tensor, index, shape, upper, tuple(pre), arguments)
 
 
 def find_boundary(model: keras.Model) -> Boundary:
@@ -323,7 +366,9 @@ def depth_boundary(backbone: keras.Model, depth: int) -> str | None:
     first = next(i for i, layer in enumerate(backbone.layers) if layer is first_layer)
     # As after set_trainable: the blocks from ``first`` on train.
     trainable = {id(w) for layer in backbone.layers[first:] for w in layer.weights}
-    return _cut(backbone, first, trainable)[1]
+    _, name, index = _cut(backbone, first, trainable)
+    _check_below(backbone, index, frozen=True)
+    return name
 
 
 def lower_model(*boundaries: Boundary) -> keras.Model:

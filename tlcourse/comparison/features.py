@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tlcourse.boundary.batches import shuffled_batches
+from tlcourse.boundary.cut import boundary_operation
 from tlcourse.boundary.memory import activation_bytes, check_fits, format_bytes
 from tlcourse.errors import TLCourseError, check_choice, check_int, invalid_parameter
 
@@ -53,7 +54,8 @@ class FeatureCache:
     Args:
         backbone: the frozen backbone (pooled output), e.g. from :func:`tlcourse.load_backbone`.
         batch_size: images per prediction batch, an int >= 1. Defaults to 64.
-        layers: names of backbone layers whose activations to keep too. Defaults to ().
+        layers: names of backbone layers (or operations) whose activations to keep too.
+            Defaults to ().
 
     Raises:
         InvalidParameterError: ``backbone`` is not a Keras model, a bad ``batch_size``, or a
@@ -95,7 +97,7 @@ class FeatureCache:
         Raises:
             InvalidParameterError: not the name of a backbone layer.
         """
-        names = [item.name for item in self.backbone.layers]
+        names = [op.name for op in self.backbone.operations]
         check_choice("layer", layer, names, "FeatureCache.add_layer")
         self._store.setdefault(layer, {})
 
@@ -138,7 +140,7 @@ class FeatureCache:
         return self._models[keys]
 
     def _output(self, layer: str):
-        output = self.backbone.get_layer(layer).output
+        output = boundary_operation(self.backbone, layer).output
         if isinstance(output, list | tuple):
             raise invalid_parameter(
                 "layer", "FeatureCache", "a backbone layer with one output", layer

@@ -249,16 +249,19 @@ def compare(
             rows.append(row)
             predictions.append(run_predictions)
             bar.finish(f"{where} {_describe(row)}")
+    store.close()
     table = normalize_results(pd.DataFrame(rows))
     if not return_predictions:
         return table
-    frames = [p for p in predictions if len(p)]
-    joined = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-    )
-    return table, joined
+    return table, _joined(predictions)
+
+
+def _joined(tables) -> pd.DataFrame:
+    """The predictions tables of several runs as one (with its columns even when empty)."""
+    frames = [t for t in tables if len(t)]
+    if not frames:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _expected_epochs(record: Strategy, budget: Budget) -> int:
@@ -355,6 +358,8 @@ class _Store:
             expected = row.get("test_predictions")
             if expected == expected and expected is not None and counts.get(key, 0) == expected:
                 self._done.add(key)
+        # Predictions of no row (a kill between the two writes): dropped at the next write.
+        self._dirty = bool(set(counts) - set(self._rows))
 
     def find(self, identity: dict):
         """``(row, predictions)`` of a finished run with this identity, or None."""
@@ -368,12 +373,19 @@ class _Store:
         key = run_key(row)
         self._rows[key], self._predictions[key] = row, predictions
         self._done.add(key)
+        self._write()
+
+    def close(self) -> None:
+        """Write both files if reading them found predictions of no row."""
+        if self._dirty:
+            self._write()
+
+    def _write(self) -> None:
+        self._dirty = False
         if self.results is None:
             return
         self.results.parent.mkdir(parents=True, exist_ok=True)  # only once there is a result
-        frames = [p for p in self._predictions.values() if len(p)]
-        if frames:
-            write_predictions(pd.concat(frames, ignore_index=True), self.predictions)
+        write_predictions(_joined(self._predictions.values()), self.predictions)
         write_results(pd.DataFrame(list(self._rows.values())), self.results)
 
 

@@ -39,6 +39,7 @@ import keras
 
 from tlcourse.boundary import BoundaryCacheWarning, NoBoundaryError, depth_boundary, find_boundary
 from tlcourse.boundary.batches import shuffled_batches
+from tlcourse.boundary.cut import boundary_operation
 from tlcourse.boundary.memory import CacheMemoryError
 from tlcourse.freezing import set_trainable
 from tlcourse.models import transfer_classifier
@@ -57,20 +58,27 @@ from tlcourse.strategies.training import (
 __all__ = ["FINE_TUNING", "FINE_TUNING_DLR", "fine_tune_from_head", "run", "run_differential"]
 
 
-def _boundary(context: RunContext, data, base, label: str):
-    """``(cached, layer, cache, cost of the passes so far)`` of a run (see the module).
+def _position(backbone, layer) -> int:
+    """Where the boundary ``layer`` is made, the same in every copy of the backbone."""
+    return backbone.operations.index(boundary_operation(backbone, layer))
+
+
+def _boundary(context: RunContext, data, label: str):
+    """``(cached, layer, position, cache, cost of the passes so far)`` of a run.
 
     ``cached`` is False when the whole model must train at every step (a warning says why);
-    ``layer`` names the boundary layer, None for depth 0 (the head trains on the features).
+    ``layer`` names the boundary in the cache's backbone, None for depth 0 (the features).
     """
     depth = context.budget.depth
     if context.boundary_cache:
         try:
-            layer = None if depth == "all" else depth_boundary(base, depth)
             if depth == "all":
                 raise NoBoundaryError("every block trains: there is no frozen part to cache")
+            # Named in the cache's own (pristine) copy: automatic names differ between copies.
+            pristine = context.features(data)[0].backbone
+            layer = depth_boundary(pristine, depth)
             cache, pass_cost = context.features(data, layer)
-            return True, layer, cache, pass_cost
+            return True, layer, _position(pristine, layer), cache, pass_cost
         except (NoBoundaryError, CacheMemoryError) as error:
             warnings.warn(
                 f"{label} trains the whole model at every step, without a boundary cache: {error}",
@@ -78,7 +86,7 @@ def _boundary(context: RunContext, data, base, label: str):
                 stacklevel=4,
             )
     cache, pass_cost = context.features(data)
-    return False, None, cache, pass_cost
+    return False, None, None, cache, pass_cost
 
 
 def fine_tune_from_head(
@@ -108,7 +116,7 @@ def fine_tune_from_head(
     budget = context.budget
     head = shared_head(context, data, seed)
     base = context.pretrained_backbone()
-    cached, layer, cache, pass_cost = _boundary(context, data, base, label)
+    cached, layer, position, cache, pass_cost = _boundary(context, data, label)
 
     def work():
         head_copy = keras.models.clone_model(head.model)
@@ -123,7 +131,7 @@ def fine_tune_from_head(
         if cached:
             # Train above the boundary on the cached activations; `model` shares its weights.
             boundary = find_boundary(model)
-            if boundary.layer != layer:  # the flags and the depth give one boundary
+            if _position(base, boundary.layer) != position:  # flags and depth: one boundary
                 raise RuntimeError(f"boundary {boundary.layer!r} is not {layer!r}")
             trainer = boundary.upper
             inputs = {s: cache.split(data, s, layer)[0] for s in ("train", "val", "test")}
