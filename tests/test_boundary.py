@@ -136,6 +136,7 @@ def _fine_tune(cache, train_batchnorm=False, factor=None, pipeline=True):
     return model, history, images
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [{}, {"factor": 3.0}, {"train_batchnorm": True}],
@@ -164,6 +165,7 @@ def test_fine_tune_on_boundary_activations_equals_the_whole_model(options):
     assert cached.optimizer.iterations.numpy() == looped.optimizer.iterations.numpy() == 6
 
 
+@pytest.mark.slow
 def test_fine_tune_caches_arrays_too_and_says_why_when_it_cannot():
     model, history, _ = _fine_tune("auto", pipeline=False)
     assert history.settings["cached"] and len(history.epoch) == 4

@@ -15,9 +15,12 @@ from tlcourse.comparison import (
     RESULT_COLUMNS,
     Budget,
     compare,
+    prediction_accuracy,
+    read_predictions,
     read_results,
     summarize,
 )
+from tlcourse.comparison.results import run_key
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import write_figures
 from tlcourse.strategies import STRATEGIES
@@ -76,6 +79,12 @@ def test_every_strategy_gives_one_complete_row(folder, tmp_path, monkeypatch):
             rows.loc["feature_extraction", "wall_seconds"]).all()  # fmt: skip
     on_disk = pd.read_csv(tmp_path / "out" / "results.csv")
     assert len(on_disk) == 4
+    # predictions.csv reproduces every accuracy exactly, for every built-in strategy.
+    predictions = read_predictions(tmp_path / "out")
+    assert len(predictions) == table["test_predictions"].sum() == 4 * 6
+    by_run = prediction_accuracy(predictions)
+    for row in table.to_dict("records"):
+        assert by_run[run_key(row)] == row["test_accuracy"], row["strategy"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no emissions.csv in the CWD
 
 

@@ -50,6 +50,7 @@ class PlanProgress:
         runs: one ``(strategy, expected epochs)`` per run of the plan, in order.
         say: called with one line per finished (or skipped) run; None for silence.
         live: draw the live bar; None: when standard output is a terminal. Defaults to None.
+        console: the ``rich.console.Console`` to draw on. Defaults to None (standard output).
 
     Example:
         >>> lines = []
@@ -67,6 +68,7 @@ class PlanProgress:
         runs: Sequence[tuple[str, int]],
         say: Callable[[str], None] | None,
         live: bool | None = None,
+        console: Console | None = None,
     ):
         self.runs = [(name, max(int(epochs), 1)) for name, epochs in runs]
         self._say = say
@@ -86,7 +88,7 @@ class PlanProgress:
                 TextColumn("{task.fields[epoch]}"),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[left]}"),
-                console=Console(file=sys.stdout),
+                console=console or Console(file=sys.stdout),
                 refresh_per_second=4,
                 transient=True,
             )
