@@ -97,3 +97,17 @@ def test_a_depth_sweep_shares_one_pass_and_one_head(folder, monkeypatch):
     assert passes == [(None, "block_15_project_BN", "block_13_add")]
     heads = [json.loads(h)["loss"][0] for h in table["history"]]
     assert heads[0] == heads[1]  # the same shared head (its first epoch)
+
+
+@pytest.mark.slow
+def test_a_run_on_the_reused_compiled_model_gives_the_numbers_of_a_run_alone(folder):
+    # Fine-tuning reuses the compiled model of the first run of its kind (one tracing per
+    # comparison); each run must still get exactly what it would get on its own model.
+    context = ComparisonContext(str(folder), image_size=32, budget=BUDGET)
+    for seed in (0, 1):
+        after = get_strategy("fine_tuning_dlr").run(context, context.dataset(seed=seed), seed)
+    alone_context = ComparisonContext(str(folder), image_size=32, budget=BUDGET)
+    alone = get_strategy("fine_tuning_dlr").run(alone_context, alone_context.dataset(seed=1), 1)
+    for a, b in zip(after.model.weights, alone.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    assert after.history == alone.history and after.test_accuracy == alone.test_accuracy

@@ -240,3 +240,20 @@ class RunContext(abc.ABC):
 
         The value keeps the cost ``compute`` charged, so every run that uses it is charged it.
         """
+
+    def memo(self, name: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``name`` for the whole comparison, whatever the split.
+
+        For objects that cost to make but hold no result, such as a compiled model that every
+        run of one kind reuses (:class:`~tlcourse.strategies.reuse.ReusedModel`).
+
+        Example:
+            >>> from tlcourse.comparison import ComparisonContext
+            >>> context = ComparisonContext()
+            >>> context.memo("answer", lambda: 42), context.memo("answer", lambda: 0)
+            (42, 42)
+        """
+        store = self.__dict__.setdefault("_memo", {})
+        if name not in store:
+            store[name] = compute()
+        return store[name]

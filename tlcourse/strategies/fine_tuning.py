@@ -24,6 +24,10 @@ Where the cache cannot be used (a backbone with dropout in its frozen blocks, ac
 large for memory) the whole model trains at every step, on the same batches, and a warning
 says why once.
 
+The compiled model of the first run of each kind is reused by the next ones
+(:class:`~tlcourse.strategies.reuse.ReusedModel`): Keras traces it once per comparison, not
+once per run, and every run still starts from exactly the state it would build itself.
+
 Training the head on cached features is the same computation as training it on top of the
 frozen base without augmentation (BatchNorm frozen, same dropout). Charged to each run: its
 fine-tuning stage, the shared head's training and every pass so far, so both fine-tuning
@@ -47,6 +51,7 @@ from tlcourse.optimizers import layerwise_optimizer
 from tlcourse.strategies.context import RunContext, StrategyResult
 from tlcourse.strategies.feature_extraction import head_training_cost, shared_head
 from tlcourse.strategies.registry import Strategy, register_strategy
+from tlcourse.strategies.reuse import ReusedModel
 from tlcourse.strategies.training import (
     compile_classifier,
     fit,
@@ -90,7 +95,7 @@ def _boundary(context: RunContext, data, label: str):
 
 
 def fine_tune_from_head(
-    context: RunContext, data, seed: int, *, differential: bool, label: str
+    context: RunContext, data, seed: int, *, differential: bool, label: str, augment: bool = False
 ) -> StrategyResult:
     """Fine-tune the last ``budget.depth`` blocks under the shared head (see the module).
 
@@ -100,6 +105,8 @@ def fine_tune_from_head(
         seed: seeds the head copy, dropout and the shuffling.
         differential: differential learning rates (``budget.factor`` per block).
         label: the name of the measured block.
+        augment: a random horizontal flip before the backbone (what the comparison did before
+            the boundary cache): the whole model then trains at every step. Defaults to False.
 
     Returns:
         The :class:`~tlcourse.strategies.context.StrategyResult` (model: backbone and head).
@@ -116,38 +123,52 @@ def fine_tune_from_head(
     budget = context.budget
     head = shared_head(context, data, seed)
     base = context.pretrained_backbone()
-    cached, layer, position, cache, pass_cost = _boundary(context, data, label)
+    if augment:
+        cached, layer, position, (cache, pass_cost) = False, None, None, context.features(data)
+    else:
+        cached, layer, position, cache, pass_cost = _boundary(context, data, label)
 
-    def work():
-        head_copy = keras.models.clone_model(head.model)
-        head_copy.set_weights(head.model.get_weights())
-        model = transfer_classifier(base, data.num_classes, head=head_copy, augment=False)
-        set_trainable(model, budget.depth)
+    def compiled(model):
+        """The first run of this kind: the trainer, compiled (later runs reuse it)."""
         if differential:
             optimizer = layerwise_optimizer(model, budget.fine_tune_lr, factor=budget.factor)
         else:
             optimizer = keras.optimizers.Adam(budget.fine_tune_lr)
-        start = len(head.history["loss"])
+        trainer = model
         if cached:
             # Train above the boundary on the cached activations; `model` shares its weights.
             boundary = find_boundary(model)
             if _position(base, boundary.layer) != position:  # flags and depth: one boundary
                 raise RuntimeError(f"boundary {boundary.layer!r} is not {layer!r}")
             trainer = boundary.upper
+        compile_classifier(trainer, optimizer)
+        return ReusedModel(model, trainer, optimizer)
+
+    def work():
+        head_copy = keras.models.clone_model(head.model)
+        head_copy.set_weights(head.model.get_weights())
+        model = transfer_classifier(base, data.num_classes, head=head_copy, augment=augment)
+        set_trainable(model, budget.depth)
+        kind = (label, differential, augment, cached, position, data.num_classes, budget.depth,
+                budget.fine_tune_lr, budget.factor if differential else None)  # fmt: skip
+        reused = context.memo(("fine-tuning model", kind), lambda: compiled(model))
+        model = reused.load(model) if reused.model is not model else model
+        if cached:
             inputs = {s: cache.split(data, s, layer)[0] for s in ("train", "val", "test")}
         else:
-            trainer = model
             inputs = {s: data.as_arrays(s)[0] for s in ("train", "val", "test")}
-        compile_classifier(trainer, optimizer)
+        start = len(head.history["loss"])
         # The same batches in both cases: the order depends on the seed only.
         train = shuffled_batches((inputs["train"], data.labels["train"]), budget.batch_size, seed)
         val = None
         if len(data.labels["val"]):
             val = shuffled_batches((inputs["val"], data.labels["val"]), budget.batch_size, None)
         history = fit(
-            trainer, train, val, budget.fine_tune_epochs, start, callbacks=context.callbacks
-        )
-        return model, start, history, score(trainer, inputs["test"], data.labels["test"])
+            reused.trainer, train, val, budget.fine_tune_epochs, start,
+            callbacks=context.callbacks,
+        )  # fmt: skip
+        scores = score(reused.trainer, inputs["test"], data.labels["test"])
+        return model, start, history, scores
 
     keras.utils.set_random_seed(seed)
     (model, start, history, (accuracy, loss, probabilities)), cost = context.measure(label, work)
