@@ -21,6 +21,7 @@ from tlcourse.comparison import (
     Budget,
     FeatureCache,
     compare,
+    read_predictions,
     read_results,
     summarize,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "plot_parameter_counts",
     "plot_trainable_map",
     "predict_image_files",
+    "read_predictions",
     "read_results",
     "recompile",
     "register_strategy",

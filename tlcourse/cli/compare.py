@@ -5,9 +5,9 @@ The strategies offered, their help and their validation come from the strategy r
 :func:`tlcourse.compare`. On a terminal a live bar shows the run in progress, its epoch and the
 time left for the whole plan; finished runs stay printed above it, one line each (the only
 output when it is not a terminal). ``OUT`` receives ``results.csv``, ``predictions.csv`` (the
-class every run predicts for every test image) and the figures. Values are passed to ``compare`` as typed (``--seeds 0,1``,
-``--train-per-class 2,5,all``, ``--image-size 96`` or ``96x128``): ``compare`` validates them and
-names what is wrong.
+class every run predicts for every test image) and the figures. Values are passed to
+``compare`` as typed (``--seeds 0,1``, ``--train-per-class 2,5,all``, ``--image-size 96`` or
+``96x128``): ``compare`` validates them and names what is wrong.
 """
 
 from __future__ import annotations
