@@ -3,8 +3,10 @@
 The toys follow the run contract of :mod:`tlcourse.strategies` and cost milliseconds, so tests
 of the runner (plans, keys, resume) need no real training:
 
-- ``majority``: predicts the most frequent training class; trains nothing.
-- ``linear_probe``: softmax regression on the cached features, by gradient descent in NumPy.
+- ``majority``: predicts the most frequent training class; trains nothing. It returns its test
+  probabilities (one-hot), so the runner writes its predictions.
+- ``linear_probe``: softmax regression on the cached features, by gradient descent in NumPy. It
+  returns no probabilities: a strategy without predictions.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def majority_run(context, data, seed):
         "val_loss": [1.0],
         "val_accuracy": [scores["val"]],
     }
-    return StrategyResult(majority, history, scores["test"], 1.0, trainable_params=0, cost=cost)
+    probabilities = np.eye(data.num_classes)[np.full(len(data.labels["test"]), majority)]
+    return StrategyResult(majority, history, scores["test"], 1.0, trainable_params=0, cost=cost,
+                          test_probabilities=probabilities)  # fmt: skip
 
 
 def _softmax(logits):

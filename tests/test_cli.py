@@ -64,6 +64,7 @@ def test_compare_fast_writes_table_and_figures_only_under_out(tmp_path, monkeypa
     assert list(table["strategy"]) == ["feature_extraction", "fine_tuning"]
     assert {p.name for p in out.iterdir()} >= {
         "results.csv",
+        "predictions.csv",
         "comparison.png",
         "learning_curves.png",
     }
@@ -94,8 +95,8 @@ def test_compare_resumed_after_an_interrupt_writes_its_figures(tmp_path, capsys)
     assert main(argv) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     assert "skipped" in printed and "all" in printed
-    assert {p.name for p in out.iterdir()} == {"results.csv", "comparison.png",
-                                               "learning_curves.png"}  # fmt: skip
+    assert {p.name for p in out.iterdir()} == {"results.csv", "predictions.csv",
+                                               "comparison.png", "learning_curves.png"}  # fmt: skip
     assert len(pd.read_csv(out / "results.csv")) == 4
 
 

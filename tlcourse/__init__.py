@@ -21,6 +21,7 @@ from tlcourse.comparison import (
     Budget,
     FeatureCache,
     compare,
+    read_predictions,
     read_results,
     summarize,
 )
@@ -145,6 +146,7 @@ __all__ = [
     "plot_trainable_map",
     "predict_image_files",
     "prediction_table",
+    "read_predictions",
     "read_results",
     "recompile",
     "register_strategy",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from tlcourse.comparison.predictions import PREDICTION_COLUMNS
 from tlcourse.errors import InvalidParameterError, invalid_parameter
 
 __all__ = [
@@ -27,20 +28,7 @@ __all__ = [
     "prediction_table",
 ]
 
-#: The columns of a predictions table (``predictions.csv``), one row per test image per run.
-PREDICTION_COLUMNS = (
-    "strategy",
-    "backbone",
-    "dataset",
-    "seed",
-    "train_per_class",
-    "image_size",
-    "file",
-    "true",
-    "predicted",
-    "confidence",
-)
-
+# The comparison writes predictions.csv, so its module owns the column list.
 _NEEDED = ("strategy", "true", "predicted")
 
 

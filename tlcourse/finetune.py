@@ -5,15 +5,27 @@
 2. Unfreeze the last ``depth`` blocks (BatchNorm stays frozen), recompile with a learning rate
    about 10 times lower, optionally decreasing block by block (``factor``), and continue
    training, the epoch count carrying on.
+
+By default (``cache="auto"``) the frozen part runs **once** per image: the head stage trains on
+the backbone's output and the fine-tuning stage on the activations at the freeze boundary
+(:mod:`tlcourse.boundary`), both computed in one pass before stage 1. That is the same
+computation as running the whole model at every step, several times cheaper. Where it is not
+the same (augmentation layers before the backbone, dropout in its frozen blocks, data that
+changes between passes, callbacks that may save the model...) both stages train the whole
+model, and a :class:`~tlcourse.boundary.BoundaryCacheWarning` says why, once.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import pandas as pd
 
+from tlcourse.boundary import BoundaryCacheWarning, NoBoundaryError, find_boundary
+from tlcourse.boundary.fit import cache_activations, callbacks_reason
+from tlcourse.boundary.memory import CacheMemoryError
 from tlcourse.errors import (
     InvalidParameterError,
     check_int,
@@ -221,6 +233,7 @@ def fine_tune(
     train_batchnorm: bool = False,
     callbacks=None,
     verbose="auto",
+    cache="auto",
 ) -> FineTuneHistory:
     """Train the head with the backbone frozen, then fine-tune the last ``depth`` blocks.
 
@@ -261,6 +274,10 @@ def fine_tune(
             Defaults to False.
         callbacks: Keras callbacks for both stages. Defaults to None.
         verbose: ``fit``'s verbosity (``"auto"``, 0, 1 or 2). Defaults to ``"auto"``.
+        cache: ``"auto"``: train on cached activations where that is the same computation
+            (see the module), else in the loop with a warning saying why; True: the same, but
+            raise instead of training in the loop; False: always run the whole model.
+            Defaults to ``"auto"``.
 
     Returns:
         A :class:`FineTuneHistory`: ``.history`` like a Keras History over both stages,
@@ -269,7 +286,8 @@ def fine_tune(
 
     Raises:
         InvalidParameterError: ``model`` holds no tlcourse backbone, no loss, or a bad argument
-            (checked before any training).
+            (checked before any training); with ``cache=True``, why the cache cannot be used.
+        CacheMemoryError: with ``cache=True``, activations that would not fit in memory.
 
     Example:
         >>> import keras, numpy as np
@@ -293,32 +311,50 @@ def fine_tune(
     factor = _check_factor(factor)
     _check_depth(model, depth, unit, train_batchnorm, _FUNC)
     _check_fit_options(callbacks, verbose)
+    if not (cache == "auto" if isinstance(cache, str) else isinstance(cache, bool)):
+        raise invalid_parameter("cache", _FUNC, "one of ['auto', True, False]", cache)
     optimizer_class, optimizer_settings = _optimizer_template(optimizer)
     if factor is not None:
         _check_layerwise(optimizer, optimizer_class)
     compile_settings = _compile_settings(model, loss, metrics)
     data, val = _fit_arguments(train, val)
-    fit = {**data, "validation_data": val, "callbacks": callbacks, "verbose": verbose}
+    fit = {"callbacks": callbacks, "verbose": verbose}
+    stages = [(HEAD_STAGE, 0, head_epochs), (FINE_TUNE_STAGE, depth, epochs)]
+    stages = [stage for stage in stages if stage[2]]
+    cached = _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache)
 
-    histories = []
-    if head_epochs:
-        _freeze(model, 0, unit, train_batchnorm, _FUNC)
+    histories, done = [], 0
+    for index, (stage, stage_depth, stage_epochs) in enumerate(stages):
+        _freeze(model, stage_depth, unit, train_batchnorm, _FUNC)
+        if stage == HEAD_STAGE:
+            optimizer = optimizer_class(learning_rate=head_lr, **optimizer_settings)
+        else:
+            optimizer = _make_optimizer(
+                model, optimizer_class, optimizer_settings, base_lr, factor, unit
+            )
+        model.compile(optimizer=optimizer, **compile_settings)
+        if cached is None:
+            trainer, arguments = model, {**data, "validation_data": val}
+        else:
+            boundaries, activations = cached
+            trainer = boundaries[index].upper
+            trainer.compile(optimizer=optimizer, **compile_settings)
+            arguments = {
+                "x": activations.training(index),
+                "validation_data": activations.validation(index),
+                "shuffle": False,  # the batches are reshuffled by the pipeline itself
+            }
+        history = trainer.fit(initial_epoch=done, epochs=done + stage_epochs, **arguments, **fit)
+        histories.append((stage, history))
+        done += len(history.epoch)
+    if not stages or stages[-1][0] == HEAD_STAGE:
+        # Left ready for stage 2 anyway: compiled with the last blocks unfrozen.
+        _freeze(model, depth, unit, train_batchnorm, _FUNC)
         model.compile(
-            optimizer=optimizer_class(learning_rate=head_lr, **optimizer_settings),
+            optimizer=_make_optimizer(
+                model, optimizer_class, optimizer_settings, base_lr, factor, unit
+            ),
             **compile_settings,
-        )
-        histories.append((HEAD_STAGE, model.fit(epochs=head_epochs, **fit)))
-    done = len(histories[0][1].epoch) if histories else 0
-    _freeze(model, depth, unit, train_batchnorm, _FUNC)
-    model.compile(
-        optimizer=_make_optimizer(
-            model, optimizer_class, optimizer_settings, base_lr, factor, unit
-        ),
-        **compile_settings,
-    )
-    if epochs:
-        histories.append(
-            (FINE_TUNE_STAGE, model.fit(initial_epoch=done, epochs=done + epochs, **fit))
         )
     settings = {
         "head_lr": head_lr,
@@ -327,5 +363,35 @@ def fine_tune(
         "depth": depth,
         "unit": unit,
         "optimizer": optimizer_class.__name__,
+        "cached": cached is not None,
     }
     return FineTuneHistory(histories, model, settings)
+
+
+def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache):
+    """``(boundaries per stage, activations)``, or None to train the whole model (see module)."""
+    if cache is False or not stages:
+        return None
+    try:
+        reason = callbacks_reason(callbacks)
+        if reason:
+            raise NoBoundaryError(reason)
+        boundaries = []
+        for _, stage_depth, _ in stages:
+            _freeze(model, stage_depth, unit, train_batchnorm, _FUNC)
+            boundaries.append(find_boundary(model))
+        return boundaries, cache_activations(boundaries, train, val)
+    except (NoBoundaryError, CacheMemoryError) as error:
+        if cache is True:
+            if isinstance(error, CacheMemoryError):
+                raise
+            raise invalid_parameter(
+                "cache", _FUNC, "'auto' or False for this model and data", cache,
+                f"The boundary cache cannot be used: {error}.",
+            ) from None  # fmt: skip
+        warnings.warn(
+            f"fine_tune trains the whole model at every step, without a boundary cache: {error}",
+            BoundaryCacheWarning,
+            stacklevel=3,
+        )
+        return None

@@ -17,6 +17,7 @@ import pandas as pd
 from keras import layers
 
 from tlcourse.backbones import get_spec, list_backbones, load_backbone
+from tlcourse.batchnorm import FusedBatchNormalization
 from tlcourse.errors import (
     check_bool,
     check_choice,
@@ -55,6 +56,13 @@ def small_cnn(
     Keras's default 0.99 to forget its initial statistics (the model would then predict one class
     at test time). A horizontal flip augments the few training images (active only in training).
 
+    Speed (profiled on 2 CPU cores, 160 px, batches of 32): the backward pass costs 4-5x the
+    forward, and half of a training step was BatchNormalization at full resolution, so it is
+    :class:`~tlcourse.batchnorm.FusedBatchNormalization` (TensorFlow's fused kernel, the same
+    layer otherwise): about 1.7x less CPU per step. Each block pools before its ReLU, which is
+    the same function (a ReLU and a max-pool commute) on a quarter of the values. XLA
+    (``jit_compile=True``) was 2x slower on CPU and took 15 s to compile: not used.
+
     Args:
         num_classes: number of classes (an int >= 2).
         image_size: side of the square RGB input (0..255), or ``(height, width)``; at least
@@ -89,10 +97,11 @@ def small_cnn(
         x = layers.Conv2D(
             channels, 3, strides=stride, padding="same", use_bias=False, name=f"conv_{i}"
         )(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"conv_{i}_BN")(x)
-        x = layers.ReLU(name=f"conv_{i}_relu")(x)
+        x = FusedBatchNormalization(momentum=0.9, name=f"conv_{i}_BN")(x)
         if i < len(filters) - 1:
+            # relu(max(...)) == max(relu(...)): pooling first, the ReLU sees 4x fewer values.
             x = layers.MaxPooling2D(name=f"conv_{i}_pool")(x)
+        x = layers.ReLU(name=f"conv_{i}_relu")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)

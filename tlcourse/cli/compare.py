@@ -2,9 +2,12 @@
 
 The strategies offered, their help and their validation come from the strategy registry
 (:mod:`tlcourse.strategies`), so a registered strategy is accepted here as in
-:func:`tlcourse.compare`. Values are passed to ``compare`` as typed (``--seeds 0,1``,
-``--train-per-class 2,5,all``, ``--image-size 96`` or ``96x128``): ``compare`` validates them and
-names what is wrong.
+:func:`tlcourse.compare`. On a terminal a live bar shows the run in progress, its epoch and the
+time left for the whole plan; finished runs stay printed above it, one line each (the only
+output when it is not a terminal). ``OUT`` receives ``results.csv``, ``predictions.csv`` (the
+class every run predicts for every test image) and the figures. Values are passed to
+``compare`` as typed (``--seeds 0,1``, ``--train-per-class 2,5,all``, ``--image-size 96`` or
+``96x128``): ``compare`` validates them and names what is wrong.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def _run(args) -> int:
     for path in write_figures(results, args.out):
         print(f"figure: {path}")
     print(f"table:  {args.out}/results.csv")
+    print(f"predictions: {args.out}/predictions.csv")
     return 0
 
 

@@ -1,9 +1,12 @@
 """The comparison: every strategy on the same splits, under one budget, measured.
 
 - :mod:`~tlcourse.comparison.budget`: :class:`Budget` and :data:`FAST_BUDGET`;
-- :mod:`~tlcourse.comparison.features`: :class:`FeatureCache`;
+- :mod:`~tlcourse.comparison.features`: :class:`FeatureCache` (features, and activations at
+  the freeze boundary);
 - :mod:`~tlcourse.comparison.context`: :class:`ComparisonContext`, what the runs share;
 - :mod:`~tlcourse.comparison.results`: the table's columns, run keys, reading and writing;
+- :mod:`~tlcourse.comparison.predictions`: ``predictions.csv``, one row per test image per run;
+- :mod:`~tlcourse.comparison.progress`: the live progress of a plan;
 - :mod:`~tlcourse.comparison.runner`: :func:`compare`;
 - :mod:`~tlcourse.comparison.summary`: :func:`summarize`.
 
@@ -14,6 +17,12 @@ lecture's figures.
 from tlcourse.comparison.budget import FAST_BUDGET, Budget
 from tlcourse.comparison.context import ComparisonContext
 from tlcourse.comparison.features import BackboneChangedError, FeatureCache
+from tlcourse.comparison.predictions import (
+    PREDICTION_COLUMNS,
+    PREDICTIONS_FILE,
+    prediction_accuracy,
+    read_predictions,
+)
 from tlcourse.comparison.results import (
     KEY_COLUMNS,
     RESULT_COLUMNS,
@@ -27,6 +36,8 @@ from tlcourse.comparison.summary import summarize
 __all__ = [
     "FAST_BUDGET",
     "KEY_COLUMNS",
+    "PREDICTIONS_FILE",
+    "PREDICTION_COLUMNS",
     "RESULTS_FILE",
     "RESULT_COLUMNS",
     "BackboneChangedError",
@@ -34,6 +45,8 @@ __all__ = [
     "ComparisonContext",
     "FeatureCache",
     "compare",
+    "prediction_accuracy",
+    "read_predictions",
     "read_results",
     "summarize",
     "write_results",

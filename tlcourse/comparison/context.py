@@ -1,9 +1,15 @@
 """The :class:`~tlcourse.strategies.context.RunContext` of one comparison.
 
-It holds two copies of the pretrained backbone: one only ever computes features (the
-:class:`~tlcourse.comparison.FeatureCache`), the other is handed to strategies that train it and
-gets its pretrained weights back at every :meth:`ComparisonContext.pretrained_backbone` call.
-So features always come from the pristine pretrained weights, whatever fine-tuning did before.
+It holds two copies of the pretrained backbone: one only ever computes features and boundary
+activations (the :class:`~tlcourse.comparison.FeatureCache`), the other is handed to strategies
+that train it and gets its pretrained weights back at every
+:meth:`ComparisonContext.pretrained_backbone` call. So everything cached comes from the pristine
+pretrained weights, whatever fine-tuning did before.
+
+The pass over the images computes, at once, the pooled features and the activations at the
+freeze boundary of every depth the comparison fine-tunes (``boundary_depths``): fine-tuning then
+costs no second pass. Where those activations would not fit in memory, the pass keeps the
+features only and fine-tuning learns why when it asks (:class:`CacheMemoryError`).
 """
 
 from __future__ import annotations
@@ -15,10 +21,19 @@ import keras
 import tensorflow as tf
 
 from tlcourse.backbones import list_backbones, load_backbone
+from tlcourse.boundary import NoBoundaryError, depth_boundary
+from tlcourse.boundary.memory import CacheMemoryError
 from tlcourse.comparison.budget import Budget
 from tlcourse.comparison.features import FeatureCache
 from tlcourse.data import load_dataset
-from tlcourse.errors import check_choice, check_image_size, check_int, invalid_parameter
+from tlcourse.errors import (
+    check_bool,
+    check_choice,
+    check_image_size,
+    check_int,
+    check_int_list,
+    invalid_parameter,
+)
 from tlcourse.strategies.context import Cost, RunContext
 from tlcourse.tracking import track
 
@@ -39,10 +54,14 @@ class ComparisonContext(RunContext):
         budget: the :class:`~tlcourse.comparison.Budget`; None for ``Budget()``.
         country: ISO-3 code of the grid for the CO2 estimate; None for the world average.
         distribution: a ``tf.distribute.Strategy``; None for the default (one device).
+        boundary_cache: fine-tune on cached boundary activations where that is the same
+            computation; False trains the whole model at every step. Defaults to True.
+        boundary_depths: depths whose boundary activations the pass computes with the
+            features. Defaults to None (the budget's depth).
 
     Raises:
-        InvalidParameterError: a bad ``backbone``, ``image_size``, ``budget`` or
-            ``distribution``.
+        InvalidParameterError: a bad ``backbone``, ``image_size``, ``budget``,
+            ``distribution``, ``boundary_cache`` or ``boundary_depths``.
 
     Example:
         >>> from tlcourse.strategies import get_strategy
@@ -60,6 +79,8 @@ class ComparisonContext(RunContext):
         budget: Budget | None = None,
         country: str | None = None,
         distribution: tf.distribute.Strategy | None = None,
+        boundary_cache: bool = True,
+        boundary_depths=None,
     ):
         func = "ComparisonContext"
         self.data = data
@@ -74,6 +95,15 @@ class ComparisonContext(RunContext):
                 "distribution", func, "a tf.distribute.Strategy or None", distribution
             )
         self.distribution = distribution or tf.distribute.get_strategy()
+        self.boundary_cache = check_bool("boundary_cache", boundary_cache, func)
+        if boundary_depths is None:
+            boundary_depths = [self.budget.depth]
+        depths = ()
+        if not (isinstance(boundary_depths, list | tuple) and not boundary_depths):
+            depths = check_int_list("boundary_depths", boundary_depths, func, low=0, extra=["all"])
+        self.boundary_depths = tuple(d for d in depths if d != "all")  # "all": nothing frozen
+        self.callbacks = ()
+        self._memory_errors: dict[str, str] = {}
         self._training_backbone: keras.Model | None = None
         self._pretrained_weights: list | None = None
         self._features: FeatureCache | None = None
@@ -122,14 +152,47 @@ class ComparisonContext(RunContext):
         self._training_backbone.set_weights(self._pretrained_weights)
         return self._training_backbone
 
-    def features(self, data) -> tuple[FeatureCache, Cost]:
-        """The cache, holding ``data``'s images, and the cost of every feature pass so far."""
+    def features(self, data, layer: str | None = None) -> tuple[FeatureCache, Cost]:
+        """The cache, holding ``data``'s images (and ``layer``'s activations), and the cost of
+        every pass so far. Raises :class:`CacheMemoryError` when ``layer``'s would not fit."""
         if self._features is None:
             self._features = FeatureCache(self._load_backbone())
-        if self._features.missing(data):
-            _, cost = self._measured("feature pass", lambda: self._features.add(data))
-            self._feature_cost = self._feature_cost + cost
-        return self._features, self._feature_cost
+            if self.boundary_cache:
+                for name in self._boundaries(self._features.backbone):
+                    self._features.add_layer(name)
+        cache = self._features
+        if layer is not None:
+            if layer in self._memory_errors:
+                raise CacheMemoryError(self._memory_errors[layer])
+            cache.add_layer(layer)
+        if any(cache.missing(data, key) for key in (None, *cache.layers)):
+            try:
+                self._pass(data)
+            except CacheMemoryError as error:
+                # Keep the features (they still fit) and tell fine-tuning why it has no cache.
+                dropped = [name for name in cache.layers if cache.missing(data, name)]
+                for name in dropped:
+                    self._memory_errors[name] = str(error)
+                    cache.drop_layer(name)
+                self._pass(data)
+                if layer in dropped:
+                    raise
+        return cache, self._feature_cost
+
+    def _pass(self, data) -> None:
+        _, cost = self._measured("feature pass", lambda: self._features.add(data))
+        self._feature_cost = self._feature_cost + cost
+
+    def _boundaries(self, backbone) -> list[str]:
+        names = []
+        for depth in self.boundary_depths:
+            try:
+                name = depth_boundary(backbone, depth)
+            except (NoBoundaryError, ValueError):
+                continue  # that depth trains in the loop; the strategy says why
+            if name is not None and name not in names:
+                names.append(name)
+        return names
 
     def shared(self, name: Hashable, data, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per ``name`` and split of ``data`` (files of every split)."""

@@ -58,6 +58,7 @@ RESULT_COLUMNS = (
     "distribute",
     "test_accuracy",
     "test_loss",
+    "test_predictions",
     "trainable_params",
     "wall_seconds",
     "cpu_seconds",
@@ -239,8 +240,10 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     return normalize_results(table)
 
 
-def _for_disk(table: pd.DataFrame) -> pd.DataFrame:
+def _for_disk(table: pd.DataFrame, columns_first) -> pd.DataFrame:
     table = normalize_results(table)
+    known = [c for c in columns_first if c in table.columns]
+    table = table[known + [c for c in table.columns if c not in known]]
     if "train_per_class" in table:
         # Sizes as ints ("5", not "5.0"), all data as an empty cell.
         sizes = table["train_per_class"]
@@ -250,12 +253,18 @@ def _for_disk(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def write_results(table: pd.DataFrame | Iterable[Mapping], path: str | os.PathLike) -> None:
+def write_results(
+    table: pd.DataFrame | Iterable[Mapping],
+    path: str | os.PathLike,
+    columns_first: Iterable[str] = RESULT_COLUMNS,
+) -> None:
     """Write the table to ``path`` atomically (a kill during a write never corrupts it).
 
     Args:
         table: a results DataFrame, or rows.
         path: the file; its folder must exist.
+        columns_first: the order of the known columns (others follow). Defaults to
+            :data:`RESULT_COLUMNS`.
 
     Example:
         >>> import tempfile
@@ -268,5 +277,5 @@ def write_results(table: pd.DataFrame | Iterable[Mapping], path: str | os.PathLi
         table = pd.DataFrame(list(table))
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    _for_disk(table).to_csv(tmp, index=False)
+    _for_disk(table, tuple(columns_first)).to_csv(tmp, index=False)
     os.replace(tmp, path)

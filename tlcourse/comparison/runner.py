@@ -4,8 +4,9 @@
 on the same splits (one per seed and training-set size), under the same budget
 (:class:`~tlcourse.comparison.Budget`), and measures each run the same way (wall time, CPU time,
 energy and CO2 through :func:`tlcourse.track`). Results are a pandas DataFrame, one row per run,
-written to ``OUT/results.csv`` after every run, so a run killed midway loses nothing and
-``resume=True`` finishes it without duplicates.
+written to ``OUT/results.csv`` after every run, with the class each run predicts for every test
+image in ``OUT/predictions.csv`` (:mod:`~tlcourse.comparison.predictions`), so a run killed
+midway loses nothing and ``resume=True`` finishes it without duplicates.
 
 The budget rules, as the built-in strategies apply them:
 
@@ -15,11 +16,17 @@ The budget rules, as the built-in strategies apply them:
   pretrained weights; a head trains on the cached features for ``epochs`` epochs at ``head_lr``.
 - ``fine_tuning`` / ``fine_tuning_dlr``: that same head (trained once per split), then the last
   ``depth`` blocks unfrozen for ``fine_tune_epochs`` epochs at ``fine_tune_lr`` (with
-  differential rates, each earlier block ``factor`` times slower).
+  differential rates, each earlier block ``factor`` times slower), trained on the activations
+  at the freeze boundary, computed once per image in the same pass as the features.
 
 What is charged to which run: each run carries its own training and evaluation; the one-time
 feature pass (every pass of the comparison so far) is charged to every run that uses the
 features, and the shared head's training to feature extraction and to both fine-tuning runs.
+
+``budget`` may be a list of budgets (a sweep): every run once per budget, sharing the pass over
+the images and, between budgets with the same head settings, the head. The depth sweep of
+notebook 04 is ``compare(strategies="fine_tuning", budget=[Budget(depth=d) for d in (1, 3,
+6)])``; each row's ``depth`` column says which.
 
 A run is identified by its strategy, network, data, seed, training-set size, image size, whole
 budget, country and distribution (:data:`~tlcourse.comparison.results.KEY_COLUMNS`): ``resume``
@@ -28,21 +35,36 @@ skips a run only when ``results.csv`` holds that exact run.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import json
 import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tlcourse.backbones import backbone_blocks, list_backbones
-from tlcourse.comparison.budget import FAST_BUDGET, Budget
+from tlcourse.backbones import list_backbones
+from tlcourse.comparison._arguments import (
+    check_budget_fields,
+    check_budgets,
+    check_country,
+    check_data,
+    check_depth,
+    check_sizes,
+    check_strategies,
+    distribution,
+)
+from tlcourse.comparison.budget import Budget
 from tlcourse.comparison.context import ComparisonContext
+from tlcourse.comparison.predictions import (
+    PREDICTION_COLUMNS,
+    PREDICTIONS_FILE,
+    prediction_rows,
+    read_predictions,
+    write_predictions,
+)
+from tlcourse.comparison.progress import PlanProgress
 from tlcourse.comparison.results import (
     RESULTS_FILE,
     image_size_value,
@@ -51,7 +73,6 @@ from tlcourse.comparison.results import (
     run_key,
     write_results,
 )
-from tlcourse.data import list_datasets
 from tlcourse.errors import (
     InvalidParameterError,
     check_bool,
@@ -60,8 +81,7 @@ from tlcourse.errors import (
     check_int_list,
     invalid_parameter,
 )
-from tlcourse.strategies import Strategy, StrategyResult, get_strategy, strategy_names
-from tlcourse.tracking import track
+from tlcourse.strategies import Strategy, StrategyResult, get_strategy
 
 __all__ = ["compare"]
 
@@ -77,7 +97,7 @@ def compare(
     backbone: str = "efficientnet_lite0",
     strategies: Sequence[str] | str | None = None,
     seeds: Sequence[int] | int | str | None = None,
-    budget: Budget | None = None,
+    budget: Budget | Sequence[Budget] | None = None,
     image_size: int | tuple[int, int] | None = None,
     train_per_class: Sequence[int | str | None] | int | str | None = None,
     out: str | os.PathLike | None = "results",
@@ -87,7 +107,9 @@ def compare(
     country: str | None = None,
     distribute: str | tf.distribute.Strategy | None = None,
     progress: Callable[[str], None] | None = _print,
-) -> pd.DataFrame:
+    live: bool | None = None,
+    return_predictions: bool = False,
+):
     """Run every strategy on every seed (and training-set size) and measure each run.
 
     Args:
@@ -99,17 +121,18 @@ def compare(
         seeds: the seeds, as ints, a list, a numpy array or a string ``"0,1,2"``; each gives
             its own split, initialisation and shuffling. Default None: ``(0, 1, 2)``, ``(0,)``
             with ``fast``. Always look at the spread, never at one run.
-        budget: epochs and learning rates (:class:`~tlcourse.comparison.Budget`). Default None:
+        budget: epochs and learning rates (:class:`~tlcourse.comparison.Budget`), or a list of
+            budgets (a sweep, e.g. over ``depth``: each run once per budget). Default None:
             ``Budget()``, ``FAST_BUDGET`` with ``fast``.
         image_size: an int or ``(height, width)`` in pixels. Default None: 160, 64 with
             ``fast``.
         train_per_class: training images per class, to measure accuracy against data size:
             an int, a list, a numpy array or a string such as ``"2,5,all"``; ``"all"`` or None
             means every training image. Default None (all).
-        out: folder for ``results.csv`` (written after every run); None keeps results in
-            memory only. Default ``"results"``.
-        resume: skip the runs already in ``out/results.csv`` (the same run exactly: same
-            budget, country...). Default False.
+        out: folder for ``results.csv`` and ``predictions.csv`` (written after every run);
+            None keeps results in memory only. Default ``"results"``.
+        resume: skip the runs already in ``out/results.csv`` with all their predictions (the
+            same run exactly: same budget, country...). Default False.
         overwrite: start again even if ``out/results.csv`` exists. Default False.
         fast: a smoke run: the defaults above become ``FAST_BUDGET``, one seed, 64 pixels.
             Default False.
@@ -117,11 +140,18 @@ def compare(
         distribute: None/"default" (one device, the GPU when present), "mirrored"
             (``tf.distribute.MirroredStrategy`` over all local devices) or a strategy object.
         progress: called with one line per run; None for silence. Default ``print``.
+        live: a live progress bar for the whole plan (epochs, time left) while it runs; None:
+            when ``progress`` is the default and the output is a terminal. Default None.
+        return_predictions: also return the predictions table of this comparison's runs
+            (:data:`~tlcourse.comparison.predictions.PREDICTION_COLUMNS`, one row per test image
+            per run; :func:`~tlcourse.comparison.predictions.read_predictions` reads the file
+            back). Default False.
 
     Returns:
-        The rows of this comparison, in plan order (training-set size, seed, strategy), one per
-        run, with the :data:`~tlcourse.comparison.results.RESULT_COLUMNS`; ``train_per_class``
-        is NaN for all training images. ``results.csv`` also keeps any other rows it held.
+        The rows of this comparison, in plan order (training-set size, seed, budget, strategy),
+        one per run, with the :data:`~tlcourse.comparison.results.RESULT_COLUMNS`;
+        ``train_per_class`` is NaN for all training images. ``results.csv`` also keeps any other
+        rows it held. With ``return_predictions``: ``(results, predictions)``.
 
     Raises:
         InvalidParameterError: bad arguments, or ``out/results.csv`` exists without
@@ -132,105 +162,158 @@ def compare(
         ...                 out=None, progress=None)
         >>> table[["strategy", "seed", "backbone"]].values.tolist()
         [['scratch', 0, 'small_cnn'], ['feature_extraction', 0, 'efficientnet_lite0']]
+        >>> table, predictions = compare(strategies="feature_extraction", fast=True,
+        ...     image_size=32, out=None, progress=None, return_predictions=True)
+        >>> accuracy = (predictions["true"] == predictions["predicted"]).mean()
+        >>> bool(accuracy == table["test_accuracy"].item()), len(predictions)
+        (True, 46)
     """
     fast = check_bool("fast", fast, _FUNC)
-    names = _check_strategies(strategies)
+    names = check_strategies(strategies)
     backbone = check_choice("backbone", backbone, list_backbones().index, _FUNC)
-    data_id, dataset_name = _check_data(data)
+    data_id, dataset_name = check_data(data)
     if seeds is None:
         seeds = (0,) if fast else (0, 1, 2)
     seeds = tuple(dict.fromkeys(check_int_list("seeds", seeds, _FUNC, low=0)))
-    if budget is None:
-        budget = FAST_BUDGET if fast else Budget()
-    if not isinstance(budget, Budget):
-        raise invalid_parameter("budget", _FUNC, "a tlcourse.Budget or None", budget)
+    budgets = check_budgets(budget, fast)
     if image_size is None:
         image_size = 64 if fast else 160
     size = check_image_size("image_size", image_size, _FUNC)
-    sizes = _check_sizes(train_per_class)
+    sizes = check_sizes(train_per_class)
     if out is not None and not isinstance(out, str | os.PathLike):
         raise invalid_parameter("out", _FUNC, "a folder path (str or Path) or None", out)
     resume = check_bool("resume", resume, _FUNC)
     overwrite = check_bool("overwrite", overwrite, _FUNC)
-    country = _check_country(country)
-    distribution, distribute_name = _distribution(distribute)
+    country = check_country(country)
+    strategy, distribute_name = distribution(distribute)
     if progress is not None and not callable(progress):
         raise invalid_parameter("progress", _FUNC, "a function of one str, or None", progress)
-    say = progress or (lambda _: None)
+    if live is not None:
+        live = check_bool("live", live, _FUNC)
+    elif progress is not _print:
+        live = False  # the caller's own progress function gets the lines, no bar
+    return_predictions = check_bool("return_predictions", return_predictions, _FUNC)
 
     records = [get_strategy(name, _FUNC, "strategies") for name in names]
-    _check_budget_fields(records)
-    context = ComparisonContext(data, backbone, size, budget, country, distribution)
-    _check_depth(context, records, budget)
+    check_budget_fields(records)
+    depths = [b.depth for b in budgets if any("depth" in r.budget_fields for r in records)]
+    context = ComparisonContext(
+        data, backbone, size, budgets[0], country, strategy, boundary_depths=depths
+    )
+    for each in budgets:
+        check_depth(context, records, each)
 
-    path = Path(out).expanduser() / RESULTS_FILE if out is not None else None
-    previous = _previous(path, resume, overwrite)
-    done = {}
-    for row in previous.to_dict("records"):
-        key = run_key(row)
-        if key is not None:
-            done[key] = row
+    folder = Path(out).expanduser() if out is not None else None
+    store = _Store(folder, resume, overwrite)
     common = {
         "dataset": dataset_name,
         "data": data_id,
         "image_size": image_size_value(size),
-        "budget": json.dumps(budget.get_config()),
         "country": country,
         "distribute": distribute_name,
     }
-    plan = [(seed, n, record) for n in sizes for seed in seeds for record in records]
-    rows, new_rows = [], []
-    for index, (seed, n, record) in enumerate(plan, start=1):
-        identity = {
-            "strategy": record.name,
-            "backbone": record.network_name(backbone),
-            "train_per_class": float("nan") if n is None else n,
-            "seed": seed,
-            **common,
-        }
-        key = run_key(identity)
-        if key in done:
-            say(f"[{index}/{len(plan)}] {record.name} seed={seed}: already in {path}, skipped")
-            rows.append(done[key])
-            continue
-        data_split = context.dataset(seed, n)
-        result = record.run(context, data_split, seed)
-        row = _row(identity, record, budget, data_split, result)
-        rows.append(row)
-        new_rows.append(row)
-        done[key] = row
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)  # only once there is a result
-            table = pd.DataFrame(new_rows)
-            if not previous.empty:
-                table = pd.concat([previous, table], ignore_index=True)
-            write_results(table, path)
-        say(f"[{index}/{len(plan)}] {_describe(row)}")
-    return normalize_results(pd.DataFrame(rows))
+    plan = [
+        (seed, n, each, record)
+        for n in sizes
+        for seed in seeds
+        for each in budgets
+        for record in records
+    ]
+    rows, predictions = [], []
+    with PlanProgress(
+        [(r.name, _expected_epochs(r, b)) for _, _, b, r in plan], progress, live
+    ) as bar:
+        context.callbacks = bar.callbacks
+        for index, (seed, n, each, record) in enumerate(plan):
+            identity = {
+                "strategy": record.name,
+                "backbone": record.network_name(backbone),
+                "train_per_class": float("nan") if n is None else n,
+                "seed": seed,
+                **common,
+                "budget": json.dumps(each.get_config()),
+            }
+            where = f"[{index + 1}/{len(plan)}]"
+            bar.start(index, f"{record.name} seed={seed}")
+            found = store.find(identity)
+            if found is not None:
+                bar.skip(f"{where} {record.name} seed={seed}: already in {store.results}, skipped")
+                rows.append(found[0])
+                predictions.append(found[1])
+                continue
+            context.budget = each
+            data_split = context.dataset(seed, n)
+            result = record.run(context, data_split, seed)
+            row, run_predictions = _row(identity, record, each, data_split, result)
+            store.add(row, run_predictions)
+            rows.append(row)
+            predictions.append(run_predictions)
+            bar.finish(f"{where} {_describe(row)}")
+    store.close()
+    table = normalize_results(pd.DataFrame(rows))
+    if not return_predictions:
+        return table
+    return table, _joined(predictions)
 
 
-def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> dict:
+def _joined(tables) -> pd.DataFrame:
+    """The predictions tables of several runs as one (with its columns even when empty)."""
+    frames = [t for t in tables if len(t)]
+    if not frames:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _expected_epochs(record: Strategy, budget: Budget) -> int:
+    fields = record.budget_fields
+    epochs = budget.epochs if "epochs" in fields else 0
+    return epochs + (budget.fine_tune_epochs if "fine_tune_epochs" in fields else 0)
+
+
+def _deployment_columns(result: StrategyResult, data) -> dict:
+    """The deployment-cost columns of a run (model size, latency, CO2 per prediction).
+
+    The one place where they join a results row: a measuring function (``tlcourse.deployment``)
+    takes ``result.deployable()`` (the model a user would deploy, images in, probabilities out;
+    valid until the next run starts) and ``data`` (test images to time it on), and returns
+    ``{column: value}``. None are measured yet.
+    """
+    return {}
+
+
+def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tuple[dict, object]:
+    """The results row of a run and its predictions table."""
     if not isinstance(result, StrategyResult):
         raise InvalidParameterError(
             f"The run function of strategy {record.name!r} must return a StrategyResult. "
             f"Got {type(result).__name__} instead."
         )
+    accuracy = float(result.test_accuracy)
+    predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    if result.test_probabilities is not None:
+        predictions = prediction_rows(identity, data, result.test_probabilities)
+        if len(predictions):
+            # The row's accuracy IS the mean of its predictions: the two files always agree.
+            accuracy = float((predictions["true"] == predictions["predicted"]).mean())
     uses = set(record.budget_fields)  # the columns say what the strategy followed
-    return {
+    row = {
         **identity,
         "train_images": int(len(data.files["train"])),
         "epochs": budget.epochs if "epochs" in uses else 0,
         "fine_tune_epochs": budget.fine_tune_epochs if "fine_tune_epochs" in uses else 0,
         "depth": budget.depth if "depth" in uses else 0,
-        "test_accuracy": float(result.test_accuracy),
+        "test_accuracy": accuracy,
         "test_loss": float(result.test_loss),
+        "test_predictions": len(predictions),
         "trainable_params": int(result.trainable_params),
         **result.cost.columns(),
         "fine_tune_start": (
             float("nan") if result.fine_tune_start is None else result.fine_tune_start
         ),
         "history": json.dumps(result.history),
+        **_deployment_columns(result, data),
     }
+    return row, predictions
 
 
 def _describe(row: dict) -> str:
@@ -244,102 +327,66 @@ def _describe(row: dict) -> str:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Checking the arguments (each error names compare and the parameter)
+class _Store:
+    """``results.csv`` and ``predictions.csv`` of a comparison: what is done, and writing.
 
+    A row of ``results.csv`` counts as done only with all its predictions (``test_predictions``
+    rows of ``predictions.csv`` with its key); otherwise the run is computed again and its old
+    row and predictions are replaced, never duplicated. Both files are rewritten atomically
+    after every run, predictions first, so a kill leaves at worst predictions without a row
+    (dropped at the next write).
+    """
 
-def _check_strategies(strategies) -> tuple[str, ...]:
-    registered = strategy_names()
-    if strategies is None:
-        return strategy_names(default=True)
-    items = strategies
-    if isinstance(strategies, str):
-        items = [s.strip() for s in strategies.split(",") if s.strip()]
-    elif not isinstance(strategies, Sequence) or not all(isinstance(s, str) for s in strategies):
-        items = None
-    if not items:
-        raise invalid_parameter(
-            "strategies", _FUNC,
-            f"at least one of {list(registered)}, as a list or a comma-separated string",
-            strategies,
-        )  # fmt: skip
-    for name in items:
-        check_choice("strategies", name, registered, _FUNC)
-    return tuple(dict.fromkeys(items))
+    def __init__(self, folder: Path | None, resume: bool, overwrite: bool):
+        self.results = None if folder is None else folder / RESULTS_FILE
+        self.predictions = None if folder is None else folder / PREDICTIONS_FILE
+        previous = _previous(self.results, resume, overwrite)
+        stored = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+        if not previous.empty and self.predictions.exists():
+            stored = read_predictions(self.predictions)
+        stored_keys = pd.Series([run_key(r) for r in stored.to_dict("records")], dtype=object)
+        counts = stored_keys.value_counts().to_dict()
+        self._rows: dict = {}  # key -> row, in file order (other comparisons' rows included)
+        self._predictions: dict = {}
+        self._done: set = set()
+        for number, row in enumerate(previous.to_dict("records")):
+            key = run_key(row)
+            if key is None:
+                key = ("unkeyed", number)  # an older row: kept, never matched
+            self._rows[key] = row
+            self._predictions[key] = stored[(stored_keys == key).to_numpy()]
+            expected = row.get("test_predictions")
+            if expected == expected and expected is not None and counts.get(key, 0) == expected:
+                self._done.add(key)
+        # Predictions of no row (a kill between the two writes): dropped at the next write.
+        self._dirty = bool(set(counts) - set(self._rows))
 
+    def find(self, identity: dict):
+        """``(row, predictions)`` of a finished run with this identity, or None."""
+        key = run_key(identity)
+        if key not in self._done:
+            return None
+        return self._rows[key], self._predictions[key]
 
-def _check_sizes(train_per_class) -> tuple:
-    value = train_per_class
-    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
-        return (None,)
-    if isinstance(value, list | tuple | range | np.ndarray | pd.Series):
-        # NaN is how the results table writes "all": accept a column of it back.
-        value = [None if isinstance(v, float) and math.isnan(v) else v for v in list(value)]
-    sizes = check_int_list("train_per_class", value, _FUNC, low=1, extra=("all", None))
-    return tuple(dict.fromkeys(None if s == "all" else s for s in sizes))
+    def add(self, row: dict, predictions) -> None:
+        """Record a finished run (replacing an incomplete one) and write both files."""
+        key = run_key(row)
+        self._rows[key], self._predictions[key] = row, predictions
+        self._done.add(key)
+        self._write()
 
+    def close(self) -> None:
+        """Write both files if reading them found predictions of no row."""
+        if self._dirty:
+            self._write()
 
-def _check_data(data) -> tuple[str, str]:
-    """``(what identifies the data, its display name)``: a known name, or a folder's path."""
-    names = list(list_datasets().index)
-    if isinstance(data, str) and data in names:
-        return data, data
-    if isinstance(data, str | os.PathLike):
-        folder = Path(data).expanduser()
-        if folder.is_dir():
-            return str(folder.resolve()), folder.resolve().name
-    close = difflib.get_close_matches(data, names, n=1) if isinstance(data, str) else []
-    raise invalid_parameter(
-        "data", _FUNC, f"one of {names} or an existing folder of class subfolders", data,
-        f"Did you mean {close[0]!r}?" if close else "",
-    )  # fmt: skip
-
-
-def _check_country(country) -> str | None:
-    if country is None:
-        return None
-    try:
-        track(_FUNC, country=country)  # only builds the tracker: validates the code
-    except InvalidParameterError:
-        raise invalid_parameter(
-            "country", _FUNC, "a 3-letter ISO 3166-1 alpha-3 code known to codecarbon, such "
-            "as 'USA', 'FRA' or 'DEU', or None for the world-average grid", country,
-        ) from None  # fmt: skip
-    return country.upper()
-
-
-def _distribution(distribute) -> tuple[tf.distribute.Strategy, str]:
-    if isinstance(distribute, tf.distribute.Strategy):
-        name = f"{type(distribute).__name__}({distribute.num_replicas_in_sync} replicas)"
-        return distribute, name
-    if distribute is None:
-        distribute = "default"
-    check_choice("distribute", distribute, ["default", "mirrored"], _FUNC)
-    if distribute == "mirrored":
-        return tf.distribute.MirroredStrategy(), distribute
-    return tf.distribute.get_strategy(), distribute
-
-
-def _check_budget_fields(records: list[Strategy]) -> None:
-    fields = {f.name for f in dataclasses.fields(Budget)}
-    for record in records:
-        unknown = sorted(set(record.budget_fields) - fields)
-        if unknown:
-            raise invalid_parameter(
-                "strategies", _FUNC, f"strategies whose budget_fields are among {sorted(fields)}",
-                record.name, f"Strategy {record.name!r} lists {unknown}.",
-            )  # fmt: skip
-
-
-def _check_depth(context: ComparisonContext, records: list[Strategy], budget: Budget) -> None:
-    if budget.depth == "all" or not any("depth" in r.budget_fields for r in records):
-        return
-    blocks = len(backbone_blocks(context.pretrained_backbone()))
-    if budget.depth > blocks:
-        raise invalid_parameter(
-            "budget", _FUNC, f"a Budget whose depth is in [0, {blocks}] or 'all' for backbone "
-            f"{context.backbone!r} ({blocks} blocks)", budget,
-        )  # fmt: skip
+    def _write(self) -> None:
+        self._dirty = False
+        if self.results is None:
+            return
+        self.results.parent.mkdir(parents=True, exist_ok=True)  # only once there is a result
+        write_predictions(_joined(self._predictions.values()), self.predictions)
+        write_results(pd.DataFrame(list(self._rows.values())), self.results)
 
 
 def _previous(path: Path | None, resume: bool, overwrite: bool) -> pd.DataFrame:

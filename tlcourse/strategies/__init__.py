@@ -16,20 +16,27 @@ notebook.
     scope and measures its time, energy and CO2;
   - ``context.pretrained_backbone()``: the backbone with its pristine pretrained weights, to
     train (restored at every call);
-  - ``context.features(data) -> (cache, cost)``: the :class:`tlcourse.FeatureCache` of the
-    pristine backbone, and the cost of the feature passes so far;
+  - ``context.features(data, layer=None) -> (cache, cost)``: the :class:`tlcourse.FeatureCache`
+    of the pristine backbone (with the activations of ``layer``, a freeze boundary, when
+    asked), and the cost of the passes so far;
   - ``context.shared(name, data, compute)``: a value computed once per split and reused, such
     as the head trained on cached features
-    (:func:`~tlcourse.strategies.feature_extraction.shared_head`).
+    (:func:`~tlcourse.strategies.feature_extraction.shared_head`);
+  - ``context.memo(name, compute)``: a value computed once per comparison (a compiled model
+    reused by every run of one kind);
+  - ``context.callbacks``: Keras callbacks to pass to every ``fit`` (the progress bar counts
+    epochs with them); ``context.boundary_cache``: whether fine-tuning may train on cached
+    boundary activations.
 - ``data``: the run's :class:`tlcourse.Dataset`, loaded fresh for every run.
 - ``seed``: call ``keras.utils.set_random_seed(seed)`` just before building what you train.
 
 It returns a :class:`~tlcourse.strategies.context.StrategyResult`: the model, the history, test
 accuracy and loss, trainable parameters, and the :class:`~tlcourse.strategies.context.Cost`
-charged to the run (sum the costs of everything it relies on: ``cost + feature_cost``). The
-runner turns it into a results row; the row's ``backbone`` column comes from
-``Strategy.network``, its ``fine_tune_epochs`` and ``depth`` from the budget when the strategy
-lists them in ``Strategy.budget_fields``.
+charged to the run (sum the costs of everything it relies on: ``cost + feature_cost``);
+optionally the test probabilities (``predictions.csv`` is written from them, and the row's
+accuracy taken from them) and the deployable model. The runner turns it into a results row;
+the row's ``backbone`` column comes from ``Strategy.network``, its ``fine_tune_epochs`` and
+``depth`` from the budget when the strategy lists them in ``Strategy.budget_fields``.
 
 Example:
     A nearest-class-mean probe on cached features, registered from a notebook, then run alone

@@ -10,6 +10,7 @@ A strategy's run function has the signature ``run(context, data, seed) -> Strate
   features, always computed with the pristine weights) and :meth:`RunContext.shared` (a result
   computed once per split and reused by every strategy that asks, e.g. the head trained on
   cached features that fine-tuning starts from).
+  The context also carries ``callbacks`` (pass them to every ``fit``) and ``boundary_cache``.
 - ``data`` is the :class:`~tlcourse.data.Dataset` of this run (one split per seed and
   training-set size), loaded fresh for every run.
 - ``seed`` seeds the initialisation and the shuffling (``keras.utils.set_random_seed``).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +37,19 @@ _INTENSITY = "carbon_intensity_g_per_kwh"
 
 
 def _merge(a, b):
-    """A text CO2 column of a sum: kept when the parts agree (or one part has none)."""
+    """A CO2 column of a sum: kept when the parts agree (or one part has none); texts that
+    differ are joined with " + ", other values that differ are unknown (None)."""
     if b is None or a == b:
         return a
     if a is None:
         return b
-    return f"{a} + {b}"
+    return f"{a} + {b}" if isinstance(a, str) and isinstance(b, str) else None
+
+
+def _sum(a, b) -> float | None:
+    """A numeric CO2 column of a sum (``co2_kg_low``...): unknown (NaN) when a part lacks it."""
+    values = [v for v in (a, b) if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+    return float(values[0]) + float(values[1]) if len(values) == 2 else float("nan")
 
 
 @dataclass(frozen=True)
@@ -96,8 +105,15 @@ class Cost:
         if not self.co2 or not other.co2:
             co2 = dict(self.co2 or other.co2)
         else:
-            co2 = {c: _merge(self.co2.get(c), other.co2.get(c)) for c in ("co2_mode", "co2_grid")}
-            co2["co2_method"] = self.co2.get("co2_method") or other.co2.get("co2_method")
+            co2 = {}
+            for column in dict.fromkeys([*self.co2, *other.co2]):  # ordered union
+                a, b = self.co2.get(column), other.co2.get(column)
+                if column.startswith("co2_kg"):
+                    co2[column] = _sum(a, b)  # an estimate's range (low, high) adds up too
+                elif column == "co2_method":
+                    co2[column] = a or b
+                elif column != _INTENSITY:
+                    co2[column] = _merge(a, b)
             # Each record's intensity is its own CO2 / energy: the total's is the weighted mean.
             intensities = {self.co2.get(_INTENSITY), other.co2.get(_INTENSITY)}
             if energy > 0 and math.isfinite(co2_kg):
@@ -116,8 +132,8 @@ class Cost:
         """The cost as columns of a results row (times, energy, CO2 and its CO2 columns).
 
         Example:
-            >>> sorted(Cost().columns())[:3]
-            ['carbon_intensity_g_per_kwh', 'co2_grid', 'co2_kg']
+            >>> list(Cost().columns())[:4]
+            ['wall_seconds', 'cpu_seconds', 'energy_kwh', 'co2_kg']
         """
         return {
             "wall_seconds": self.wall_seconds,
@@ -125,6 +141,8 @@ class Cost:
             "energy_kwh": self.energy_kwh,
             "co2_kg": self.co2_kg,
             **{c: self.co2.get(c) for c in CO2_COLUMNS},
+            # Numeric CO2 columns a record adds (co2_kg_low, co2_kg_high...), summed by __add__.
+            **{c: v for c, v in self.co2.items() if c.startswith("co2_kg")},
         }
 
 
@@ -142,6 +160,15 @@ class StrategyResult:
         cost: everything charged to the run (see :class:`RunContext`).
         fine_tune_start: index in ``history`` of the first fine-tuning epoch; None when the run
             has no fine-tuning stage. Defaults to None.
+        test_probabilities: class probabilities of every test image, ``(n_test, num_classes)``
+            in ``data.files["test"]`` order. The runner writes them to ``predictions.csv`` and
+            takes the row's ``test_accuracy`` from them (argmax against the labels), so the two
+            files always agree. None when the strategy gives none (its own accuracy is kept).
+            Defaults to None.
+        deployable: ``deployable() -> keras.Model``: the model a user would deploy (images in
+            0..255 to class probabilities), for measuring what it costs to use; None when there
+            is none. Called right after the run, before the next one starts (fine-tuning's
+            backbone is reset then). Defaults to None.
     """
 
     model: Any
@@ -151,6 +178,8 @@ class StrategyResult:
     trainable_params: int
     cost: Cost
     fine_tune_start: int | None = None
+    test_probabilities: Any = None
+    deployable: Callable[[], Any] | None = None
 
 
 class RunContext(abc.ABC):
@@ -161,12 +190,19 @@ class RunContext(abc.ABC):
         backbone: registry name of the pretrained backbone of the comparison.
         country: ISO-3 code of the grid for the CO2 estimate; None for the world average.
         distribution: the ``tf.distribute.Strategy`` models are built and trained under.
+        callbacks: Keras callbacks to pass to every ``fit`` of the run (the runner's progress
+            display counts epochs with them). Defaults to ().
+        boundary_cache: train fine-tuning's unfrozen blocks on cached boundary activations
+            where that is the same computation (:mod:`tlcourse.boundary`); False trains the
+            whole model at every step. Defaults to True.
     """
 
     budget: Any
     backbone: str
     country: str | None
     distribution: Any
+    callbacks: tuple = ()
+    boundary_cache: bool = True
 
     @abc.abstractmethod
     def measure(self, label: str, work: Callable[[], Any]) -> tuple[Any, Cost]:
@@ -181,13 +217,21 @@ class RunContext(abc.ABC):
         """
 
     @abc.abstractmethod
-    def features(self, data) -> tuple[Any, Cost]:
+    def features(self, data, layer: str | None = None) -> tuple[Any, Cost]:
         """The :class:`~tlcourse.comparison.FeatureCache` holding every image of ``data``.
 
+        Args:
+            data: the run's dataset.
+            layer: also hold the activations of this backbone layer (a freeze boundary, see
+                :func:`tlcourse.boundary.depth_boundary`). Defaults to None (features only).
+
         Returns:
-            ``(cache, cost)``: features always computed by the pristine pretrained backbone, and
-            the cost of every feature pass of the comparison so far (charged to each run that
-            uses the features).
+            ``(cache, cost)``: features (and activations) always computed by the pristine
+            pretrained backbone, and the cost of every pass of the comparison so far (charged
+            to each run that uses the cache).
+
+        Raises:
+            CacheMemoryError: the activations of ``layer`` would not fit in memory.
         """
 
     @abc.abstractmethod
@@ -196,3 +240,20 @@ class RunContext(abc.ABC):
 
         The value keeps the cost ``compute`` charged, so every run that uses it is charged it.
         """
+
+    def memo(self, name: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``name`` for the whole comparison, whatever the split.
+
+        For objects that cost to make but hold no result, such as a compiled model that every
+        run of one kind reuses (:class:`~tlcourse.strategies.reuse.ReusedModel`).
+
+        Example:
+            >>> from tlcourse.comparison import ComparisonContext
+            >>> context = ComparisonContext()
+            >>> context.memo("answer", lambda: 42), context.memo("answer", lambda: 0)
+            (42, 42)
+        """
+        store = self.__dict__.setdefault("_memo", {})
+        if name not in store:
+            store[name] = compute()
+        return store[name]

@@ -8,21 +8,22 @@ trains on those features for ``budget.epochs`` epochs with Adam at ``budget.head
 image would need a new pass through the backbone every epoch, which is exactly the cost feature
 caching removes.
 
-The head is trained once per split and shared (:func:`shared_head`): fine-tuning starts from it.
-Charged to the run: the head's training and evaluation, plus every feature pass of the
-comparison so far (the one-time pass is charged to every run that uses the features).
+The head is trained once per split (and head budget) and shared (:func:`shared_head`):
+fine-tuning starts from it. Charged to the run: the head's training and evaluation, plus every
+pass of the comparison so far (the one-time pass is charged to every run that uses it). The
+model to deploy is the pretrained backbone with this head on top.
 """
 
 from __future__ import annotations
 
 import keras
 
-from tlcourse.models import classification_head
-from tlcourse.strategies.context import RunContext, StrategyResult
+from tlcourse.models import classification_head, transfer_classifier
+from tlcourse.strategies.context import Cost, RunContext, StrategyResult
 from tlcourse.strategies.registry import Strategy, register_strategy
-from tlcourse.strategies.training import compile_classifier, evaluate, fit, trainable_count
+from tlcourse.strategies.training import compile_classifier, fit, score, trainable_count
 
-__all__ = ["FEATURE_EXTRACTION", "run", "shared_head", "train_head"]
+__all__ = ["FEATURE_EXTRACTION", "head_training_cost", "run", "shared_head", "train_head"]
 
 
 def train_head(context: RunContext, data, seed: int) -> StrategyResult:
@@ -44,30 +45,52 @@ def train_head(context: RunContext, data, seed: int) -> StrategyResult:
         >>> head.model.input_shape, head.trainable_params
         ((None, 1280), 7686)
     """
+    return _train_head(context, data, seed)[0]
+
+
+def _train_head(context: RunContext, data, seed: int) -> tuple[StrategyResult, Cost]:
+    """The head's result, and the cost of its training alone (no feature pass)."""
     budget = context.budget
     features, feature_cost = context.features(data)
 
     def work():
         train = features.dataset(data, "train", budget.batch_size, seed=seed)
-        val, test = (features.dataset(data, s, budget.batch_size) for s in ("val", "test"))
+        val = features.dataset(data, "val", budget.batch_size)
         num_features = features.split(data, "train")[0].shape[1]
         head = compile_classifier(
             classification_head(num_features, data.num_classes),
             keras.optimizers.Adam(budget.head_lr),
         )
-        history = fit(head, train, val, budget.epochs)
-        return head, history, evaluate(head, test)
+        history = fit(head, train, val, budget.epochs, callbacks=context.callbacks)
+        return head, history, score(head, *features.split(data, "test"))
 
     keras.utils.set_random_seed(seed)
-    (head, history, (accuracy, loss)), cost = context.measure("feature_extraction", work)
-    return StrategyResult(
+    (head, history, (accuracy, loss, probabilities)), cost = context.measure(
+        "feature_extraction", work
+    )
+    backbone = features.backbone  # the pristine copy: never trained
+
+    def deployable():
+        return transfer_classifier(backbone, data.num_classes, head=head, augment=False)
+
+    result = StrategyResult(
         model=head,
         history=history,
         test_accuracy=accuracy,
         test_loss=loss,
         trainable_params=trainable_count(head),
         cost=cost + feature_cost,
+        test_probabilities=probabilities,
+        deployable=deployable,
     )
+    return result, cost
+
+
+def _shared(context: RunContext, data, seed: int) -> tuple[StrategyResult, Cost]:
+    budget = context.budget
+    # What the head depends on: a budget sweep over depths shares one head per split.
+    key = ("feature_extraction head", budget.epochs, budget.head_lr, budget.batch_size)
+    return context.shared(key, data, lambda: _train_head(context, data, seed))
 
 
 def shared_head(context: RunContext, data, seed: int) -> StrategyResult:
@@ -92,7 +115,23 @@ def shared_head(context: RunContext, data, seed: int) -> StrategyResult:
         >>> shared_head(context, data, 0) is shared_head(context, context.dataset(seed=0), 0)
         True
     """
-    return context.shared("feature_extraction head", data, lambda: train_head(context, data, seed))
+    return _shared(context, data, seed)[0]
+
+
+def head_training_cost(context: RunContext, data, seed: int) -> Cost:
+    """The cost of training the shared head of :func:`shared_head` alone (no feature pass).
+
+    A run that starts from the head is charged this plus every pass so far, once.
+
+    Example:
+        >>> from tlcourse.comparison import Budget, ComparisonContext
+        >>> context = ComparisonContext(budget=Budget(epochs=1), image_size=32)
+        >>> data = context.dataset(seed=0)
+        >>> cost = head_training_cost(context, data, 0)
+        >>> 0 < cost.wall_seconds < shared_head(context, data, 0).cost.wall_seconds
+        True
+    """
+    return _shared(context, data, seed)[1]
 
 
 def run(context: RunContext, data, seed: int) -> StrategyResult:

@@ -13,7 +13,7 @@ import keras
 from tlcourse.models import small_cnn
 from tlcourse.strategies.context import RunContext, StrategyResult
 from tlcourse.strategies.registry import Strategy, register_strategy
-from tlcourse.strategies.training import compile_classifier, evaluate, fit, trainable_count
+from tlcourse.strategies.training import compile_classifier, fit, score, trainable_count
 
 __all__ = ["SCRATCH", "run", "train_from_scratch"]
 
@@ -36,11 +36,11 @@ def train_from_scratch(context: RunContext, data, seed: int, build, label: str) 
 
     def work():
         model = compile_classifier(build(), keras.optimizers.Adam(budget.head_lr))
-        history = fit(model, data.train, data.val, budget.epochs)
-        return model, history, evaluate(model, data.test)
+        history = fit(model, data.train, data.val, budget.epochs, callbacks=context.callbacks)
+        return model, history, score(model, *data.as_arrays("test"))
 
     keras.utils.set_random_seed(seed)
-    (model, history, (accuracy, loss)), cost = context.measure(label, work)
+    (model, history, (accuracy, loss, probabilities)), cost = context.measure(label, work)
     return StrategyResult(
         model=model,
         history=history,
@@ -48,6 +48,8 @@ def train_from_scratch(context: RunContext, data, seed: int, build, label: str) 
         test_loss=loss,
         trainable_params=trainable_count(model),
         cost=cost,
+        test_probabilities=probabilities,
+        deployable=lambda: model,
     )
 
 

@@ -1,7 +1,8 @@
-"""Training steps the strategies share: compile, fit, evaluate, count what trains.
+"""Training steps the strategies share: compile, fit, score, count what trains.
 
 Every strategy compiles with the same loss and metric, fits without Keras's progress bar and
-evaluates on the test split the same way, so their numbers are comparable.
+scores the test split the same way (:func:`score`: accuracy and loss from the very
+probabilities written to ``predictions.csv``), so their numbers are comparable.
 """
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-__all__ = ["compile_classifier", "evaluate", "fit", "join_histories", "trainable_count"]
+__all__ = [
+    "compile_classifier",
+    "evaluate",
+    "fit",
+    "join_histories",
+    "score",
+    "trainable_count",
+]
 
 
 def compile_classifier(model: keras.Model, optimizer) -> keras.Model:
@@ -32,7 +40,9 @@ def compile_classifier(model: keras.Model, optimizer) -> keras.Model:
     return model
 
 
-def fit(model, train, val, epochs: int, initial_epoch: int = 0, batch_size=None) -> dict:
+def fit(
+    model, train, val, epochs: int, initial_epoch: int = 0, batch_size=None, callbacks=()
+) -> dict:
     """Train ``epochs`` more epochs, silently; return the history of those epochs.
 
     Args:
@@ -44,6 +54,7 @@ def fit(model, train, val, epochs: int, initial_epoch: int = 0, batch_size=None)
         initial_epoch: epochs already done (the history's x axis continues from there).
             Defaults to 0.
         batch_size: batch size for arrays; ignored for a pipeline. Defaults to None.
+        callbacks: Keras callbacks (e.g. the context's ``callbacks``). Defaults to ().
 
     Returns:
         ``{metric: [value per epoch]}`` of these epochs.
@@ -66,6 +77,7 @@ def fit(model, train, val, epochs: int, initial_epoch: int = 0, batch_size=None)
         initial_epoch=initial_epoch,
         verbose=0,
         shuffle=isinstance(train, tuple),
+        callbacks=list(callbacks),
     )
     return history.history
 
@@ -85,6 +97,38 @@ def evaluate(model: keras.Model, test) -> tuple[float, float]:
     else:
         loss, accuracy = model.evaluate(test, verbose=0)
     return float(accuracy), float(loss)
+
+
+def score(model: keras.Model, inputs, labels, batch_size: int = 64):
+    """``(accuracy, loss, probabilities)`` of a model on test inputs (arrays), in their order.
+
+    Accuracy and loss come from the returned probabilities (the argmax against the labels, and
+    the mean sparse cross-entropy as ``evaluate`` computes it), so a table of predictions
+    reproduces the accuracy exactly. Empty inputs give NaN accuracy and loss.
+
+    Args:
+        model: a classifier ending in a softmax.
+        inputs: what it takes (images, features or boundary activations), an array.
+        labels: integer labels.
+        batch_size: images per prediction batch. Defaults to 64.
+
+    Returns:
+        ``(accuracy, loss, probabilities (n, num_classes))``.
+
+    Example:
+        >>> from tlcourse.models import classification_head
+        >>> head = classification_head(4, 2)
+        >>> accuracy, loss, p = score(head, np.ones((4, 4), "float32"), np.array([0, 1] * 2))
+        >>> accuracy, p.shape
+        (0.5, (4, 2))
+    """
+    labels = np.asarray(labels)
+    if not len(labels):
+        return float("nan"), float("nan"), np.zeros((0, model.output_shape[-1]), np.float32)
+    probabilities = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+    losses = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    return accuracy, float(keras.ops.convert_to_numpy(keras.ops.mean(losses))), probabilities
 
 
 def join_histories(*histories: dict) -> dict[str, list[float]]:

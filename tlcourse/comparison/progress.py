@@ -1,0 +1,177 @@
+"""Progress of a comparison: a live bar on a terminal, one line per finished run otherwise.
+
+On a terminal, :class:`PlanProgress` draws one bar for the whole plan with :mod:`rich` (a
+dependency of Keras): the run in progress, its epoch, the epochs done out of the plan's, the
+time spent and an estimate of the time left, from the runs already finished (per strategy,
+since a scratch epoch and a head epoch on cached features differ 100-fold). Finished runs are
+printed above the bar, so the terminal keeps them. Elsewhere (logs, pytest's capture, a
+notebook) each finished run gives one line, as the ``progress`` callable of
+:func:`tlcourse.compare` receives it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import keras
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["PlanProgress", "format_duration"]
+
+
+def format_duration(seconds: float) -> str:
+    """``"1 min 05 s"``-style text.
+
+    Example:
+        >>> format_duration(65.2), format_duration(8.4)
+        ('1 min 05 s', '8 s')
+    """
+    seconds = max(0, round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+class _EpochCounter(keras.callbacks.Callback):
+    def __init__(self, progress: PlanProgress):
+        super().__init__()
+        self._progress = progress
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._progress.epoch_done()
+
+
+class PlanProgress:
+    """The progress of a plan of runs (see the module).
+
+    Args:
+        runs: one ``(strategy, expected epochs)`` per run of the plan, in order.
+        say: called with one line per finished (or skipped) run; None for silence.
+        live: draw the live bar; None: when standard output is a terminal. Defaults to None.
+        console: the ``rich.console.Console`` to draw on. Defaults to None (standard output).
+
+    Example:
+        >>> lines = []
+        >>> progress = PlanProgress([("scratch", 2), ("feature_extraction", 2)], lines.append)
+        >>> progress.start(0, "scratch seed=0")
+        >>> progress.epoch_done(); progress.epoch_done()
+        >>> progress.finish("scratch: done")
+        >>> progress.estimate_left() >= 0, lines
+        (True, ['scratch: done'])
+        >>> progress.close()
+    """
+
+    def __init__(
+        self,
+        runs: Sequence[tuple[str, int]],
+        say: Callable[[str], None] | None,
+        live: bool | None = None,
+        console: Console | None = None,
+    ):
+        self.runs = [(name, max(int(epochs), 1)) for name, epochs in runs]
+        self._say = say
+        self.callbacks = (_EpochCounter(self),)
+        self._seconds: dict[str, list[float]] = {}
+        self._epoch_seconds: list[float] = []
+        self._index = -1
+        self._run_start = time.perf_counter()
+        self._epochs = 0
+        self._bar = None
+        if live is None:
+            live = say is not None and sys.stdout.isatty()
+        if live and self.runs:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[epoch]}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[left]}"),
+                console=console or Console(file=sys.stdout),
+                refresh_per_second=4,
+                transient=True,
+            )
+            total = sum(epochs for _, epochs in self.runs)
+            self._task = self._bar.add_task("", total=total, epoch="", left="")
+            self._bar.start()
+
+    def _done_before(self, index: int) -> int:
+        return sum(epochs for _, epochs in self.runs[:index])
+
+    def start(self, index: int, description: str) -> None:
+        """Run ``index`` of the plan starts (``description``: what the bar shows)."""
+        self._index, self._epochs = index, 0
+        self._run_start = time.perf_counter()
+        self._update(f"[{index + 1}/{len(self.runs)}] {description}")
+
+    def epoch_done(self) -> None:
+        """One more epoch of the current run (the callbacks call this)."""
+        self._epochs += 1
+        self._update()
+
+    def finish(self, line: str) -> None:
+        """The current run is finished: print ``line`` and learn its duration."""
+        name, epochs = self.runs[self._index]
+        seconds = time.perf_counter() - self._run_start
+        self._seconds.setdefault(name, []).append(seconds)
+        self._epoch_seconds.append(seconds / epochs)
+        self.skip(line)
+
+    def skip(self, line: str) -> None:
+        """The current run is over (finished, or found in the results already): say ``line``."""
+        if self._bar is not None:
+            self._bar.console.print(line, highlight=False, markup=False)
+        elif self._say is not None:
+            self._say(line)
+        self._epochs = self.runs[self._index][1] if self._index >= 0 else 0
+        self._update()
+
+    def _estimate(self, index: int) -> float | None:
+        name, epochs = self.runs[index]
+        if name in self._seconds:
+            return sum(self._seconds[name]) / len(self._seconds[name])
+        if self._epoch_seconds:
+            return epochs * sum(self._epoch_seconds) / len(self._epoch_seconds)
+        return None
+
+    def estimate_left(self) -> float | None:
+        """Seconds left for the whole plan (None before any run finished)."""
+        if self._index < 0:
+            return None
+        estimates = [self._estimate(i) for i in range(self._index + 1, len(self.runs))]
+        current = self._estimate(self._index)
+        if current is None or any(e is None for e in estimates):
+            return None
+        name, epochs = self.runs[self._index]
+        if self._epochs >= epochs:
+            current = 0.0
+        else:
+            current = max(0.0, current - (time.perf_counter() - self._run_start))
+        return current + sum(estimates)
+
+    def _update(self, description: str | None = None) -> None:
+        if self._bar is None:
+            return
+        left = self.estimate_left()
+        epochs = self.runs[self._index][1] if self._index >= 0 else 0
+        fields = {
+            "completed": self._done_before(self._index) + min(self._epochs, epochs),
+            "epoch": f"epoch {min(self._epochs + 1, epochs)}/{epochs}",
+            "left": "estimating time left" if left is None else f"~{format_duration(left)} left",
+        }
+        if description is not None:
+            fields["description"] = description
+        self._bar.update(self._task, **fields)
+
+    def close(self) -> None:
+        """Stop the live bar (the finished runs' lines stay on the terminal)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> PlanProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
