@@ -36,30 +36,29 @@ from tlcourse.grading.autograder import (
     resolve_autograder,
 )
 from tlcourse.grading.errors import GradingError, SandboxUnavailableError
-from tlcourse.grading.grade import (
-    FAST_ENV,
-    STATUSES,
-    SUBMISSION_SUFFIXES,
-    grade_folder,
-    grade_submission,
-)
+from tlcourse.grading.grade import FAST_ENV, SANDBOXES, STATUSES, grade_folder, grade_submission
 from tlcourse.grading.leaks import find_leaks
 from tlcourse.grading.notebooks import normalize_notebook
+from tlcourse.grading.sandbox import Limits, bwrap_problem
+from tlcourse.grading.submissions import SUBMISSION_SUFFIXES
 
 __all__ = [
     "DIST_DIR",
     "FAST_ENV",
     "MASTERS_DIR",
+    "SANDBOXES",
     "STATUSES",
     "STUDENT_DIR",
     "SUBMISSION_SUFFIXES",
     "AssignedNotebook",
     "GradingError",
+    "Limits",
     "SandboxUnavailableError",
     "assign_all",
     "assign_colab",
     "assign_notebook",
     "autograder_questions",
+    "bwrap_problem",
     "find_leaks",
     "grade_folder",
     "grade_submission",
