@@ -8,7 +8,7 @@ import json
 import os
 import pathlib
 import zipfile
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 
 import keras
 import numpy as np
@@ -42,6 +42,7 @@ def test_builtins_numpy_and_pandas_come_back_equal(tmp_path):
         "nested": {1: ["x", (2.5, None)], (1, 2): {3, 4}}, "array": np.arange(6.0).reshape(2, 3),
         "f32": np.float32(0.25), "i64": np.int64(3), "frame": frame, "series": frame["seed"],
         "index": pd.Index(["a", "b"], name="n"), "path": pathlib.Path("/data/photos/x.jpg"),
+        "files": MappingProxyType({"train": (pathlib.Path("a.jpg"),)}),  # as Dataset.files
     }  # fmt: skip
     values, refusals, _ = _round_trip(tmp_path, namespace)
     assert refusals == {}
@@ -51,6 +52,7 @@ def test_builtins_numpy_and_pandas_come_back_equal(tmp_path):
     assert type(values["f32"]) is np.float32 and values["f32"] == 0.25
     assert type(values["i64"]) is np.int64 and np.array_equal(values["array"], namespace["array"])
     assert list(values["index"]) == ["a", "b"] and values["index"].name == "n"
+    assert values["files"] == {"train": (pathlib.PurePosixPath("a.jpg"),)}
 
 
 def test_subclasses_of_builtins_become_their_plain_value(tmp_path):

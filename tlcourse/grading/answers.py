@@ -4,9 +4,10 @@ After a question's ``grader.check`` cell, the grading worker runs :func:`export_
 the student's kernel (in the sandbox) on the names that question's tests read. Each value is
 written as plain data, never pickled:
 
-- ``None``, ``bool``, ``int``, ``float``, ``str`` and lists, tuples, dicts and sets of them, as
-  tagged JSON. Subclasses of these builtins (a ``str`` whose ``==`` is always true, a
-  namedtuple) become the builtin's own plain value, read through the builtin's methods.
+- ``None``, ``bool``, ``int``, ``float``, ``str`` and lists, tuples, dicts (and read-only
+  ``MappingProxyType`` views of them) and sets of them, as tagged JSON. Subclasses of these
+  builtins (a ``str`` whose ``==`` is always true, a namedtuple) become the builtin's own plain
+  value, read through the builtin's methods.
 - numpy arrays (``.npy``, no object dtype) and numpy scalars; pandas ``DataFrame``, ``Series``
   and ``Index`` (numeric columns as ``.npy``, the others value by value); ``pathlib`` paths.
 - Keras models, saved as ``.keras`` (to be loaded with ``safe_mode=True``), with which layers
@@ -28,6 +29,7 @@ import math
 import os
 import pathlib
 import sys
+import types
 
 __all__ = ["ANSWERS_FILE", "export_answers"]
 
@@ -89,6 +91,8 @@ class _Encoder:
             return self.encode(dict(dict.items(value)), depth)
         if isinstance(value, pathlib.PurePath):
             return {"$": "path", "v": pathlib.PurePath.as_posix(value)}
+        if isinstance(value, types.MappingProxyType):  # a read-only dict (Dataset.files)
+            return self.encode(dict(value), depth)
         raise _Refused(f"a {kind.__module__}.{kind.__qualname__} cannot leave as data")
 
     def _library_value(self, value, depth: int):

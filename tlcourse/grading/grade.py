@@ -82,8 +82,15 @@ def _log_text(stages: dict, report: dict, checked: dict) -> str:
     parts.append("===== worker report =====\n" + json.dumps(report, indent=1)[:20000])
     for question, cases in (checked.get("cases") or {}).items():
         refused = (checked.get("refused") or {}).get(question) or {}
-        lines = [f"  {'passed' if c.get('passed') else 'FAILED'} {c.get('name')}"
-                 f"{' (hidden)' if c.get('hidden') else ''}" for c in cases]  # fmt: skip
+        lines = []
+        for case in cases:
+            hidden = " (hidden)" if case.get("hidden") else ""
+            lines.append(
+                f"  {'passed' if case.get('passed') else 'FAILED'} {case.get('name')}{hidden}"
+            )
+            if not case.get("passed"):  # the doctest's report: the failing line and its error
+                message = _text(case.get("message"), 1500).strip().splitlines()[-12:]
+                lines += [f"      {line}" for line in message]
         if refused:
             lines.append(f"  not exported: {refused}")
         parts.append(f"===== {question} =====\n" + "\n".join(lines))

@@ -34,18 +34,20 @@ class Exported:
         (2.5, <exported tlcourse.tracking.EmissionsRecord: wall_seconds>)
     """
 
-    __slots__ = ("_type", "_attributes")
+    __slots__ = ("_type", "_attributes", "_refused")
 
-    def __init__(self, type_name: str, attributes: dict) -> None:
+    def __init__(self, type_name: str, attributes: dict, refused: dict | None = None) -> None:
         object.__setattr__(self, "_type", type_name)
         object.__setattr__(self, "_attributes", dict(attributes))
+        object.__setattr__(self, "_refused", dict(refused or {}))
 
     def __getattr__(self, name: str):
         try:
             return self._attributes[name]
         except KeyError:
+            why = f": {self._refused[name]}" if name in self._refused else ""
             raise AttributeError(
-                f"{name!r} was not exported from the submission's {self._type}"
+                f"{name!r} was not exported from the submission's {self._type}{why}"
             ) from None
 
     def __setattr__(self, name: str, value) -> None:
@@ -104,7 +106,11 @@ class _Decoder:
                 _str(k, _IDENTIFIER_RE): self.decode(v, depth + 1)
                 for k, v in _dict(value["attrs"]).items()
             }
-            return Exported(_str(value["type"])[:200], attributes)
+            refused = {
+                _str(k, _IDENTIFIER_RE): str(v)[:300]
+                for k, v in _dict(value.get("refused", {})).items()
+            }
+            return Exported(_str(value["type"])[:200], attributes, refused)
         raise ValueError(f"unknown tag {tag!r}")
 
     def _numpy(self, value):
