@@ -87,7 +87,11 @@ def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fas
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the job described by the JSON file ``argv[0]``; exit status 0 once reported."""
+    """Run the job described by the JSON file ``argv[0]``; exit status 0 once reported.
+
+    The entry point of ``python -P -m tlcourse.grading.checker JOB.json``;
+    :func:`tlcourse.grading.runner.run_checker` writes the job and starts it.
+    """
     job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
     from tlcourse.grading.sandbox import apply_limits
 

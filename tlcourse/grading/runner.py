@@ -195,6 +195,15 @@ def run_worker(
 
     Returns:
         A :class:`Stage`.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "garbage.ipynb").write_text("not a notebook")
+        >>> stage = run_worker(folder / "garbage.ipynb", {}, folder / "stage", sandbox=False,
+        ...                    fast=True, timeout=300, limits=Limits())
+        >>> unpack_answers(stage.sent, folder / "answers", 1 << 20)["failure"][:23]
+        'not a readable notebook'
     """
     (folder / "in").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(notebook, folder / "in" / notebook.name)
@@ -214,6 +223,15 @@ def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
 
     Returns:
         The worker's report, or ``{"failure": why}`` when the zip is unusable.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> with zipfile.ZipFile(folder / "sent.zip", "w") as archive:
+        ...     archive.writestr("report.json", '{"errors": []}')
+        ...     archive.writestr("../../outside.txt", "ignored")
+        >>> unpack_answers(folder / "sent.zip", folder / "answers", 1 << 20)
+        {'errors': []}
     """
     report = {"failure": "the submission exported nothing (the sandbox sent no answers)"}
     try:
@@ -262,6 +280,21 @@ def run_checker(
 
     Returns:
         A :class:`Stage`.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> test = {"name": "q1", "points": 1, "suites": [{"cases": [
+        ...     {"code": ">>> assert x == 42", "hidden": True}]}]}
+        >>> with zipfile.ZipFile(folder / "a.zip", "w") as archive:
+        ...     archive.writestr("tests/q1.py", f"OK_FORMAT = True\\ntest = {test!r}\\n")
+        >>> (folder / "answers" / "q1").mkdir(parents=True)
+        >>> from tlcourse.grading.answers import export_answers
+        >>> _ = export_answers({"x": 42}, {"x": []}, str(folder / "answers" / "q1"))
+        >>> stage = run_checker(folder / "a.zip", folder / "answers", folder / "stage",
+        ...                     sandbox=False, fast=True, timeout=300, limits=Limits())
+        >>> json.loads(stage.sent.read_text())["scores"]
+        {'q1': 1.0}
     """
     (folder / "in").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(autograder, folder / "in" / "autograder.zip")

@@ -72,8 +72,9 @@ class Limits:
         cpu_seconds: CPU seconds per process (``RLIMIT_CPU``); None for the time limit times
             the number of CPUs. Defaults to None.
         file_size: bytes of the largest file written (``RLIMIT_FSIZE``). Defaults to 1 GiB.
-        processes: processes and threads beyond those the user already runs
-            (``RLIMIT_NPROC`` counts per user). Defaults to 1024.
+        processes: processes and threads of the sandbox: ``RLIMIT_NPROC`` allows this many
+            beyond those the user already runs (it counts per user, and does not bind root),
+            and the grader's watchdog stops a sandbox holding more. Defaults to 1024.
         disk: bytes of the writable folder. Defaults to 2 GiB.
         output: bytes of standard output and error kept for the log. Defaults to 4 MiB.
         answers: bytes of answers that may leave the sandbox. Defaults to 512 MiB.
@@ -108,7 +109,19 @@ def _user_tasks() -> int:
 
 
 def rlimits(limits: Limits, timeout: float) -> dict[str, int]:
-    """The rlimits a sandboxed command sets on itself, by ``resource`` constant name."""
+    """The rlimits a sandboxed command sets on itself, by ``resource`` constant name.
+
+    Args:
+        limits: the limits.
+        timeout: the stage's time limit, for the default CPU seconds.
+
+    Returns:
+        ``{name: value}`` for :func:`apply_limits`.
+
+    Example:
+        >>> rlimits(Limits(memory=4 << 30), timeout=60)["RLIMIT_AS"]
+        4294967296
+    """
     cpu = limits.cpu_seconds or int(timeout * (os.cpu_count() or 1)) + 1
     return {
         "RLIMIT_AS": int(limits.memory),
@@ -203,6 +216,11 @@ def python_paths() -> list[Path]:
     The interpreter's prefixes (a virtual environment and the Python it was made from), the user
     site folder when it is used, and the folders of ``sys.executable`` and its link target.
     Never the current folder or ``PYTHONPATH`` entries: a repository may hold the autograders.
+
+    Example:
+        >>> Path(sys.prefix).resolve() in python_paths() or any(
+        ...     p in Path(sys.prefix).resolve().parents for p in python_paths())
+        True
     """
     import site
 

@@ -214,7 +214,11 @@ def _send(fd: int, answers: Path, report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the job described by the JSON file ``argv[0]``; exit status 0 once the zip is sent."""
+    """Run the job described by the JSON file ``argv[0]``; exit status 0 once the zip is sent.
+
+    The entry point of ``python -P -m tlcourse.grading.worker JOB.json``;
+    :func:`tlcourse.grading.runner.run_worker` writes the job and starts it.
+    """
     job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
     from tlcourse.grading.sandbox import apply_limits
 
