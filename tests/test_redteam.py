@@ -343,7 +343,7 @@ def redteam(tmp_path_factory):
                  parameters="FAST = True  # the student's choice")  # fmt: skip
         (subs / "y_honest.ipynb").write_bytes(assigned.solutions.read_bytes())
         (subs / "z_blank.ipynb").write_bytes(blank.read_bytes())
-        limits = Limits(cpu_seconds=45, disk=256 << 20, file_size=64 << 20, processes=256)
+        limits = Limits(cpu_seconds=30, disk=256 << 20, file_size=64 << 20, processes=256)
         table = grade_folder(
             subs, assigned.autograder, root / "scores.csv", timeout=300, jobs=2, fast=False,
             logs=root / "logs", limits=limits, progress=None,
@@ -436,7 +436,7 @@ def test_memory_disk_and_output_exhaustion_are_contained(redteam):
 def test_cpu_limit_stops_a_spinning_kernel_and_keeps_the_points_already_exported(redteam):
     table, _, _ = redteam
     row = table.loc["g_cpu"]
-    # Killed by RLIMIT_CPU (45 s) before the 300 s time limit: status error, not timeout.
+    # Killed by RLIMIT_CPU (30 s) before the 300 s time limit: status error, not timeout.
     assert row["status"] == "error" and row["total"] == 5, row["reason"]
 
 
