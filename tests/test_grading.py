@@ -299,6 +299,7 @@ def test_grade_command_line_defaults():
     args = build_parser().parse_args(["grade", "subs", "--autograder", "02"])
     assert (args.submissions, args.autograder, args.out) == ("subs", "02", "scores.csv")
     assert (args.timeout, args.jobs, args.dist, args.fast) == (600, 1, "dist", False)
+    assert (args.no_sandbox, args.memory) == (False, None), "the sandbox is on by default"
     args = build_parser().parse_args(["assign"])
     assert (args.masters, args.out, args.student_dir) == ("notebooks/masters", "dist",
                                                           "notebooks/student")  # fmt: skip
@@ -343,7 +344,10 @@ def test_grade_command_on_correct_blank_broken_and_garbage(tiny, tmp_path, capsy
 
     table = pd.read_csv(out, keep_default_na=False).set_index("student")
     assert list(table.index) == ["blank", "broken", "correct", "garbage"]
-    assert list(table.columns) == ["q1", "q2", "total", "possible", "status", "reason", "seconds"]
+    assert list(table.columns) == [
+        "q1", "q2", "total", "possible", "status", "reason", "seconds", "sandbox"
+    ]  # fmt: skip
+    assert (table["sandbox"] == "bwrap").all()
     assert table.loc["correct", ["q1", "q2", "total", "status"]].tolist() == [2, 1, 3, "ok"]
     assert table.loc["blank", ["total", "status"]].tolist() == [0, "ok"]
     assert table.loc["broken", ["q1", "q2", "total", "status"]].tolist() == [0, 1, 1, "error"]
@@ -365,11 +369,11 @@ def test_renamed_submission_grades_without_errors_and_wrong_assignment_is_report
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     renamed = _submission(result.solutions, tmp_path / "Ada Lovelace.ipynb")
-    row = grade_submission(renamed, result.autograder, timeout=120)
+    row = grade_submission(renamed, result.autograder, timeout=300)
     assert (row["student"], row["total"], row["status"]) == ("Ada Lovelace", 3.0, "ok")
 
     other = assign_notebook(write_master(tmp_path / "m", "09_other"), tmp_path / "d", None)
-    row = grade_submission(result.solutions, other.autograder, timeout=120)
+    row = grade_submission(result.solutions, other.autograder, timeout=300)
     assert (row["total"], row["status"]) == (0.0, "error")
     assert "grading failed" in row["reason"] and "09_other" in row["reason"]
     assert list(cwd.iterdir()) == [], "grading writes nothing into the working directory"
@@ -398,5 +402,87 @@ def test_colab_version_carries_its_tests_and_grades_offline(tiny, tmp_path):
         cell["source"] = cell["source"].replace("answer = ...", 'answer = "b"')
     submission = tmp_path / "colab student.ipynb"
     submission.write_text(json.dumps(notebook), encoding="utf-8")
-    row = grade_submission(submission, result.autograder, timeout=120)
+    row = grade_submission(submission, result.autograder, timeout=300)
     assert (row["total"], row["status"], row["reason"]) == (3.0, "ok", "")
+
+
+@pytest.mark.slow
+def test_without_the_sandbox_the_row_says_so(tiny, tmp_path):
+    root, result = tiny
+    submission = _submission(result.solutions, tmp_path / "trusted.ipynb")
+    table = grade_folder([submission], result.autograder, sandbox=False, timeout=300, progress=None)
+    row = table.set_index("student").loc["trusted"]
+    assert (row["total"], row["status"], row["sandbox"]) == (3.0, "ok", "none")
+
+
+# ---------------------------------------------------------------------------------------------
+# Student side: grader.check finds its notebook (issue 9, item 6)
+
+
+def _answered(result) -> dict:
+    notebook = nbformat.read(result.student, as_version=4)
+    for cell in notebook.cells:
+        cell.source = cell.source.replace("x = ...", "x = 42").replace(
+            "answer = ...", 'answer = "b"'
+        )
+    return notebook
+
+
+def _passed(text: str) -> bool:
+    return "All test cases passed!" in text and "ERROR" not in text
+
+
+def _run_checks(notebook, folder: Path, kernel_cwd: Path, env: dict | None = None) -> list:
+    """Execute ``notebook`` with the kernel in ``kernel_cwd``; the grader.check outputs."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", allow_errors=True,
+        resources={"metadata": {"path": str(kernel_cwd)}},
+    )  # fmt: skip
+    client.execute(env=env) if env else client.execute()
+    texts = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source.startswith("grader.check("):
+            text = ""
+            for output in cell.outputs:
+                if output.output_type == "error":
+                    text += f"ERROR {output.ename}: {output.evalue}"
+                text += output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            texts.append(text)
+    return texts
+
+
+@pytest.mark.slow
+def test_grader_check_works_renamed_and_from_another_folder(tiny, tmp_path):
+    import os
+
+    root, result = tiny
+    init = next(c.source for c in nbformat.read(result.student, 4).cells if "otter" in c.source)
+    assert 'notebook_file("01_tiny")' in init, init
+    # "Copy of ...": renamed by the student, in the kernel's folder.
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    nbformat.write(_answered(result), folder / "Copy of 01_tiny.ipynb")
+    checks = _run_checks(_answered(result), folder, folder)
+    assert len(checks) == 2 and all(
+        "All test cases passed!" in t and "ERROR" not in t for t in checks
+    ), checks
+    # The kernel started in another folder (Jupyter tells the kernel its notebook's path).
+    notebook_folder = tmp_path / "course" / "week 2"
+    notebook_folder.mkdir(parents=True)
+    path = notebook_folder / "01_tiny (1).ipynb"
+    nbformat.write(_answered(result), path)
+    elsewhere = tmp_path / "server-root"
+    elsewhere.mkdir()
+    env = {**os.environ, "JPY_SESSION_NAME": str(path)}
+    checks = _run_checks(_answered(result), notebook_folder, elsewhere, env=env)
+    assert len(checks) == 2 and all(
+        "All test cases passed!" in t and "ERROR" not in t for t in checks
+    ), checks
+    assert list(elsewhere.iterdir()) in ([], [elsewhere / ".OTTER_LOG"])
+
+
+def test_otter_log_is_git_ignored():
+    ignored = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().splitlines()
+    assert ".OTTER_LOG" in ignored

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 __all__ = ["add_parser"]
 
 
@@ -26,10 +24,10 @@ def _run_assign(args) -> int:
 
 
 def _run_grade(args) -> int:
-    from tlcourse.grading import FAST_ENV, STATUSES, grade_folder
+    from tlcourse.grading import STATUSES, grade_folder
+    from tlcourse.grading.sandbox import Limits
 
-    if args.fast:
-        os.environ[FAST_ENV] = "1"
+    limits = Limits() if args.memory is None else Limits(memory=int(args.memory * (1 << 30)))
     table = grade_folder(
         args.submissions,
         args.autograder,
@@ -38,10 +36,14 @@ def _run_grade(args) -> int:
         jobs=args.jobs,
         dist=args.dist,
         logs=args.logs,
+        fast=args.fast,
+        sandbox=not args.no_sandbox,
+        limits=limits,
     )
     counts = table["status"].value_counts()
     statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
-    print(f"scores: {args.out} ({len(table)} submission(s): {statuses})")
+    where = "" if not args.no_sandbox else "; graded WITHOUT a sandbox"
+    print(f"scores: {args.out} ({len(table)} submission(s): {statuses}{where})")
     return 0
 
 
@@ -122,7 +124,20 @@ def add_parser(sub) -> None:
     grade.add_argument(
         "--fast",
         action="store_true",
-        help="run the notebooks in fast mode (TLCOURSE_FAST=1): same tests, "
-        "minutes less per student",
+        help="run the notebooks in fast mode: the grader sets FAST = True right after each "
+        "notebook's parameters cell, whatever the student wrote there",
+    )
+    grade.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run submissions WITHOUT the bubblewrap sandbox, with your permissions (only for "
+        "submissions you trust; the CSV says so per row)",
+    )
+    grade.add_argument(
+        "--memory",
+        type=float,
+        default=None,
+        metavar="GIB",
+        help="memory limit per submission in GiB (default: 8)",
     )
     grade.set_defaults(func=_run_grade)

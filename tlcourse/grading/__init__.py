@@ -11,14 +11,22 @@ solutions, public and hidden tests in one file. Two functions cover the instruct
   line or a hidden test (:func:`find_leaks`), and copies it to ``notebooks/student/``. With
   ``colab=True`` it also builds the Colab versions (:func:`assign_colab`), which need their tests
   as files.
-- :func:`grade_folder` grades every submission in a folder, each in its own process
-  (``python -m tlcourse.grading.worker``) with a time limit, into one table: one row per
-  student, one column per question, ``total``, ``possible``, ``status`` (``ok``, ``error`` or
-  ``timeout``) and ``reason``.
+- :func:`grade_folder` grades every submission in a folder into one table: one row per student,
+  one column per question, ``total``, ``possible``, ``status`` (``ok``, ``error`` or
+  ``timeout``), ``reason``, ``seconds`` and ``sandbox``. Each submission runs in a bubblewrap
+  sandbox (:mod:`~tlcourse.grading.sandbox`) in the worker (``python -m
+  tlcourse.grading.worker``), which exports each question's answers as data
+  (:mod:`~tlcourse.grading.answers`); the tests, public and hidden, then run outside it in the
+  checker (``python -m tlcourse.grading.checker``), through otter's test-file classes, against
+  those answers read back (:mod:`~tlcourse.grading.restore`). The threat model is in
+  ``notebooks/README.md``.
 
 One module per concept: :mod:`~tlcourse.grading.notebooks` (nbformat), :mod:`.assign`,
-:mod:`.leaks`, :mod:`.autograder` (otter's test-file classes), :mod:`.worker`,
-:mod:`.processes`, :mod:`.grade`.
+:mod:`.leaks`, :mod:`.autograder` (otter's test-file classes), :mod:`.names` (what a question's
+tests read), :mod:`.answers` and :mod:`.restore` (answers as data, both ways), :mod:`.worker`,
+:mod:`.checker`, :mod:`.sandbox` (bubblewrap and limits), :mod:`.runner` (the two stages),
+:mod:`.processes`, :mod:`.submissions`, :mod:`.grade`, and :mod:`.student` (the student side:
+finding the notebook file for ``grader.check``).
 """
 
 from tlcourse.grading.assign import (
@@ -36,30 +44,29 @@ from tlcourse.grading.autograder import (
     resolve_autograder,
 )
 from tlcourse.grading.errors import GradingError, SandboxUnavailableError
-from tlcourse.grading.grade import (
-    FAST_ENV,
-    STATUSES,
-    SUBMISSION_SUFFIXES,
-    grade_folder,
-    grade_submission,
-)
+from tlcourse.grading.grade import FAST_ENV, SANDBOXES, STATUSES, grade_folder, grade_submission
 from tlcourse.grading.leaks import find_leaks
 from tlcourse.grading.notebooks import normalize_notebook
+from tlcourse.grading.sandbox import Limits, bwrap_problem
+from tlcourse.grading.submissions import SUBMISSION_SUFFIXES
 
 __all__ = [
     "DIST_DIR",
     "FAST_ENV",
     "MASTERS_DIR",
+    "SANDBOXES",
     "STATUSES",
     "STUDENT_DIR",
     "SUBMISSION_SUFFIXES",
     "AssignedNotebook",
     "GradingError",
+    "Limits",
     "SandboxUnavailableError",
     "assign_all",
     "assign_colab",
     "assign_notebook",
     "autograder_questions",
+    "bwrap_problem",
     "find_leaks",
     "grade_folder",
     "grade_submission",

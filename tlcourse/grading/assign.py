@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -73,6 +74,25 @@ def _clear_output_folder(folder: Path) -> None:
     shutil.rmtree(folder)
 
 
+def _robust_init_cell(notebook, name: str) -> None:
+    """Make otter's init cell find the notebook file when renamed or run from another folder.
+
+    otter writes ``grader = otter.Notebook("NAME.ipynb")``, which opens that exact file to read
+    the public tests; ``tlcourse.grading.student.notebook_file`` finds it by its metadata.
+    """
+    file = re.escape(f"{name}.ipynb")
+    pattern = re.compile(rf"^(\s*\w+\s*=\s*)otter\.Notebook\(\s*[\"']{file}[\"']\s*\)", re.M)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and pattern.search(cell.source):
+            source = pattern.sub(rf'\1otter.Notebook(notebook_file("{name}"))', cell.source)
+            cell.source = source.replace(
+                "import otter\n",
+                "import otter\nfrom tlcourse.grading.student import notebook_file\n\n",
+                1,
+            )
+            return
+
+
 def _check_master(master, func: str) -> Path:
     path = Path(master) if isinstance(master, str | os.PathLike) else None
     if path is None or path.suffix != ".ipynb" or not path.is_file():
@@ -141,6 +161,7 @@ be an existing .ipynb file. Got 'missing.ipynb' instead.
 
     generated = target / "student" / f"{name}.ipynb"
     student_nb = normalize_notebook(read_notebook(generated))
+    _robust_init_cell(student_nb, name)
     leaks = find_leaks(master, student_nb)
     if leaks:
         listed = "\n".join(f"  - {leak}" for leak in leaks[:10])

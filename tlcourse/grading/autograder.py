@@ -17,7 +17,12 @@ _TEST_MEMBER_RE = re.compile(r"tests/([A-Za-z0-9_.-]+)\.py")
 
 
 def natural_key(name: str) -> list:
-    """Sort key that puts ``q2`` before ``q10``."""
+    """Sort key that puts ``q2`` before ``q10``.
+
+    Example:
+        >>> sorted(["q10", "q2"], key=natural_key)
+        ['q2', 'q10']
+    """
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
@@ -35,6 +40,16 @@ def read_test_files(autograder: str | os.PathLike) -> dict:
 
     Raises:
         InvalidParameterError: not a readable zip, a test file otter cannot read, or no tests.
+
+    Example:
+        >>> import zipfile, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.zip")
+        >>> test = {"name": "q1", "points": 1, "suites": [{"cases": [
+        ...     {"code": ">>> assert x == 1", "hidden": True}]}]}
+        >>> with zipfile.ZipFile(path, "w") as archive:
+        ...     archive.writestr("tests/q1.py", f"OK_FORMAT = True\\ntest = {test!r}\\n")
+        >>> type(read_test_files(path)["q1"]).__name__
+        'OKTestFile'
     """
     from otter.nbmeta_config import NBMetadataConfig
     from otter.test_files import create_test_file

@@ -1,101 +1,146 @@
-"""Offline grading of a folder of submissions into one table of scores.
+"""Offline grading of a folder of submissions into one table of scores, one sandbox each.
 
-What otter run does with bad submissions (otter-grader 7.0, checked): a cell that raises does not
-stop it; the other cells run and every test is still scored, so a broken notebook keeps the points
-of what works (otter itself reports nothing about the error: the executed notebook is read here to
-name it). A cell that never ends is never interrupted: otter sets no time limit on cells and has no
-option for one, so the limit is applied here, by killing the grading process and its kernel.
+Each submission goes through two fresh processes (:mod:`tlcourse.grading.runner`): the worker
+runs the notebook in a bubblewrap sandbox (no network, read-only system, nothing of the
+instructor's in view, limits on memory, CPU, disk, files and processes) and exports the answers
+as data; the checker then runs otter's tests, public and hidden, in another sandbox, against
+those answers only. Like ``otter run``, a cell that raises does not stop the notebook, and every
+test is still scored, so a broken notebook keeps the points of what works; a cell that never
+ends is stopped at the time limit with everything the submission started.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tlcourse.errors import check_int, check_real, invalid_parameter
-from tlcourse.grading.autograder import (
-    DIST_DIR,
-    autograder_questions,
-    natural_key,
-    resolve_autograder,
-)
-from tlcourse.grading.notebooks import cell_source, read_notebook
-from tlcourse.grading.processes import kill_running, run_process
+from tlcourse.errors import check_bool, check_int, check_real, invalid_parameter
+from tlcourse.grading.autograder import DIST_DIR, read_test_files, resolve_autograder
+from tlcourse.grading.names import question_names
+from tlcourse.grading.processes import kill_running
+from tlcourse.grading.runner import run_checker, run_worker, unpack_answers
+from tlcourse.grading.sandbox import Limits, require_bwrap
+from tlcourse.grading.submissions import prepare_submission, submission_files
 
-__all__ = ["FAST_ENV", "STATUSES", "SUBMISSION_SUFFIXES", "grade_folder", "grade_submission"]
+__all__ = ["FAST_ENV", "SANDBOXES", "STATUSES", "grade_folder", "grade_submission"]
 
 FAST_ENV = "TLCOURSE_FAST"
 STATUSES = ("ok", "error", "timeout")
-SUBMISSION_SUFFIXES = (".ipynb", ".zip")
-
-_NOISE_RE = re.compile(r"^(\[IPKernelApp\] WARNING|[IWE]\d{4} |WARNING: All log messages)")
-_PIP_LINE_RE = re.compile(r"^(\s*)([%!]\s*pip\s+install\b.*)$", re.M)
-_INIT_NAME_RE = re.compile(r"otter\.Notebook\(\s*[\"']([^\"'/\\]+\.ipynb)[\"']")
+SANDBOXES = ("bwrap", "none")
 
 
-def _prepare_submission(submission: Path, folder: Path) -> Path:
-    """A copy of a notebook submission, ready to be run.
-
-    Two changes. The copy takes the file name its otter init cell opens:
-    ``grader = otter.Notebook("02_training_from_scratch.ipynb")`` reads that file, also while
-    grading, so a submission renamed ``alice.ipynb`` would fail in that cell and in every
-    ``grader.check`` cell after it (scores survive, but each cell counts as an error). And
-    ``%pip install`` / ``!pip install`` lines (Colab versions install otter and tlcourse) are
-    commented out: grading is offline, with everything installed. Anything that is not a readable
-    notebook is passed on unchanged, for the worker to report.
-    """
-    if submission.suffix != ".ipynb":
-        return submission
+def _assignment_name(autograder: Path) -> str | None:
     try:
-        notebook = read_notebook(submission)
-        name = submission.name
-        for cell in notebook.cells:
-            source = cell_source(cell)
-            match = _INIT_NAME_RE.search(source)
-            if match and name == submission.name:
-                name = match[1]
-            if cell.get("cell_type") == "code" and _PIP_LINE_RE.search(source):
-                cell.source = _PIP_LINE_RE.sub(r"\1# not while grading: \2", source)
-    except Exception:
-        return submission
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    target.write_text(json.dumps(notebook), encoding="utf-8")
-    return target
-
-
-def _code_cell_number(submission: Path, source: str) -> int | None:
-    """1-based position among the submission's code cells of the cell with this source."""
-    try:
-        notebook = read_notebook(submission)
-    except Exception:
+        with zipfile.ZipFile(autograder) as archive:
+            config = json.loads(archive.read("otter_config.json"))
+        name = config.get("assignment_name")
+        return name if isinstance(name, str) else None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
-    code = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
-    for number, cell in enumerate(code, 1):
-        if cell_source(cell).strip() == source.strip():
-            return number
-    return None
 
 
-def _error_reason(submission: Path, errors: list[dict]) -> str:
-    first = errors[0]
-    number = (
-        _code_cell_number(submission, first["source"]) if submission.suffix == ".ipynb" else None
-    )
-    line = next((ln.strip() for ln in first["source"].splitlines() if ln.strip()), "")
-    where = f"code cell {number}" if number else "a cell"
+def _text(value, limit: int = 300) -> str:
+    return str(value)[:limit] if value is not None else ""
+
+
+def _error_reason(errors: list) -> str:
+    """The worker's first cell error, as ``code cell 3 (x = 1 / 0) raised ZeroDivisionError``."""
+    first = errors[0] if isinstance(errors[0], dict) else {}
+    number = first.get("cell")
+    line = next((ln.strip() for ln in _text(first.get("source")).splitlines() if ln.strip()), "")
+    where = f"code cell {number}" if isinstance(number, int) else "a cell"
     if line:
         where += f" ({line[:60]}{'...' if len(line) > 60 else ''})"
     count = f"{len(errors)} cells raised errors; first: " if len(errors) > 1 else ""
-    return f"{count}{where} raised {first['error']}"[:500]
+    return f"{count}{where} raised {_text(first.get('error'))}"[:500]
+
+
+def _scores(checker_report: dict, points: dict[str, float]) -> dict[str, float]:
+    """Scores per question, each within [0, its points]."""
+    found = checker_report.get("scores", {}) if isinstance(checker_report, dict) else {}
+    scores = {}
+    for question, possible in points.items():
+        value = found.get(question, 0.0) if isinstance(found, dict) else 0.0
+        value = float(value) if isinstance(value, int | float) else 0.0
+        scores[question] = min(max(value, 0.0), possible)
+    return scores
+
+
+def _log_text(stages: dict, report: dict, checked: dict) -> str:
+    parts = []
+    for name, stage in stages.items():
+        output = stage.process.output.decode("utf-8", errors="replace")
+        parts.append(f"===== {name} (exit status {stage.process.returncode}, "
+                     f"{stage.process.seconds:.1f} s) =====\n{output}")  # fmt: skip
+    parts.append("===== worker report =====\n" + json.dumps(report, indent=1)[:20000])
+    for question, cases in (checked.get("cases") or {}).items():
+        refused = (checked.get("refused") or {}).get(question) or {}
+        lines = []
+        for case in cases:
+            hidden = " (hidden)" if case.get("hidden") else ""
+            lines.append(
+                f"  {'passed' if case.get('passed') else 'FAILED'} {case.get('name')}{hidden}"
+            )
+            if not case.get("passed"):  # the doctest's report: the failing line and its error
+                message = _text(case.get("message"), 1500).strip().splitlines()[-12:]
+                lines += [f"      {line}" for line in message]
+        if refused:
+            lines.append(f"  not exported: {refused}")
+        parts.append(f"===== {question} =====\n" + "\n".join(lines))
+    return "\n".join(parts) + "\n"
+
+
+def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sandbox, limits):
+    """``(scores or None, status, reason, log text)`` of one submission."""
+    tests = read_test_files(autograder)
+    points = {q: float(t.possible) for q, t in tests.items()}
+    questions = {q: question_names(t) for q, t in tests.items()}
+    assignment = _assignment_name(autograder)
+    notebook, problem = prepare_submission(submission, tmp / "submission", assignment)
+    if problem:
+        return None, "error", f"grading failed: {problem}", ""
+    options = dict(sandbox=sandbox, fast=fast, timeout=timeout, limits=limits)
+    worker = run_worker(notebook, questions, tmp / "worker", **options)
+    stages = {"worker": worker}
+    if worker.process.timed_out:
+        return None, "timeout", f"timed out after {timeout:g} s", _log_text(stages, {}, {})
+    if worker.process.killed_reason:
+        reason = f"stopped: the submission {worker.process.killed_reason}"
+        return None, "error", reason, _log_text(stages, {}, {})
+    if worker.overflow:
+        reason = f"grading failed: the answers are over {limits.answers >> 20} MiB"
+        return None, "error", reason, _log_text(stages, {}, {})
+    report = unpack_answers(worker.sent, tmp / "answers", limits.answers)
+    failure = report.get("failure")
+    if failure and not report.get("exported"):
+        return None, "error", f"grading failed: {_text(failure)}", _log_text(stages, report, {})
+    (tmp / "answers").mkdir(exist_ok=True)
+    checker = run_checker(autograder, tmp / "answers", tmp / "checker", **options)
+    stages["checker"] = checker
+    try:
+        checked = json.loads(checker.sent.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        checked = {"failure": f"no report (exit status {checker.process.returncode})"}
+    if checker.process.timed_out:
+        checked = {"failure": f"timed out after {timeout:g} s"}
+    log = _log_text(stages, report, checked if isinstance(checked, dict) else {})
+    if not isinstance(checked, dict) or checked.get("failure"):
+        why = checked.get("failure") if isinstance(checked, dict) else "unreadable report"
+        return None, "error", f"checking the answers failed: {_text(why)}", log
+    scores = _scores(checked, points)
+    errors = report.get("errors") if isinstance(report.get("errors"), list) else []
+    if failure:
+        return scores, "error", f"grading failed: {_text(failure)}", log
+    if errors:
+        return scores, "error", _error_reason(errors), log
+    return scores, "ok", "", log
 
 
 def grade_submission(
@@ -104,23 +149,36 @@ def grade_submission(
     *,
     timeout: float = 600,
     log: str | os.PathLike | None = None,
+    fast: bool | None = None,
+    sandbox: bool = True,
+    limits: Limits | None = None,
 ) -> dict:
-    """Grade one submission with ``otter run`` in a separate process, with a time limit.
+    """Grade one submission: run it in a sandbox, then its tests outside it, each time-limited.
 
     Args:
-        submission: a notebook (or an otter submission zip).
+        submission: a notebook (or an otter submission zip holding one).
         autograder: the autograder zip (see ``resolve_autograder``).
-        timeout: seconds before the grading process and its kernel are killed. Defaults to 600.
-        log: file to keep otter's full output in; None to discard it. Defaults to None.
+        timeout: seconds allowed to each of the two stages (running the notebook, checking
+            its answers) before it is killed with everything it started. Defaults to 600.
+        log: file to keep the processes' output and which tests passed in; None to discard
+            it. Defaults to None.
+        fast: run the notebook in its fast mode: ``FAST`` is set right after the cell tagged
+            ``parameters``, whatever that cell says; None for ``TLCOURSE_FAST=1`` in the
+            grader's environment. Defaults to None.
+        sandbox: run the submission in a bubblewrap sandbox; False runs it with your
+            permissions (only for submissions you trust). Defaults to True.
+        limits: resource limits (:class:`tlcourse.grading.sandbox.Limits`); None for the
+            defaults. Defaults to None.
 
     Returns:
-        ``{"student": file stem, question: score..., "total", "possible", "status",
-        "reason", "seconds"}``; ``status`` is ``"ok"`` (ran without errors), ``"error"`` (a
+        ``{"student": file stem, question: score..., "total", "possible", "status", "reason",
+        "seconds", "sandbox"}``; ``status`` is ``"ok"`` (ran without errors), ``"error"`` (a
         cell raised: partial score, the first error in ``reason``; or grading failed: 0) or
-        ``"timeout"`` (killed: 0).
+        ``"timeout"`` (killed: 0); ``sandbox`` is ``"bwrap"`` or ``"none"``.
 
     Raises:
-        InvalidParameterError: a bad ``timeout``, or an autograder that is not an otter zip.
+        InvalidParameterError: a bad argument, or an autograder that is not an otter zip.
+        SandboxUnavailableError: ``sandbox=True`` and bubblewrap cannot run here.
 
     Example:
         >>> grade_submission("alice.ipynb", "a.zip", timeout=0)
@@ -129,92 +187,41 @@ def grade_submission(
         tlcourse.errors.InvalidParameterError: The 'timeout' parameter of grade_submission must \
 be a float > 0. Got 0 instead.
     """
-    timeout = check_real("timeout", timeout, "grade_submission", low=0, low_open=True)
+    func = "grade_submission"
+    timeout = check_real("timeout", timeout, func, low=0, low_open=True)
+    fast = os.environ.get(FAST_ENV) == "1" if fast is None else check_bool("fast", fast, func)
+    sandbox = check_bool("sandbox", sandbox, func)
+    if limits is not None and not isinstance(limits, Limits):
+        raise invalid_parameter("limits", func, "a tlcourse.grading.sandbox.Limits or None",
+                                limits)  # fmt: skip
+    limits = limits or Limits()
     submission, autograder = Path(submission), Path(autograder)
-    points = autograder_questions(autograder)
-    row = {"student": submission.stem, **dict.fromkeys(points, 0.0)}
+    points = {q: float(t.possible) for q, t in read_test_files(autograder).items()}
+    if sandbox:
+        require_bwrap()
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:
-        report_path = Path(tmp) / "report.json"
-        graded = _prepare_submission(submission, Path(tmp) / "submission")
-        command = [
-            sys.executable, "-m", "tlcourse.grading.worker",
-            str(graded.resolve()), str(autograder.resolve()), str(report_path),
-        ]  # fmt: skip
-        result = run_process(command, cwd=tmp, env=env, timeout=timeout)
-        if log is not None:
-            Path(log).parent.mkdir(parents=True, exist_ok=True)
-            Path(log).write_bytes(result.output)
-        report = None
-        if not result.timed_out and report_path.is_file():
-            report = json.loads(report_path.read_text(encoding="utf-8"))
-        lines = result.output.decode("utf-8", errors="replace").splitlines()
-        tail = [ln.strip() for ln in lines if ln.strip() and not _NOISE_RE.match(ln)][-3:]
-
-    if result.timed_out:
-        status, reason = "timeout", f"timed out after {timeout:g} s"
-    elif report is None:
-        status = "error"
-        reason = f"grading process exited with code {result.returncode}: {' | '.join(tail)}"
-    elif report["failure"]:
-        status, reason = "error", f"grading failed: {report['failure']}"[:500]
-    else:
-        for question, score in report["scores"].items():
-            row[question] = score
-        status, reason = (
-            ("error", _error_reason(submission, report["errors"]))
-            if report["errors"]
-            else ("ok", "")
-        )
-    row.update(
-        total=float(sum(row[q] for q in points)),
-        possible=float(sum(points.values())),
-        status=status,
-        reason=reason,
-        seconds=round(time.perf_counter() - start, 1),
-    )
-    return row
-
-
-def _submission_files(submissions) -> list[Path]:
-    func = "grade_folder"
-    if isinstance(submissions, str | os.PathLike):
-        folder = Path(submissions)
-        if not folder.is_dir():
-            raise invalid_parameter(
-                "submissions", func, "a folder of submitted notebooks or a list of files",
-                str(folder), "It is not a folder.",
+        try:
+            scores, status, reason, text = _grade(
+                submission, autograder, Path(tmp), timeout=timeout, fast=fast, sandbox=sandbox,
+                limits=limits,
             )  # fmt: skip
-        files = [
-            p
-            for p in folder.iterdir()
-            if p.is_file() and p.suffix in SUBMISSION_SUFFIXES and not p.name.startswith(".")
-        ]
-    else:
-        files = [Path(p) for p in submissions]
-        missing = [str(p) for p in files if not p.is_file()]
-        if missing:
-            raise invalid_parameter(
-                "submissions", func, "a folder of submitted notebooks or a list of files",
-                missing, "These files do not exist.",
-            )  # fmt: skip
-    files = sorted(files, key=lambda p: natural_key(p.name))
-    stems = [p.stem for p in files]
-    duplicates = sorted({s for s in stems if stems.count(s) > 1})
-    if duplicates:
-        raise invalid_parameter(
-            "submissions", func, "files with one student name each", str(submissions),
-            f"Several submissions share the student name(s) {duplicates} (the file name without "
-            "extension); rename them so that each row of the scores names one student.",
-        )  # fmt: skip
-    if not files:
-        raise invalid_parameter(
-            "submissions", func, "a folder of submitted notebooks or a list of files",
-            str(submissions), "It holds no .ipynb or .zip file.",
-        )  # fmt: skip
-    return files
+        except Exception as error:  # nothing a submission does stops the batch
+            scores, status, reason, text = None, "error", f"grading failed: {error}"[:500], ""
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(text, encoding="utf-8")
+    scores = scores or dict.fromkeys(points, 0.0)
+    return {
+        "student": submission.stem,
+        **{q: scores.get(q, 0.0) for q in points},
+        "total": float(sum(scores.get(q, 0.0) for q in points)),
+        "possible": float(sum(points.values())),
+        "status": status,
+        "reason": reason,
+        "seconds": round(time.perf_counter() - start, 1),
+        "sandbox": "bwrap" if sandbox else "none",
+    }
 
 
 def grade_folder(
@@ -226,17 +233,19 @@ def grade_folder(
     jobs: int = 1,
     dist: str | os.PathLike = DIST_DIR,
     logs: str | os.PathLike | None = None,
+    fast: bool | None = None,
+    sandbox: bool = True,
+    limits: Limits | None = None,
     progress: Callable[[str], None] | None = print,
 ):
     """Grade a folder of submitted notebooks offline into one table of scores.
 
-    Each submission is graded by ``otter run`` (no Docker) in its own process, killed after
-    ``timeout`` seconds together with its kernel. A submission that raises keeps the score of its
-    tests that pass, with status ``error`` and the first error as reason; one that does not
-    finish gets 0 with status ``timeout``; one otter cannot grade at all (not a notebook, another
-    assignment's notebook) gets 0 with status ``error``. Nothing a submission does stops the
-    batch. Submissions run with the instructor's environment: ``TLCOURSE_FAST=1`` grades in
-    the notebooks' fast mode (tests do not depend on training results, so scores are the same).
+    Each submission is graded by :func:`grade_submission`: run in a bubblewrap sandbox, its
+    answers exported as data, its tests run outside it through otter's test-file classes. A
+    submission that raises keeps the score of its tests that pass, with status ``error`` and the
+    first error as reason; one that does not finish gets 0 with status ``timeout``; one that
+    cannot be graded at all (not a notebook, another assignment's notebook, over a limit) gets 0
+    with status ``error``. Nothing a submission does stops the batch.
 
     Args:
         submissions: a folder (its ``*.ipynb`` and ``*.zip`` files; the student is the file name
@@ -244,21 +253,28 @@ def grade_folder(
         autograder: an autograder zip, or a notebook name resolved in ``dist``
             (``resolve_autograder``).
         out: CSV file to write; None to only return the table. Defaults to None.
-        timeout: seconds allowed per submission. Defaults to 600.
+        timeout: seconds allowed per submission and stage. Defaults to 600.
         jobs: submissions graded at the same time. Defaults to 1.
         dist: build folder for notebook names. Defaults to ``dist``.
-        logs: folder to keep otter's output per student (``STUDENT.txt``); None to discard.
+        logs: folder to keep each student's log (``STUDENT.txt``); None to discard.
             Defaults to None.
+        fast: the notebooks' fast mode, the grader's choice (see :func:`grade_submission`);
+            None for ``TLCOURSE_FAST=1`` in your environment. Defaults to None.
+        sandbox: grade in bubblewrap sandboxes; False grades with your permissions (the CSV
+            says so in its ``sandbox`` column). Defaults to True.
+        limits: resource limits per submission; None for the defaults. Defaults to None.
         progress: called with one line per graded submission; None for silence. Defaults to
             ``print``.
 
     Returns:
         A pandas DataFrame, one row per submission in name order: ``student``, one column per
-        question, ``total``, ``possible``, ``status``, ``reason``, ``seconds``.
+        question, ``total``, ``possible``, ``status``, ``reason``, ``seconds``, ``sandbox``.
 
     Raises:
-        InvalidParameterError: no submissions, an unknown autograder, a bad ``timeout`` or
-            ``jobs``, or two submissions with the same student name.
+        InvalidParameterError: no submissions, an unknown autograder, a bad argument, or two
+            submissions with the same student name.
+        SandboxUnavailableError: ``sandbox=True`` and bubblewrap cannot run here; the message
+            says why and how to install it.
 
     Example:
         >>> grade_folder("submissions/", "02", jobs=0)
@@ -269,18 +285,24 @@ int >= 1. Got 0 instead.
     """
     import pandas as pd
 
-    timeout = check_real("timeout", timeout, "grade_folder", low=0, low_open=True)
-    jobs = check_int("jobs", jobs, "grade_folder", low=1)
+    func = "grade_folder"
+    timeout = check_real("timeout", timeout, func, low=0, low_open=True)
+    jobs = check_int("jobs", jobs, func, low=1)
+    fast = os.environ.get(FAST_ENV) == "1" if fast is None else check_bool("fast", fast, func)
+    sandbox = check_bool("sandbox", sandbox, func)
     if progress is not None and not callable(progress):
-        raise invalid_parameter("progress", "grade_folder", "a function or None", progress)
+        raise invalid_parameter("progress", func, "a function or None", progress)
     zip_path = resolve_autograder(autograder, dist)
-    points = autograder_questions(zip_path)
-    files = _submission_files(submissions)
+    points = {q: float(t.possible) for q, t in read_test_files(zip_path).items()}
+    files = submission_files(submissions, func)
+    if sandbox:
+        require_bwrap()
     lock, done = threading.Lock(), [0]
 
     def grade(path: Path) -> dict:
         log = Path(logs) / f"{path.stem}.txt" if logs is not None else None
-        row = grade_submission(path, zip_path, timeout=timeout, log=log)
+        row = grade_submission(path, zip_path, timeout=timeout, log=log, fast=fast,
+                               sandbox=sandbox, limits=limits)  # fmt: skip
         if progress is not None:
             with lock:
                 done[0] += 1
@@ -292,9 +314,11 @@ int >= 1. Got 0 instead.
         return row
 
     if progress is not None:
+        where = "each in a bubblewrap sandbox" if sandbox else "WITHOUT a sandbox"
         progress(
             f"Grading {len(files)} submission(s) with {zip_path} ({len(points)} questions, "
-            f"{sum(points.values()):g} points, {timeout:g} s each at most, {jobs} at a time)"
+            f"{sum(points.values()):g} points, {timeout:g} s each at most, {jobs} at a time, "
+            f"{where}, {'fast' if fast else 'full'} mode)"
         )
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         try:
@@ -303,7 +327,7 @@ int >= 1. Got 0 instead.
             pool.shutdown(wait=False, cancel_futures=True)
             kill_running()
             raise
-    columns = ["student", *points, "total", "possible", "status", "reason", "seconds"]
+    columns = ["student", *points, "total", "possible", "status", "reason", "seconds", "sandbox"]
     table = pd.DataFrame(rows, columns=columns)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,14 @@ class ProcessResult:
 
 def kill_tree(process: subprocess.Popen) -> None:
     """Kill a child process, its process group and every descendant (kernels have their own
-    session), then reap it."""
+    session), then reap it.
+
+    Example:
+        >>> child = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        >>> kill_tree(child)
+        >>> child.returncode
+        -9
+    """
     try:
         import psutil
 
@@ -59,7 +66,11 @@ def kill_tree(process: subprocess.Popen) -> None:
 
 
 def kill_running() -> None:
-    """Kill every grading process still running (after Ctrl-C)."""
+    """Kill every grading process still running (after Ctrl-C).
+
+    Example:
+        >>> kill_running()  # none is running here
+    """
     with _RUNNING_LOCK:
         running = list(_RUNNING)
     for process in running:

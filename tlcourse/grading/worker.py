@@ -1,60 +1,246 @@
-"""The grading worker: ``python -m tlcourse.grading.worker SUBMISSION AUTOGRADER REPORT``.
+"""The grading worker: ``python -P -m tlcourse.grading.worker JOB.json``, inside the sandbox.
 
-Runs in a process of its own, so that a stuck or crashing submission cannot take the
-instructor's process with it. It grades one submission with ``otter run`` and writes a JSON
-report: ``{"scores": {question: points}, "possible": {question: points}, "errors": [{"source",
-"error"}], "failure": message or None}``.
+It runs one submission and nothing else; it never sees a test. Started by
+:mod:`tlcourse.grading.grade` (in bubblewrap unless grading without a sandbox), it:
+
+1. sets its resource limits (:func:`tlcourse.grading.sandbox.apply_limits`) before anything
+   of the submission runs;
+2. copies the notebook into the writable folder, and inserts ``FAST = True`` (or ``False``,
+   the grader's choice) right after the cell tagged ``parameters``, as papermill would;
+3. runs every cell in a Jupyter kernel (nbclient), keeping only the errors they raise (no
+   output is kept: a submission that prints without end fills nothing), except the cells that
+   only call ``grader.check`` (:func:`is_otter_call`);
+4. right after each question's ``grader.check("q1")`` cell (at the end for a question whose
+   check cell is gone), exports the names that question's tests read, as data
+   (:func:`tlcourse.grading.answers.export_answers`, run in the kernel);
+5. writes one uncompressed zip to the file descriptor the grader gave it: ``report.json``
+   (errors, failure) and one folder of answers per question. That pipe is the only way out of
+   the sandbox.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import sys
 import traceback
+import zipfile
+from pathlib import Path
 
-__all__ = ["main", "run_otter"]
+__all__ = ["REPORT", "export_points", "is_otter_call", "main", "prepare_notebook"]
+
+REPORT = "report.json"
+_MAX_ERRORS = 50
+_OTTER_CALL_RE = re.compile(r"\s*\w+\s*\.\s*(check|check_all|export)\s*\(.*\)\s*;?\s*")
 
 
-def run_otter(submission: str, autograder: str) -> dict:
-    """Grade ``submission`` with ``otter run`` and return the report (never raises).
+def is_otter_call(source: str) -> bool:
+    """True for a cell that only calls ``grader.check(...)``, ``check_all()`` or ``export()``.
+
+    Those cells show the public tests to the student; grading runs every test elsewhere, so
+    the worker skips them (a Colab notebook's would even fail: its tests are files).
 
     Example:
-        >>> run_otter("missing.ipynb", "missing.zip")["failure"] is not None
-        True
+        >>> is_otter_call('grader.check("q1")'), is_otter_call('x = 1\\ngrader.check("q1")')
+        (True, False)
     """
-    report = {"scores": {}, "possible": {}, "errors": [], "failure": None}
-    try:
-        from otter.run import main as otter_run
+    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return bool(lines) and all(_OTTER_CALL_RE.fullmatch(line) for line in lines)
 
-        results = otter_run(submission, autograder=autograder, output_dir=None, no_logo=True)
-    except BaseException as error:
-        traceback.print_exc()
-        report["failure"] = f"{type(error).__name__}: {error}"
-        return report
-    if results.has_catastrophic_failure():
-        report["failure"] = f"otter could not read the results: {results.catastrophic_error}"
-    for name, test_file in results.results.items():
-        report["scores"][name] = float(test_file.score)
-        report["possible"][name] = float(test_file.possible)
-    for cell in (results.notebook or {}).get("cells", []):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                source = cell.get("source", "")
-                report["errors"].append(
-                    {
-                        "source": "".join(source) if isinstance(source, list) else source,
-                        "error": f"{output.get('ename')}: {output.get('evalue')}",
-                    }
-                )
-    return report
+
+def prepare_notebook(notebook, fast: bool):
+    """Insert the grader's ``FAST`` right after the ``parameters`` cell (else at the top).
+
+    Args:
+        notebook: the submission, an nbformat ``NotebookNode`` (changed in place).
+        fast: the grader's fast mode.
+
+    Returns:
+        The index of the inserted cell.
+
+    Example:
+        >>> import nbformat
+        >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("FAST = False")])
+        >>> nb.cells[0].metadata["tags"] = ["parameters"]
+        >>> prepare_notebook(nb, True), nb.cells[1].source
+        (1, "FAST = True  # the grader's choice: it overrides the cell above")
+    """
+    import nbformat
+
+    index = next(
+        (i + 1 for i, cell in enumerate(notebook.cells)
+         if "parameters" in cell.get("metadata", {}).get("tags", [])),
+        0,
+    )  # fmt: skip
+    cell = nbformat.v4.new_code_cell(
+        f"FAST = {bool(fast)!r}  # the grader's choice: it overrides the cell above"
+    )
+    cell.metadata["tags"] = ["injected-parameters"]
+    notebook.cells.insert(index, cell)
+    return index
+
+
+def export_points(notebook, questions) -> dict[int, list[str]]:
+    """Where to export each question's answers: after its last ``grader.check`` cell.
+
+    Args:
+        notebook: the prepared notebook.
+        questions: the question names.
+
+    Returns:
+        ``{cell index: [questions]}``; index ``len(cells)`` stands for the end of the notebook.
+
+    Example:
+        >>> import nbformat
+        >>> new = nbformat.v4.new_code_cell
+        >>> nb = nbformat.v4.new_notebook(cells=[new("x = 1"), new('grader.check("q1")')])
+        >>> export_points(nb, ["q1", "q2"])
+        {1: ['q1'], 2: ['q2']}
+    """
+    points: dict[int, list[str]] = {}
+    for question in questions:
+        pattern = re.compile(rf"\.check\(\s*[\"']{re.escape(question)}[\"']\s*\)")
+        found = [
+            i
+            for i, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and pattern.search(cell.source)
+        ]
+        points.setdefault(found[-1] if found else len(notebook.cells), []).append(question)
+    return dict(sorted(points.items()))
+
+
+def _export_code(names: dict, folder: str) -> str:
+    """Code run in the kernel: the exporter's source in a namespace of its own."""
+    from tlcourse.grading import answers
+
+    source = Path(answers.__file__).read_text(encoding="utf-8")
+    return (
+        "def __tlcourse_export__():\n"
+        "    namespace = {'__name__': 'tlcourse_grading_answers'}\n"
+        f"    exec(compile({source!r}, '<tlcourse answers>', 'exec'), namespace)\n"
+        f"    namespace['export_answers'](globals(), {names!r}, {folder!r})\n"
+        "__tlcourse_export__()\n"
+        "del __tlcourse_export__\n"
+    )
+
+
+def _client_class():
+    from nbclient import NotebookClient
+
+    class ErrorsOnly(NotebookClient):
+        """Keeps a cell's errors only (name and message, cut): no output piles up."""
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg["msg_type"] != "error":
+                return None
+            content = msg["content"]
+            out = {"output_type": "error", "ename": str(content.get("ename", ""))[:200],
+                   "evalue": str(content.get("evalue", ""))[:500], "traceback": []}  # fmt: skip
+            if len(outs) < 3:
+                outs.append(out)
+            return out
+
+        def handle_comm_msg(self, outs, msg, cell_index):
+            return None  # widgets: nothing to render while grading
+
+    return ErrorsOnly
+
+
+def _run(notebook, job: dict, report: dict) -> None:
+    import nbformat
+    from nbclient.exceptions import DeadKernelError
+
+    questions = list(job["questions"])
+    injected = prepare_notebook(notebook, job["fast"])
+    points = export_points(notebook, questions)
+    workdir, answers = Path(job["workdir"]), Path(job["answers"])
+    client = _client_class()(
+        notebook, timeout=None, kernel_name="python3", allow_errors=True,
+        resources={"metadata": {"path": str(workdir)}},
+    )  # fmt: skip
+    code_number, cells = 0, len(notebook.cells)
+    # nbclient stores every executed cell back into the notebook at its index: the exports
+    # go to a scratch cell at the end, never over a cell of the submission.
+    notebook.cells.append(nbformat.v4.new_raw_cell(""))
+
+    def export(index: int) -> None:
+        for question in points.get(index, []):
+            folder = answers / question
+            folder.mkdir(parents=True, exist_ok=True)
+            cell = nbformat.v4.new_code_cell(_export_code(job["questions"][question], str(folder)))
+            client.execute_cell(cell, cells, store_history=False)
+            report["exported"][question] = index
+            for out in cell.outputs:
+                report["export_errors"].append(f"{question}: {out['ename']}: {out['evalue']}")
+
+    with client.setup_kernel():
+        for index in range(cells):
+            cell = notebook.cells[index]
+            if cell.cell_type == "code" and index != injected:
+                code_number += 1
+            if not (cell.cell_type == "code" and is_otter_call(cell.source)):
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    line = next((ln for ln in cell.source.splitlines() if ln.strip()), "")[:60]
+                    report["failure"] = (
+                        f"the kernel died in code cell {code_number} ({line}): killed at a "
+                        "limit (memory, CPU time, processes) or by the submission itself"
+                    )
+                    return
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and index != injected:
+                    if len(report["errors"]) < _MAX_ERRORS:
+                        report["errors"].append({
+                            "cell": code_number, "source": cell.source[:300],
+                            "error": f"{out['ename']}: {out['evalue']}",
+                        })  # fmt: skip
+                    break
+            export(index)
+        export(cells)
+
+
+def _send(fd: int, answers: Path, report: dict) -> None:
+    """Everything that leaves the sandbox: one stored zip on the grader's pipe."""
+    with os.fdopen(fd, "wb") as pipe, zipfile.ZipFile(pipe, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(REPORT, json.dumps(report))
+        for path in sorted(answers.glob("*/*")) if answers.is_dir() else []:
+            # QUESTION/FILE only: a file the submission dropped elsewhere in the folder (a
+            # second report.json) is not sent.
+            if path.is_file() and not path.is_symlink() and path.parent.name.isidentifier():
+                archive.write(path, path.relative_to(answers).as_posix())
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Grade one submission and write the report; the exit status is 0 once it is written."""
-    submission, autograder, report_path = (sys.argv[1:] if argv is None else argv)[:3]
-    report = run_otter(submission, autograder)
-    with open(report_path, "w", encoding="utf-8") as file:
-        json.dump(report, file)
+    """Run the job described by the JSON file ``argv[0]``; exit status 0 once the zip is sent.
+
+    The entry point of ``python -P -m tlcourse.grading.worker JOB.json``;
+    :func:`tlcourse.grading.runner.run_worker` writes the job and starts it.
+    """
+    job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
+    from tlcourse.grading.sandbox import apply_limits
+
+    apply_limits(job["limits"])
+    report = {"errors": [], "failure": None, "exported": {}, "export_errors": []}
+    workdir, answers = Path(job["workdir"]), Path(job["answers"])
+    try:
+        import nbformat
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        answers.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(job["notebook"], workdir / Path(job["notebook"]).name)
+        try:
+            notebook = nbformat.read(workdir / Path(job["notebook"]).name, as_version=4)
+        except Exception as error:
+            report["failure"] = f"not a readable notebook ({type(error).__name__}: {error})"
+        else:
+            _run(notebook, job, report)
+    except BaseException as error:  # the kernel died, a limit was hit...
+        traceback.print_exc()
+        report["failure"] = f"{type(error).__name__}: {error}"[:500]
+    _send(job["fd"], answers, report)
     return 0
 
 

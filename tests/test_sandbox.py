@@ -1,0 +1,174 @@
+"""The sandbox and its limits, piece by piece (tlcourse.grading.sandbox, runner, processes)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tlcourse.cli import main
+from tlcourse.errors import InvalidParameterError
+from tlcourse.grading import Limits, SandboxUnavailableError, bwrap_problem, grade_folder
+from tlcourse.grading import sandbox as sandbox_module
+from tlcourse.grading.processes import run_process
+from tlcourse.grading.runner import _watchdog
+from tlcourse.grading.sandbox import bwrap_command, python_paths, rlimits, sandbox_environment
+
+needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=f"bwrap: {bwrap_problem()}")
+
+
+@pytest.fixture
+def no_bwrap(monkeypatch):
+    """A machine without bubblewrap."""
+    monkeypatch.setattr(sandbox_module.shutil, "which", lambda name: None)
+    sandbox_module.bwrap_problem.cache_clear()
+    yield
+    sandbox_module.bwrap_problem.cache_clear()
+
+
+def test_grading_refuses_without_bwrap_and_says_how_to_install_it(no_bwrap, tmp_path, capsys):
+    (tmp_path / "alice.ipynb").write_text("{}")
+    autograder = tmp_path / "a.zip"
+    import zipfile
+
+    with zipfile.ZipFile(autograder, "w") as archive:
+        test = {"name": "q1", "points": 1, "suites": [{"cases": [{"code": ">>> x", "hidden": 0}]}]}
+        archive.writestr("tests/q1.py", f"OK_FORMAT = True\ntest = {test!r}\n")
+    with pytest.raises(SandboxUnavailableError, match="apt-get install bubblewrap") as error:
+        grade_folder(tmp_path, autograder, progress=None)
+    assert "bwrap is not installed" in str(error.value) and "--no-sandbox" in str(error.value)
+    code = main(["grade", str(tmp_path), "--autograder", str(autograder)])
+    captured = capsys.readouterr()
+    assert code == 2 and "Traceback" not in captured.err
+    assert captured.err.startswith("tlcourse grade: error: tlcourse grade runs every submission")
+
+
+def test_limits_are_checked():
+    assert Limits().memory == 8 << 30
+    with pytest.raises(InvalidParameterError, match="'memory' parameter of Limits"):
+        Limits(memory=0)
+    with pytest.raises(InvalidParameterError, match="'cpu_seconds'"):
+        Limits(cpu_seconds=1.5)
+
+
+def test_the_sandbox_sees_only_what_it_needs(tmp_path):
+    command = bwrap_command(
+        ["python"], read_only=[(str(tmp_path), "/grading")], env={"HOME": "/box/home"},
+        chdir="/box", disk=1 << 20,
+    )  # fmt: skip
+    joined = " ".join(command)
+    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in command
+    assert "--ro-bind / /" not in joined and "--bind " not in joined, "no writable host path"
+    assert f"--ro-bind {tmp_path} /grading" in joined
+    assert "/etc/shadow" not in joined and "/etc/passwd" not in joined
+    assert all("/home" not in str(p) for p in python_paths() if not str(p).startswith(sys.prefix))
+    env = sandbox_environment(root="/box", tlcourse_parent="/src", data_dir="/d",
+                              cache_dir="/box/cache", fast=False)  # fmt: skip
+    assert env["TLCOURSE_FAST"] == "0" and set(env) >= {"HOME", "PATH", "TMPDIR"}
+
+
+def test_rlimits_bound_memory_cpu_files_and_processes():
+    limits = rlimits(Limits(memory=1 << 30, file_size=1 << 20, processes=10), timeout=5)
+    assert limits["RLIMIT_AS"] == 1 << 30 and limits["RLIMIT_FSIZE"] == 1 << 20
+    assert limits["RLIMIT_CPU"] >= 5 and limits["RLIMIT_CORE"] == 0
+    assert limits["RLIMIT_NPROC"] > 10  # the user's own tasks plus 10
+
+
+def _python(code: str, limits: dict) -> list[str]:
+    prelude = f"from tlcourse.grading.sandbox import apply_limits\napply_limits({limits!r})\n"
+    return [sys.executable, "-c", prelude + textwrap.dedent(code)]
+
+
+def test_apply_limits_stops_memory_cpu_and_file_size(tmp_path):
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    memory = run_process(
+        _python("try:\n    bytearray(8 << 30)\nexcept MemoryError:\n    print('refused')",
+                {"RLIMIT_AS": 4 << 30}),
+        cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert b"refused" in memory.output, memory.output[-500:]
+    spin = (  # two CPU seconds more than importing tlcourse took
+        "import resource\nfrom tlcourse.grading.sandbox import apply_limits\n"
+        "used = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "apply_limits({'RLIMIT_CPU': int(used.ru_utime + used.ru_stime) + 2})\n"
+        "while True:\n    pass"
+    )
+    cpu = run_process([sys.executable, "-c", spin], cwd=tmp_path, env=env, timeout=120)
+    assert cpu.returncode < 0 and not cpu.timed_out, "killed by SIGXCPU, before the time limit"
+    files = run_process(
+        _python("try:\n    open('big', 'wb').write(b'0' * (2 << 20))\nexcept OSError as e:\n"
+                "    print('refused', e.errno)", {"RLIMIT_FSIZE": 1 << 20}),
+        cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert b"refused 27" in files.output  # EFBIG
+    assert (tmp_path / "big").stat().st_size <= 1 << 20
+
+
+def test_watchdog_stops_a_tree_over_its_memory_or_process_budget(tmp_path):
+    hog = [sys.executable, "-c", "import time\nx = bytearray(300 << 20)\nx[::4096] = b'1' * "
+           "len(x[::4096])\ntime.sleep(60)"]  # fmt: skip
+    start = time.perf_counter()
+    result = run_process(hog, cwd=tmp_path, env={}, timeout=120,
+                         watchdog=_watchdog(Limits(memory=200 << 20)))  # fmt: skip
+    assert "memory" in result.killed_reason and time.perf_counter() - start < 60
+    spawner = [
+        sys.executable,
+        "-c",
+        "import subprocess, time\n"
+        "ps = [subprocess.Popen(['sleep', '30']) for _ in range(40)]\ntime.sleep(60)",
+    ]
+    result = run_process(spawner, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=120,
+                         watchdog=_watchdog(Limits(processes=20)))  # fmt: skip
+    assert "processes" in result.killed_reason
+
+
+def test_process_output_is_bounded(tmp_path):
+    noisy = [
+        sys.executable,
+        "-c",
+        "import os\nfor _ in range(64):\n    os.write(1, b'y' * (1 << 20))",
+    ]
+    result = run_process(noisy, cwd=tmp_path, env={}, timeout=120, output_limit=1 << 20)
+    assert result.returncode == 0 and len(result.output) == 1 << 20
+
+
+@needs_bwrap
+def test_inside_bwrap_no_network_no_host_files_no_surviving_process(tmp_path, monkeypatch):
+    import subprocess
+
+    import psutil
+
+    monkeypatch.setenv("INSTRUCTOR_TOKEN", "secret")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    code = textwrap.dedent(f"""
+        import os, socket, subprocess
+        subprocess.Popen(["sleep", "777.25"], start_new_session=True)
+        try:
+            open({str(secret)!r}).read(); print("READ")
+        except OSError:
+            print("no file")
+        try:
+            socket.create_connection(("1.1.1.1", 443), timeout=2); print("ONLINE")
+        except OSError:
+            print("no network")
+        try:
+            open("/usr/x", "w"); print("WROTE")
+        except OSError:
+            print("read-only")
+        print(sorted(os.environ))
+    """)
+    command = bwrap_command([sys.executable, "-c", code], read_only=[], chdir="/box",
+                            env={"PATH": "/usr/bin:/bin"}, disk=1 << 20)  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[:3] == ["no file", "no network", "read-only"], result
+    variables = set(eval(result.stdout.splitlines()[3]))  # the names of the variables only
+    assert variables <= {"PATH", "PWD", "LC_CTYPE"}, "only what the grader set (and Python's own)"
+    time.sleep(0.5)
+    left = [p for p in psutil.process_iter(["cmdline"]) if "777.25" in (p.info["cmdline"] or [])]
+    assert left == [], "a detached process survived the sandbox"

@@ -1,0 +1,226 @@
+"""Answers leave the student's kernel as data only: the export side.
+
+After a question's ``grader.check`` cell, the grading worker runs :func:`export_answers` inside
+the student's kernel (in the sandbox) on the names that question's tests read. Each value is
+written as plain data, never pickled:
+
+- ``None``, ``bool``, ``int``, ``float``, ``str`` and lists, tuples, dicts (and read-only
+  ``MappingProxyType`` views of them) and sets of them, as tagged JSON. Subclasses of these
+  builtins (a ``str`` whose ``==`` is always true, a namedtuple) become the builtin's own plain
+  value, read through the builtin's methods.
+- numpy arrays (``.npy``, no object dtype) and numpy scalars; pandas ``DataFrame``, ``Series``
+  and ``Index`` (numeric columns as ``.npy``, the others value by value); ``pathlib`` paths.
+- Keras models, saved as ``.keras`` (to be loaded with ``safe_mode=True``), with which layers
+  were trainable when the model was last compiled (a stale compile stays visible).
+- Any other object leaves only as the attributes the tests read on it (``history.history``,
+  ``record.wall_seconds``), each of them under these same rules.
+
+Everything else is refused by name, with the reason. Whatever this code writes is only a claim of
+the submission: its own code may have replaced anything here, so :mod:`tlcourse.grading.restore`
+reads it back as untrusted data, outside the sandbox. This module imports only the standard
+library at module level, so that the worker can run its source in a kernel that never imported
+tlcourse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import sys
+import types
+
+__all__ = ["ANSWERS_FILE", "export_answers"]
+
+ANSWERS_FILE = "answers.json"
+_MAX_DEPTH = 32
+_MAX_ITEMS = 1_000_000
+
+
+class _Refused(Exception):
+    """A value that cannot leave the sandbox as data."""
+
+
+class _Encoder:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.files = 0
+        self.items = 0
+
+    def _file(self, suffix: str) -> tuple[str, str]:
+        self.files += 1
+        name = f"v{self.files}{suffix}"
+        return name, os.path.join(self.folder, name)
+
+    def _count(self, n: int = 1) -> None:
+        self.items += n
+        if self.items > _MAX_ITEMS:
+            raise _Refused(f"more than {_MAX_ITEMS:,} values")
+
+    def encode(self, value, depth: int = 0):  # noqa: C901 - one branch per type
+        if depth > _MAX_DEPTH:
+            raise _Refused(f"nested more than {_MAX_DEPTH} levels deep")
+        self._count()
+        kind = type(value)
+        if value is None or kind is bool or kind is str:
+            return value
+        if kind is int:
+            return value if abs(value) < 2**53 else {"$": "int", "v": str(value)}
+        if kind is float:
+            return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
+        if kind in (list, tuple, set, frozenset):
+            items = [self.encode(v, depth + 1) for v in kind.__iter__(value)]
+            return items if kind is list else {"$": kind.__name__, "v": items}
+        if kind is dict:
+            pairs = dict.items(value)
+            return {"$": "dict", "v": [[self.encode(k, depth + 1), self.encode(v, depth + 1)]
+                                       for k, v in pairs]}  # fmt: skip
+        encoded = self._library_value(value, depth)  # numpy first: np.float64 is a float
+        if encoded is not None:
+            return encoded
+        # Subclasses of builtins: the builtin's own value, read through the builtin's methods
+        # (a subclass may override __eq__, __str__, __iter__...: those are never called).
+        for base in (str, int, float):
+            if isinstance(value, base):
+                return self.encode(getattr(base, f"__{base.__name__}__")(value), depth)
+        for base in (list, tuple, set, frozenset):
+            if isinstance(value, base):
+                return self.encode(base(base.__iter__(value)), depth)
+        if isinstance(value, dict):
+            return self.encode(dict(dict.items(value)), depth)
+        if isinstance(value, pathlib.PurePath):
+            return {"$": "path", "v": pathlib.PurePath.as_posix(value)}
+        if isinstance(value, types.MappingProxyType):  # a read-only dict (Dataset.files)
+            return self.encode(dict(value), depth)
+        raise _Refused(f"a {kind.__module__}.{kind.__qualname__} cannot leave as data")
+
+    def _library_value(self, value, depth: int):
+        np = sys.modules.get("numpy")
+        pd = sys.modules.get("pandas")
+        keras = sys.modules.get("keras")
+        if np is not None and isinstance(value, np.ndarray | np.generic):
+            return self._numpy(np, value)
+        if pd is not None and isinstance(value, pd.DataFrame):
+            return {
+                "$": "dataframe",
+                "columns": self._index(pd, value.columns, depth),
+                "index": self._index(pd, value.index, depth),
+                "data": [self._column(np, value.iloc[:, i], depth) for i in range(value.shape[1])],
+            }
+        if pd is not None and isinstance(value, pd.Series):
+            return {
+                "$": "series",
+                "name": self.encode(value.name, depth + 1),
+                "index": self._index(pd, value.index, depth),
+                "data": self._column(np, value, depth),
+            }
+        if pd is not None and isinstance(value, pd.Index):
+            return {"$": "index", "v": self._index(pd, value, depth)}
+        if keras is not None and isinstance(value, keras.Model):
+            return self._keras_model(value)
+        return None
+
+    def _numpy(self, np, value):
+        array = np.asarray(value)
+        if array.dtype.hasobject:
+            raise _Refused("a numpy array of Python objects cannot leave as data")
+        if isinstance(value, np.generic) and array.dtype.kind in "biuf":
+            return {"$": "npscalar", "dtype": array.dtype.str, "v": self.encode(array.item())}
+        self._count(array.size)
+        name, path = self._file(".npy")
+        np.save(path, array, allow_pickle=False)
+        return {"$": "npscalar" if isinstance(value, np.generic) else "ndarray", "file": name}
+
+    def _column(self, np, series, depth: int):
+        dtype = series.dtype
+        if getattr(dtype, "kind", "O") in "biufmM" and type(dtype).__module__.startswith("numpy"):
+            return {"dtype": str(dtype), "array": self._numpy(np, series.to_numpy())}
+        self._count(len(series))
+        return {"dtype": str(dtype), "v": [self.encode(v, depth + 1) for v in series.tolist()]}
+
+    def _index(self, pd, index, depth: int):
+        name = self.encode(index.name, depth + 1)
+        if isinstance(index, pd.RangeIndex):
+            return {"range": [index.start, index.stop, index.step], "name": name}
+        if isinstance(index, pd.MultiIndex):
+            names = [self.encode(n, depth + 1) for n in index.names]
+            return {"tuples": [self.encode(tuple(t), depth + 1) for t in index], "names": names}
+        self._count(len(index))
+        return {
+            "dtype": str(index.dtype),
+            "v": [self.encode(v, depth + 1) for v in index.tolist()],
+            "name": name,
+        }
+
+    def _keras_model(self, model):
+        name, path = self._file(".keras")
+        try:
+            model.save(path)
+        except Exception as error:
+            raise _Refused(f"this Keras model cannot be saved: {type(error).__name__}") from error
+        # Keras remembers which layers were trainable at compile time; a model whose flags
+        # changed since must still look stale once reloaded (reloading compiles it afresh).
+        state = getattr(model, "_compiled_trainable_state", None)
+        flags = None
+        if getattr(model, "compiled", False) and isinstance(state, dict):
+            flags = [state.get(layer) for layer in model._flatten_layers()]
+        return {"$": "keras_model", "file": name, "compiled_trainable": flags}
+
+    def attributes(self, value, attributes, depth: int = 0):
+        """An object that cannot leave whole leaves as the attributes the tests read on it."""
+        found, refused = {}, {}
+        for attribute in attributes:
+            try:
+                found[attribute] = self.encode(getattr(value, attribute), depth + 1)
+            except _Refused as error:
+                refused[attribute] = str(error)
+            except Exception as error:
+                refused[attribute] = f"reading it raised {type(error).__name__}"
+        kind = type(value)
+        return {"$": "object", "type": f"{kind.__module__}.{kind.__qualname__}",
+                "attrs": found, "refused": refused}  # fmt: skip
+
+
+def export_answers(namespace: dict, names: dict, folder: str) -> dict:
+    """Write the values of ``names`` from ``namespace`` into ``folder`` as data.
+
+    Args:
+        namespace: the student kernel's globals.
+        names: ``{name: [attributes the tests read on it]}`` (see
+            :func:`tlcourse.grading.names.question_names`).
+        folder: an existing empty folder; ``answers.json`` and the data files go there.
+
+    Returns:
+        ``{name: reason}`` for the names that could not be exported (also in the JSON file).
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> class Sneaky(str):
+        ...     def __eq__(self, other):
+        ...         return True
+        >>> export_answers({"a": Sneaky("b"), "f": open}, {"a": [], "f": [], "g": []}, folder)
+        {'f': 'a builtins.builtin_function_or_method cannot leave as data', 'g': 'not defined'}
+        >>> json.load(open(os.path.join(folder, ANSWERS_FILE)))["values"]
+        {'a': 'b'}
+    """
+    encoder = _Encoder(folder)
+    values, refused = {}, {}
+    for name, attributes in names.items():
+        if name not in namespace:
+            refused[name] = "not defined"
+            continue
+        value = namespace[name]
+        try:
+            values[name] = encoder.encode(value)
+        except _Refused as error:
+            if attributes:
+                values[name] = encoder.attributes(value, attributes)
+            else:
+                refused[name] = str(error)
+        except Exception as error:  # a value whose own methods raise
+            refused[name] = f"exporting it raised {type(error).__name__}: {error}"[:300]
+    with open(os.path.join(folder, ANSWERS_FILE), "w", encoding="utf-8") as file:
+        json.dump({"format": 1, "values": values, "refused": refused}, file, allow_nan=False)
+    return refused

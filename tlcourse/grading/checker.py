@@ -1,0 +1,110 @@
+"""The checker: ``python -P -m tlcourse.grading.checker JOB.json``, a fresh process.
+
+It runs the autograder's tests, public and hidden, through otter's own test-file classes
+(``OKTestFile.run`` / ``ExceptionTestFile.run``, as ``otter run`` would), but never in the
+student's kernel: each question's tests see the real builtins, the real modules
+(:data:`tlcourse.grading.names.TRUSTED_MODULES`: ``tl``, ``np``, ``pd``, ``keras``...), the
+grader's ``FAST``, and the answers that question exported, read back as data
+(:func:`tlcourse.grading.restore.restore_answers`). Nothing the submission defined can run
+here. It runs in a sandbox of its own (no network, read-only system, resource limits), since it
+reads files the submission wrote. The report (JSON) goes to the file descriptor the grader gave.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+__all__ = ["check_answers", "main"]
+
+_MESSAGE_CHARS = 2000
+
+
+def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fast: bool) -> dict:
+    """Run every test of an autograder against the answers exported for each question.
+
+    Args:
+        autograder: the autograder zip.
+        answers: folder with one subfolder of exported answers per question.
+        fast: the grader's fast mode, the ``FAST`` the tests see.
+
+    Returns:
+        ``{"scores": {q: points}, "possible": {q: points}, "cases": {q: [{"name", "hidden",
+        "points", "passed", "message"}]}, "refused": {q: {name: reason}}, "failure": None}``.
+
+    Example:
+        >>> import tempfile, zipfile, os
+        >>> folder = tempfile.mkdtemp()
+        >>> test = {"name": "q1", "points": 2, "suites": [{"cases": [
+        ...     {"code": ">>> assert abs(x - 0.5) < 1e-9", "hidden": True}]}]}
+        >>> with zipfile.ZipFile(os.path.join(folder, "a.zip"), "w") as archive:
+        ...     archive.writestr("tests/q1.py", f"OK_FORMAT = True\\ntest = {test!r}\\n")
+        >>> from tlcourse.grading.answers import export_answers
+        >>> os.makedirs(os.path.join(folder, "answers", "q1"))
+        >>> _ = export_answers({"x": 0.5, "abs": lambda v: 0}, {"x": []},
+        ...                    os.path.join(folder, "answers", "q1"))
+        >>> check_answers(os.path.join(folder, "a.zip"), os.path.join(folder, "answers"),
+        ...               fast=True)["scores"]
+        {'q1': 2.0}
+    """
+    from tlcourse.grading.autograder import read_test_files
+    from tlcourse.grading.names import TRUSTED_MODULES
+    from tlcourse.grading.restore import restore_answers
+
+    report = {"scores": {}, "possible": {}, "cases": {}, "refused": {}, "failure": None}
+    trusted = {alias: importlib.import_module(module) for alias, module in TRUSTED_MODULES.items()}
+    trusted["FAST"] = bool(fast)
+    for question, test_file in read_test_files(autograder).items():
+        folder = Path(answers) / question
+        values, refused = restore_answers(folder) if folder.is_dir() else ({}, {"*": "none"})
+        environment = {**{k: v for k, v in values.items() if k not in trusted}, **trusted}
+        try:
+            test_file.run(environment)
+            cases = [
+                {
+                    "name": result.test_case.name,
+                    "hidden": bool(result.test_case.hidden),
+                    "points": float(result.test_case.points or 0),
+                    "passed": bool(result.passed),
+                    "message": str(result.message or "")[:_MESSAGE_CHARS],
+                }
+                for result in test_file.test_case_results
+            ]
+            score = float(test_file.score)
+        except Exception as error:  # a test that cannot run at all scores nothing
+            cases = [{"name": question, "hidden": True, "points": 0.0, "passed": False,
+                      "message": f"{type(error).__name__}: {error}"[:_MESSAGE_CHARS]}]  # fmt: skip
+            score = 0.0
+        report["scores"][question] = score
+        report["possible"][question] = float(test_file.possible)
+        report["cases"][question] = cases
+        report["refused"][question] = refused
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job described by the JSON file ``argv[0]``; exit status 0 once reported.
+
+    The entry point of ``python -P -m tlcourse.grading.checker JOB.json``;
+    :func:`tlcourse.grading.runner.run_checker` writes the job and starts it.
+    """
+    job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
+    from tlcourse.grading.sandbox import apply_limits
+
+    apply_limits(job["limits"])
+    try:
+        report = check_answers(job["autograder"], job["answers"], job["fast"])
+    except BaseException as error:
+        traceback.print_exc()
+        report = {"failure": f"{type(error).__name__}: {error}"[:500]}
+    with os.fdopen(job["fd"], "w", encoding="utf-8") as pipe:
+        json.dump(report, pipe)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

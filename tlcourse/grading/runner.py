@@ -1,0 +1,307 @@
+"""The two stages of grading one submission, each a fresh process in a sandbox of its own.
+
+1. :func:`run_worker` runs the submission (:mod:`tlcourse.grading.worker`) with only the
+   notebook and the public data in view, and receives its answers as a zip on a pipe.
+2. :func:`run_checker` runs the tests (:mod:`tlcourse.grading.checker`) against those answers,
+   with the autograder in view but no code of the submission.
+
+Without a sandbox (``sandbox=False``) the same processes run directly, with the same scrubbed
+environment and limits, but with the grader's view of the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tlcourse.grading.processes import ProcessResult, run_process
+from tlcourse.grading.sandbox import (
+    BOX,
+    Limits,
+    bwrap_command,
+    rlimits,
+    sandbox_environment,
+)
+
+__all__ = ["Stage", "run_checker", "run_worker", "unpack_answers"]
+
+_MEMBER_RE = re.compile(r"report\.json|[A-Za-z0-9_]{1,64}/(answers\.json|v\d{1,7}\.(npy|keras))")
+_REPORT_BYTES = 1 << 20
+
+
+@dataclass
+class Stage:
+    """What one stage left: its process, the bytes it sent on its pipe, and whether they fit."""
+
+    process: ProcessResult
+    sent: Path
+    overflow: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _package_paths() -> tuple[Path, Path, Path]:
+    from tlcourse.paths import cache_dir, data_dir
+
+    package = Path(__file__).resolve().parents[1]
+    return package, data_dir().resolve(), cache_dir() / "weights"
+
+
+def _weights_binds(weights: Path, inside: str) -> list[tuple[str, str]]:
+    """The converted weights, read-only, file by file: missing ones can still be made inside."""
+    if not weights.is_dir():
+        return []
+    return [
+        (str(path), f"{inside}/{path.relative_to(weights).as_posix()}")
+        for path in sorted(weights.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    ]
+
+
+def _receive(fd: int, target: Path, limit: int, state: dict) -> None:
+    """Copy the pipe into ``target`` up to ``limit`` bytes, then drain it (never block the
+    sender, never fill the grader's disk)."""
+    written = 0
+    with os.fdopen(fd, "rb") as pipe, open(target, "wb") as out:
+        while chunk := pipe.read(1 << 16):
+            if written + len(chunk) > limit:
+                state["overflow"] = True
+                continue
+            out.write(chunk)
+            written += len(chunk)
+
+
+def _watchdog(limits: Limits):
+    """Kill the sandbox when its processes together hold too much memory, or are too many.
+
+    Memory: ``RLIMIT_AS`` bounds each process, this bounds their sum. Processes: ``RLIMIT_NPROC``
+    does not apply to root (the kernel exempts uid 0 even in a user namespace), so a sandbox
+    started by root is held to ``limits.processes`` from here, twice a second.
+    """
+
+    def check(pid: int) -> str:
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return ""
+        memory = tasks = 0
+        for process in tree:
+            try:
+                memory += process.memory_info().rss
+                tasks += process.num_threads()
+            except psutil.Error:
+                continue
+        if memory > limits.memory:
+            return f"used more than {limits.memory / (1 << 30):.3g} GiB of memory"
+        if tasks > limits.processes:
+            return f"started more than {limits.processes} processes and threads"
+        return ""
+
+    return check
+
+
+def _run_stage(
+    module: str,
+    job: dict,
+    *,
+    folder: Path,
+    sandbox: bool,
+    fast: bool,
+    timeout: float,
+    limits: Limits,
+    send_limit: int,
+    disk: int,
+) -> Stage:
+    """Run ``python -P -m MODULE JOB`` (in bubblewrap when ``sandbox``), with a pipe out.
+
+    The stage's inputs are in ``folder/in`` (the sandbox sees that folder, read-only, as
+    ``/grading``); job values starting with ``IN/`` are paths in it.
+    """
+    package, data, cache = _package_paths()
+    root = BOX if sandbox else str(folder / "box")
+    inputs = "/grading" if sandbox else str(folder / "in")
+    env = sandbox_environment(
+        root=root, tlcourse_parent=str(package.parent), data_dir=str(data),
+        cache_dir=f"{root}/cache" if sandbox else str(cache.parent), fast=fast,
+    )  # fmt: skip
+    read_fd, write_fd = os.pipe()
+    job = {
+        key: (value.replace("IN/", f"{inputs}/", 1) if isinstance(value, str) else value)
+        for key, value in {**job, "fd": write_fd, "limits": rlimits(limits, timeout)}.items()
+    }
+    if module.endswith(".worker"):
+        job.update(workdir=f"{root}/work", answers=f"{root}/answers")
+    (folder / "in" / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    python = [sys.executable, "-P", "-m", module, f"{inputs}/job.json"]
+    if sandbox:
+        binds = [(str(package), str(package)), (str(data), str(data)),
+                 (str(folder / "in"), "/grading"),
+                 *_weights_binds(cache, f"{BOX}/cache/weights")]  # fmt: skip
+        command = bwrap_command(
+            python, read_only=binds, env=env, chdir=BOX, disk=disk,
+            folders=(f"{BOX}/home", f"{BOX}/cache"),
+        )  # fmt: skip
+        cwd = folder
+    else:
+        for name in ("home", "tmp", "work", "cache"):
+            (folder / "box" / name).mkdir(parents=True, exist_ok=True)
+        command, cwd = python, folder / "box"
+    sent, state = folder / "sent.bin", {"overflow": False}
+    receiver = threading.Thread(target=_receive, args=(read_fd, sent, send_limit, state))
+    receiver.start()
+    closed = []
+
+    def close_write_end(_=None) -> None:
+        # Exactly once: with several submissions graded at once, a second close could hit
+        # another stage's pipe that reused the number.
+        if not closed:
+            closed.append(True)
+            os.close(write_fd)
+
+    try:
+        result = run_process(
+            command, cwd=cwd, env=env, timeout=timeout, output_limit=limits.output,
+            pass_fds=(write_fd,), watchdog=_watchdog(limits), on_start=close_write_end,
+        )  # fmt: skip
+    finally:
+        close_write_end()
+        receiver.join()
+    return Stage(process=result, sent=sent, overflow=state["overflow"])
+
+
+def run_worker(
+    notebook: Path, questions: dict, folder: Path, *, sandbox: bool, fast: bool,
+    timeout: float, limits: Limits,
+) -> Stage:  # fmt: skip
+    """Run the submission ``notebook`` in the worker; ``Stage.sent`` is its answers zip.
+
+    Args:
+        notebook: the prepared submission (named as its otter init cell expects).
+        questions: ``{question: {name: [attributes]}}``, what to export for each question.
+        folder: an empty private folder of the grader for this stage.
+        sandbox: run in bubblewrap.
+        fast: the grader's fast mode.
+        timeout: seconds before the whole stage is killed.
+        limits: the resource limits.
+
+    Returns:
+        A :class:`Stage`.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "garbage.ipynb").write_text("not a notebook")
+        >>> stage = run_worker(folder / "garbage.ipynb", {}, folder / "stage", sandbox=False,
+        ...                    fast=True, timeout=300, limits=Limits())
+        >>> unpack_answers(stage.sent, folder / "answers", 1 << 20)["failure"][:23]
+        'not a readable notebook'
+    """
+    (folder / "in").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(notebook, folder / "in" / notebook.name)
+    job = {"notebook": f"IN/{notebook.name}", "fast": bool(fast), "questions": questions}
+    return _run_stage(
+        "tlcourse.grading.worker", job, folder=folder, sandbox=sandbox, fast=fast,
+        timeout=timeout, limits=limits, send_limit=limits.answers, disk=limits.disk,
+    )  # fmt: skip
+
+
+def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
+    """Check and unpack the worker's zip into ``target``; return the worker's report.
+
+    Only the expected file names are taken (``report.json``, ``QUESTION/answers.json``,
+    ``QUESTION/vN.npy`` or ``.keras``), each read with a size cap; anything else in the zip is
+    ignored, and a zip that cannot be read means nothing was exported.
+
+    Returns:
+        The worker's report, or ``{"failure": why}`` when the zip is unusable.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> with zipfile.ZipFile(folder / "sent.zip", "w") as archive:
+        ...     archive.writestr("report.json", '{"errors": []}')
+        ...     archive.writestr("../../outside.txt", "ignored")
+        >>> unpack_answers(folder / "sent.zip", folder / "answers", 1 << 20)
+        {'errors': []}
+    """
+    report = {"failure": "the submission exported nothing (the sandbox sent no answers)"}
+    try:
+        archive = zipfile.ZipFile(sent)
+    except (OSError, zipfile.BadZipFile):
+        return report
+    total, seen = 0, set()
+    with archive:
+        for info in archive.infolist():
+            name = info.filename
+            if info.is_dir() or not _MEMBER_RE.fullmatch(name) or name in seen:
+                continue  # the first of two members with one name is the worker's
+            seen.add(name)
+            cap = _REPORT_BYTES if name == "report.json" else limit - total
+            with archive.open(info) as member:
+                data = member.read(cap + 1)
+            if len(data) > cap:
+                return {"failure": f"the answers are over {limit >> 20} MiB"}
+            total += len(data)
+            if name == "report.json":
+                try:
+                    report = json.loads(data.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    return {"failure": "the worker's report is unreadable"}
+                continue
+            path = target / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    return report if isinstance(report, dict) else {"failure": "the report is not an object"}
+
+
+def run_checker(
+    autograder: Path, answers: Path, folder: Path, *, sandbox: bool, fast: bool,
+    timeout: float, limits: Limits,
+) -> Stage:  # fmt: skip
+    """Run the tests against the unpacked ``answers``; ``Stage.sent`` is the JSON report.
+
+    Args:
+        autograder: the autograder zip (copied into the checker's inputs).
+        answers: the folder :func:`unpack_answers` filled (moved into the checker's inputs).
+        folder: an empty private folder of the grader for this stage.
+        sandbox: run in bubblewrap.
+        fast: the grader's fast mode, the ``FAST`` the tests see.
+        timeout: seconds before the stage is killed.
+        limits: the resource limits.
+
+    Returns:
+        A :class:`Stage`.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> test = {"name": "q1", "points": 1, "suites": [{"cases": [
+        ...     {"code": ">>> assert x == 42", "hidden": True}]}]}
+        >>> with zipfile.ZipFile(folder / "a.zip", "w") as archive:
+        ...     archive.writestr("tests/q1.py", f"OK_FORMAT = True\\ntest = {test!r}\\n")
+        >>> (folder / "answers" / "q1").mkdir(parents=True)
+        >>> from tlcourse.grading.answers import export_answers
+        >>> _ = export_answers({"x": 42}, {"x": []}, str(folder / "answers" / "q1"))
+        >>> stage = run_checker(folder / "a.zip", folder / "answers", folder / "stage",
+        ...                     sandbox=False, fast=True, timeout=300, limits=Limits())
+        >>> json.loads(stage.sent.read_text())["scores"]
+        {'q1': 1.0}
+    """
+    (folder / "in").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(autograder, folder / "in" / "autograder.zip")
+    shutil.move(str(answers), folder / "in" / "answers")
+    job = {"autograder": "IN/autograder.zip", "answers": "IN/answers", "fast": bool(fast)}
+    return _run_stage(
+        "tlcourse.grading.checker", job, folder=folder, sandbox=sandbox, fast=fast,
+        timeout=timeout, limits=limits, send_limit=_REPORT_BYTES * 16,
+        disk=min(limits.disk, 1 << 30),
+    )  # fmt: skip

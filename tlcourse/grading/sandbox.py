@@ -1,0 +1,323 @@
+"""The sandbox around each graded submission: bubblewrap (``bwrap``) and resource limits.
+
+bubblewrap is the sandbox Flatpak uses (Debian and Ubuntu: ``apt-get install bubblewrap``). A
+command run through :func:`bwrap_command` sees:
+
+- a read-only system: ``/usr`` (and the ``/bin``, ``/lib``... links to it), a few files of
+  ``/etc`` (the dynamic linker's cache, fonts, time zone; no ``passwd`` or ``shadow`` of the
+  machine), the Python installation, the tlcourse package and its public data, the converted
+  pretrained weights; nothing else of the machine (no home folder, no repository, no
+  autograder, no hidden test);
+- one writable folder, ``/box`` (``/tmp`` points into it), a memory-backed file system of fixed
+  size that disappears with the sandbox;
+- its own namespaces: no network but its own loopback (``--unshare-net``), its own process ids
+  (``--unshare-pid``: it sees only its own processes, and every process left in it is killed
+  when the command ends), no way back to the grader's terminal (``--new-session``), and it dies
+  with the grader (``--die-with-parent``);
+- a scrubbed environment (``--clearenv``, then only what :func:`sandbox_environment` sets) and
+  a private HOME.
+
+Resource limits (:class:`Limits`) are set by the command itself before it runs anything of the
+submission (:func:`apply_limits`), and the grader watches the sandbox's memory from outside.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlcourse.errors import check_int
+from tlcourse.grading.errors import SandboxUnavailableError
+
+__all__ = [
+    "BOX",
+    "INSTALL_HINT",
+    "Limits",
+    "apply_limits",
+    "bwrap_command",
+    "bwrap_problem",
+    "python_paths",
+    "require_bwrap",
+    "sandbox_environment",
+]
+
+BOX = "/box"
+INSTALL_HINT = (
+    "Install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install "
+    "bubblewrap; Arch: sudo pacman -S bubblewrap), or pass --no-sandbox (Python: "
+    "sandbox=False) to grade without one, only for submissions you trust: they then run with "
+    "your permissions, and can read and change your files."
+)
+# The few files of /etc that Python, TensorFlow and matplotlib read; not passwd, shadow, ssh...
+_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "nsswitch.conf")
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed process tree.
+
+    Example:
+        >>> Limits(memory=2 << 30).memory
+        2147483648
+
+    Attributes:
+        memory: bytes of address space per process (``RLIMIT_AS``), and of resident memory
+            of the whole sandbox, watched from outside. Defaults to 8 GiB.
+        cpu_seconds: CPU seconds per process (``RLIMIT_CPU``); None for the time limit times
+            the number of CPUs. Defaults to None.
+        file_size: bytes of the largest file written (``RLIMIT_FSIZE``). Defaults to 1 GiB.
+        processes: processes and threads of the sandbox: ``RLIMIT_NPROC`` allows this many
+            beyond those the user already runs (it counts per user, and does not bind root),
+            and the grader's watchdog stops a sandbox holding more. Defaults to 1024.
+        disk: bytes of the writable folder. Defaults to 2 GiB.
+        output: bytes of standard output and error kept for the log. Defaults to 4 MiB.
+        answers: bytes of answers that may leave the sandbox. Defaults to 512 MiB.
+    """
+
+    memory: int = 8 << 30
+    cpu_seconds: int | None = None
+    file_size: int = 1 << 30
+    processes: int = 1024
+    disk: int = 2 << 30
+    output: int = 4 * _MIB
+    answers: int = 512 * _MIB
+
+    def __post_init__(self) -> None:
+        for name in ("memory", "file_size", "processes", "disk", "output", "answers"):
+            check_int(name, getattr(self, name), "Limits", low=1)
+        check_int("cpu_seconds", self.cpu_seconds, "Limits", low=1, none_ok=True)
+
+
+def _user_tasks() -> int:
+    """Processes and threads of this user now (what ``RLIMIT_NPROC`` is compared with)."""
+    import psutil
+
+    uid, count = os.getuid(), 0
+    for process in psutil.process_iter(["uids", "num_threads"]):
+        try:
+            if process.info["uids"] and process.info["uids"].real == uid:
+                count += process.info["num_threads"] or 1
+        except Exception:
+            continue
+    return count
+
+
+def rlimits(limits: Limits, timeout: float) -> dict[str, int]:
+    """The rlimits a sandboxed command sets on itself, by ``resource`` constant name.
+
+    Args:
+        limits: the limits.
+        timeout: the stage's time limit, for the default CPU seconds.
+
+    Returns:
+        ``{name: value}`` for :func:`apply_limits`.
+
+    Example:
+        >>> rlimits(Limits(memory=4 << 30), timeout=60)["RLIMIT_AS"]
+        4294967296
+    """
+    cpu = limits.cpu_seconds or int(timeout * (os.cpu_count() or 1)) + 1
+    return {
+        "RLIMIT_AS": int(limits.memory),
+        "RLIMIT_CPU": int(cpu),
+        "RLIMIT_FSIZE": int(limits.file_size),
+        "RLIMIT_NPROC": _user_tasks() + int(limits.processes),
+        "RLIMIT_CORE": 0,
+    }
+
+
+def apply_limits(limits: dict[str, int]) -> None:
+    """Set each rlimit, soft and hard (the limited code cannot raise them again).
+
+    Args:
+        limits: ``{resource constant name: value}``, as :func:`rlimits` returns.
+
+    Example:
+        >>> apply_limits({})  # nothing to set
+    """
+    import resource
+
+    for name, value in limits.items():
+        constant = getattr(resource, name)
+        _, hard = resource.getrlimit(constant)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(constant, (value, value))
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_problem() -> str | None:
+    """Why bubblewrap cannot sandbox a command on this machine, or None when it can.
+
+    Runs ``true`` in a sandbox with the namespaces grading uses (user namespaces must be
+    allowed for this user).
+
+    Example:
+        >>> bwrap_problem() is None or isinstance(bwrap_problem(), str)
+        True
+    """
+    executable = shutil.which("bwrap")
+    if executable is None:
+        return "is not installed (no 'bwrap' on the PATH)"
+    true = shutil.which("true") or "/usr/bin/true"
+    command = [executable, "--unshare-all", "--die-with-parent", "--new-session",
+               *_system_binds(), "--proc", "/proc", "--dev", "/dev", true]  # fmt: skip
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"cannot start ({type(error).__name__}: {error})"
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        why = message[-1] if message else f"exit status {result.returncode}"
+        return (
+            f"cannot create a sandbox here ({why}); it needs unprivileged user namespaces "
+            "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 the bubblewrap package's "
+            "AppArmor profile allows them)"
+        )
+    return None
+
+
+def require_bwrap() -> None:
+    """Raise :class:`SandboxUnavailableError` with the reason and the fix when bwrap cannot run.
+
+    Example:
+        >>> require_bwrap() if bwrap_problem() is None else None
+    """
+    problem = bwrap_problem()
+    if problem is not None:
+        raise SandboxUnavailableError(
+            f"tlcourse grade runs every submission in a bubblewrap sandbox, and bwrap {problem}. "
+            + INSTALL_HINT
+        )
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in _ETC:
+        if (Path("/etc") / name).exists():
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def python_paths() -> list[Path]:
+    """The folders of the Python installation a sandboxed interpreter needs (read-only).
+
+    The interpreter's prefixes (a virtual environment and the Python it was made from), the user
+    site folder when it is used, and the folders of ``sys.executable`` and its link target.
+    Never the current folder or ``PYTHONPATH`` entries: a repository may hold the autograders.
+
+    Example:
+        >>> Path(sys.prefix).resolve() in python_paths() or any(
+        ...     p in Path(sys.prefix).resolve().parents for p in python_paths())
+        True
+    """
+    import site
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths |= {os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable))}
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    if user_site and user_site in sys.path and os.path.isdir(user_site):
+        paths.add(user_site)
+    found = sorted({Path(os.path.realpath(p)) for p in paths if p and os.path.isdir(p)})
+    # Nested folders are covered by their parents; /usr is bound anyway.
+    return [p for p in found if not any(q != p and q in p.parents for q in found)]
+
+
+def sandbox_environment(
+    *, root: str, tlcourse_parent: str, data_dir: str, cache_dir: str, fast: bool
+) -> dict[str, str]:
+    """The whole environment of a sandboxed command (nothing of the grader's own).
+
+    Args:
+        root: the writable folder (``/box`` in the sandbox): HOME is ``ROOT/home``, temporary
+            files go to ``ROOT/tmp``.
+        tlcourse_parent: the folder holding the ``tlcourse`` package (``PYTHONPATH``).
+        data_dir: tlcourse's shipped data (``TLCOURSE_DATA_DIR``).
+        cache_dir: tlcourse's cache (``TLCOURSE_CACHE_DIR``).
+        fast: the notebooks' fast mode (``TLCOURSE_FAST``).
+
+    Returns:
+        ``{variable: value}``.
+
+    Example:
+        >>> env = sandbox_environment(root="/box", tlcourse_parent="/src", data_dir="/src/data",
+        ...                           cache_dir="/box/cache", fast=True)
+        >>> env["HOME"], env["TLCOURSE_FAST"], "AWS_SECRET_ACCESS_KEY" in env
+        ('/box/home', '1', False)
+    """
+    bin_dir = os.path.dirname(sys.executable)
+    return {
+        "HOME": f"{root}/home",
+        "USER": "student",
+        "LOGNAME": "student",
+        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TMPDIR": f"{root}/tmp",
+        "PYTHONPATH": tlcourse_parent,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{root}/home/.config/matplotlib",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TLCOURSE_DATA_DIR": data_dir,
+        "TLCOURSE_CACHE_DIR": cache_dir,
+        "TLCOURSE_FAST": "1" if fast else "0",
+    }
+
+
+def bwrap_command(
+    command: list[str],
+    *,
+    read_only: list[tuple[str, str]],
+    env: dict[str, str],
+    chdir: str,
+    disk: int,
+    folders: tuple[str, ...] = (),
+) -> list[str]:
+    """Wrap ``command`` in bubblewrap, as the module docstring describes.
+
+    Args:
+        command: the program to run inside, and its arguments.
+        read_only: ``(source on the machine, destination inside)`` pairs bound read-only, on
+            top of the system and the Python installation.
+        env: the whole environment inside.
+        chdir: the working folder inside.
+        disk: bytes of the writable folder ``/box``.
+        folders: folders to create in ``/box`` before the command starts. Defaults to ().
+
+    Returns:
+        The ``bwrap`` command line.
+
+    Example:
+        >>> cmd = bwrap_command(["true"], read_only=[], env={"A": "1"}, chdir="/box",
+        ...                     disk=1 << 20)
+        >>> "--unshare-all" in cmd and "--clearenv" in cmd and cmd[-1] == "true"
+        True
+    """
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
+            "--new-session", "--clearenv", *_system_binds()]  # fmt: skip
+    for path in python_paths():
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * _MIB), "--tmpfs", "/dev/shm"]
+    args += ["--size", str(int(disk)), "--tmpfs", BOX, "--dir", f"{BOX}/tmp"]
+    args += ["--symlink", f"{BOX}/tmp", "/tmp"]
+    for folder in folders:
+        args += ["--dir", folder]
+    for source, destination in read_only:
+        args += ["--ro-bind", str(source), str(destination)]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return [*args, "--chdir", chdir, "--", *command]
