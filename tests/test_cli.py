@@ -111,7 +111,8 @@ def test_compare_help_lists_the_registered_strategies(capsys):
 def test_figures_writes_the_lecture_figures(tmp_path, capsys):
     assert main(["figures", "--out", str(tmp_path), "--backbone", "vgg16"]) == 0
     written = {Path(p).name for p in tmp_path.iterdir()}
-    assert written == {"parameter_counts.png", "trainable_map.png", "learning_rates.png"}
+    assert written == {"parameter_counts.png", "trainable_map.png", "learning_rates.png",
+                       "crossover.png"}  # fmt: skip
     assert "--results" in capsys.readouterr().out
 
 

@@ -29,6 +29,7 @@ def test_one_record_per_figure_file():
         "trainable_map.png",
         "learning_rates.png",
         *RESULTS_FIGURES,
+        "crossover.png",
     ]
     assert [f.file_name for f in LECTURE_FIGURES if f.needs_results] == RESULTS_FIGURES
     assert all(f.description for f in LECTURE_FIGURES)

@@ -1,4 +1,5 @@
-"""The lecture's figures: strategies compared, learning curves, data efficiency, what trains.
+"""The lecture's figures: strategies compared, learning curves, data efficiency, the crossover,
+what trains.
 
 One module per figure, each with one ``plot_*`` function that returns a
 :class:`matplotlib.figure.Figure` and never calls ``plt.show()``: a notebook displays the
@@ -11,6 +12,7 @@ figure.
 """
 
 from tlcourse.plots.comparison import plot_comparison
+from tlcourse.plots.crossover import crossover_table, measured_crossover, plot_crossover
 from tlcourse.plots.data_efficiency import plot_data_efficiency
 from tlcourse.plots.learning_curves import plot_learning_curves
 from tlcourse.plots.learning_rates import plot_learning_rates
@@ -32,8 +34,11 @@ __all__ = [
     "STRATEGY_LABELS",
     "LectureFigure",
     "LectureSetup",
+    "crossover_table",
     "lecture_figures",
+    "measured_crossover",
     "plot_comparison",
+    "plot_crossover",
     "plot_data_efficiency",
     "plot_learning_curves",
     "plot_learning_rates",

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from tlcourse.errors import check_choice, check_int, check_real, invalid_parameter
 from tlcourse.plots.comparison import plot_comparison
+from tlcourse.plots.crossover import plot_crossover
 from tlcourse.plots.data_efficiency import plot_data_efficiency
 from tlcourse.plots.learning_curves import plot_learning_curves
 from tlcourse.plots.learning_rates import plot_learning_rates
@@ -133,6 +134,12 @@ LECTURE_FIGURES: tuple[LectureFigure, ...] = (
         applies=several_sizes,
         description="accuracy against training images per class",
     ),
+    LectureFigure(
+        "crossover.png",
+        lambda results, setup: plot_crossover(),  # the measurement shipped with tlcourse
+        needs_results=False,
+        description="accuracy against images per class, near and far from ImageNet (measured)",
+    ),
 )
 
 
@@ -210,9 +217,10 @@ def lecture_figures(
     """Write the lecture's figures as PNG files: every record of :data:`LECTURE_FIGURES`.
 
     Always: parameter counts of the lecture's networks (``parameter_counts.png``), which blocks
-    train in each strategy (``trainable_map.png``) and the learning rate per block under
-    differential rates (``learning_rates.png``). With ``results`` (from
-    :func:`tlcourse.compare`): what :func:`write_figures` writes.
+    train in each strategy (``trainable_map.png``), the learning rate per block under
+    differential rates (``learning_rates.png``) and the crossover measured near and far from
+    ImageNet (``crossover.png``, from :func:`~tlcourse.plots.crossover.measured_crossover`).
+    With ``results`` (from :func:`tlcourse.compare`): what :func:`write_figures` writes.
 
     Args:
         out: folder for the PNG files (created if missing).
