@@ -144,6 +144,25 @@ def test_rising_loss_falls_back_to_minimum():
     assert result.diverged and result.method == "minimum" and result.steepest_lr is None
 
 
+def test_arrays_are_cut_into_whole_batches_only(monkeypatch):
+    # Regression (issue 11): 98 images in batches of 32 gave every fourth step a batch of 2,
+    # whose loss had nothing to do with the learning rate (notebook 04's range test).
+    sizes = []
+    real = keras.Model.train_on_batch
+
+    def record(self, x, *args, **kwargs):
+        sizes.append(len(x))
+        return real(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "train_on_batch", record)
+    images, labels = _images(10)
+    lr_find(_small_cnn(), (images, labels), num_steps=6, end_lr=1e-2, batch_size=4)
+    assert sizes == [4] * 6  # 10 images: batches 0-3 and 4-7, again and again; 8-9 unused
+    sizes.clear()
+    lr_find(_small_cnn(), (images, labels), num_steps=3, end_lr=1e-2, batch_size=32)
+    assert sizes == [10] * 3  # fewer images than one batch: all of them, every step
+
+
 def test_tf_data_and_pydataset_inputs():
     images, labels = _images()
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
