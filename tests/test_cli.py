@@ -117,6 +117,7 @@ def test_figures_writes_the_lecture_figures(tmp_path, capsys):
         "trainable_map.png",
         "learning_rates.png",
         "deployment_networks.png",
+        "crossover.png",
     }
     assert "--results" in capsys.readouterr().out
 

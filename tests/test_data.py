@@ -345,7 +345,7 @@ def test_unknown_name_lists_known_names_and_accepts_folders():
     with pytest.raises(InvalidParameterError) as info:
         load_dataset("flower")
     message = str(info.value)
-    assert "['photos', 'flowers', 'cats_vs_dogs']" in message
+    assert "['photos', 'fashion_mnist', 'flowers', 'cats_vs_dogs', 'fashion_mnist_full']" in message
     assert "Did you mean 'flowers'" in message and "folder" in message
 
 

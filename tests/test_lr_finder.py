@@ -144,6 +144,44 @@ def test_rising_loss_falls_back_to_minimum():
     assert result.diverged and result.method == "minimum" and result.steepest_lr is None
 
 
+def test_arrays_are_cut_into_whole_batches_only(monkeypatch):
+    # Regression (issue 11): 98 images in batches of 32 gave every fourth step a batch of 2,
+    # whose loss had nothing to do with the learning rate (notebook 04's range test).
+    sizes = []
+    real = keras.Model.train_on_batch
+
+    def record(self, x, *args, **kwargs):
+        sizes.append(len(x))
+        return real(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "train_on_batch", record)
+    images, labels = _images(10)
+    lr_find(_small_cnn(), (images, labels), num_steps=6, end_lr=1e-2, batch_size=4)
+    assert sizes == [4] * 6  # 10 images: two batches of 4, again and again; 2 unused
+    sizes.clear()
+    lr_find(_small_cnn(), (images, labels), num_steps=3, end_lr=1e-2, batch_size=32)
+    assert sizes == [10] * 3  # fewer images than one batch: all of them, every step
+
+
+def test_arrays_sorted_by_class_give_mixed_batches(monkeypatch):
+    # Regression (issue 11): Dataset.as_arrays sorts by class, and batches cut in that order
+    # held one class each; their losses zigzagged far more than the learning rate moved them.
+    seen = []
+    real = keras.Model.train_on_batch
+
+    def record(self, x, y, *args, **kwargs):
+        seen.append(np.asarray(y).tolist())
+        return real(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "train_on_batch", record)
+    images = _images(24)[0]
+    labels = np.repeat(np.arange(3), 8)  # sorted: 8 of class 0, then 8 of 1, then 8 of 2
+    lr_find(_small_cnn(), (images, labels), num_steps=6, end_lr=1e-2, batch_size=8)
+    assert all(len(set(batch)) > 1 for batch in seen), seen
+    assert seen[:3] == seen[3:]  # the same three batches, cycled
+    assert sorted(sum(seen[:3], [])) == sorted(labels.tolist())  # every image once per pass
+
+
 def test_tf_data_and_pydataset_inputs():
     images, labels = _images()
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)

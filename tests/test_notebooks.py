@@ -504,3 +504,78 @@ def test_04_q3_q4_public_tests_do_not_give_the_answer_away(assigned, tmp_path):
     assert _score(assigned, "04_fine_tuning", "q4", {"FACTOR": 1.5}, tmp_path / "q4") == 0.5
     assert _score(assigned, "04_fine_tuning", "q3", {"FINE_TUNE_LR": 0.5, "HEAD_LR": 1e-3},
                   tmp_path / "q3") == 0.5  # fmt: skip
+
+
+# Colab: the builds the README sends students to, checked as far as offline allows
+
+COLAB_INSTALL = "tlcourse @ git+https://example.invalid/ORG/tlcourse"
+
+
+@pytest.fixture(scope="module")
+def colab_builds(workspace):
+    """``colab_builds(name)``: the Colab build of the notebook (``assign_colab``, once)."""
+    from tlcourse.grading import assign_colab
+
+    cache = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            cache[name] = assign_colab(
+                MASTERS_DIR / f"{name}.ipynb", workspace / "colab", install=COLAB_INSTALL
+            )
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_colab_build_installs_first_and_carries_every_public_test(name, colab_builds):
+    import zipfile
+
+    folder = colab_builds(name)
+    notebook = json.loads((folder / f"{name}.ipynb").read_text(encoding="utf-8"))
+    sources = [_source(c) for c in notebook["cells"]]
+    assert sources[0] == "%pip install -q otter-grader"
+    assert sources[1].rstrip().endswith("grader = otter.Notebook()")
+    install = sources.index(f"%pip install -q '{COLAB_INSTALL}'")
+    assert install < next(i for i, s in enumerate(sources) if "import tlcourse" in s)
+    raws = [_source(c) for c in _cells(MASTERS_DIR / f"{name}.ipynb") if c["cell_type"] == "raw"]
+    questions = [
+        yaml.safe_load(r.split("\n", 1)[1])["name"]
+        for r in raws
+        if r.strip().startswith("# BEGIN QUESTION")
+    ]
+    assert sorted(p.stem for p in (folder / "tests").glob("*.py")) == sorted(questions)
+    with zipfile.ZipFile(folder.with_suffix(".zip")) as archive:
+        assert f"{name}.ipynb" in archive.namelist()
+        assert sorted(n for n in archive.namelist() if n.startswith("tests/")) == sorted(
+            f"tests/{q}.py" for q in questions
+        )
+    assert find_leaks(MASTERS_DIR / f"{name}.ipynb", notebook) == []
+
+
+@pytest.mark.parametrize("name", NAMES[:1])
+def test_colab_build_runs_offline_and_checks_from_its_tests_folder(name, colab_builds, workspace):
+    """The Colab build run as a student would, its pip cells skipped (offline): every
+    grader.check reads its tests from the unzipped tests/ folder (not from the notebook,
+    which otter refuses on Colab) and reports, without an error."""
+    from nbclient import NotebookClient
+
+    folder = colab_builds(name)
+    node = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    for cell in node.cells:
+        if cell.cell_type == "code" and cell.source.lstrip().startswith("%pip"):
+            cell.source = "pass  # offline: the package is installed already"
+    client = NotebookClient(
+        node,
+        timeout=GRADE_TIMEOUT,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    checks = _check_outputs(node)
+    assert checks, "no grader.check cell ran"
+    for question, (text, errors) in checks.items():
+        assert errors == [], f"grader.check({question!r}) raised {errors}"
+        assert f"{question} results" in text and "does not exist" not in text, text[:300]

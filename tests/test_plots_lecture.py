@@ -35,6 +35,7 @@ def test_one_record_per_figure_file():
         *RESULTS_FIGURES,
         DEPLOYMENT_FIGURE,
         *PREDICTION_FIGURES,
+        "crossover.png",
     ]
     assert [f.file_name for f in LECTURE_FIGURES if f.needs_results] == [
         *RESULTS_FIGURES,

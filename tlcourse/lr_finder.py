@@ -105,7 +105,14 @@ def _split(batch) -> tuple:
 
 def _cycle_arrays(arrays, batch_size: int):
     size = len(arrays[0])
-    for start in itertools.cycle(range(0, size, batch_size)):
+    # Mixed once, with a fixed seed: arrays often come sorted by class (Dataset.as_arrays), and
+    # batches of one or two classes have losses far apart, a zigzag that hides the rate's effect.
+    order = np.random.default_rng(0).permutation(size)
+    arrays = tuple(None if a is None else np.asarray(a)[order] for a in arrays)
+    # Whole batches only: 98 images in batches of 32 would end every pass with a batch of 2,
+    # whose loss says more about those 2 images than about the learning rate.
+    last = size - size % batch_size if size >= batch_size else size
+    for start in itertools.cycle(range(0, last, batch_size)):
         part = slice(start, start + batch_size)
         yield tuple(None if a is None else a[part] for a in arrays)
 
@@ -232,8 +239,9 @@ def lr_find(
     Args:
         model: a compiled model (its loss and optimizer are used).
         train: a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``(images, labels)``
-            batches, or a tuple ``(images, labels)`` of arrays (cut into ``batch_size``
-            batches).
+            batches, or a tuple ``(images, labels)`` of arrays (shuffled once with a fixed
+            seed, then cut into whole batches of ``batch_size`` and cycled: the images left
+            over are not used, unless there are fewer than ``batch_size`` of them in all).
         start_lr: first learning rate. Defaults to 1e-7.
         end_lr: last learning rate. Defaults to 1.0.
         num_steps: number of batches (the learning rate is multiplied by the same ratio at

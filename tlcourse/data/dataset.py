@@ -24,11 +24,13 @@ class Dataset:
     Attributes:
         name: the dataset name, or the folder it was read from.
         folders: the folders whose class subfolders were read.
-        class_names: sorted class (subfolder) names; label ``i`` is ``class_names[i]``.
+        class_names: sorted class (subfolder) names (a named idx dataset such as
+            ``"fashion_mnist"``: its own label order); label ``i`` is ``class_names[i]``.
         image_size: ``(height, width)`` in pixels of every image (the Keras convention, as
             ``keras.utils.image_dataset_from_directory`` takes it).
         seed: the seed of the split and of the training shuffle.
-        files: ``{"train" | "val" | "test": tuple of Path}``, sorted by class then path.
+        files: ``{"train" | "val" | "test": tuple of Path}``, sorted by class then path (for
+            an idx dataset, each image's official set and index, e.g. ``Path("test/00042")``).
         labels: ``{"train" | "val" | "test": int32 array}``, aligned with ``files``.
         skipped: ``(path, reason)`` for every file that could not be decoded.
         train: batches of ``(float32 images (b, height, width, 3) in 0..255 RGB, int32

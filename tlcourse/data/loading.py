@@ -14,9 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from tlcourse.data.dataset import SPLITS, Dataset
+from tlcourse.data.idx import _read_parts
 from tlcourse.data.images import (
     RESIZE_MODES,
     SkippedImageWarning,
+    _convert_arrays,
     _decode_all,
     _list_class_files,
 )
@@ -48,9 +50,10 @@ def load_dataset(
     """Load a folder of class subfolders, split it per class and wrap it in ``tf.data``.
 
     **Where the images come from.** A name from :func:`~tlcourse.data.list_datasets`:
-    ``"photos"`` (shipped, works offline), ``"flowers"`` or ``"cats_vs_dogs"`` (downloaded on
-    first use with ``keras.utils.get_file`` into ``tlcourse.paths.cache_dir() / "datasets"``,
-    extracted, and reused afterwards). Anything else is a folder with one subfolder per class;
+    ``"photos"`` or ``"fashion_mnist"`` (shipped, work offline), ``"flowers"``,
+    ``"cats_vs_dogs"`` or ``"fashion_mnist_full"`` (downloaded on first use with
+    ``keras.utils.get_file`` into ``tlcourse.paths.cache_dir() / "datasets"``, extracted, and
+    reused afterwards). Anything else is a folder with one subfolder per class;
     a known name wins over a same-named folder in the working directory, so write
     ``"./photos"`` or pass a ``Path`` for that one. Class subfolders are read recursively;
     hidden files and folders and files whose extension is not in ``IMAGE_EXTENSIONS`` (.jpg
@@ -76,6 +79,19 @@ def load_dataset(
     on ``val_fraction`` or ``train_per_class``, and ``train_per_class=k`` takes the first ``k``
     training images of each class (the 5-image subset is inside the 10-image one, for
     accuracy-versus-data-size curves).
+
+    **Fashion-MNIST.** ``"fashion_mnist"`` is a stratified subset shipped with tlcourse: 700
+    images per class (600 drawn from the official training set, 100 from the official test set;
+    ``data/fashion_mnist/manifest.csv`` lists which). ``"fashion_mnist_full"`` is all 70000,
+    downloaded from the address ``keras.datasets.fashion_mnist`` uses (``origin`` may name a
+    folder holding the four idx files, such as Debian's ``/usr/share/datasets/fashion-mnist``).
+    Both pool the official training and test images and split them as above, like any folder:
+    the official test set is *not* kept as the test split, so every seed draws its own test
+    images, and the fractions apply (the defaults give 385 training, 140 validation and 175
+    test images per class of the subset). The 28x28 greyscale images are resized like files
+    and repeated into three channels (RGB); classes keep Zalando's label order (label 0 is
+    ``"t-shirt/top"``), and ``files`` holds, instead of paths, each image's official set and
+    index there, e.g. ``Path("test/00042")``.
 
     **Pipelines.** ``train`` reshuffles every epoch (seeded), then batches; ``val`` and ``test``
     keep file order. Images are float32 RGB in 0..255 (backbones from ``tlcourse`` preprocess
@@ -115,6 +131,8 @@ def load_dataset(
             no training image by the fractions, or a download that failed (offline).
 
     Example:
+        >>> load_dataset("fashion_mnist", image_size=32).counts().loc["total"].tolist()
+        [3850, 1400, 1750, 7000]
         >>> ds = load_dataset("photos", seed=0)
         >>> ds.class_names
         ('birds', 'fish', 'flowers', 'fruit', 'mammals', 'vegetables')
@@ -148,11 +166,14 @@ def load_dataset(
     if origin is not None and not isinstance(origin, str | os.PathLike):
         raise invalid_parameter("origin", func, "a URL or a path, or None", origin)
 
-    name, folders = _resolve(name_or_folder, origin, func)
-    class_files = _list_class_files(folders)
-    images, skipped = _decode_all(
-        [p for files in class_files.values() for p in files], size, resize
-    )
+    name, folders, spec = _resolve(name_or_folder, origin, func)
+    if spec is not None and spec.format == "idx":
+        class_files, images, skipped = _idx_images(folders[0], spec, size, resize)
+    else:
+        class_files = _list_class_files(folders)
+        images, skipped = _decode_all(
+            [p for files in class_files.values() for p in files], size, resize
+        )
     for path, reason in skipped:
         warnings.warn(f"Skipped {path}: {reason}.", SkippedImageWarning, stacklevel=2)
     bad = {path for path, _ in skipped}
@@ -192,6 +213,27 @@ def load_dataset(
         test=_pipeline(arrays["test"], labels["test"], batch_size) if files["test"] else None,
         _images=MappingProxyType(arrays),
     )
+
+
+def _idx_images(folder, spec, size, resize):
+    """``(class_files, images, skipped)`` of an idx dataset, as for a folder of files.
+
+    Classes in label order (label ``i`` stays ``i``); each image named after its official set
+    and index (``test/00042``), which stands for its path.
+    """
+    arrays, labels, names = _read_parts(folder, spec.parts)
+    if labels.size and int(labels.max()) >= len(spec.class_names):
+        raise DatasetError(
+            f"The idx labels in {folder} go up to {int(labels.max())}, but {spec.name!r} has "
+            f"{len(spec.class_names)} classes."
+        )
+    converted = _convert_arrays(arrays, size, resize)
+    images = dict(zip(names, converted, strict=True))
+    class_files = {
+        class_name: [names[i] for i in np.flatnonzero(labels == label)]
+        for label, class_name in enumerate(spec.class_names)
+    }
+    return class_files, images, []
 
 
 def _split(class_files, val_fraction, test_fraction, seed, train_per_class):

@@ -1,4 +1,5 @@
-"""The lecture's figures: strategies compared, learning curves, data efficiency, what trains.
+"""The lecture's figures: strategies compared, learning curves, data efficiency, the crossover,
+what trains.
 
 One module per figure, each with one ``plot_*`` function that returns a
 :class:`matplotlib.figure.Figure` and never calls ``plt.show()``: a notebook displays the
@@ -12,6 +13,7 @@ figure.
 
 from tlcourse.plots.comparison import plot_comparison
 from tlcourse.plots.confusion import plot_confusion
+from tlcourse.plots.crossover import crossover_table, measured_crossover, plot_crossover
 from tlcourse.plots.data_efficiency import plot_data_efficiency
 from tlcourse.plots.deployment import plot_deployment
 from tlcourse.plots.gallery import plot_gallery
@@ -36,9 +38,12 @@ __all__ = [
     "STRATEGY_LABELS",
     "LectureFigure",
     "LectureSetup",
+    "crossover_table",
     "lecture_figures",
+    "measured_crossover",
     "plot_comparison",
     "plot_confusion",
+    "plot_crossover",
     "plot_data_efficiency",
     "plot_deployment",
     "plot_gallery",

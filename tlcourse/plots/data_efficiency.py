@@ -21,7 +21,29 @@ from tlcourse.plots.style import (
 from tlcourse.plots.tables import check_frame, context, training_sizes
 from tlcourse.strategies import strategy_color, strategy_label
 
-__all__ = ["plot_data_efficiency"]
+__all__ = ["plot_data_efficiency", "with_per_class"]
+
+
+def with_per_class(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` with ``per_class`` (the x of the figure) and ``accuracy`` in percent.
+
+    ``per_class`` is ``train_per_class``, and for the full training set (NaN, None or
+    ``"all"``) ``train_images`` divided by the number of classes, read from the other rows as
+    the median of ``train_images / train_per_class``.
+
+    Example:
+        >>> runs = pd.DataFrame({"train_per_class": [5, None], "train_images": [15, 90],
+        ...     "test_accuracy": [0.5, 0.75]})
+        >>> with_per_class(runs)[["per_class", "accuracy"]].values.tolist()
+        [[5.0, 50.0], [30.0, 75.0]]
+    """
+    sizes = training_sizes(results)
+    full = sizes.isna()
+    classes = (results["train_images"][~full] / sizes[~full]).median()
+    return results.assign(
+        per_class=sizes.fillna(results["train_images"] / classes),
+        accuracy=results["test_accuracy"] * 100,
+    )
 
 
 def _size_labels(sizes: np.ndarray, full_x: float | None) -> list[str]:
@@ -101,18 +123,13 @@ def plot_data_efficiency(
     results = check_frame(results, required, "plot_data_efficiency", "results")
     log_x = check_bool("log_x", log_x, "plot_data_efficiency")
     figsize = check_figsize(figsize, "plot_data_efficiency")
-    sizes_per_run = training_sizes(results)
-    full = sizes_per_run.isna()
+    full = training_sizes(results).isna()
     if full.all():
         raise InvalidParameterError(
             "The 'results' parameter of plot_data_efficiency needs rows with 'train_per_class' "
             "set (several training-set sizes); every row has NaN (full data)."
         )
-    classes = (results["train_images"][~full] / sizes_per_run[~full]).median()
-    frame = results.assign(
-        per_class=sizes_per_run.fillna(results["train_images"] / classes),
-        accuracy=results["test_accuracy"] * 100,
-    )
+    frame = with_per_class(results)
     title_context = context(frame, "plot_data_efficiency")
     fig, ax = figure_and_ax(ax, figsize, "plot_data_efficiency")
     stats = spread(frame, "accuracy", ["strategy", "per_class"]).sort_index()

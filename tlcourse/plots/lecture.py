@@ -22,6 +22,7 @@ from tlcourse.error_analysis import check_predictions
 from tlcourse.errors import check_choice, check_int, check_real, invalid_parameter
 from tlcourse.plots.comparison import plot_comparison
 from tlcourse.plots.confusion import plot_confusion
+from tlcourse.plots.crossover import plot_crossover
 from tlcourse.plots.data_efficiency import plot_data_efficiency
 from tlcourse.plots.deployment import has_deployment_columns, plot_deployment
 from tlcourse.plots.gallery import gallery_applies, plot_gallery
@@ -179,6 +180,12 @@ LECTURE_FIGURES: tuple[LectureFigure, ...] = (
         applies=gallery_applies,
         description="test photos from scratch gets wrong and transfer learning gets right",
     ),
+    LectureFigure(
+        "crossover.png",
+        lambda results, setup: plot_crossover(),  # the measurement shipped with tlcourse
+        needs_results=False,
+        description="accuracy against images per class, near and far from ImageNet (measured)",
+    ),
 )
 
 
@@ -302,10 +309,11 @@ def lecture_figures(
 
     Always: parameter counts of the lecture's networks (``parameter_counts.png``), which blocks
     train in each strategy (``trainable_map.png``), the learning rate per block under
-    differential rates (``learning_rates.png``) and what using VGG16, Lite0 and the small CNN
-    costs (``deployment_networks.png``, measured on this machine: about 10 s). With
-    ``results`` and ``predictions`` (from :func:`tlcourse.compare`): what
-    :func:`write_figures` writes.
+    differential rates (``learning_rates.png``), what using VGG16, Lite0 and the small CNN
+    costs (``deployment_networks.png``, measured on this machine: about 10 s) and the
+    crossover measured near and far from ImageNet (``crossover.png``, from
+    :func:`~tlcourse.plots.crossover.measured_crossover`). With ``results`` and
+    ``predictions`` (from :func:`tlcourse.compare`): what :func:`write_figures` writes.
 
     Args:
         out: folder for the PNG files (created if missing).

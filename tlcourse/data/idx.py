@@ -1,0 +1,156 @@
+"""The IDX format of MNIST and Fashion-MNIST: one gzipped file of images, one of labels.
+
+An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions),
+one big-endian 4-byte size per dimension, then the values in C order. Fashion-MNIST ships
+``train-images-idx3-ubyte.gz`` (60000 x 28 x 28 unsigned bytes), ``train-labels-idx1-ubyte.gz``
+(60000 labels) and the same for ``t10k`` (10000); the shipped subset of tlcourse uses the same
+files and names. Only unsigned bytes (type ``0x08``) are read and written: nothing else occurs
+in these datasets.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from tlcourse.errors import DatasetError, invalid_parameter
+
+__all__ = ["read_idx", "write_idx"]
+
+_UBYTE = 0x08
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read a gzipped (``.gz``) or plain IDX file of unsigned bytes.
+
+    Args:
+        path: the file, e.g. ``train-images-idx3-ubyte.gz``.
+
+    Returns:
+        A read-only uint8 array of the shape the header gives, e.g. ``(60000, 28, 28)``.
+
+    Raises:
+        DatasetError: the file is missing, truncated, or not an IDX file of unsigned bytes.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "labels-idx1-ubyte.gz"
+        >>> write_idx(path, np.array([3, 1, 4], dtype=np.uint8))
+        >>> read_idx(path).tolist()
+        [3, 1, 4]
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise DatasetError(f"The IDX file {path} does not exist.") from None
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(
+            f"Cannot read the IDX file {path} ({type(error).__name__}: {error}): a truncated or "
+            "damaged download? Delete the file and load the dataset again."
+        ) from None
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != _UBYTE:
+        raise DatasetError(
+            f"{path} is not an IDX file of unsigned bytes (it does not start with 00 00 08)."
+        )
+    dims = data[3]
+    header = 4 + 4 * dims
+    if len(data) < header:
+        raise DatasetError(f"The IDX file {path} is truncated: its header is incomplete.")
+    shape = struct.unpack(f">{dims}I", data[4:header])
+    expected = int(np.prod(shape, dtype=np.int64))
+    if len(data) - header != expected:
+        raise DatasetError(
+            f"The IDX file {path} holds {len(data) - header} bytes of values where its header "
+            f"{shape} announces {expected}: a truncated or damaged download? Delete the file "
+            "and load the dataset again."
+        )
+    array = np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    return array  # np.frombuffer over bytes is read-only already
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file, gzipped when ``path`` ends in ``.gz``.
+
+    The gzip stream carries no file name and no time stamp, so the same array always gives
+    the same bytes (the shipped subset rebuilds byte for byte).
+
+    Args:
+        path: the file to write (replaced if it exists).
+        array: a uint8 array with 1 to 255 dimensions.
+
+    Raises:
+        InvalidParameterError: ``array`` is not a uint8 array with at least one dimension.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "images-idx3-ubyte.gz"
+        >>> write_idx(path, np.zeros((2, 28, 28), dtype=np.uint8))
+        >>> read_idx(path).shape
+        (2, 28, 28)
+    """
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or not 1 <= array.ndim < 256:
+        shown = (
+            f"{array.dtype} array of {array.ndim} dimensions"
+            if isinstance(array, np.ndarray)
+            else type(array).__name__
+        )
+        raise invalid_parameter("array", "write_idx", "a uint8 numpy array", shown)
+    path = Path(path)
+    payload = (
+        bytes([0, 0, _UBYTE, array.ndim])
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + np.ascontiguousarray(array).tobytes()
+    )
+    with open(path, "wb") as raw:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+                f.write(payload)
+        else:
+            raw.write(payload)
+
+
+def _read_parts(folder: Path, parts) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """Pool the official sets of an idx dataset: ``(images, labels, names)``.
+
+    ``parts`` are ``(official set, file prefix)`` pairs. Every image is named after its official
+    set and its index there, e.g. ``Path("test/00042")``: in a subset, ``manifest.csv`` (columns
+    ``set``, ``index``, ``original_index``) gives the index in the official files, so an image
+    has the same name in the subset and in the full dataset.
+    """
+    manifest = folder / "manifest.csv"
+    originals = {}
+    if manifest.is_file():
+        with open(manifest, newline="", encoding="utf-8") as f:
+            rows = sorted(csv.DictReader(f), key=lambda row: (row["set"], int(row["index"])))
+        for row in rows:
+            originals.setdefault(row["set"], []).append(int(row["original_index"]))
+    images, labels, names = [], [], []
+    for official, prefix in parts:
+        part_images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
+        part_labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
+        if part_images.ndim != 3 or part_labels.shape != part_images.shape[:1]:
+            raise DatasetError(
+                f"The idx files {prefix}-* in {folder} do not match: images "
+                f"{part_images.shape}, labels {part_labels.shape}."
+            )
+        index = originals.get(official, np.arange(len(part_labels)))
+        if len(index) != len(part_labels):
+            raise DatasetError(
+                f"{manifest} lists {len(index)} {official!r} images where the idx files hold "
+                f"{len(part_labels)}: rebuild the folder."
+            )
+        images.append(part_images)
+        labels.append(part_labels)
+        names += [Path(official, f"{i:05d}") for i in index]
+    return np.concatenate(images), np.concatenate(labels), names
