@@ -15,7 +15,7 @@ from tlcourse.comparison import (
 from tlcourse.comparison.results import run_key
 from tlcourse.errors import InvalidParameterError
 
-TINY = {"budget": FAST_BUDGET, "image_size": 32, "progress": None}
+TINY = {"budget": FAST_BUDGET, "image_size": 32, "progress": None, "deployment": False}
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,8 @@ from tlcourse.plots import write_figures
 from tlcourse.strategies import STRATEGIES
 from tlcourse.tracking import CO2_COLUMNS
 
-TINY = {"budget": FAST_BUDGET, "image_size": 32, "seeds": (0,), "progress": None}
+TINY = {"budget": FAST_BUDGET, "image_size": 32, "seeds": (0,), "progress": None,
+        "deployment": False}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +53,18 @@ def test_every_strategy_gives_one_complete_row(folder, tmp_path, monkeypatch):
     assert table["co2_method"].str.contains("codecarbon").all()
     # Summed costs (feature pass + head + fine-tuning) keep every CO2 column of a single
     # tracked block (scratch's row): mode, grid, estimated, power source... (None only where
-    # a single block has None too, e.g. no GPU).
+    # a single block has None too, e.g. no GPU). The method's text states each block's
+    # measured average power, so it differs from run to run.
     single = table.iloc[0]
     for column in CO2_COLUMNS:
-        if column != "carbon_intensity_g_per_kwh":
+        if column not in ("carbon_intensity_g_per_kwh", "co2_method", "co2_kg_low", "co2_kg_high"):
             expected = single[column]
             assert all(v == expected or (v != v and expected != expected) or
                        (v is None and expected is None) for v in table[column]), column  # fmt: skip
     assert table["co2_mode"].notna().all() and table["co2_grid"].notna().all()
+    # The range of the estimate is summed like the CO2 itself, and holds it.
+    assert (table["co2_kg_low"] <= table["co2_kg"]).all()
+    assert (table["co2_kg"] <= table["co2_kg_high"]).all()
     assert table["co2_mode"].nunique() == 1 and table["co2_grid"].nunique() == 1
     assert "+" not in table["co2_mode"].iloc[0]
     intensity = table["carbon_intensity_g_per_kwh"]
@@ -299,3 +304,35 @@ print("REPLICAS", strategy.num_replicas_in_sync, "ROWS", len(table), table["dist
         cwd=tmp_path,
     )
     assert "REPLICAS 2 ROWS 2 MirroredStrategy(2 replicas)" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_every_row_says_what_its_model_costs_to_deploy(folder, tmp_path, monkeypatch):
+    import tlcourse.comparison.runner as runner
+    from tlcourse.deployment import DEPLOYMENT_COLUMNS
+
+    calls = []
+    real = runner.deployment_columns
+
+    def counting(model, *args, **kwargs):
+        calls.append(model.count_params())
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "deployment_columns", counting)
+    kwargs = {**TINY, "deployment": True, "seeds": (0, 1)}
+    table = compare(str(folder), strategies="scratch,feature_extraction,fine_tuning",
+                    out=tmp_path / "out", **kwargs)  # fmt: skip
+    assert set(DEPLOYMENT_COLUMNS) <= set(table.columns)
+    assert (table["model_mb"] > 0).all() and (table["latency_ms"] > 0).all()
+    # Measured once per architecture: the small CNN, and Lite0 + head (both transfer runs).
+    assert len(calls) == 2
+    rows = table.set_index(["strategy", "seed"])
+    assert rows.loc[("scratch", 0), "model_mb"] < rows.loc[("feature_extraction", 0), "model_mb"]
+    assert (
+        rows.loc[("feature_extraction", 1), "model_mb"] == rows.loc[("fine_tuning", 0), "model_mb"]
+    )
+    # The deployed transfer model is the whole network, not the head alone (a few KB).
+    assert rows.loc[("feature_extraction", 0), "model_mb"] > 10
+    # Written to results.csv, read back by the summary and the figures.
+    summary = summarize(read_results(tmp_path / "out" / "results.csv"))
+    assert {"model_mb", "latency_ms"} <= set(summary.columns)

@@ -40,7 +40,7 @@ def _run(args) -> int:
         f"tlcourse compare: {args.strategies} on {args.data} with {args.backbone}; "
         f"results in {args.out}/ (Ctrl-C keeps every finished run; --resume continues)"
     )
-    results = compare(
+    results, predictions = compare(
         data=args.data,
         backbone=args.backbone,
         strategies=args.strategies,
@@ -54,10 +54,11 @@ def _run(args) -> int:
         fast=args.fast,
         country=args.country,
         distribute=args.distribute,
+        return_predictions=True,
     )
     print()
     print(format_summary(summarize(results)))
-    for path in write_figures(results, args.out):
+    for path in write_figures(results, args.out, predictions if len(predictions) else None):
         print(f"figure: {path}")
     print(f"table:  {args.out}/results.csv")
     print(f"predictions: {args.out}/predictions.csv")
@@ -99,6 +100,10 @@ def format_summary(summary) -> str:
         "CO2 (g)",
         "trainable",
     ]
+    if "model_mb" in table:  # what the trained model costs to use (tlcourse.deployment)
+        table["model (MB)"] = table["model_mb"].map(lambda v: "n/a" if v != v else f"{v:.1f}")
+        table["latency (ms)"] = table["latency_ms"].map(lambda v: "n/a" if v != v else f"{v:.1f}")
+        columns += ["model (MB)", "latency (ms)"]
     return table[columns].rename(columns={"train_per_class": "images/class"}).to_string(index=False)
 
 

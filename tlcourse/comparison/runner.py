@@ -73,6 +73,7 @@ from tlcourse.comparison.results import (
     run_key,
     write_results,
 )
+from tlcourse.deployment import deployment_columns
 from tlcourse.errors import (
     InvalidParameterError,
     check_bool,
@@ -109,6 +110,7 @@ def compare(
     progress: Callable[[str], None] | None = _print,
     live: bool | None = None,
     return_predictions: bool = False,
+    deployment: bool = True,
 ):
     """Run every strategy on every seed (and training-set size) and measure each run.
 
@@ -146,6 +148,12 @@ def compare(
             (:data:`~tlcourse.comparison.predictions.PREDICTION_COLUMNS`, one row per test image
             per run; :func:`~tlcourse.comparison.predictions.read_predictions` reads the file
             back). Default False.
+        deployment: measure what each run's model costs to use (``model_mb``, ``latency_ms``,
+            ``co2_per_1000_predictions_kg`` and its range: :mod:`tlcourse.deployment`). Measured
+            once per network, image size and number of classes in a comparison (a second or
+            two each; the runs of feature extraction and fine-tuning deploy the same
+            architecture, backbone plus head, and weights change neither size nor time), and
+            copied to the rows of its other runs. Default True.
 
     Returns:
         The rows of this comparison, in plan order (training-set size, seed, budget, strategy),
@@ -193,6 +201,7 @@ def compare(
     elif progress is not _print:
         live = False  # the caller's own progress function gets the lines, no bar
     return_predictions = check_bool("return_predictions", return_predictions, _FUNC)
+    deployment = check_bool("deployment", deployment, _FUNC)
 
     records = [get_strategy(name, _FUNC, "strategies") for name in names]
     check_budget_fields(records)
@@ -219,7 +228,7 @@ def compare(
         for each in budgets
         for record in records
     ]
-    rows, predictions = [], []
+    rows, predictions, deployed = [], [], {}
     with PlanProgress(
         [(r.name, _expected_epochs(r, b)) for _, _, b, r in plan], progress, live
     ) as bar:
@@ -245,6 +254,8 @@ def compare(
             data_split = context.dataset(seed, n)
             result = record.run(context, data_split, seed)
             row, run_predictions = _row(identity, record, each, data_split, result)
+            if deployment:
+                row.update(_deployment_columns(result, data_split, identity, deployed))
             store.add(row, run_predictions)
             rows.append(row)
             predictions.append(run_predictions)
@@ -270,15 +281,23 @@ def _expected_epochs(record: Strategy, budget: Budget) -> int:
     return epochs + (budget.fine_tune_epochs if "fine_tune_epochs" in fields else 0)
 
 
-def _deployment_columns(result: StrategyResult, data) -> dict:
-    """The deployment-cost columns of a run (model size, latency, CO2 per prediction).
+def _deployment_columns(result: StrategyResult, data, identity: dict, measured: dict) -> dict:
+    """The deployment-cost columns of a run: model size, CPU latency, CO2 per prediction.
 
-    The one place where they join a results row: a measuring function (``tlcourse.deployment``)
-    takes ``result.deployable()`` (the model a user would deploy, images in, probabilities out;
-    valid until the next run starts) and ``data`` (test images to time it on), and returns
-    ``{column: value}``. None are measured yet.
+    ``result.deployable()`` is the model a user would deploy (images in, probabilities out;
+    valid until the next run starts). Its architecture, not its weights, sets the three numbers,
+    so ``measured`` keeps them per network, image size and number of classes: one measurement
+    per architecture and comparison. A strategy without a deployable model gets no columns.
     """
-    return {}
+    if result.deployable is None:
+        return {}
+    key = (identity["backbone"], identity["image_size"], data.num_classes, identity["country"])
+    if key not in measured:
+        model = result.deployable()
+        measured[key] = deployment_columns(
+            model, model.input_shape[1:3], country=identity["country"], seconds=1.0
+        )
+    return dict(measured[key])
 
 
 def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tuple[dict, object]:
@@ -311,7 +330,6 @@ def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tupl
             float("nan") if result.fine_tune_start is None else result.fine_tune_start
         ),
         "history": json.dumps(result.history),
-        **_deployment_columns(result, data),
     }
     return row, predictions
 

@@ -23,7 +23,10 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     Returns:
         DataFrame with ``train_per_class`` (an int, or ``"all"``), ``strategy``, ``runs``,
         ``accuracy_mean``, ``accuracy_std``, ``accuracy_min``, ``accuracy_max``,
-        ``seconds_mean``, ``co2_g_mean`` and ``trainable_params``.
+        ``seconds_mean``, ``co2_g_mean`` and ``trainable_params``; when the results have
+        them, ``co2_g_low_mean`` and ``co2_g_high_mean`` (the range of the CO2 estimate,
+        :mod:`tlcourse.tracking.ranges`) and the medians of the deployment columns
+        (``model_mb``, ``latency_ms``, ``co2_per_1000_predictions_g``: :mod:`tlcourse.deployment`).
 
     Raises:
         InvalidParameterError: not a DataFrame, or a column missing.
@@ -56,8 +59,21 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         seconds_mean=("wall_seconds", "mean"),
         co2_g_mean=("co2_kg", lambda s: s.mean() * 1000),
         trainable_params=("trainable_params", "median"),
+        **_optional_columns(frame),
     ).reset_index()
     table["train_per_class"] = pd.Series(
         ["all" if v == -1 else int(v) for v in table["train_per_class"]], dtype=object
     )
     return table
+
+
+def _optional_columns(frame: pd.DataFrame) -> dict:
+    """The aggregations of the columns only some results tables have."""
+    grams = {
+        "co2_g_low_mean": ("co2_kg_low", lambda s: s.mean() * 1000),
+        "co2_g_high_mean": ("co2_kg_high", lambda s: s.mean() * 1000),
+        "model_mb": ("model_mb", "median"),
+        "latency_ms": ("latency_ms", "median"),
+        "co2_per_1000_predictions_g": ("co2_per_1000_predictions_kg", lambda s: s.median() * 1000),
+    }
+    return {name: spec for name, spec in grams.items() if spec[0] in frame.columns}
