@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -134,3 +135,28 @@ def test_bad_options_exit_2_with_the_allowed_values(argv, capsys):
     assert main([*argv, "--out", "/tmp/never-written"]) == 2
     err = capsys.readouterr().err
     assert "error:" in err
+
+
+def test_summary_shows_the_co2_range_and_what_the_model_costs_to_use():
+    from tlcourse.cli.compare import format_summary
+
+    summary = pd.DataFrame(
+        {
+            "train_per_class": ["all", "all"],
+            "strategy": ["scratch", "fine_tuning"],
+            "runs": [3, 3],
+            "accuracy_mean": [0.6, 0.9],
+            "accuracy_std": [0.1, 0.02],
+            "seconds_mean": [11.0, 9.0],
+            "co2_g_mean": [0.02, 0.03],
+            "trainable_params": [98454, 1488646],
+            "co2_g_low_mean": [0.01, np.nan],
+            "co2_g_high_mean": [0.04, np.nan],
+            "model_mb": [0.47, 14.2],
+            "latency_ms": [2.7, np.nan],
+        }
+    )
+    lines = format_summary(summary).splitlines()
+    assert "model (MB)" in lines[0] and "latency (ms)" in lines[0]
+    assert "0.020 (0.010-0.040)" in lines[1] and "0.5" in lines[1]
+    assert "0.030" in lines[2] and "(" not in lines[2] and "n/a" in lines[2]

@@ -10,6 +10,7 @@ traceback, and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from tlcourse.cli import compare, doctor, figures, grade
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    # Every run builds and traces new models, and TensorFlow's notes about retracing ("5 out of
+    # the last 11 calls ... triggered tf.function retracing") are for library authors, not for
+    # someone reading the progress of a comparison. Errors still show.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from tlcourse.errors import TLCourseError
 
     try:

@@ -90,6 +90,13 @@ def format_summary(summary) -> str:
     ]
     table["time (s)"] = table["seconds_mean"].map("{:.1f}".format)
     table["CO2 (g)"] = table["co2_g_mean"].map(lambda g: "n/a" if g != g else f"{g:.3f}")
+    if "co2_g_low_mean" in table:  # an estimate on a default CPU power: its stated range too
+        table["CO2 (g)"] = [
+            text if low != low or high != high else f"{text} ({low:.3f}-{high:.3f})"
+            for text, low, high in zip(
+                table["CO2 (g)"], table["co2_g_low_mean"], table["co2_g_high_mean"], strict=True
+            )
+        ]
     table["trainable"] = table["trainable_params"].map("{:,.0f}".format)
     columns = [
         "train_per_class",
