@@ -60,6 +60,22 @@ def test_the_crossover_is_marked_where_scratch_reaches_feature_extraction(result
     assert not any("catches up" in t.get_text() for t in near.texts)
 
 
+def test_the_gain_left_at_the_largest_size_is_written(results):
+    near, far = plot_crossover(results).axes
+    # Near: at the full size transfer (0.85) is 45 points above scratch (0.4).
+    assert any(t.get_text() == "+45 points" for t in near.texts)
+    # Far: the best transfer strategy's mean minus scratch's, at 100 images per class.
+    at_100 = results[(results["dataset"] == "fashion_mnist") & (results["train_per_class"] == 100)]
+    means = at_100.groupby("strategy")["test_accuracy"].mean() * 100
+    gain = means.drop("scratch").max() - means["scratch"]
+    assert any(t.get_text().startswith(f"+{gain:.0f} point") for t in far.texts)
+    # Where scratch is ahead at the largest size, no gain is claimed.
+    ahead = results.copy()
+    ahead.loc[ahead["strategy"] == "scratch", "test_accuracy"] = 0.99
+    near, _ = plot_crossover(ahead).axes
+    assert not any(t.get_text().endswith(("point", "points")) for t in near.texts)
+
+
 def test_datasets_chooses_and_orders_the_panels(results):
     fig = plot_crossover(results, datasets=["fashion_mnist", "photos"], log_x=False)
     assert "Fashion-MNIST" in fig.axes[0].get_title()
