@@ -44,3 +44,16 @@ def test_gallery_needs_a_baseline_and_files():
         plot_gallery(predictions, max_images=0)
     with pytest.raises(InvalidParameterError, match="'file'"):
         plot_gallery(predictions.drop(columns="file"))
+
+
+def test_verdicts_count_the_runs_whose_test_split_held_the_photo(tmp_path):
+    # Regression: each seed draws its own split, so a photo can be in the test set of 2 runs
+    # out of 3; "right in 2/3" with a cross (one of two right) was both wrong and confusing.
+    predictions = make_predictions(seeds=3, folder=tmp_path)
+    first = predictions["file"].iloc[0]
+    dropped = (predictions["file"] == first) & (predictions["seed"] == 2)
+    fig = plot_gallery(predictions[~dropped], max_images=1)
+    (shown,) = [ax for ax in fig.axes if ax.images]
+    for line in shown.get_xlabel().split("\n"):
+        assert line.endswith(("in 2/2)", "in 1/2)")), line
+        assert line.startswith("✓") == ("right in" in line), line

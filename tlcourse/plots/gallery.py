@@ -147,7 +147,9 @@ def plot_gallery(
     fixed = fixed_by_transfer(predictions, baseline, transfer)
     others = [c[: -len("_right")] for c in fixed.columns if c.endswith("_right")]
     others = [s for s in strategies if s in others]
-    runs = predictions.groupby("strategy")["file"].apply(lambda f: f.value_counts().max())
+    # Each seed draws its own split: a photo is in the test set of some runs only, and its
+    # verdicts count those runs.
+    runs = predictions.groupby(["strategy", "file"]).size()
     # One class after another (surest mistakes first within each): a gallery of one class
     # would say less than the same number of photos across classes.
     turn = fixed.groupby("true", sort=False).cumcount()
@@ -167,7 +169,10 @@ def plot_gallery(
     columns = min(_COLUMNS, len(shown))
     rows = -(-len(shown) // columns)
     lines = 1 + len(others)
-    figsize = figsize or (3.5 * columns, rows * (2.8 + 0.3 * lines) + 0.8)
+    longest = max(len(strategy_label(s)) for s in [baseline, *others])
+    # A verdict line is about the label plus 30 characters at 10 pt (0.075 in per character).
+    width = max(3.5, 0.075 * (longest + 30))
+    figsize = figsize or (width * columns, rows * (2.8 + 0.4 * lines) + 0.8)
     fig, axes = new_figure(figsize, rows, columns)
     for ax in axes.flat[len(shown) :]:
         ax.axis("off")
@@ -187,13 +192,13 @@ def plot_gallery(
         ax.set_title(str(photo["true"]), fontsize=13, fontweight="bold")
         verdicts = [
             f"✗ {strategy_label(baseline)}: {photo['baseline_predicted']} "
-            f"({_verdict(1 - photo['baseline_wrong'], runs[baseline])})"
+            f"({_verdict(1 - photo['baseline_wrong'], runs[(baseline, photo['file'])])})"
         ]
         for name in others:
             mark = "✓" if photo[f"{name}_right"] > 0.5 else "✗"
             verdicts.append(
                 f"{mark} {strategy_label(name)}: {photo[f'{name}_predicted']} "
-                f"({_verdict(photo[f'{name}_right'], runs[name])})"
+                f"({_verdict(photo[f'{name}_right'], runs[(name, photo['file'])])})"
             )
         ax.set_xlabel("\n".join(verdicts), fontsize=10)
     fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
