@@ -172,3 +172,21 @@ def test_inside_bwrap_no_network_no_host_files_no_surviving_process(tmp_path, mo
     time.sleep(0.5)
     left = [p for p in psutil.process_iter(["cmdline"]) if "777.25" in (p.info["cmdline"] or [])]
     assert left == [], "a detached process survived the sandbox"
+
+
+@needs_bwrap
+def test_a_host_folder_under_tmp_is_mounted_at_its_own_path(tmp_path):
+    # Regression: /tmp inside is a symlink into /box, and bubblewrap refused to mount a path
+    # under it ("Can't mkdir parents"): a virtual environment or a clone under /tmp (pytest's
+    # tmp_path is one) could not be graded at all.
+    import subprocess
+
+    assert str(tmp_path).startswith("/tmp/"), tmp_path
+    (tmp_path / "answer.txt").write_text("42")
+    code = f"print(open({str(tmp_path / 'answer.txt')!r}).read())"
+    command = bwrap_command([sys.executable, "-c", code],
+                            read_only=[(str(tmp_path), str(tmp_path))], env={"HOME": "/box"},
+                            chdir="/box", disk=1 << 20)  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"

@@ -278,6 +278,23 @@ def sandbox_environment(
     }
 
 
+def _through_tmp(destination: str) -> str:
+    """Where to mount ``destination`` so that it shows at its own path inside.
+
+    ``/tmp`` inside is a symlink into ``/box``, and bubblewrap does not follow a symlink when
+    it creates a mount point: a Python installation or a tlcourse checkout under ``/tmp`` (a
+    virtual environment made there, a clone in a temporary folder) is mounted at its place in
+    ``/box/tmp``, which ``/tmp`` then shows.
+
+    Example:
+        >>> _through_tmp("/tmp/venv/lib"), _through_tmp("/usr/lib")
+        ('/box/tmp/venv/lib', '/usr/lib')
+    """
+    if destination == "/tmp" or destination.startswith("/tmp/"):
+        return BOX + destination
+    return destination
+
+
 def bwrap_command(
     command: list[str],
     *,
@@ -309,15 +326,14 @@ def bwrap_command(
     """
     args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
             "--new-session", "--clearenv", *_system_binds()]  # fmt: skip
-    for path in python_paths():
-        args += ["--ro-bind", str(path), str(path)]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * _MIB), "--tmpfs", "/dev/shm"]
     args += ["--size", str(int(disk)), "--tmpfs", BOX, "--dir", f"{BOX}/tmp"]
     args += ["--symlink", f"{BOX}/tmp", "/tmp"]
     for folder in folders:
         args += ["--dir", folder]
-    for source, destination in read_only:
-        args += ["--ro-bind", str(source), str(destination)]
+    binds = [(path, path) for path in python_paths()] + list(read_only)
+    for source, destination in binds:
+        args += ["--ro-bind", str(source), _through_tmp(str(destination))]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, "--chdir", chdir, "--", *command]
