@@ -164,3 +164,26 @@ def test_summary_shows_the_co2_range_and_what_the_model_costs_to_use():
     assert "model (MB)" in lines[0] and "latency (ms)" in lines[0]
     assert "0.020 (0.010-0.040)" in lines[1] and "0.5" in lines[1]
     assert "0.030" in lines[2] and "(" not in lines[2] and "n/a" in lines[2]
+
+
+def test_figures_draw_the_predictions_beside_the_results(tmp_path, capsys, monkeypatch):
+    from plots_data import make_predictions, make_results
+
+    import tlcourse.plots.lecture as lecture
+
+    # The networks' deployment figure measures three networks (seconds): not this test's point.
+    kept = tuple(f for f in lecture.LECTURE_FIGURES if f.file_name != "deployment_networks.png")
+    monkeypatch.setattr(lecture, "LECTURE_FIGURES", kept)
+    compared = tmp_path / "compared"
+    compared.mkdir()
+    make_results(sizes=(None,)).to_csv(compared / "results.csv", index=False)
+    make_predictions(folder=tmp_path / "photos").to_csv(compared / "predictions.csv", index=False)
+    out = tmp_path / "figures"
+    argv = ["figures", "--out", str(out), "--results", str(compared / "results.csv")]
+    assert main(argv) == 0, capsys.readouterr().err
+    written = {p.name for p in out.iterdir()}
+    assert {"comparison.png", "confusion.png", "gallery.png"} <= written
+    # --predictions names another file; a missing one is a clear error.
+    argv += ["--predictions", str(tmp_path / "nope.csv")]
+    assert main(argv) == 2
+    assert "nope.csv" in capsys.readouterr().err
