@@ -141,6 +141,22 @@ def test_every_strategy_in_the_legend_is_visible_when_fine_tuning_continues_a_ru
     assert "continue the Feature extraction curve" in fig._suptitle.get_text()
 
 
+def test_two_variants_equal_all_along_still_continue_the_shared_run():
+    # Regression: the training accuracy of both fine-tuning variants reaches 100% in the same
+    # epochs, so one variant's curve equalled the other's over its whole length; it was then
+    # drawn whole, from epoch 1, over the feature-extraction curve.
+    results = continuing_results()
+    both = results["strategy"].str.startswith("fine_tuning")
+    same = results[results["strategy"] == "fine_tuning"].set_index("seed")["history"]
+    results.loc[both, "history"] = results.loc[both, "seed"].map(same).to_numpy()
+    fig = plot_learning_curves(results)
+    for strategy in ("fine_tuning", "fine_tuning_dlr"):
+        colour = to_hex(strategy_color(strategy))
+        starts = {line.get_xdata()[0] for ax in fig.axes for line in ax.get_lines()
+                  if to_hex(line.get_color()) == colour and len(line.get_xdata()) > 1}  # fmt: skip
+        assert starts == {EPOCHS}, (strategy, starts)
+
+
 def test_curves_that_only_look_alike_are_drawn_whole(results):
     fig = plot_learning_curves(results)  # every strategy has its own numbers from epoch 1
     assert all(line.get_xdata()[0] == 1 for line in fig.axes[0].get_lines()

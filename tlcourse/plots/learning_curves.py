@@ -92,6 +92,10 @@ def _shared_prefix(stats: pd.DataFrame, drawn: dict) -> tuple[int, object]:
         mine, theirs = stats["mean"].reindex(epochs), other.reindex(epochs)
         same = np.isclose(mine.to_numpy(), theirs.to_numpy(), rtol=1e-9, atol=1e-12)
         leading = len(same) if same.all() else int(np.argmin(same))
+        if leading >= len(stats):
+            # Equal all along (two fine-tuning variants whose training accuracy is 100% in
+            # the same epochs): not a run this one continues; look for the one it does.
+            continue
         if leading > best:
             best, owner = leading, strategy
     return best, owner
