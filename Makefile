@@ -24,7 +24,10 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@# pytest exits 5 when it collects no test; that is not a failure of the code under test.
-	$(BIN)/python -m pytest; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
+	@# Two workers, each test file on one of them (its module fixtures, such as the graded
+	@# notebooks, are computed once): CI has 2 cores, and much of a test is single-threaded
+	@# Python (building and tracing Keras models). `pytest` alone runs everything in one process.
+	$(BIN)/python -m pytest -n 2 --dist loadfile; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -56,7 +56,7 @@ NAMES = [m.stem for m in MASTERS]
 FOLDER_NOTEBOOK = next((n for n in NAMES if n.startswith("02")), NAMES[0] if NAMES else None)
 # Seconds: several times a fast-mode run (20-60 s), far below a full-mode one (minutes), which
 # the folder's correct submission would be if its FAST = False were obeyed.
-ENDLESS_TIMEOUT = 120
+ENDLESS_TIMEOUT = 180  # with margin: the tests run on two workers side by side
 ENDLESS_MARKER = "4321.5"  # seconds of a `sleep` the endless submission starts: gone once killed
 GRADE_TIMEOUT = 480  # seconds per submission otherwise: a stuck notebook fails, not hangs
 
