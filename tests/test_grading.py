@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from otter_cells import question
 
 from tlcourse.cli import build_parser, main
 from tlcourse.errors import InvalidParameterError
@@ -32,18 +33,7 @@ v4 = nbformat.v4
 
 
 def _question(name, points, solution, public, hidden):
-    return [
-        v4.new_raw_cell(f"# BEGIN QUESTION\nname: {name}\npoints: {points}"),
-        v4.new_markdown_cell(f"**{name}.** Answer below."),
-        v4.new_raw_cell("# BEGIN SOLUTION"),
-        v4.new_code_cell(solution),
-        v4.new_raw_cell("# END SOLUTION"),
-        v4.new_raw_cell("# BEGIN TESTS"),
-        v4.new_code_cell(public),
-        v4.new_code_cell("# HIDDEN\n" + hidden),
-        v4.new_raw_cell("# END TESTS"),
-        v4.new_raw_cell("# END QUESTION"),
-    ]
+    return question(name, points, solution, public, hidden, prompt="Answer below.")
 
 
 def write_master(folder: Path, name: str = "01_tiny", extra_cells=()) -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from otter_cells import question
 
 from tlcourse.grading import Limits, assign_notebook, bwrap_problem, grade_folder
 
@@ -40,19 +41,7 @@ HIDDEN_VALUE = "86753091"
 SLEEP = "612.345"  # seconds: a `sleep` nobody else runs, to find leftovers
 
 
-def _question(name, points, solution, public, hidden):
-    return [
-        v4.new_raw_cell(f"# BEGIN QUESTION\nname: {name}\npoints: {points}"),
-        v4.new_markdown_cell(f"**{name}.**"),
-        v4.new_raw_cell("# BEGIN SOLUTION"),
-        v4.new_code_cell(solution),
-        v4.new_raw_cell("# END SOLUTION"),
-        v4.new_raw_cell("# BEGIN TESTS"),
-        v4.new_code_cell(public),
-        v4.new_code_cell("# HIDDEN\n" + hidden),
-        v4.new_raw_cell("# END TESTS"),
-        v4.new_raw_cell("# END QUESTION"),
-    ]
+_question = question
 
 
 def _master(folder: Path) -> Path:
