@@ -266,6 +266,7 @@ def test_the_returned_table_holds_this_comparison_only(folder, majority, tmp_pat
         ({"resume": 1}, r"'resume' parameter of compare"),
         ({"out": 3}, r"'out' parameter of compare"),
         ({"progress": "print"}, r"'progress' parameter of compare"),
+        ({"deployment": "yes"}, r"^The 'deployment' parameter of compare must be a bool"),
     ],
 )
 def test_bad_arguments_get_clear_errors(kwargs, message):
