@@ -104,3 +104,26 @@ def test_vgg16_with_a_small_head_is_about_134_million():
     assert vgg["parameters"] == reference.count_params() == 134_268_738
     assert vgg["millions"] == pytest.approx(134.27, abs=0.01)
     assert "4096" in vgg["built_with"]
+
+
+@pytest.mark.parametrize(
+    ("image_size", "pooled"), [(160, (80, 80)), ((200, 320), (100, 160)), (159, None), (96, None)]
+)
+def test_small_cnn_pools_a_large_input_towards_its_working_side(image_size, pooled):
+    # 2 x 80 px or more is average-pooled by side // 80 (the shorter side); less is kept.
+    model = small_cnn(3, image_size=image_size)
+    names = [layer.name for layer in model.layers]
+    if pooled is None:
+        assert "input_pool" not in names
+    else:
+        assert model.get_layer("input_pool").output.shape[1:3] == pooled
+        assert names.index("input_pool") < names.index("augment_flip") < names.index("conv_0")
+
+
+def test_small_cnn_input_pool_averages_pixels():
+    model = small_cnn(3, image_size=160)
+    image = np.zeros((1, 160, 160, 3), "float32")
+    image[0, 0, 0] = 255.0  # one bright pixel: a quarter of it in the first pooled pixel
+    pooled = keras.Model(model.input, model.get_layer("input_pool").output)(image).numpy()
+    np.testing.assert_allclose(pooled[0, 0, 0], [0.25, 0.25, 0.25], rtol=1e-6)
+    assert pooled[0, 1:, 1:].max() == 0

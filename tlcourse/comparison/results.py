@@ -14,6 +14,7 @@ matches, so it is recomputed rather than silently reused.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -124,10 +125,19 @@ def _budget_text(value):
     """The canonical JSON of a stored budget; the value unchanged when it is not one."""
     if isinstance(value, Budget):
         return json.dumps(value.get_config())
+    if isinstance(value, str):
+        return _canonical_budget(value)
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_budget(text: str) -> str:
+    # Every row of predictions.csv repeats its run's budget, and the file is rewritten after
+    # each run: parsed once per distinct text, not once per row and write.
     try:
-        return json.dumps(Budget.from_config(json.loads(value)).get_config())
+        return json.dumps(Budget.from_config(json.loads(text)).get_config())
     except (TypeError, ValueError):
-        return value
+        return text
 
 
 def normalize_results(table: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,10 @@ class Dataset:
         labels: ``{"train" | "val" | "test": int32 array}``, aligned with ``files``.
         skipped: ``(path, reason)`` for every file that could not be decoded.
         train: batches of ``(float32 images (b, height, width, 3) in 0..255 RGB, int32
-            labels)``, reshuffled every epoch (seeded).
+            labels)``, reshuffled every epoch (seeded; as with every seeded ``tf.data`` shuffle,
+            the order also depends on TensorFlow's global seed when the dataset is loaded:
+            call ``keras.utils.set_random_seed`` before :func:`~tlcourse.data.load_dataset`
+            for the same order every time).
         val: the same, in ``files["val"]`` order; None when the split is empty.
         test: the same, in ``files["test"]`` order; None when the split is empty.
     """

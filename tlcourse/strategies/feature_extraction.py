@@ -11,7 +11,8 @@ caching removes.
 The head is trained once per split (and head budget) and shared (:func:`shared_head`):
 fine-tuning starts from it. Charged to the run: the head's training and evaluation, plus every
 pass of the comparison so far (the one-time pass is charged to every run that uses it). The
-model to deploy is the pretrained backbone with this head on top.
+model to deploy is the pretrained backbone with this head on top. The compiled head is reused
+from run to run (:func:`~tlcourse.strategies.reuse.reused_trainer`): Keras traces it once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import keras
 from tlcourse.models import classification_head, transfer_classifier
 from tlcourse.strategies.context import Cost, RunContext, StrategyResult
 from tlcourse.strategies.registry import Strategy, register_strategy
-from tlcourse.strategies.training import compile_classifier, fit, score, trainable_count
+from tlcourse.strategies.reuse import reused_trainer
+from tlcourse.strategies.training import fit, score, trainable_count
 
 __all__ = ["FEATURE_EXTRACTION", "head_training_cost", "run", "shared_head", "train_head"]
 
@@ -57,12 +59,13 @@ def _train_head(context: RunContext, data, seed: int) -> tuple[StrategyResult, C
         train = features.dataset(data, "train", budget.batch_size, seed=seed)
         val = features.dataset(data, "val", budget.batch_size)
         num_features = features.split(data, "train")[0].shape[1]
-        head = compile_classifier(
-            classification_head(num_features, data.num_classes),
-            keras.optimizers.Adam(budget.head_lr),
-        )
-        history = fit(head, train, val, budget.epochs, callbacks=context.callbacks)
-        return head, history, score(head, *features.split(data, "test"))
+        head = classification_head(num_features, data.num_classes)
+        kind = ("feature_extraction head", num_features, data.num_classes, budget.head_lr)
+        trainer = reused_trainer(context, kind, head, lambda: keras.optimizers.Adam(budget.head_lr))
+        history = fit(trainer, train, val, budget.epochs, callbacks=context.callbacks)
+        scores = score(trainer, *features.split(data, "test"))
+        head.set_weights(trainer.get_weights())
+        return head, history, scores
 
     keras.utils.set_random_seed(seed)
     (head, history, (accuracy, loss, probabilities)), cost = context.measure(

@@ -3,7 +3,9 @@
 The baseline every transfer strategy is measured against. :func:`~tlcourse.models.small_cnn`
 (with a random horizontal flip) trains for ``budget.epochs`` epochs with Adam at
 ``budget.head_lr``, batches of ``budget.batch_size``. Charged to the run: building, training
-and evaluating the network; nothing is shared with other runs.
+and evaluating the network; nothing is shared with other runs but the compiled model (see
+:func:`~tlcourse.strategies.reuse.reused_trainer`: each run loads its own freshly built,
+seeded network into it, so Keras traces the training step once per comparison).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import keras
 from tlcourse.models import small_cnn
 from tlcourse.strategies.context import RunContext, StrategyResult
 from tlcourse.strategies.registry import Strategy, register_strategy
-from tlcourse.strategies.training import compile_classifier, fit, score, trainable_count
+from tlcourse.strategies.reuse import reused_trainer
+from tlcourse.strategies.training import fit, score, trainable_count
 
 __all__ = ["SCRATCH", "run", "train_from_scratch"]
 
@@ -33,11 +36,17 @@ def train_from_scratch(context: RunContext, data, seed: int, build, label: str) 
         The :class:`~tlcourse.strategies.context.StrategyResult`.
     """
     budget = context.budget
+    kind = (label, context.backbone, data.num_classes, data.image_size, budget.head_lr)
 
     def work():
-        model = compile_classifier(build(), keras.optimizers.Adam(budget.head_lr))
-        history = fit(model, data.train, data.val, budget.epochs, callbacks=context.callbacks)
-        return model, history, score(model, *data.as_arrays("test"))
+        model = build()
+        trainer = reused_trainer(
+            context, kind, model, lambda: keras.optimizers.Adam(budget.head_lr)
+        )
+        history = fit(trainer, data.train, data.val, budget.epochs, callbacks=context.callbacks)
+        scores = score(trainer, *data.as_arrays("test"))
+        model.set_weights(trainer.get_weights())
+        return model, history, scores
 
     keras.utils.set_random_seed(seed)
     (model, history, (accuracy, loss, probabilities)), cost = context.measure(label, work)
