@@ -109,6 +109,7 @@ class ComparisonContext(RunContext):
         self._features: FeatureCache | None = None
         self._feature_cost = Cost()
         self._shared: dict[tuple, Any] = {}
+        self._last_dataset: tuple | None = None
 
     def dataset(self, seed: int = 0, train_per_class: int | None = None):
         """Load the split of ``seed`` (and training-set size), batched by the budget.
@@ -127,13 +128,19 @@ class ComparisonContext(RunContext):
         """
         seed = check_int("seed", seed, "ComparisonContext.dataset", low=0)
         keras.utils.set_random_seed(seed)
-        return load_dataset(
-            self.data,
-            image_size=self.image_size,
-            seed=seed,
-            batch_size=self.budget.batch_size,
-            train_per_class=train_per_class,
-        )
+        # The runs of one split follow each other: the last split is kept (one, for memory)
+        # and each run gets a copy with its own pipelines, nothing decoded again.
+        key = (seed, train_per_class, self.budget.batch_size)
+        if self._last_dataset is None or self._last_dataset[0] != key:
+            data = load_dataset(
+                self.data,
+                image_size=self.image_size,
+                seed=seed,
+                batch_size=self.budget.batch_size,
+                train_per_class=train_per_class,
+            )
+            self._last_dataset = (key, data)
+        return self._last_dataset[1].copy()
 
     def _load_backbone(self) -> keras.Model:
         with self.distribution.scope():

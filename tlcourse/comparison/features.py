@@ -83,6 +83,7 @@ class FeatureCache:
         self._store: dict[str | None, dict[Path, np.ndarray]] = {None: {}}
         self._fingerprint: int | None = None
         self._models: dict[tuple, keras.Model] = {}
+        self._functions: dict[tuple, object] = {}
         for layer in layers:
             self.add_layer(layer)
 
@@ -139,6 +140,20 @@ class FeatureCache:
             self._models[keys] = keras.Model(self.backbone.input, outputs)
         return self._models[keys]
 
+    def _infer(self, keys: tuple):
+        """The model of ``keys`` as one traced function for every batch size.
+
+        ``predict_on_batch`` traces again for the first batch of another size (the last, short
+        one of a split): 1.3 s more per pass for efficientnet_lite0 at 160 px.
+        """
+        model = self._model(keys)
+        if keys not in self._functions:
+            spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+            self._functions[keys] = tf.function(
+                lambda x: model(x, training=False), input_signature=[spec]
+            )
+        return self._functions[keys]
+
     def _output(self, layer: str):
         output = boundary_operation(self.backbone, layer).output
         if isinstance(output, list | tuple):
@@ -186,9 +201,10 @@ class FeatureCache:
             images = data._images[split]
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
-                batch = images[chunk].astype(np.float32)
-                outputs = model.predict_on_batch(batch)
-                outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+                outputs = self._infer(keys)(tf.constant(images[chunk], tf.float32))
+                if not isinstance(outputs, list | tuple):
+                    outputs = [outputs]
+                outputs = [output.numpy() for output in outputs]
                 for key, output in zip(keys, outputs, strict=True):
                     store = self._store[key]
                     for i, row in enumerate(chunk):

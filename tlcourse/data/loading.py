@@ -11,9 +11,8 @@ import warnings
 from types import MappingProxyType
 
 import numpy as np
-import tensorflow as tf
 
-from tlcourse.data.dataset import SPLITS, Dataset
+from tlcourse.data.dataset import SPLITS, Dataset, pipelines
 from tlcourse.data.idx import _read_parts
 from tlcourse.data.images import (
     RESIZE_MODES,
@@ -208,9 +207,8 @@ def load_dataset(
         files=MappingProxyType(files),
         labels=MappingProxyType(labels),
         skipped=tuple(skipped),
-        train=_pipeline(arrays["train"], labels["train"], batch_size, shuffle_seed=seed),
-        val=_pipeline(arrays["val"], labels["val"], batch_size) if files["val"] else None,
-        test=_pipeline(arrays["test"], labels["test"], batch_size) if files["test"] else None,
+        **pipelines(arrays, labels, batch_size, seed),
+        batch_size=batch_size,
         _images=MappingProxyType(arrays),
     )
 
@@ -270,14 +268,3 @@ def _split(class_files, val_fraction, test_fraction, seed, train_per_class):
         for split, paths in parts.items():
             splits[split].extend((p, class_name) for p in sorted(paths))
     return splits
-
-
-def _pipeline(images, labels, batch_size, shuffle_seed=None) -> tf.data.Dataset:
-    data = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    # Cast per batch: the in-memory copy stays uint8 (a quarter of the float32 size).
-    data = data.batch(batch_size).map(
-        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    return data.prefetch(tf.data.AUTOTUNE)

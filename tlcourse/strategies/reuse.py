@@ -65,7 +65,9 @@ class ReusedModel:
         Returns:
             The kept model, now equal to ``fresh`` in every number, its optimizer reset.
         """
-        self.model.set_weights(fresh.get_weights())
+        for kept, new in zip(self.model.weights, fresh.weights, strict=True):
+            if kept is not new:  # fine-tuning's models share the backbone's variables
+                kept.assign(new)
         for kept, new in zip(seed_generators(self.model), seed_generators(fresh), strict=True):
             kept.state.assign(new.state)
         kept_layers = self.model._flatten_layers(include_self=True, recursive=True)

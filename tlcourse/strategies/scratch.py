@@ -2,16 +2,18 @@
 
 The baseline every transfer strategy is measured against. :func:`~tlcourse.models.small_cnn`
 (with a random horizontal flip) trains for ``budget.epochs`` epochs with Adam at
-``budget.head_lr``, batches of ``budget.batch_size``. Charged to the run: building, training
-and evaluating the network; nothing is shared with other runs but the compiled model (see
-:func:`~tlcourse.strategies.reuse.reused_trainer`: each run loads its own freshly built,
-seeded network into it, so Keras traces the training step once per comparison).
+``budget.head_lr``, batches of ``budget.batch_size`` (reshuffled every epoch with the run's
+seed). Charged to the run: building, training and evaluating the network; nothing is shared
+with other runs but the compiled model (see :func:`~tlcourse.strategies.reuse.reused_trainer`:
+each run loads its own freshly built, seeded network into it, so Keras traces the training step
+once per comparison).
 """
 
 from __future__ import annotations
 
 import keras
 
+from tlcourse.boundary.batches import shuffled_batches
 from tlcourse.models import small_cnn
 from tlcourse.strategies.context import RunContext, StrategyResult
 from tlcourse.strategies.registry import Strategy, register_strategy
@@ -43,8 +45,14 @@ def train_from_scratch(context: RunContext, data, seed: int, build, label: str) 
         trainer = reused_trainer(
             context, kind, model, lambda: keras.optimizers.Adam(budget.head_lr)
         )
-        history = fit(trainer, data.train, data.val, budget.epochs, callbacks=context.callbacks)
-        scores = score(trainer, *data.as_arrays("test"))
+        # uint8 batches (the network casts its input): 1.7x faster epochs than data.train's
+        # float32, and made here, after seeding, so their order depends on the seed only.
+        train = shuffled_batches(data.as_arrays("train", "uint8"), budget.batch_size, seed)
+        val = None
+        if len(data.labels["val"]):
+            val = shuffled_batches(data.as_arrays("val", "uint8"), budget.batch_size, None)
+        history = fit(trainer, train, val, budget.epochs, callbacks=context.callbacks)
+        scores = score(trainer, *data.as_arrays("test", "uint8"))
         model.set_weights(trainer.get_weights())
         return model, history, scores
 
