@@ -11,7 +11,8 @@ Parts (all by default; ``--parts 1,3`` runs some), each printed with the load av
 3. One fine-tuning epoch (last 3 blocks + head): on cached boundary activations vs the whole
    model in the loop; and one head epoch on cached features vs the frozen base in the loop
    (target >= 20x).
-4. The scratch CNN per epoch, before (Keras BatchNorm, ReLU before the pool) and now.
+4. The scratch CNN per epoch: the original, the last round's (fused BatchNorm) and now (inputs
+   of 160 px average-pooled to 80 px, uint8 batches).
 5. The depth sweep of notebook 04 (1, 3 and 6 blocks, 3 seeds) in one ``compare`` call
    (target <= 60 s).
 6. Fine-tuning with a random horizontal flip (the whole model at every step) and without (the
@@ -19,7 +20,9 @@ Parts (all by default; ``--parts 1,3`` runs some), each printed with the load av
 7. Memory: features and boundary activations of N synthetic images at 160 px, computed in
    batches: the peak resident memory against the cache's size.
 
-Run: ``.venv/bin/python benchmarks/bench_compare.py [--seeds 0,1,2] [--parts 1,2,3]``.
+Run: ``.venv/bin/python benchmarks/bench_compare.py [--seeds 0,1,2] [--parts 1,2,3]
+[--before REVISION]`` (``--before``: part 1 also runs from that git revision, in between two
+runs of this tree, for a ratio that the machine's changing speed does not hide).
 Timings are wall-clock on whatever else the machine does: compare ratios, and read the load.
 """
 
@@ -43,6 +46,7 @@ import pandas as pd  # noqa: E402
 from keras import layers  # noqa: E402
 
 import tlcourse as tl  # noqa: E402
+from tlcourse.batchnorm import FusedBatchNormalization  # noqa: E402
 from tlcourse.boundary import find_boundary  # noqa: E402
 from tlcourse.boundary.batches import shuffled_batches  # noqa: E402
 from tlcourse.strategies import Strategy, register_strategy, unregister_strategy  # noqa: E402
@@ -65,18 +69,40 @@ def _env() -> dict:
 # 1. The default `tlcourse compare`, as a user runs it
 
 
-def default_compare(seeds: str) -> pd.DataFrame:
-    header(1, f"`tlcourse compare --seeds {seeds}` (defaults: 4 strategies, 160 px), fresh process")
+def _cli_compare(seeds: str, env: dict) -> tuple[float, Path]:
     out = Path(tempfile.mkdtemp()) / "results"
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "tlcourse.cli", "compare", "--seeds", seeds, "--out", str(out)],
-        check=True, env=_env(), stdout=subprocess.DEVNULL,
+        check=True, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    total = time.perf_counter() - start
+    return time.perf_counter() - start, out
+
+
+def _checkout(revision: str) -> str:
+    """A detached worktree of ``revision`` in a temporary folder (for ``--before``)."""
+    folder = tempfile.mkdtemp(prefix="bench-before-")
+    subprocess.run(["git", "worktree", "add", "--detach", "-f", folder, revision], check=True,
+                   capture_output=True, cwd=Path(__file__).parent)  # fmt: skip
+    return folder
+
+
+def default_compare(seeds: str, before: str | None = None) -> pd.DataFrame:
+    header(1, f"`tlcourse compare --seeds {seeds}` (defaults: 4 strategies, 160 px), fresh process")
+    total, out = _cli_compare(seeds, _env())
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     table = tl.comparison.read_results(out / "results.csv")
     print(f"   total {total:.1f} s (target <= 60 s), peak memory {peak:.0f} MB")
+    if before:
+        # The same command from an older commit, right after: the machine's speed changes
+        # from hour to hour, the ratio much less.
+        folder = _checkout(before)
+        then, _ = _cli_compare(seeds, {**_env(), "PYTHONPATH": folder})
+        again, _ = _cli_compare(seeds, _env())
+        print(
+            f"   {before}: {then:.1f} s; this tree again: {again:.1f} s; "
+            f"this tree / {before}: {(total + again) / 2 / then:.2f}x  [{load()}]"
+        )
     print(f"   {'strategy':<20}{'accuracy':>10}{'s per run':>11}")
     for strategy, group in table.groupby("strategy", sort=False):
         print(f"   {strategy:<20}{group['test_accuracy'].mean():>10.1%}"
@@ -202,18 +228,23 @@ def head_epochs(data, size: int, repeats: int) -> None:
 # 4. The scratch CNN, before and now
 
 
-def old_small_cnn(num_classes: int, size: int) -> keras.Model:
-    """small_cnn before this change: Keras BatchNormalization, ReLU before the pool."""
+def old_small_cnn(num_classes: int, size: int, fused: bool = False) -> keras.Model:
+    """small_cnn before: ReLU before the pool and Keras BatchNormalization (``fused``: the
+    fused kernel and the pool first, as in the last round); no input pool either way."""
     inputs = keras.Input((size, size, 3))
     x = layers.Rescaling(1 / 255)(inputs)
     x = layers.RandomFlip("horizontal")(x)
     for i, channels in enumerate((16, 32, 64, 128)):
         x = layers.Conv2D(channels, 3, strides=2 if i == 0 else 1, padding="same",
                           use_bias=False)(x)  # fmt: skip
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.ReLU()(x)
-        if i < 3:
-            x = layers.MaxPooling2D()(x)
+        if fused:
+            x = FusedBatchNormalization(momentum=0.9)(x)
+            x = layers.MaxPooling2D()(x) if i < 3 else x
+            x = layers.ReLU()(x)
+        else:
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.ReLU()(x)
+            x = layers.MaxPooling2D()(x) if i < 3 else x
     x = layers.Dropout(0.3)(layers.GlobalAveragePooling2D()(x))
     return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
 
@@ -221,24 +252,34 @@ def old_small_cnn(num_classes: int, size: int) -> keras.Model:
 def scratch_epochs(size: int, repeats: int = 3) -> None:
     header(4, f"the scratch CNN per epoch ({size} px, 98 training images, validation included)")
     data = tl.load_dataset(image_size=size, seed=0)
-    models = {"before": old_small_cnn(data.num_classes, size),
-              "now": tl.small_cnn(data.num_classes, size)}  # fmt: skip
-    times = {name: ([], []) for name in models}
-    for model in models.values():
+    uint8 = (shuffled_batches(data.as_arrays("train", "uint8"), 32, 0),
+             shuffled_batches(data.as_arrays("val", "uint8"), 32, None))  # fmt: skip
+    runs = {
+        "original (Keras BN, float32 batches)": (old_small_cnn(data.num_classes, size),
+                                                 (data.train, data.val)),
+        "last round (fused BN, float32)": (old_small_cnn(data.num_classes, size, fused=True),
+                                           (data.train, data.val)),
+        "now (input pool, uint8 batches)": (tl.small_cnn(data.num_classes, size), uint8),
+    }  # fmt: skip
+    times = {name: ([], []) for name in runs}
+    for model, (train, val) in runs.values():
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
-        model.fit(data.train, validation_data=data.val, epochs=1, verbose=0)
+        model.fit(train, validation_data=val, epochs=1, verbose=0)
     for _ in range(repeats):
-        for name, model in models.items():
+        for name, (model, (train, val)) in runs.items():
             wall, cpu = time.perf_counter(), time.process_time()
-            model.fit(data.train, validation_data=data.val, epochs=5, verbose=0)
+            model.fit(train, validation_data=val, epochs=5, verbose=0)
             times[name][0].append((time.perf_counter() - wall) / 5)
             times[name][1].append((time.process_time() - cpu) / 5)
     for name, (wall, cpu) in times.items():
-        print(f"   {name:<7} {np.median(wall) * 1000:.0f} ms wall, "
-              f"{np.median(cpu) * 1000:.0f} ms CPU per epoch")  # fmt: skip
-    before, now = (np.median(times[n][1]) for n in ("before", "now"))
-    print(f"   CPU per epoch: {before / now:.2f}x less")
+        print(f"   {name:<38} {np.median(wall) * 1000:4.0f} ms wall, "
+              f"{np.median(cpu) * 1000:4.0f} ms CPU per epoch")  # fmt: skip
+    original, last, now = (np.median(times[n][0]) for n in runs)
+    print(
+        f"   wall per epoch: {last / now:.2f}x less than the last round, "
+        f"{original / now:.2f}x less than the original"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,13 +371,14 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=160)
     parser.add_argument("--parts", default="1,2,3,4,5,6,7")
     parser.add_argument("--memory-images", type=int, default=2000)
+    parser.add_argument("--before", help="a git revision to time part 1 against, side by side")
     args = parser.parse_args()
     parts = {int(p) for p in args.parts.split(",")}
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"bench_compare: seeds {seeds}, {args.image_size} px, {os.cpu_count()} CPUs [{load()}]")
     table = None
     if 1 in parts or 2 in parts:
-        table = default_compare(args.seeds)
+        table = default_compare(args.seeds, args.before)
     if 2 in parts:
         recipe_comparison(table, seeds, args.image_size)
     if 3 in parts:
