@@ -125,6 +125,29 @@ def test_train_reshuffles_every_epoch_and_test_keeps_file_order(folder):
     assert next(iter(ds.test))[1].numpy().tolist() == ds.labels["test"].tolist()
 
 
+def test_as_arrays_in_uint8_is_the_same_images_and_a_bad_dtype_is_named(folder):
+    ds = _load(folder)
+    small, labels = ds.as_arrays("test", "uint8")
+    assert small.dtype == np.uint8 and labels.tolist() == ds.labels["test"].tolist()
+    np.testing.assert_array_equal(small.astype(np.float32), ds.as_arrays("test")[0])
+    small[...] = 0  # a copy: the dataset keeps its images
+    assert ds.as_arrays("test", "uint8")[0].any()
+    with pytest.raises(InvalidParameterError, match=r"'dtype' parameter of Dataset.as_arrays"):
+        ds.as_arrays("test", "float64")
+
+
+def test_a_copy_shares_the_images_and_has_its_own_pipelines(folder):
+    ds = _load(folder, batch_size=64)
+    copy = ds.copy()
+    assert copy.files == ds.files and copy.batch_size == 64 and copy.seed == ds.seed
+    assert copy._images is ds._images  # nothing decoded or copied again
+    assert copy.train is not ds.train and copy.val is not ds.val and copy.test is not ds.test
+    assert sorted(next(iter(copy.train))[1].numpy().tolist()) == sorted(ds.labels["train"])
+    assert next(iter(copy.test))[1].numpy().tolist() == ds.labels["test"].tolist()
+    empty_val = _load(folder, val_fraction=0.0).copy()
+    assert empty_val.val is None
+
+
 def test_resize_crop_and_pad(tmp_path):
     folder = _make_folder(tmp_path / "wide", per_class=(3, 3))
     wide = Image.new("RGB", (4 * SIZE, 2 * SIZE), (255, 0, 0))

@@ -73,3 +73,24 @@ def test_a_seed_gives_the_same_run_after_other_seeds_or_alone(folder, strategy):
     together, alone = rows("0,1"), rows("1")
     assert together.loc[1, "history"] == alone.loc[1, "history"]
     assert together.loc[1, "test_accuracy"] == alone.loc[1, "test_accuracy"]
+
+
+def test_the_context_decodes_a_split_once_and_gives_each_run_its_own_pipelines(folder, monkeypatch):
+    import tlcourse.comparison.context as context_module
+
+    loads = []
+    original = context_module.load_dataset
+
+    def counted(*args, **kwargs):
+        loads.append(kwargs["seed"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(context_module, "load_dataset", counted)
+    context = _context(folder)
+    first, second = context.dataset(seed=0), context.dataset(seed=0)
+    assert loads == [0]
+    assert first is not second and first.train is not second.train
+    assert first.files == second.files
+    context.dataset(seed=1)
+    context.dataset(seed=0)  # only the last split is kept
+    assert loads == [0, 1, 0]
