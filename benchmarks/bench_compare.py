@@ -72,9 +72,11 @@ def _env() -> dict:
 def _cli_compare(seeds: str, env: dict) -> tuple[float, Path]:
     out = Path(tempfile.mkdtemp()) / "results"
     start = time.perf_counter()
+    # From another folder: `python -m` puts the working directory first on the path, before
+    # PYTHONPATH (the older checkout of --before).
     subprocess.run(
         [sys.executable, "-m", "tlcourse.cli", "compare", "--seeds", seeds, "--out", str(out)],
-        check=True, env=env, stdout=subprocess.DEVNULL,
+        check=True, env=env, stdout=subprocess.DEVNULL, cwd=out.parent,
     )  # fmt: skip
     return time.perf_counter() - start, out
 

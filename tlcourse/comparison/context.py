@@ -144,7 +144,13 @@ class ComparisonContext(RunContext):
 
     def _load_backbone(self) -> keras.Model:
         with self.distribution.scope():
-            return load_backbone(self.backbone, input_shape=(*self.image_size, 3))
+            if self._pretrained_weights is None:
+                return load_backbone(self.backbone, input_shape=(*self.image_size, 3))
+            # A second copy: the pretrained weights are in memory already, not read again.
+            backbone = load_backbone(self.backbone, input_shape=(*self.image_size, 3),
+                                     weights=None)  # fmt: skip
+            backbone.set_weights(self._pretrained_weights)
+            return backbone
 
     def measure(self, label: str, work: Callable[[], Any]) -> tuple[Any, Cost]:
         """Run ``work()`` in the distribution scope, tracked; return ``(value, cost)``."""
