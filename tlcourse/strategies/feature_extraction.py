@@ -57,7 +57,7 @@ def _train_head(context: RunContext, data, seed: int) -> tuple[StrategyResult, C
 
     def work():
         train = features.dataset(data, "train", budget.batch_size, seed=seed)
-        val = features.dataset(data, "val", budget.batch_size)
+        val = features.split(data, "val")
         num_features = features.split(data, "train")[0].shape[1]
         head = classification_head(num_features, data.num_classes)
         kind = ("feature_extraction head", num_features, data.num_classes, budget.head_lr)

@@ -160,9 +160,7 @@ def fine_tune_from_head(
         start = len(head.history["loss"])
         # The same batches in both cases: the order depends on the seed only.
         train = shuffled_batches((inputs["train"], data.labels["train"]), budget.batch_size, seed)
-        val = None
-        if len(data.labels["val"]):
-            val = shuffled_batches((inputs["val"], data.labels["val"]), budget.batch_size, None)
+        val = (inputs["val"], data.labels["val"])
         history = fit(
             reused.trainer, train, val, budget.fine_tune_epochs, start,
             callbacks=context.callbacks,

@@ -48,9 +48,7 @@ def train_from_scratch(context: RunContext, data, seed: int, build, label: str) 
         # uint8 batches (the network casts its input): 1.7x faster epochs than data.train's
         # float32, and made here, after seeding, so their order depends on the seed only.
         train = shuffled_batches(data.as_arrays("train", "uint8"), budget.batch_size, seed)
-        val = None
-        if len(data.labels["val"]):
-            val = shuffled_batches(data.as_arrays("val", "uint8"), budget.batch_size, None)
+        val = data.as_arrays("val", "uint8")
         history = fit(trainer, train, val, budget.epochs, callbacks=context.callbacks)
         scores = score(trainer, *data.as_arrays("test", "uint8"))
         model.set_weights(trainer.get_weights())
