@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -13,7 +14,7 @@ import tensorflow as tf
 
 from tlcourse.errors import check_choice
 
-__all__ = ["SPLITS", "Dataset", "pipelines"]
+__all__ = ["SPLITS", "Dataset"]
 
 SPLITS = ("train", "val", "test")
 
@@ -36,9 +37,9 @@ class Dataset:
         skipped: ``(path, reason)`` for every file that could not be decoded.
         train: batches of ``(float32 images (b, height, width, 3) in 0..255 RGB, int32
             labels)``, reshuffled every epoch (seeded; as with every seeded ``tf.data`` shuffle,
-            the order also depends on TensorFlow's global seed when the dataset is loaded:
-            call ``keras.utils.set_random_seed`` before :func:`~tlcourse.data.load_dataset`
-            for the same order every time).
+            the order also depends on TensorFlow's global seed when the pipeline is made, on
+            first use: call ``keras.utils.set_random_seed`` before for the same order every
+            time).
         val: the same, in ``files["val"]`` order; None when the split is empty.
         test: the same, in ``files["test"]`` order; None when the split is empty.
         batch_size: images per batch of ``train``, ``val`` and ``test``.
@@ -52,11 +53,27 @@ class Dataset:
     files: MappingProxyType
     labels: MappingProxyType
     skipped: tuple[tuple[Path, str], ...]
-    train: tf.data.Dataset
-    val: tf.data.Dataset | None
-    test: tf.data.Dataset | None
     batch_size: int
     _images: MappingProxyType = field(repr=False)
+
+    # The pipelines are made on first use: a comparison's runs train on batches of their own
+    # (boundary.batches), and making three pipelines it never reads cost 0.1 s per run.
+    @functools.cached_property
+    def train(self) -> tf.data.Dataset:
+        return _pipeline(self._images["train"], self.labels["train"], self.batch_size, self.seed)
+
+    @functools.cached_property
+    def val(self) -> tf.data.Dataset | None:
+        return self._in_order("val")
+
+    @functools.cached_property
+    def test(self) -> tf.data.Dataset | None:
+        return self._in_order("test")
+
+    def _in_order(self, split: str) -> tf.data.Dataset | None:
+        if not len(self.labels[split]):
+            return None
+        return _pipeline(self._images[split], self.labels[split], self.batch_size)
 
     def copy(self) -> Dataset:
         """The same images and split, with new pipelines (``train``'s reshuffling starts again).
@@ -71,8 +88,7 @@ class Dataset:
             >>> copy.train is data.train, copy.files == data.files
             (False, True)
         """
-        return dataclasses.replace(self, **pipelines(self._images, self.labels, self.batch_size,
-                                                     self.seed))  # fmt: skip
+        return dataclasses.replace(self)  # the pipelines are made again on first use
 
     @property
     def num_classes(self) -> int:
@@ -138,25 +154,6 @@ class Dataset:
             f"Dataset({self.name!r}, {self.num_classes} classes, {sizes}, "
             f"image_size={self.image_size}, seed={self.seed})"
         )
-
-
-def pipelines(images, labels, batch_size: int, seed: int) -> dict:
-    """``{"train", "val", "test": tf.data pipeline or None}`` of a split's arrays (see Dataset).
-
-    Example:
-        >>> import numpy as np
-        >>> arrays = {s: np.zeros((2, 4, 4, 3), np.uint8) for s in SPLITS}
-        >>> labels = {s: np.zeros(2, np.int32) for s in SPLITS}
-        >>> sorted(pipelines(arrays, labels, 2, seed=0))
-        ['test', 'train', 'val']
-    """
-    return {
-        "train": _pipeline(images["train"], labels["train"], batch_size, shuffle_seed=seed),
-        "val": _pipeline(images["val"], labels["val"], batch_size) if len(labels["val"]) else None,
-        "test": (
-            _pipeline(images["test"], labels["test"], batch_size) if len(labels["test"]) else None
-        ),
-    }
 
 
 def _pipeline(images, labels, batch_size, shuffle_seed=None) -> tf.data.Dataset:

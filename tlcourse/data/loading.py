@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from tlcourse.data.dataset import SPLITS, Dataset, pipelines
+from tlcourse.data.dataset import SPLITS, Dataset
 from tlcourse.data.idx import _read_parts
 from tlcourse.data.images import (
     RESIZE_MODES,
@@ -207,7 +207,6 @@ def load_dataset(
         files=MappingProxyType(files),
         labels=MappingProxyType(labels),
         skipped=tuple(skipped),
-        **pipelines(arrays, labels, batch_size, seed),
         batch_size=batch_size,
         _images=MappingProxyType(arrays),
     )
