@@ -100,6 +100,8 @@ def default_compare(seeds: str, before: str | None = None) -> pd.DataFrame:
         # from hour to hour, the ratio much less.
         folder = _checkout(before)
         then, _ = _cli_compare(seeds, {**_env(), "PYTHONPATH": folder})
+        subprocess.run(["git", "worktree", "remove", "--force", folder], check=False,
+                       capture_output=True, cwd=Path(__file__).parent)  # fmt: skip
         again, _ = _cli_compare(seeds, _env())
         print(
             f"   {before}: {then:.1f} s; this tree again: {again:.1f} s; "
