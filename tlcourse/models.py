@@ -64,10 +64,10 @@ def small_cnn(
     9.8% against 46.0% +- 10.2% without the pool (no worse: the baseline transfer learning is
     measured against is not weakened), in 6.4 s per run instead of 10.8 s. A network this small
     trained on a hundred photos gains nothing from more pixels; a pretrained backbone does, so
-    only the scratch network pools. BatchNorm uses
-    momentum 0.9 because a few hundred images make only ~100 steps in 30 epochs, too few for
-    Keras's default 0.99 to forget its initial statistics (the model would then predict one class
-    at test time). A horizontal flip augments the few training images (active only in training).
+    only the scratch network pools. BatchNorm uses momentum 0.9 because a few hundred images
+    make only ~100 steps in 30 epochs, too few for Keras's default 0.99 to forget its initial
+    statistics (the model would then predict one class at test time). A horizontal flip
+    augments the few training images (active only in training).
 
     Speed (profiled on 2 CPU cores, 160 px, batches of 32): the backward pass costs 4-5x the
     forward, and half of a training step was BatchNormalization at full resolution, so it is

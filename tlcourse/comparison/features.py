@@ -194,6 +194,7 @@ class FeatureCache:
             "Use smaller images, fewer images or fewer unfrozen blocks (a smaller depth moves "
             "the boundary up, where activations are smaller).",
         )
+        infer = self._infer(keys)
         for split in _SPLITS:
             files = data.files[split]
             rows = [i for i, f in enumerate(files) if f in todo]
@@ -201,7 +202,7 @@ class FeatureCache:
             images = data._images[split]
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
-                outputs = self._infer(keys)(tf.constant(images[chunk], tf.float32))
+                outputs = infer(tf.constant(images[chunk], tf.float32))
                 if not isinstance(outputs, list | tuple):
                     outputs = [outputs]
                 outputs = [output.numpy() for output in outputs]
