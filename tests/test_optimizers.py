@@ -174,6 +174,56 @@ def assert_steps_scaled(layerwise, plain, optimizer, weights):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, kwargs", [("sgd", {}), ("adamw", {"weight_decay": 0.5})])
+def test_assign_multipliers_retrains_with_new_rates_untraced(data, name, kwargs):
+    # One compiled model, first with factor 1, then given factor 10's multipliers: its next
+    # step is the step of a model compiled with factor 10, and nothing is traced again (the
+    # Python update_step runs only while a step is traced). AdamW: the decay follows too.
+    x, y = data
+    model = make_model(TRAINED)
+    start, weights = model.get_weights(), snapshot(model)
+    reference = deltas_of_one_step(
+        model, x, y, layerwise_optimizer(model, 0.01, factor=10, optimizer=name, **kwargs)
+    )
+    model.set_weights(start)
+    optimizer = layerwise_optimizer(model, 0.01, factor=1, optimizer=name, **kwargs)
+    optimizer.build(model.trainable_variables)
+    initial = [v.numpy() for v in optimizer.variables]
+    traces = []
+    update_step = optimizer.update_step
+    optimizer.update_step = lambda *args: traces.append(1) or update_step(*args)
+    deltas_of_one_step(model, x, y, optimizer)
+    traced = len(traces)
+    model.set_weights(start)
+    for variable, value in zip(optimizer.variables, initial, strict=True):
+        variable.assign(value)  # back to the state right after build, as ReusedModel does
+    optimizer.assign_multipliers(
+        layerwise_optimizer(model, 0.01, factor=10, optimizer=name, **kwargs)
+    )
+    assert optimizer.factor == 10.0
+    assert optimizer.multiplier("block2_conv1/kernel") == pytest.approx(0.01, rel=RTOL)
+    again = deltas_of_one_step(model, x, y)
+    assert traced > 0 and len(traces) == traced
+    for path, delta in reference.items():
+        ulp = 2 * np.finfo(np.float32).eps * np.abs(weights[path]).max()
+        np.testing.assert_allclose(again[path], delta, rtol=1e-5, atol=ulp)
+
+
+def test_assign_multipliers_refuses_what_does_not_fit():
+    model = make_model(TRAINED)
+    optimizer = layerwise_optimizer(model, 0.01, factor=3)
+    with pytest.raises(InvalidParameterError, match="not built yet"):
+        optimizer.assign_multipliers(layerwise_optimizer(model, 0.01, factor=1))
+    optimizer.build(model.trainable_variables)
+    with pytest.raises(InvalidParameterError, match="LayerwiseAdam.*Got 'LayerwiseSGD'"):
+        optimizer.assign_multipliers(layerwise_optimizer(model, 0.01, optimizer="sgd"))
+    partial = layerwise_module.LayerwiseAdam(0.01, multipliers={"head/kernel": 1.0})
+    with pytest.raises(InvalidParameterError, match="has none for"):
+        optimizer.assign_multipliers(partial)
+    assert optimizer.factor == 3.0  # unchanged by the refused calls
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, kwargs",
     [

@@ -44,6 +44,26 @@ def test_a_run_after_another_gives_the_numbers_of_a_run_alone(folder, strategy):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("first, then", [("fine_tuning", "fine_tuning_dlr"),
+                                         ("fine_tuning_dlr", "fine_tuning")])  # fmt: skip
+def test_both_fine_tunings_share_one_compiled_model_and_keep_their_own_rates(folder, first, then):
+    # One rate (factor 1) and differential rates (factor 3) train through one compiled model
+    # whose multipliers are assigned per run: each gets the numbers of its run alone.
+    context = _context(folder)
+    data = context.dataset(seed=0)
+    a = get_strategy(first).run(context, data, 0)
+    b = get_strategy(then).run(context, context.dataset(seed=0), 0)
+    compiled = [k for k in context._memo if k[0] == "fine-tuning model"]
+    assert len(compiled) == 1
+    for name, result in ((first, a), (then, b)):
+        alone_context = _context(folder)
+        alone = get_strategy(name).run(alone_context, alone_context.dataset(seed=0), 0)
+        assert result.history == alone.history, name
+        np.testing.assert_array_equal(result.test_probabilities, alone.test_probabilities)
+    assert a.history["loss"][-1] != b.history["loss"][-1]  # the rates did differ
+
+
+@pytest.mark.slow
 def test_the_first_result_model_predicts_what_its_run_scored(folder):
     # The result's model holds the trained weights (copied back from the compiled copy).
     context = _context(folder)

@@ -515,3 +515,47 @@ def test_country_check_names_the_function_that_was_called():
     with pytest.raises(InvalidParameterError, match="^The 'country' parameter of compare "):
         check_country("country", "XYZ", "compare")
     assert check_country("country", None, "compare") is None
+
+
+def test_prepare_codecarbon_detects_quietly_in_the_background(monkeypatch):
+    from codecarbon.core import hardware_cache
+
+    from tlcourse.tracking import codecarbon_adapter as adapter
+
+    hardware_cache.clear_cache()  # the CPU detection runs again, as in a new process
+    monkeypatch.setattr(adapter, "_preparation", None)
+    seen = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: seen.append(record)
+    logging.getLogger("codecarbon").addHandler(handler)
+    try:
+        adapter.prepare_codecarbon()
+        thread = adapter._preparation
+        adapter.prepare_codecarbon()
+        assert adapter._preparation is thread  # once per process
+        thread.join(timeout=120)
+    finally:
+        logging.getLogger("codecarbon").removeHandler(handler)
+    assert not thread.is_alive() and thread.daemon
+    assert hardware_cache._tdp is not None  # what the first tracker would have waited for
+    assert [r for r in seen if r.levelno >= logging.WARNING] == []
+    with track("after preparation") as record:
+        time.sleep(0.05)
+    assert record.measured
+
+
+def test_a_tracker_waits_for_the_preparation(monkeypatch):
+    from tlcourse.tracking import codecarbon_adapter as adapter
+
+    done = threading.Event()
+
+    def slow_detection():
+        time.sleep(0.5)
+        done.set()
+
+    monkeypatch.setattr(adapter, "_preparation", None)
+    monkeypatch.setattr(adapter, "_detect_hardware", slow_detection)
+    adapter.prepare_codecarbon()
+    with track("waits") as record:
+        assert done.is_set()  # no tracker starts while codecarbon's detection runs
+    assert record.measured

@@ -19,6 +19,7 @@ from tlcourse.boundary.batches import shuffled_batches
 from tlcourse.boundary.cut import boundary_operation
 from tlcourse.boundary.memory import activation_bytes, check_fits, format_bytes
 from tlcourse.errors import TLCourseError, check_choice, check_int, invalid_parameter
+from tlcourse.inference import inference_function
 
 __all__ = ["BackboneChangedError", "FeatureCache"]
 
@@ -83,7 +84,6 @@ class FeatureCache:
         self._store: dict[str | None, dict[Path, np.ndarray]] = {None: {}}
         self._fingerprint: int | None = None
         self._models: dict[tuple, keras.Model] = {}
-        self._functions: dict[tuple, object] = {}
         for layer in layers:
             self.add_layer(layer)
 
@@ -140,20 +140,6 @@ class FeatureCache:
             self._models[keys] = keras.Model(self.backbone.input, outputs)
         return self._models[keys]
 
-    def _infer(self, keys: tuple):
-        """The model of ``keys`` as one traced function for every batch size.
-
-        ``predict_on_batch`` traces again for the first batch of another size (the last, short
-        one of a split): 1.3 s more per pass for efficientnet_lite0 at 160 px.
-        """
-        model = self._model(keys)
-        if keys not in self._functions:
-            spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
-            self._functions[keys] = tf.function(
-                lambda x: model(x, training=False), input_signature=[spec]
-            )
-        return self._functions[keys]
-
     def _output(self, layer: str):
         output = boundary_operation(self.backbone, layer).output
         if isinstance(output, list | tuple):
@@ -194,7 +180,8 @@ class FeatureCache:
             "Use smaller images, fewer images or fewer unfrozen blocks (a smaller depth moves "
             "the boundary up, where activations are smaller).",
         )
-        infer = self._infer(keys)
+        # One traced function for every batch size (the short last batch of a split too).
+        infer = inference_function(model)
         for split in _SPLITS:
             files = data.files[split]
             rows = [i for i, f in enumerate(files) if f in todo]
@@ -202,7 +189,7 @@ class FeatureCache:
             images = data._images[split]
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
-                outputs = infer(tf.constant(images[chunk], tf.float32))
+                outputs = infer(images[chunk])
                 if not isinstance(outputs, list | tuple):
                     outputs = [outputs]
                 outputs = [output.numpy() for output in outputs]

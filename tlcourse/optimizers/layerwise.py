@@ -150,9 +150,10 @@ class _LayerwiseMixin:
         self._factor = factor
         self._unit = unit
         self._lr_range = lr_range
-        # Index-aligned with the optimizer's variables (filled in `build`), so update_step does
-        # one list lookup at trace time and the compiled step carries one multiply per variable.
+        # Index-aligned with the optimizer's variables (filled in `build`), as floats and as
+        # one variable the compiled step reads (one multiply per variable).
         self._lr_multipliers = []
+        self._multiplier_values = None
 
     @property
     def multipliers(self) -> dict[str, float]:
@@ -212,6 +213,64 @@ class _LayerwiseMixin:
             **config,
         }
 
+    def assign_multipliers(self, optimizer) -> None:
+        """Train with the multipliers of ``optimizer`` from now on, without tracing again.
+
+        The multipliers live in an optimizer variable that the compiled train step reads (as
+        Keras keeps the base ``learning_rate`` in one), so a model compiled once trains with
+        other rates at no new tracing: ``tlcourse compare`` fine-tunes with one rate (factor
+        1) and with differential rates (factor 3) through one compiled model. The recipe
+        (``multipliers``, ``default_multiplier``, ``factor``, ``unit``, ``lr_range``) comes too,
+        so ``get_config`` describes the new rates; the base learning rate stays this one's.
+
+        Args:
+            optimizer: a layerwise optimizer of the same class, made for the same variables
+                (e.g. by :func:`~tlcourse.optimizers.layerwise_optimizer` for the same
+                model or a copy of it); built or not.
+
+        Raises:
+            InvalidParameterError: this optimizer is not built yet, ``optimizer`` is of another
+                class, or it has no multiplier for a variable this one trains.
+
+        Example:
+            >>> import keras
+            >>> w = keras.Variable([1.0], name="w")
+            >>> opt = LayerwiseSGD(0.1, multipliers={"w": 1.0})
+            >>> opt.build([w])
+            >>> opt.assign_multipliers(LayerwiseSGD(0.1, multipliers={"w": 0.5}))
+            >>> opt.apply([keras.ops.convert_to_tensor([1.0])], [w])
+            >>> opt.multiplier(w), round(float(w.numpy()[0]), 6)
+            (0.5, 0.95)
+        """
+        func = f"{type(self).__name__}.assign_multipliers"
+        if not self.built:
+            raise InvalidParameterError(
+                f"{func}: this optimizer is not built yet (it gets its variables in build, "
+                "at the first training step); make it with the new multipliers instead."
+            )
+        if type(optimizer) is not type(self):
+            raise invalid_parameter(
+                "optimizer", func, f"a {type(self).__name__}", type(optimizer).__name__
+            )
+        values = [optimizer.multiplier(v.path) for v in self._trainable_variables]
+        unknown = [
+            v.path for v, m in zip(self._trainable_variables, values, strict=True) if m is None
+        ]
+        if unknown:
+            raise invalid_parameter(
+                "optimizer", func, "an optimizer with a multiplier for every variable this one "
+                "trains", type(optimizer).__name__, f"It has none for {unknown[:3]}.",
+            )  # fmt: skip
+        self._multipliers = dict(optimizer._multipliers)
+        self._default_multiplier = optimizer._default_multiplier
+        self._factor, self._unit, self._lr_range = (
+            optimizer._factor,
+            optimizer._unit,
+            optimizer._lr_range,
+        )
+        self._lr_multipliers = values
+        self._multiplier_values.assign(values)
+
     def multiplier(self, variable) -> float | None:
         """Return the learning-rate multiplier of ``variable`` (a variable or its path).
 
@@ -269,13 +328,23 @@ class _LayerwiseMixin:
             )
         self._lr_multipliers = multipliers
         super().build(var_list)
+        # As an initializer, not an assign: build may run inside the first traced step.
+        self._multiplier_values = self.add_variable(
+            (len(multipliers),),
+            initializer=lambda shape, dtype: keras.ops.convert_to_tensor(multipliers, dtype),
+            dtype="float32",
+            name="lr_multipliers",
+        )
+
+    def _scale(self, variable):
+        """The multiplier of ``variable`` as the traced step reads it (from the variable)."""
+        return self._multiplier_values[self._get_variable_index(variable)]
 
     def update_step(self, gradient, variable, learning_rate):
         # The learning rate, not the gradient: Adam-like optimizers divide the gradient's scale
-        # away, so a scaled gradient would change almost nothing.
-        scale = self._lr_multipliers[self._get_variable_index(variable)]
-        if scale != 1.0:
-            learning_rate = learning_rate * scale
+        # away, so a scaled gradient would change almost nothing. A multiplier of 1 gives the
+        # parent's step exactly (lr * 1.0 is lr in float32).
+        learning_rate = learning_rate * keras.ops.cast(self._scale(variable), learning_rate.dtype)
         return super().update_step(gradient, variable, learning_rate)
 
     def _apply_weight_decay(self, variables):
@@ -288,7 +357,8 @@ class _LayerwiseMixin:
             return
         for variable in variables:
             if self._use_weight_decay(variable):
-                lr = keras.ops.cast(self.learning_rate, variable.dtype) * self.multiplier(variable)
+                scale = keras.ops.cast(self._scale(variable), variable.dtype)
+                lr = keras.ops.cast(self.learning_rate, variable.dtype) * scale
                 wd = keras.ops.cast(self.weight_decay, variable.dtype)
                 variable.assign(variable - variable * wd * lr)
 
@@ -309,9 +379,8 @@ def _tf_apply_weight_decay(optimizer, variables):
     def apply(distribution, variables, **kwargs):
         def decay(variable):
             if optimizer._use_weight_decay(variable):
-                lr = tf.cast(optimizer.learning_rate, variable.dtype) * optimizer.multiplier(
-                    variable
-                )
+                scale = tf.cast(optimizer._scale(variable), variable.dtype)
+                lr = tf.cast(optimizer.learning_rate, variable.dtype) * scale
                 wd = tf.cast(optimizer.weight_decay, variable.dtype)
                 variable.assign_sub(variable * wd * lr)
 

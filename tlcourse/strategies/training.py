@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from tlcourse.inference import predict_batches
+
 __all__ = [
     "DirectValidation",
     "compile_classifier",
@@ -92,13 +94,14 @@ def fit(
 
 
 class DirectValidation(keras.callbacks.Callback):
-    """``val_loss`` and ``val_accuracy`` at the end of every epoch, the model called directly.
+    """``val_loss`` and ``val_accuracy`` at the end of every epoch, computed by :func:`score`.
 
-    The numbers of Keras's own validation (``fit(validation_data=...)``, a test checks it),
-    computed by :func:`score`: Keras runs ``evaluate`` every epoch, with a new iterator, its
-    own callbacks and a traced test step, which cost 40-60 ms per epoch on the 36 validation
-    photos (the forward pass itself about 10 ms) and a second tracing per model. An empty
-    split adds nothing.
+    The numbers of Keras's own validation (``fit(validation_data=...)``, a test checks it):
+    Keras runs ``evaluate`` every epoch, with a new iterator, its own callbacks and a traced
+    test step, which cost 40-60 ms per epoch on the 36 validation photos (the forward pass
+    itself about 10 ms) and a second tracing per model. :func:`score` runs the model's one
+    traced forward pass (:func:`tlcourse.inference.inference_function`). An empty split adds
+    nothing.
 
     Args:
         inputs: validation inputs (an array the model takes).
@@ -169,12 +172,9 @@ def score(model: keras.Model, inputs, labels, batch_size: int = 64):
     labels = np.asarray(labels)
     if not len(labels):
         return float("nan"), float("nan"), np.zeros((0, model.output_shape[-1]), np.float32)
-    # Called directly, batch by batch, as Keras advises for inputs that fit in a few batches:
-    # `predict` first traces a function for each model (0.2-1 s, more than a test split takes).
-    batches = (inputs[i : i + batch_size] for i in range(0, len(labels), batch_size))
-    probabilities = np.concatenate(
-        [keras.ops.convert_to_numpy(model(batch, training=False)) for batch in batches]
-    )
+    # One traced function per model (tlcourse.inference): cheaper than Keras's `predict` or an
+    # eager call on a split of a few dozen images, and traced once for every batch size.
+    probabilities = predict_batches(model, inputs, batch_size)
     accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
     losses = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
     return accuracy, float(keras.ops.convert_to_numpy(keras.ops.mean(losses))), probabilities

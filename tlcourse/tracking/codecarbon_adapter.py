@@ -30,6 +30,7 @@ from tlcourse.tracking.ranges import co2_range
 __all__ = [
     "codecarbon_version",
     "fill_record",
+    "prepare_codecarbon",
     "quiet_codecarbon_logger",
     "restore_codecarbon_logger",
     "start_tracker",
@@ -39,6 +40,8 @@ __all__ = [
 _log_lock = threading.Lock()
 _log_users = 0
 _log_saved_level = logging.NOTSET
+_preparation: threading.Thread | None = None
+_preparation_lock = threading.Lock()
 
 
 def quiet_codecarbon_logger() -> None:
@@ -82,6 +85,49 @@ def restore_codecarbon_logger() -> None:
         _log_users = max(_log_users - 1, 0)
         if _log_users == 0:
             logging.getLogger("codecarbon").setLevel(_log_saved_level)
+
+
+def prepare_codecarbon() -> None:
+    """Start codecarbon's one-time hardware detection in a background thread (once a process).
+
+    The first tracker of a process waits about 1.2 s for codecarbon to find the CPU's power:
+    py-cpuinfo reads the CPU model in a subprocess, which is then looked up in codecarbon's
+    table. Started before the first tracked block (``compare`` does, while it loads the data),
+    that wait overlaps other work; :func:`start_tracker` waits for it to end, so nothing is
+    detected twice. A failure here is ignored: the tracker meets it again and reports it.
+
+    Example:
+        >>> prepare_codecarbon(); prepare_codecarbon()  # the second call does nothing
+    """
+    global _preparation
+    with _preparation_lock:
+        if _preparation is None:
+            _preparation = threading.Thread(
+                target=_detect_hardware, name="tlcourse-codecarbon-setup", daemon=True
+            )
+            _preparation.start()
+
+
+def _detect_hardware() -> None:
+    # codecarbon keeps the result process-wide (hardware_cache.get_cached_tdp, not public):
+    # with another codecarbon this does nothing, and the first tracker detects as before.
+    quiet_codecarbon_logger()
+    try:
+        from codecarbon.core import cpu
+        from codecarbon.core.hardware_cache import get_cached_tdp
+
+        get_cached_tdp(cpu)
+    except Exception:
+        pass
+    finally:
+        restore_codecarbon_logger()
+
+
+def _wait_for_preparation() -> None:
+    with _preparation_lock:
+        preparation = _preparation
+    if preparation is not None:
+        preparation.join()
 
 
 def codecarbon_version() -> str | None:
@@ -159,6 +205,7 @@ def start_tracker(
         log_level="error",
     )
     tracker = None
+    _wait_for_preparation()
     try:
         tracker = OfflineEmissionsTracker.__new__(OfflineEmissionsTracker)
         _unsuppressed(OfflineEmissionsTracker.__init__)(tracker, **settings)
