@@ -5,7 +5,10 @@ handed to ``update_step``, which every backend calls once per variable (on Tenso
 inside ``tf.distribute``'s update, with the raw ``tf.Variable``; hence the lookup by optimizer
 index, prepared in ``build``). The optimizer's own ``learning_rate`` stays the *base* (head)
 rate, so ``LearningRateScheduler``, ``ReduceLROnPlateau`` and learning-rate schedules change
-every group together and the ratios hold.
+every group together and the ratios hold. The multipliers themselves are an optimizer variable
+(``lr_multipliers``, one value per trained variable) that the compiled step reads, so
+:meth:`~LayerwiseAdam.assign_multipliers` gives a compiled model other rates without tracing
+its step again.
 
 An optimizer owns its whole configuration: the per-variable ``multipliers`` and the recipe that
 produced them (``factor`` or ``lr_range``, and ``unit``), all constructor arguments returned by
