@@ -39,6 +39,7 @@ from tlcourse.errors import (
     check_real,
     invalid_parameter,
 )
+from tlcourse.keras_fixes import prime_saving_skipsets
 from tlcourse.tracking import co2_columns, track
 
 __all__ = [
@@ -92,6 +93,7 @@ def model_size_mb(model: keras.Model, *, saved: bool = True) -> float:
     weights = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
     if not saved:
         return weights / 1e6
+    prime_saving_skipsets()  # see tlcourse.keras_fixes
     with tempfile.TemporaryDirectory(prefix="tlcourse-size-") as folder:
         path = Path(folder) / "model.keras"
         try:

@@ -7,6 +7,7 @@ import os
 import keras
 
 from tlcourse.errors import TLCourseError, invalid_parameter
+from tlcourse.keras_fixes import prime_saving_skipsets
 
 __all__ = ["WeightsMismatchError", "load_weights_file"]
 
@@ -39,6 +40,7 @@ def load_weights_file(model: keras.Model, path: str | os.PathLike) -> None:
         raise invalid_parameter("model", func, "a keras.Model", type(model).__name__)
     if not isinstance(path, str | os.PathLike):
         raise invalid_parameter("path", func, "a path (str or os.PathLike)", path)
+    prime_saving_skipsets()  # 0.3 s less for efficientnet_lite0 (see tlcourse.keras_fixes)
     try:
         model.load_weights(os.fspath(path))
     except Exception as error:  # h5py and Keras raise many types; one clear message instead.
