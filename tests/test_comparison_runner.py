@@ -337,3 +337,21 @@ def test_every_row_says_what_its_model_costs_to_deploy(folder, tmp_path, monkeyp
     # Written to results.csv, read back by the summary and the figures.
     summary = summarize(read_results(tmp_path / "out" / "results.csv"))
     assert {"model_mb", "latency_ms"} <= set(summary.columns)
+
+
+def test_rarer_garbage_collections_during_the_runs_only(folder, majority, tmp_path):
+    import gc
+
+    before = gc.get_threshold()
+    during = []
+
+    def record(line):
+        during.append(gc.get_threshold())
+        raise KeyboardInterrupt  # an interrupted comparison restores them too
+
+    with pytest.raises(KeyboardInterrupt):
+        compare(str(folder), strategies=majority, out=None, **{**TINY, "progress": record})
+    assert during and during[0][0] == 50_000
+    assert gc.get_threshold() == before
+    compare(str(folder), strategies=majority, out=None, **TINY)
+    assert gc.get_threshold() == before

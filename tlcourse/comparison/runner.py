@@ -35,6 +35,8 @@ skips a run only when ``results.csv`` holds that exact run.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 import os
@@ -231,9 +233,12 @@ def compare(
         for record in records
     ]
     rows, predictions, deployed = [], [], {}
-    with PlanProgress(
-        [(r.name, _expected_epochs(r, b)) for _, _, b, r in plan], progress, live
-    ) as bar:
+    with (
+        _rare_collections(),
+        PlanProgress(
+            [(r.name, _expected_epochs(r, b)) for _, _, b, r in plan], progress, live
+        ) as bar,
+    ):
         context.callbacks = bar.callbacks
         for index, (seed, n, each, record) in enumerate(plan):
             identity = {
@@ -269,6 +274,23 @@ def compare(
     return table, _joined(predictions)
 
 
+@contextlib.contextmanager
+def _rare_collections():
+    """Python's cyclic garbage collector runs less often for the duration (restored after).
+
+    Tracing and building Keras models make millions of short-lived objects: with the default
+    threshold (a collection every 700 new objects) the default comparison spent 1.0-1.2 s in
+    1,100 collections, with 50,000 about 0.25 s in 16. Nothing is kept longer than one run's
+    worth of garbage; reference counting still frees everything that has no cycle at once.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def _joined(tables) -> pd.DataFrame:
     """The predictions tables of several runs as one (with its columns even when empty)."""
     frames = [t for t in tables if len(t)]
@@ -289,9 +311,10 @@ def _deployment_columns(result: StrategyResult, data, identity: dict, measured: 
     ``result.deployable()`` is the model a user would deploy (images in, probabilities out;
     valid until the next run starts). Its architecture, not its weights, sets the three numbers,
     so ``measured`` keeps them per network, image size and number of classes: one measurement
-    per architecture and comparison, its timed calls going on for at least half a second (at
-    least 20 calls: about 30 for the backbone, hundreds for the small CNN). A strategy without a
-    deployable model gets no columns.
+    per architecture and comparison, its timed calls going on for at least a quarter of a second
+    and 20 calls (about 20 for the backbone, 150 for the small CNN; the machine's load moves the
+    median more than the number of calls does: 12.5-17 ms for the backbone over a dozen default
+    comparisons on 2 cores). A strategy without a deployable model gets no columns.
     """
     if result.deployable is None:
         return {}
@@ -299,7 +322,7 @@ def _deployment_columns(result: StrategyResult, data, identity: dict, measured: 
     if key not in measured:
         model = result.deployable()
         measured[key] = deployment_columns(
-            model, model.input_shape[1:3], country=identity["country"], seconds=0.5
+            model, model.input_shape[1:3], country=identity["country"], seconds=0.25
         )
     return dict(measured[key])
 
