@@ -173,3 +173,31 @@ def test_compare_command_prints_no_startup_lines(tmp_path, converted_cache):
     assert "feature_extraction" in result.stdout
     assert not [m for m in MARKERS if m in result.stderr], result.stderr
     assert result.stderr == ""
+
+
+_COLLECTIONS = """
+import gc, sys
+runs = []
+gc.callbacks.append(lambda phase, info: runs.append(phase) if phase == "start" else None)
+if sys.argv[1] == "off":
+    gc.disable()
+import tlcourse.quiet_start
+print("ENABLED", gc.isenabled(), "COLLECTIONS", len(runs), "FROZEN", gc.get_freeze_count())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("state", ["on", "off"])
+def test_no_garbage_collection_during_the_tensorflow_import(tmp_path, state):
+    # 840 collections (0.7 s) during the import before; the caller's setting is kept.
+    script = tmp_path / "collections.py"
+    script.write_text(_COLLECTIONS)
+    result = subprocess.run(
+        [sys.executable, str(script), state], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    words = result.stdout.split()
+    enabled, collections, frozen = words[1], int(words[3]), int(words[5])
+    assert enabled == str(state == "on")
+    assert collections < 50
+    assert frozen > 100_000  # what the import left: no later collection walks it

@@ -15,15 +15,21 @@ and writes back every captured line that is not one of the known start-up lines 
 afterwards is touched. Listing the physical devices does not start TensorFlow's runtime: logical
 devices, memory growth and thread counts can still be configured afterwards.
 
+The import is also made cheaper: the garbage collector is paused while TensorFlow imports, and
+the objects alive afterwards (modules and functions, which live as long as the process) are
+moved to its permanent generation with ``gc.freeze()``, so no later collection walks them again
+(about 1 s less per process on 2 cores; see :func:`_collections_paused`).
+
 ``tlcourse/__init__.py`` imports this module first, so ``import tlcourse`` and every ``tlcourse``
-command start quietly. Importing it changes no other global state: no environment variable, no
-logging level, no file left behind, and the warnings filters that TensorFlow's own imports
-install are put back as they were.
+command start quietly. Importing it changes no other global state than that freeze: no
+environment variable, no logging level, no file left behind, and the warnings filters that
+TensorFlow's own imports install are put back as they were.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import sys
@@ -140,6 +146,29 @@ def _flush_stderr() -> None:
         sys.stderr.flush()
 
 
+@contextlib.contextmanager
+def _collections_paused():
+    """No cyclic garbage collection while TensorFlow imports, then those objects frozen.
+
+    The import leaves about 350,000 objects tracked by the collector, and the collector ran 840
+    times during it (0.7 s of a 3.5-5 s import on 2 cores) to free 2,900 objects: modules and
+    functions live as long as the process. Afterwards they go to the collector's permanent
+    generation (``gc.freeze()``, Python's own tool for long-lived objects): without it, the
+    first collections after the import walked all of them (0.45 s) and every full collection
+    later did again (0.35 s each; 0.12 s frozen). Objects frozen are still freed by reference
+    counting; only a reference cycle among them would stay (``gc.unfreeze()`` undoes it). The
+    caller's setting (enabled or not) is kept.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def import_tensorflow():
     """Import TensorFlow and list its devices with the start-up lines hidden (once per process).
 
@@ -155,7 +184,7 @@ def import_tensorflow():
         # TensorFlow's import of requests installs four warnings filters (urllib3's
         # DependencyWarning...); catch_warnings puts the filters back as they were, so that
         # importing tlcourse leaves warnings.filters unchanged.
-        with hide_startup_lines(), warnings.catch_warnings():
+        with hide_startup_lines(), warnings.catch_warnings(), _collections_paused():
             import tensorflow as tf
 
             tf.config.list_physical_devices()
