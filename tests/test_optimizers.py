@@ -15,6 +15,7 @@ import tlcourse.optimizers.checks as checks_module
 import tlcourse.optimizers.discriminative as discriminative_module
 import tlcourse.optimizers.layerwise as layerwise_module
 import tlcourse.optimizers.rates as rates_module
+import tlcourse.optimizers.support as support_module
 from tlcourse.backbones import load_backbone
 from tlcourse.errors import InvalidParameterError
 from tlcourse.optimizers import (
@@ -242,7 +243,7 @@ def test_fit_steps_follow_the_multipliers(data, name, kwargs):
     model = make_model(TRAINED)
     start = model.get_weights()
     weights = snapshot(model)
-    plain = deltas_of_one_step(model, x, y, layerwise_module._SUPPORTED[name](0.01, **kwargs))
+    plain = deltas_of_one_step(model, x, y, support_module._SUPPORTED[name](0.01, **kwargs))
     model.set_weights(start)
     optimizer = layerwise_optimizer(model, 0.01, factor=3, optimizer=name, **kwargs)
     layerwise = deltas_of_one_step(model, x, y, optimizer)
@@ -268,9 +269,9 @@ def test_sgd_step_is_lr_times_gradient(data):
         np.testing.assert_allclose(delta, expected[path], rtol=1e-3, atol=1e-3 * scale)
 
 
-@pytest.mark.parametrize("name", sorted(layerwise_module._SUPPORTED))
+@pytest.mark.parametrize("name", sorted(support_module._SUPPORTED))
 def test_every_supported_optimizer_scales_its_step(name):
-    cls = layerwise_class(layerwise_module._SUPPORTED[name])
+    cls = layerwise_class(support_module._SUPPORTED[name])
     # Start at zero so that the (tiny, for Adadelta) first step is not lost to rounding.
     fast = keras.Variable(np.zeros(4, "float32"), name="fast")
     slow = keras.Variable(np.zeros(4, "float32"), name="slow")

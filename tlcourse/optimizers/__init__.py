@@ -6,6 +6,7 @@
 - :mod:`~tlcourse.optimizers.discriminative`: :func:`layerwise_optimizer`, the multipliers of a
   transfer model from its blocks;
 - :mod:`~tlcourse.optimizers.rates`: :func:`learning_rates`, what every variable trains at;
+- :mod:`~tlcourse.optimizers.support`: which Keras optimizers per-variable rates keep correct;
 - :mod:`~tlcourse.optimizers.checks`: the argument checks the first two share.
 """
 
@@ -17,9 +18,9 @@ from tlcourse.optimizers.layerwise import (
     LayerwiseSGD,
     is_layerwise,
     layerwise_class,
-    supported_optimizers,
 )
 from tlcourse.optimizers.rates import learning_rates
+from tlcourse.optimizers.support import supported_optimizers
 
 __all__ = [
     "LayerwiseAdam",

@@ -15,7 +15,8 @@ import keras
 from tlcourse.errors import InvalidParameterError, check_choice, invalid_parameter, is_real_number
 from tlcourse.groups import HEAD, PREPROCESSING, UNITS, require_backbone, variable_groups
 from tlcourse.optimizers.checks import check_factor, check_lr_range
-from tlcourse.optimizers.layerwise import _REFUSED, _SUPPORTED, layerwise_class
+from tlcourse.optimizers.layerwise import layerwise_class
+from tlcourse.optimizers.support import _REFUSED, _SUPPORTED
 
 __all__ = ["layerwise_optimizer"]
 

@@ -28,6 +28,7 @@ import keras
 from tlcourse.errors import InvalidParameterError, check_choice, check_real, invalid_parameter
 from tlcourse.groups import UNITS
 from tlcourse.optimizers.checks import check_factor, check_lr_range, check_multipliers
+from tlcourse.optimizers.support import _REFUSED, _SUPPORTED
 
 __all__ = [
     "LAYERWISE_ARGUMENTS",
@@ -37,42 +38,7 @@ __all__ = [
     "LayerwiseSGD",
     "is_layerwise",
     "layerwise_class",
-    "supported_optimizers",
 ]
-
-# Optimizers whose step is proportional to the learning rate handed to update_step, so that a
-# per-variable multiplier means "this variable trains `multiplier` times slower".
-_SUPPORTED = {
-    cls.__name__.lower(): cls
-    for cls in (
-        keras.optimizers.Adadelta,
-        keras.optimizers.Adagrad,
-        keras.optimizers.Adam,
-        keras.optimizers.Adamax,
-        keras.optimizers.AdamW,
-        keras.optimizers.Lamb,
-        keras.optimizers.Lion,
-        keras.optimizers.Nadam,
-        keras.optimizers.RMSprop,
-        keras.optimizers.SGD,
-    )
-}
-
-# Known optimizers that a per-variable learning rate would silently break, and why.
-_REFUSED = {
-    keras.optimizers.Adafactor: "its relative step caps the learning rate at 1/sqrt(step), "
-    "which erases the ratios between groups",
-    keras.optimizers.Ftrl: "the learning rate enters FTRL-proximal's update non-linearly, so "
-    "the steps would not keep the ratios",
-    keras.optimizers.Muon: "it reads the optimizer-wide learning rate in its own weight decay "
-    "and rescales Adam-handled variables",
-    keras.optimizers.ScheduleFreeAdamW: "its schedule-free averaging is not verified with "
-    "per-variable learning rates",
-    keras.optimizers.LossScaleOptimizer: "it is a wrapper; pass the optimizer it would wrap "
-    "(Keras adds loss scaling itself under mixed precision)",
-    keras.optimizers.MultiOptimizer: "it is a wrapper around several optimizers; a layerwise "
-    "optimizer replaces it",
-}
 
 # The constructor arguments a layer-wise class adds to its parent's.
 LAYERWISE_ARGUMENTS = ("multipliers", "default_multiplier", "factor", "unit", "lr_range")
@@ -99,16 +65,6 @@ def _user_stacklevel() -> int:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(library):
         frame, level = frame.f_back, level + 1
     return level
-
-
-def supported_optimizers() -> list[str]:
-    """Return the optimizer names :func:`layerwise_class` accepts by name, sorted.
-
-    Example:
-        >>> supported_optimizers()[:3]
-        ['adadelta', 'adagrad', 'adam']
-    """
-    return sorted(_SUPPORTED)
 
 
 class _LayerwiseMixin:
