@@ -52,9 +52,9 @@ def fit(
         model: a compiled model.
         train: a ``tf.data`` pipeline (already shuffled per epoch, seeded) or ``(x, y)`` arrays
             (shuffled by ``fit``).
-        val: validation data: ``(x, y)`` arrays, scored at the end of every epoch by calling the
-            model directly (:class:`DirectValidation`); or anything ``fit(validation_data=...)``
-            takes; or None.
+        val: validation data: ``(x, y)`` arrays, scored at the end of every epoch through the
+            model's traced forward pass (:class:`DirectValidation`); or anything
+            ``fit(validation_data=...)`` takes; or None.
         epochs: epochs to train.
         initial_epoch: epochs already done (the history's x axis continues from there).
             Defaults to 0.
