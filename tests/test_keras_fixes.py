@@ -42,7 +42,6 @@ def test_after_clear_session_and_in_another_thread(tmp_path):
 def test_a_saved_model_loads_back_the_same(tmp_path):
     prime_saving_skipsets()
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
-    model.compile("adam", "mse")
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
