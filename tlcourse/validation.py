@@ -1,0 +1,258 @@
+"""Parameter validation, declared once per public function (scikit-learn's ``_param_validation``).
+
+A public function states what each argument may be; the decorator checks the call before the
+body runs and raises :class:`~tlcourse.errors.InvalidParameterError` in the one template of
+:mod:`tlcourse.errors`, naming the function from its ``__qualname__``. Internal functions trust
+their arguments. A constraint is an :class:`Interval`, :class:`StrOptions`, a :class:`Rule`,
+``None``, a type, ``"boolean"`` or ``"callable"``; a value passes if it meets any of its list.
+Passing constraints also normalise: numpy ints become ints, an ``image_size`` becomes
+``(height, width)``. One value, one rule: shared constraints below (``SEED``, ``IMAGE_SIZE``...).
+
+Example:
+    >>> @validate_params({"depth": [Interval(int, 0, 17), StrOptions({"all"})]})
+    ... def set_trainable(model, depth):
+    ...     return depth
+    >>> set_trainable(None, 20)
+    Traceback (most recent call last):
+    ...
+    tlcourse.errors.InvalidParameterError: The 'depth' parameter of set_trainable must be an int \
+in the range [0, 17] or 'all'. Got 20 instead.
+    >>> set_trainable(None, "al")
+    Traceback (most recent call last):
+    ...
+    tlcourse.errors.InvalidParameterError: The 'depth' parameter of set_trainable must be an int \
+in the range [0, 17] or 'all'. Got 'al' instead. Did you mean 'all'?
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import math
+import numbers
+
+import numpy as np
+
+from tlcourse.errors import invalid_parameter
+
+__all__ = [
+    "BACKBONE", "BATCH_SIZE", "DATASET", "EPOCHS", "FRACTION", "IMAGE_SIZE", "LEARNING_RATE",
+    "SEED", "Interval", "Rule", "StrOptions", "int_list", "validate_params",
+]  # fmt: skip
+
+
+class _Constraint:
+    def convert(self, value):
+        return value
+
+    def hint(self, value) -> str:
+        return ""
+
+
+class Interval(_Constraint):
+    """Numbers of one kind (``int`` or ``numbers.Real``) between two bounds (None: unbounded).
+
+    ``bool`` is never a number here; numpy ints and floats are. Reals must be finite.
+
+    Example:
+        >>> import numpy as np
+        >>> ints = Interval(int, 0, None)
+        >>> ints.accepts(np.int64(3)), ints.accepts(True), ints.accepts(3.0), str(ints)
+        (True, False, False, 'an int >= 0')
+        >>> str(Interval(numbers.Real, 0, 1, closed="left"))
+        'a float in the range [0, 1)'
+    """
+
+    def __init__(self, kind, left, right, *, closed: str = "both"):
+        self.kind, self.left, self.right = kind, left, right
+        self.left_open = closed in ("right", "neither")
+        self.right_open = closed in ("left", "neither")
+
+    def accepts(self, value) -> bool:
+        number = numbers.Integral if self.kind is int else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, number):
+            return False
+        if self.kind is not int and not math.isfinite(value):
+            return False
+        left = self.left is None or (value > self.left if self.left_open else value >= self.left)
+        right = self.right is None or (
+            value < self.right if self.right_open else value <= self.right
+        )
+        return left and right
+
+    def convert(self, value):
+        return int(value) if self.kind is int else float(value)
+
+    def __str__(self):
+        text = "an int" if self.kind is int else "a float"
+        if self.left is not None and self.right is not None:
+            brackets = "(" if self.left_open else "[", ")" if self.right_open else "]"
+            return f"{text} in the range {brackets[0]}{self.left}, {self.right}{brackets[1]}"
+        if self.left is not None:
+            return f"{text} {'>' if self.left_open else '>='} {self.left}"
+        if self.right is not None:
+            return f"{text} {'<' if self.right_open else '<='} {self.right}"
+        return text
+
+
+class StrOptions(_Constraint):
+    """One of a set of strings (or a function returning them, read at call time: a registry).
+
+    A near miss gets a "Did you mean" hint.
+    """
+
+    def __init__(self, options, *, description: str | None = None):
+        self.options, self.description = options, description
+
+    def _options(self) -> list[str]:
+        return list(self.options() if callable(self.options) else self.options)
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and value in self._options()
+
+    def hint(self, value) -> str:
+        close = (
+            difflib.get_close_matches(value, self._options(), 3) if isinstance(value, str) else []
+        )
+        return f"Did you mean {' or '.join(map(repr, close))}?" if close else ""
+
+    def __str__(self):
+        options = sorted(self._options())
+        return self.description or (repr(options[0]) if len(options) == 1 else f"one of {options}")
+
+
+class Rule(_Constraint):
+    """A special rule: a test, the phrase that says what it accepts, and an optional conversion."""
+
+    def __init__(self, test, description: str, convert=None):
+        self.accepts, self.description, self._convert = test, description, convert
+
+    def convert(self, value):
+        return self._convert(value) if self._convert else value
+
+    def __str__(self):
+        return self.description
+
+
+def _make(constraint) -> _Constraint:
+    if isinstance(constraint, type):
+        name = constraint.__name__
+        if constraint.__module__ != "builtins":
+            name = f"{constraint.__module__.split('.')[0]}.{name}"
+        article = "an" if name[0] in "aeiou" else "a"
+        return Rule(lambda value: isinstance(value, constraint), f"{article} {name}")
+    if constraint is None:
+        return Rule(lambda value: value is None, "None")
+    if constraint == "boolean":
+        return Rule(lambda v: isinstance(v, bool | np.bool_), "a bool (True or False)", bool)
+    if constraint == "callable":
+        return Rule(callable, "a callable")
+    return constraint
+
+
+def validate_params(constraints: dict):
+    """Check a public function's arguments against ``constraints`` before its body runs.
+
+    Args:
+        constraints: parameter name -> list of constraints (any one must accept), or a function
+            of the already-checked arguments returning that list (a bound that depends on
+            another argument, such as a depth within a model's blocks).
+
+    Returns:
+        A decorator. The function receives its arguments as the passing constraints convert them.
+    """
+
+    def decorator(func):
+        signature = inspect.signature(func)
+        caller = func.__qualname__.removesuffix(".__init__")
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name, options in constraints.items():
+                value = bound.arguments[name]
+                options = options(bound.arguments) if callable(options) else options
+                options = [_make(option) for option in options]
+                passing = [option for option in options if option.accepts(value)]
+                if not passing:
+                    words = [str(option) for option in options]
+                    rule = " or ".join([", ".join(words[:-1]), words[-1]] if words[1:] else words)
+                    hint = " ".join(filter(None, (option.hint(value) for option in options)))
+                    raise invalid_parameter(name, caller, rule, value, hint)
+                bound.arguments[name] = passing[0].convert(value)
+            return func(*bound.args, **bound.kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def int_list(low: int | None = None, extra=()) -> Rule:
+    """A rule for several ints: one int, a list of them or a comma-separated string ("0,1,2").
+
+    Converts to a tuple of ints (and the ``extra`` strings, such as ``"all"``), as typed on the
+    command line or in Python.
+
+    Example:
+        >>> int_list(0).convert("0, 1,2"), int_list(1, ["all"]).convert([5, "all"])
+        ((0, 1, 2), (5, 'all'))
+    """
+    item = Interval(int, low, None)
+
+    def items(value):
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            return [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+        return [value] if item.accepts(value) else list(value)
+
+    def test(value):
+        try:
+            parts = items(value)
+        except TypeError:
+            return False
+        return bool(parts) and all(
+            item.accepts(p) or (isinstance(p, str) and p in extra) for p in parts
+        )
+
+    def convert(value):
+        return tuple(p if isinstance(p, str) else int(p) for p in items(value))
+
+    described = str(item) + "".join(f" or {e!r}" for e in extra)
+    return Rule(test, f"{described}, a list of them or a comma-separated string", convert)
+
+
+def _registered_backbones():
+    from tlcourse.backbones.registry import registered_names
+
+    return registered_names()
+
+
+def _dataset_names():
+    from tlcourse.data.sources import list_datasets
+
+    return list(list_datasets().index)
+
+
+_MIN_SIDE = 32  # the smallest input every registered backbone accepts; small_cnn too
+
+
+def _is_image_size(value) -> bool:
+    side = Interval(int, _MIN_SIDE, None)
+    pair = isinstance(value, tuple | list) and len(value) == 2
+    return side.accepts(value) or (pair and all(side.accepts(v) for v in value))
+
+
+IMAGE_SIZE = Rule(
+    _is_image_size,
+    f"an int >= {_MIN_SIDE} or a pair (height, width) of ints >= {_MIN_SIDE}",
+    lambda v: (int(v), int(v)) if isinstance(v, numbers.Integral) else (int(v[0]), int(v[1])),
+)
+SEED = Interval(int, 0, None)
+EPOCHS = Interval(int, 0, None)  # 0 epochs: a stage skipped
+BATCH_SIZE = Interval(int, 1, None)
+LEARNING_RATE = Interval(numbers.Real, 0, None, closed="neither")
+FRACTION = Interval(numbers.Real, 0, 1, closed="left")
+BACKBONE = StrOptions(_registered_backbones)
+DATASET = StrOptions(_dataset_names)
