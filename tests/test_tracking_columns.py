@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from tlcourse.errors import InvalidParameterError
-from tlcourse.tracking import CO2_COLUMNS, EmissionsRecord, co2_columns, co2_footnote
+from tlcourse.tracking import (
+    CO2_COLUMNS,
+    EmissionsRecord,
+    co2_columns,
+    co2_footnote,
+    combine_records,
+)
 
 
 def record(source="CPU load x TDP", grid="World average", intensity=475.0, **fields):
@@ -69,13 +75,64 @@ def test_columns_of_summed_records_keep_their_mode():
     assert columns["carbon_intensity_g_per_kwh"] == pytest.approx(475)
     assert columns["co2_method"] == features.method
 
-    mixed = co2_columns(record(source="RAPL"), record(), EmissionsRecord(label="failed"))
-    assert mixed["co2_mode"] == "measured (RAPL) + estimated (CPU load x TDP)"
-    assert mixed["co2_power_source"] == "RAPL + CPU load x TDP"
-    assert mixed["co2_estimated"] is True  # partly estimated is estimated
+    # One piece not measured: the row is not measured (a total without it would understate).
+    mixed = co2_columns(record(), record(), EmissionsRecord(label="failed", reason="no luck"))
+    assert mixed["co2_mode"] == "not measured" and mixed["co2_kg_low"] is None
+    assert "failed not measured (no luck)" in mixed["co2_method"]
     france = record(grid="France", intensity=56.0, energy_kwh=1e-6, co2_kg=56e-9)
     world = record(energy_kwh=1e-6, co2_kg=475e-9)
     assert co2_columns(france, world)["carbon_intensity_g_per_kwh"] == pytest.approx(265.5)
+
+
+# --------------------------------------------------------------------------------------------
+# combine_records: the one cost arithmetic
+# --------------------------------------------------------------------------------------------
+
+
+def test_combined_times_energy_co2_and_ranges_add_up():
+    a = record(wall_seconds=1.0, cpu_seconds=1.5, co2_kg_low=0.5e-6, co2_kg_high=2e-6)
+    b = record(wall_seconds=2.0, cpu_seconds=0.5, co2_kg_low=0.2e-6, co2_kg_high=1e-6)
+    total = combine_records([a, b])
+    assert (total.wall_seconds, total.cpu_seconds) == (3.0, 2.0)
+    assert total.energy_kwh == pytest.approx(a.energy_kwh + b.energy_kwh)
+    assert total.co2_kg == pytest.approx(a.co2_kg + b.co2_kg)
+    assert (total.co2_kg_low, total.co2_kg_high) == (pytest.approx(0.7e-6), pytest.approx(3e-6))
+    assert total.measured and total.mode == a.mode and total.country_name == "World average"
+    assert total.carbon_intensity_g_per_kwh == pytest.approx(475)
+    assert (a.wall_seconds, a.co2_kg_low) == (1.0, 0.5e-6)  # the pieces are left as they are
+
+
+def test_a_measured_piece_without_a_range_counts_its_co2_at_both_ends():
+    ranged = record(co2_kg=2e-6, co2_kg_low=1e-6, co2_kg_high=4e-6)
+    bare = record(co2_kg=3e-6)  # co2_kg_low/high None: no uncertainty stated for it
+    total = combine_records([ranged, bare])
+    assert total.co2_kg == pytest.approx(5e-6)
+    assert (total.co2_kg_low, total.co2_kg_high) == (pytest.approx(4e-6), pytest.approx(7e-6))
+    assert total.co2_kg_low <= total.co2_kg <= total.co2_kg_high
+
+
+def test_a_piece_not_measured_leaves_the_total_not_measured():
+    lost = EmissionsRecord("head", wall_seconds=2.0, cpu_seconds=2.0, reason="no codecarbon")
+    total = combine_records([record(wall_seconds=1.0, cpu_seconds=1.0), lost])
+    assert not total.measured and total.wall_seconds == 3.0 and total.cpu_seconds == 3.0
+    assert total.energy_kwh is total.co2_kg is total.co2_kg_low is total.co2_kg_high is None
+    assert total.reason == "head not measured (no codecarbon)" and total.mode == "not measured"
+
+
+def test_combined_pieces_from_different_grids():
+    france = record(grid="France", intensity=56.0, energy_kwh=1e-6, co2_kg=56e-9)
+    world = record(energy_kwh=1e-6, co2_kg=475e-9)
+    total = combine_records([france, world])
+    assert total.carbon_intensity_g_per_kwh == pytest.approx(265.5)
+    assert total.country_name == "France + World average"
+    assert combine_records([france]) == france and combine_records([france]) is not france
+
+
+def test_combine_records_refuses_nothing_and_what_is_not_a_record():
+    with pytest.raises(InvalidParameterError, match="'records' parameter of combine_records"):
+        combine_records([])
+    with pytest.raises(InvalidParameterError, match="'records' parameter of combine_records"):
+        combine_records([record(), {"co2_kg": 1}])
 
 
 def test_columns_refuse_what_is_not_a_record():

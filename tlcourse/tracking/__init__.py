@@ -55,7 +55,7 @@ from tlcourse.tracking.method import (
     TDP_SOURCES,
 )
 from tlcourse.tracking.ranges import CPU_WATTS_PER_THREAD, co2_range
-from tlcourse.tracking.record import EmissionsRecord
+from tlcourse.tracking.record import EmissionsRecord, combine_records
 from tlcourse.tracking.tracker import TRACKING_MODES, Tracking, track
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "Tracking",
     "check_country",
     "co2_columns",
+    "combine_records",
     "co2_equivalents",
     "co2_footnote",
     "co2_range",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tlcourse.errors import invalid_parameter
-from tlcourse.tracking.record import EmissionsRecord
+from tlcourse.tracking.record import EmissionsRecord, combine
 
 __all__ = ["CO2_COLUMNS", "co2_columns", "co2_footnote"]
 
@@ -41,25 +41,13 @@ def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, An
     """How the CO2 figure of a results row was obtained, as columns of a results table.
 
     A row whose cost is the sum of several tracked blocks (a feature pass and a head training,
-    say) passes all their records: values they share are kept, different ones are joined
-    with " + ", the carbon intensity is their total CO2 over their total energy, and the
-    range is the sum of their ranges (a record without a stated range counts its ``co2_kg``
-    at both ends).
-
-    Args:
-        record: a finished :class:`~tlcourse.tracking.record.EmissionsRecord`.
-        *more: further records summed into the same row.
+    say) passes all their records, summed by :func:`~tlcourse.tracking.combine_records` and
+    its rules (a piece not measured leaves the row not measured; a piece without a stated
+    range counts its ``co2_kg`` at both ends).
 
     Returns:
-        ``{column: value}`` for every name in :data:`CO2_COLUMNS`, for example
-        ``{"co2_mode": "estimated (CPU load x TDP)", "co2_grid": "World average",
-        "carbon_intensity_g_per_kwh": 475.0, "co2_method": "<the full sentence>",
-        "co2_estimated": True, "co2_power_source": "CPU load x TDP", ...,
-        "co2_kg_low": 1.2e-06, "co2_kg_high": 4.1e-06, "co2_range_basis": "CPU power 2-8 W
-        per thread (...)"}``; None where nothing was measured.
-
-    Raises:
-        InvalidParameterError: if an argument is not an ``EmissionsRecord``.
+        ``{column: value}`` for every name in :data:`CO2_COLUMNS`; None where nothing was
+        measured.
 
     Example:
         >>> columns = co2_columns(EmissionsRecord(label="demo"))
@@ -72,39 +60,21 @@ def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, An
             raise invalid_parameter(
                 name, "co2_columns", "an EmissionsRecord (what `with track(...)` gives)", value
             )
-    measured = [r for r in records if r.measured] or [record]
-    energy = sum(r.energy_kwh or 0.0 for r in measured)
-    co2 = sum(r.co2_kg or 0.0 for r in measured)
-    intensity = co2 / energy * 1000 if energy > 0 else measured[0].carbon_intensity_g_per_kwh
-    estimated = [r.estimated for r in measured if r.estimated is not None]
+    total = combine(list(records))
     return {
-        "co2_mode": _joined(r.mode for r in measured),
-        "co2_grid": _joined(r.country_name for r in measured),
-        "carbon_intensity_g_per_kwh": intensity,
-        "co2_method": measured[0].method,
-        "co2_estimated": any(estimated) if estimated else None,
-        "co2_power_source": _joined(r.power_source for r in measured),
-        "co2_gpu_power_source": _joined(r.gpu_power_source for r in measured),
-        "co2_intensity_source": _joined(r.intensity_source for r in measured),
-        "co2_tracking_mode": _joined(r.tracking_mode for r in measured if r.measured),
-        "co2_kg_low": _range_sum(measured, "co2_kg_low"),
-        "co2_kg_high": _range_sum(measured, "co2_kg_high"),
-        "co2_range_basis": _joined(r.co2_range_basis for r in measured if r.measured),
+        "co2_mode": total.mode,
+        "co2_grid": total.country_name,
+        "carbon_intensity_g_per_kwh": total.carbon_intensity_g_per_kwh,
+        "co2_method": total.method,
+        "co2_estimated": total.estimated,
+        "co2_power_source": total.power_source,
+        "co2_gpu_power_source": total.gpu_power_source,
+        "co2_intensity_source": total.intensity_source,
+        "co2_tracking_mode": total.tracking_mode,
+        "co2_kg_low": total.co2_kg_low,
+        "co2_kg_high": total.co2_kg_high,
+        "co2_range_basis": total.co2_range_basis,
     }
-
-
-def _range_sum(records, end: str) -> float | None:
-    ends = [getattr(r, end) if getattr(r, end) is not None else r.co2_kg for r in records]
-    if not any(r.measured for r in records) or any(e is None for e in ends):
-        return None
-    return float(sum(ends))
-
-
-def _joined(values: Iterable) -> Any:
-    distinct = list(dict.fromkeys(v for v in values if v is not None))
-    if not distinct:
-        return None
-    return distinct[0] if len(distinct) == 1 else " + ".join(map(str, distinct))
 
 
 def co2_footnote(results) -> str:

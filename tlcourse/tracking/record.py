@@ -13,13 +13,15 @@ carbon intensity came from. :attr:`~EmissionsRecord.mode`, :attr:`~EmissionsReco
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import numbers
 from typing import Any
 
 from tlcourse.tracking.formatting import format_co2, format_co2_range
 from tlcourse.tracking.method import CPU_POWER_SOURCES, describe_method, describe_mode
 
-__all__ = ["EmissionsRecord"]
+__all__ = ["EmissionsRecord", "combine_records"]
 
 # Fields that hold a measurement: cleared together when codecarbon's result cannot be used.
 MEASUREMENT_FIELDS = (
@@ -242,3 +244,105 @@ class EmissionsRecord:
         if self.co2_range_basis and self.co2_kg_low is not None and self.co2_kg_high is not None:
             co2 += f" (range {format_co2_range(self.co2_kg_low, self.co2_kg_high)})"
         return f"{self.label}: {wall} (CPU {cpu}), {energy}, {co2}, {self.mode}"
+
+
+# Fields combine_records computes itself; every other field keeps the value the pieces share.
+_SUMMED = ("wall_seconds", "cpu_seconds", "energy_kwh", "co2_kg", "co2_kg_low", "co2_kg_high")
+_ENERGY_DATA = ("duration", "emissions", "energy_consumed", "cpu_energy", "gpu_energy",
+                "ram_energy")  # fmt: skip
+
+
+def combine_records(records) -> EmissionsRecord:
+    """One record for work measured in several pieces (a feature pass, then a head, say).
+
+    Times, energy and CO2 add up, and so do the two ends of the CO2 range. The rules:
+
+    * **A piece that was not measured leaves the total not measured** (``measured=False``,
+      energy, CO2 and range None, ``reason`` naming the piece): a total without it would
+      understate. The times still add up.
+    * **A measured piece without a stated range** (``co2_kg_low``/``co2_kg_high`` None) counts
+      its ``co2_kg`` at both ends: no uncertainty is known for it, none is invented.
+    * The carbon intensity is the total CO2 over the total energy. Other fields keep the value
+      the pieces share; text that differs is joined with " + ", numbers that differ are None.
+
+    Args:
+        records: one or more :class:`EmissionsRecord` (finished).
+
+    Returns:
+        A new record; the pieces are left as they are.
+
+    Example:
+        >>> a = EmissionsRecord("pass", wall_seconds=1.0, measured=True, energy_kwh=2e-6,
+        ...     co2_kg=1e-6, co2_kg_low=0.5e-6, co2_kg_high=2e-6, country_name="France")
+        >>> b = EmissionsRecord("head", wall_seconds=2.0, measured=True, energy_kwh=2e-6,
+        ...     co2_kg=1e-6, country_name="France")
+        >>> total = combine_records([a, b])
+        >>> total.label, total.wall_seconds, total.co2_kg, total.co2_kg_low, total.co2_kg_high
+        ('pass + head', 3.0, 2e-06, 1.5e-06, 3e-06)
+        >>> total.country_name, total.carbon_intensity_g_per_kwh
+        ('France', 500.0)
+        >>> combine_records([a, EmissionsRecord("lost", reason="no codecarbon")]).co2_kg is None
+        True
+    """
+    records = list(records) if not isinstance(records, EmissionsRecord) else [records]
+    if not records or not all(isinstance(r, EmissionsRecord) for r in records):
+        from tlcourse.errors import invalid_parameter
+
+        rule = "a non-empty list of EmissionsRecord (what `with track(...)` gives)"
+        raise invalid_parameter("records", "combine_records", rule, records)
+    return combine(records)
+
+
+def combine(records: list[EmissionsRecord]) -> EmissionsRecord:
+    """:func:`combine_records` without the check of its argument (for internal callers)."""
+    if len(records) == 1:
+        return dataclasses.replace(records[0])
+    total = EmissionsRecord(label=_shared([r.label for r in records]))
+    for field in dataclasses.fields(EmissionsRecord):
+        if field.name not in (*_SUMMED, "label", "emissions_data"):
+            setattr(total, field.name, _shared([getattr(r, field.name) for r in records]))
+    total.finished = all(r.finished for r in records)
+    total.wall_seconds = _sum(r.wall_seconds for r in records)
+    total.cpu_seconds = _sum(r.cpu_seconds for r in records)
+    missing = [r for r in records if not r.measured]
+    if missing:
+        for name in MEASUREMENT_FIELDS:
+            setattr(total, name, None)
+        total.measured = False
+        total.reason = "; ".join(f"{r.label} not measured ({r.reason})" for r in missing)
+        return total
+    total.reason = None
+    total.energy_kwh = _sum(r.energy_kwh for r in records)
+    total.co2_kg = _sum(r.co2_kg for r in records)
+    total.co2_kg_low = _sum(r.co2_kg if r.co2_kg_low is None else r.co2_kg_low for r in records)
+    total.co2_kg_high = _sum(r.co2_kg if r.co2_kg_high is None else r.co2_kg_high for r in records)
+    if total.energy_kwh and total.co2_kg is not None:
+        total.carbon_intensity_g_per_kwh = total.co2_kg / total.energy_kwh * 1000
+    total.emissions_data = _combined_data([r.emissions_data for r in records])
+    return total
+
+
+def _sum(values) -> float | None:
+    values = list(values)
+    return None if any(v is None for v in values) else float(sum(values))
+
+
+def _shared(values):
+    """The value every piece has; differing text joined with " + "; else None."""
+    distinct = list(dict.fromkeys(v for v in values if v is not None))
+    if len(distinct) <= 1:
+        return distinct[0] if distinct else None
+    return " + ".join(distinct) if all(isinstance(v, str) for v in distinct) else None
+
+
+def _combined_data(data: list):
+    # codecarbon's EmissionsData of the whole: its energies and duration summed, the rest
+    # (CPU model and count, RAM power, PUE...) taken from the first piece.
+    if any(d is None for d in data):
+        return None
+    combined = copy.copy(data[0])
+    for name in _ENERGY_DATA:
+        values = [getattr(d, name, None) for d in data]
+        if all(isinstance(v, numbers.Real) for v in values):
+            setattr(combined, name, float(sum(values)))
+    return combined
