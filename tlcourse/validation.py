@@ -118,7 +118,8 @@ class StrOptions(_Constraint):
         return f"Did you mean {' or '.join(map(repr, close))}?" if close else ""
 
     def __str__(self):
-        options = sorted(self._options())
+        options = self._options()
+        options = sorted(options) if isinstance(self.options, set | frozenset) else options
         return self.description or (repr(options[0]) if len(options) == 1 else f"one of {options}")
 
 
@@ -151,6 +152,19 @@ def _make(constraint) -> _Constraint:
     return constraint
 
 
+class _Shown(str):
+    def __repr__(self):
+        return str(self)
+
+
+def _shown(value):
+    """The value as the message shows it: arrays by shape and dtype, long reprs cut."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return _Shown(f"an array of shape {tuple(value.shape)} and dtype {value.dtype}")
+    text = repr(value)
+    return value if len(text) <= 100 else _Shown(text[:97] + "...")
+
+
 def validate_params(constraints: dict):
     """Check a public function's arguments against ``constraints`` before its body runs.
 
@@ -180,7 +194,7 @@ def validate_params(constraints: dict):
                     words = [str(option) for option in options]
                     rule = " or ".join([", ".join(words[:-1]), words[-1]] if words[1:] else words)
                     hint = " ".join(filter(None, (option.hint(value) for option in options)))
-                    raise invalid_parameter(name, caller, rule, value, hint)
+                    raise invalid_parameter(name, caller, rule, _shown(value), hint)
                 bound.arguments[name] = passing[0].convert(value)
             return func(*bound.args, **bound.kwargs)
 

@@ -1,11 +1,8 @@
 """The IDX format of MNIST and Fashion-MNIST: one gzipped file of images, one of labels.
 
 An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions),
-one big-endian 4-byte size per dimension, then the values in C order. Fashion-MNIST ships
-``train-images-idx3-ubyte.gz`` (60000 x 28 x 28 unsigned bytes), ``train-labels-idx1-ubyte.gz``
-(60000 labels) and the same for ``t10k`` (10000); the shipped subset of tlcourse uses the same
-files and names. Only unsigned bytes (type ``0x08``) are read and written: nothing else occurs
-in these datasets.
+one big-endian 4-byte size per dimension, then the values in C order. Only unsigned bytes (type
+``0x08``) occur in these datasets, so only they are read and written.
 """
 
 from __future__ import annotations
@@ -19,24 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from tlcourse.errors import DatasetError, invalid_parameter
+from tlcourse.errors import DatasetError
+from tlcourse.validation import Rule, validate_params
 
 __all__ = ["read_idx", "write_idx"]
 
 _UBYTE = 0x08
+_DAMAGED = "a truncated or damaged download? Delete the file and load the dataset again."
 
 
+@validate_params({"path": [str, os.PathLike]})
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read a gzipped (``.gz``) or plain IDX file of unsigned bytes.
+    """Read a gzipped (``.gz``) or plain IDX file of unsigned bytes as a read-only uint8 array.
 
-    Args:
-        path: the file, e.g. ``train-images-idx3-ubyte.gz``.
-
-    Returns:
-        A read-only uint8 array of the shape the header gives, e.g. ``(60000, 28, 28)``.
-
-    Raises:
-        DatasetError: the file is missing, truncated, or not an IDX file of unsigned bytes.
+    Raises :class:`~tlcourse.errors.DatasetError` for a missing, truncated or foreign file.
 
     Example:
         >>> import tempfile
@@ -49,48 +42,40 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with open(path, "rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
-        opener = gzip.open if gzipped else open
-        with opener(path, "rb") as f:
+        with (gzip.open if gzipped else open)(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise DatasetError(f"The IDX file {path} does not exist.") from None
     except (OSError, EOFError, zlib.error) as error:
         raise DatasetError(
-            f"Cannot read the IDX file {path} ({type(error).__name__}: {error}): a truncated or "
-            "damaged download? Delete the file and load the dataset again."
+            f"Cannot read the IDX file {path} ({type(error).__name__}: {error}): {_DAMAGED}"
         ) from None
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != _UBYTE:
-        raise DatasetError(
-            f"{path} is not an IDX file of unsigned bytes (it does not start with 00 00 08)."
-        )
-    dims = data[3]
-    header = 4 + 4 * dims
+        raise DatasetError(f"{path} is not an IDX file of unsigned bytes (no 00 00 08 start).")
+    header = 4 + 4 * data[3]
     if len(data) < header:
         raise DatasetError(f"The IDX file {path} is truncated: its header is incomplete.")
-    shape = struct.unpack(f">{dims}I", data[4:header])
+    shape = struct.unpack(f">{data[3]}I", data[4:header])
     expected = int(np.prod(shape, dtype=np.int64))
     if len(data) - header != expected:
         raise DatasetError(
             f"The IDX file {path} holds {len(data) - header} bytes of values where its header "
-            f"{shape} announces {expected}: a truncated or damaged download? Delete the file "
-            "and load the dataset again."
+            f"{shape} announces {expected}: {_DAMAGED}"
         )
-    array = np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-    return array  # np.frombuffer over bytes is read-only already
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)  # read-only
 
 
+_UINT8_ARRAY = Rule(
+    lambda a: isinstance(a, np.ndarray) and a.dtype == np.uint8 and 1 <= a.ndim < 256,
+    "a uint8 numpy array with at least one dimension",
+)
+
+
+@validate_params({"path": [str, os.PathLike], "array": [_UINT8_ARRAY]})
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write a uint8 array as an IDX file, gzipped when ``path`` ends in ``.gz``.
 
-    The gzip stream carries no file name and no time stamp, so the same array always gives
-    the same bytes (the shipped subset rebuilds byte for byte).
-
-    Args:
-        path: the file to write (replaced if it exists).
-        array: a uint8 array with 1 to 255 dimensions.
-
-    Raises:
-        InvalidParameterError: ``array`` is not a uint8 array with at least one dimension.
+    The gzip stream has no file name and no time stamp: the same array gives the same bytes.
 
     Example:
         >>> import tempfile
@@ -99,13 +84,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
         >>> read_idx(path).shape
         (2, 28, 28)
     """
-    if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or not 1 <= array.ndim < 256:
-        shown = (
-            f"{array.dtype} array of {array.ndim} dimensions"
-            if isinstance(array, np.ndarray)
-            else type(array).__name__
-        )
-        raise invalid_parameter("array", "write_idx", "a uint8 numpy array", shown)
     path = Path(path)
     payload = (
         bytes([0, 0, _UBYTE, array.ndim])
@@ -123,10 +101,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 def _read_parts(folder: Path, parts) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """Pool the official sets of an idx dataset: ``(images, labels, names)``.
 
-    ``parts`` are ``(official set, file prefix)`` pairs. Every image is named after its official
-    set and its index there, e.g. ``Path("test/00042")``: in a subset, ``manifest.csv`` (columns
-    ``set``, ``index``, ``original_index``) gives the index in the official files, so an image
-    has the same name in the subset and in the full dataset.
+    Every image is named after its official set and index there (``Path("test/00042")``); in a
+    subset, ``manifest.csv`` (``set``, ``index``, ``original_index``) gives the official index,
+    so an image has the same name in the subset and in the full dataset.
     """
     manifest = folder / "manifest.csv"
     originals = {}

@@ -1,18 +1,20 @@
-"""Load a dataset: decode once, split per class (stratified, seeded), wrap in ``tf.data``.
-
-Augmentation is deliberately not done here: augmentation layers (``keras.layers.RandomFlip``...)
-belong inside the model, where they run only during training and travel with the saved model.
-"""
+"""Load a dataset: decode once, split per class (stratified, seeded), wrap in ``tf.data``."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import numbers
 import os
 import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+import pandas as pd
+import tensorflow as tf
 
-from tlcourse.data.dataset import SPLITS, Dataset
 from tlcourse.data.idx import _read_parts
 from tlcourse.data.images import (
     RESIZE_MODES,
@@ -22,18 +24,165 @@ from tlcourse.data.images import (
     _list_class_files,
 )
 from tlcourse.data.sources import _resolve
-from tlcourse.errors import (
-    DatasetError,
-    check_choice,
-    check_image_size,
-    check_int,
-    check_real,
-    invalid_parameter,
+from tlcourse.errors import DatasetError, invalid_parameter
+from tlcourse.validation import (
+    BATCH_SIZE,
+    DATASET,
+    FRACTION,
+    IMAGE_SIZE,
+    SEED,
+    Interval,
+    Rule,
+    StrOptions,
+    validate_params,
+)  # fmt: skip
+
+__all__ = ["SPLITS", "Dataset", "load_dataset"]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """Images decoded in memory, split per class, with ready ``tf.data`` pipelines.
+
+    ``class_names`` are sorted (a named idx dataset keeps its label order): label ``i`` is
+    ``class_names[i]``. ``image_size`` is ``(height, width)``, as in every Keras image API.
+    ``files`` and ``labels`` map each split to its files (an idx dataset: official set and
+    index, ``Path("test/00042")``) and int32 labels, sorted by class then path; ``skipped``
+    lists ``(path, reason)`` for files that could not be decoded.
+
+    ``train`` gives batches of ``(float32 images in 0..255 RGB, int32 labels)``, reshuffled
+    every epoch (seeded; the order also depends on TensorFlow's global seed when the pipeline
+    is made, on first use: call ``keras.utils.set_random_seed`` first for the same order every
+    time); ``val`` and ``test`` keep file order and are None for an empty split.
+    """
+
+    name: str
+    folders: tuple[Path, ...]
+    class_names: tuple[str, ...]
+    image_size: tuple[int, int]
+    seed: int
+    files: MappingProxyType
+    labels: MappingProxyType
+    skipped: tuple[tuple[Path, str], ...]
+    batch_size: int
+    _images: MappingProxyType = field(repr=False)
+
+    # Made on first use: code that trains on arrays (as_arrays) never pays for them.
+    @functools.cached_property
+    def train(self) -> tf.data.Dataset:
+        return _pipeline(self._images["train"], self.labels["train"], self.batch_size, self.seed)
+
+    @functools.cached_property
+    def val(self) -> tf.data.Dataset | None:
+        return self._in_order("val")
+
+    @functools.cached_property
+    def test(self) -> tf.data.Dataset | None:
+        return self._in_order("test")
+
+    def _in_order(self, split: str) -> tf.data.Dataset | None:
+        if not len(self.labels[split]):
+            return None
+        return _pipeline(self._images[split], self.labels[split], self.batch_size)
+
+    def copy(self) -> Dataset:
+        """The same images and split with new pipelines (``train``'s reshuffling starts again).
+
+        Example:
+            >>> from tlcourse.data import load_dataset
+            >>> data = load_dataset("photos", image_size=32)
+            >>> copy = data.copy()
+            >>> copy.train is data.train, copy.files == data.files
+            (False, True)
+        """
+        return dataclasses.replace(self)  # no image is decoded or copied
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    def counts(self) -> pd.DataFrame:
+        """Images per class (and ``total``) and split (``train``, ``val``, ``test``, ``total``).
+
+        Example:
+            >>> from tlcourse.data import load_dataset
+            >>> load_dataset("photos", image_size=32).counts().loc["total"].tolist()
+            [98, 36, 46, 180]
+        """
+        table = pd.DataFrame(
+            {s: np.bincount(self.labels[s], minlength=self.num_classes) for s in SPLITS},
+            index=pd.Index(self.class_names, name="class"),
+        )
+        table["total"] = table.sum(axis=1)
+        table.loc["total"] = table.sum(axis=0)
+        return table
+
+    @validate_params({"split": [StrOptions(SPLITS)], "dtype": [StrOptions({"float32", "uint8"})]})
+    def as_arrays(
+        self, split: str = "train", dtype: str = "float32"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One split as copies of its arrays, in ``files[split]`` order (not shuffled).
+
+        ``(images (n, height, width, 3) RGB in 0..255, int32 labels (n,))``. ``dtype="uint8"``
+        gives the images as kept in memory, a quarter of the size: every tlcourse network
+        rescales its input itself.
+
+        Example:
+            >>> from tlcourse.data import load_dataset
+            >>> images, labels = load_dataset("photos", image_size=32).as_arrays("test")
+            >>> images.shape, images.dtype.name, labels.shape
+            ((46, 32, 32, 3), 'float32', (46,))
+        """
+        return self._images[split].astype(dtype), self.labels[split].copy()
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{s}={len(self.files[s])}" for s in SPLITS)
+        return (
+            f"Dataset({self.name!r}, {self.num_classes} classes, {sizes}, "
+            f"image_size={self.image_size}, seed={self.seed})"
+        )
+
+
+def _pipeline(images, labels, batch_size, shuffle_seed=None) -> tf.data.Dataset:
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    # Cast per batch: the in-memory copy stays uint8 (a quarter of the float32 size).
+    data = data.batch(batch_size).map(
+        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+_FOLDER = Rule(
+    lambda v: isinstance(v, str | os.PathLike) and Path(v).expanduser().is_dir(),
+    "an existing folder with one subfolder per class",
 )
 
-__all__ = ["load_dataset"]
+
+def _test_fraction(arguments) -> list:
+    below = round(1 - arguments["val_fraction"], 12)
+    within = Interval(numbers.Real, 0, below, closed="left")
+    rule = f"a float in [0, 1 - val_fraction) = [0, {below:g}), leaving images to train on"
+    return [Rule(within.accepts, rule, float)]
 
 
+@validate_params(
+    {
+        "name_or_folder": [DATASET, _FOLDER],
+        "image_size": [IMAGE_SIZE],
+        "val_fraction": [FRACTION],
+        "test_fraction": _test_fraction,
+        "seed": [SEED],
+        "batch_size": [BATCH_SIZE],
+        "train_per_class": [Interval(int, 1, None), None],
+        "resize": [StrOptions(RESIZE_MODES)],
+        "origin": [str, os.PathLike, None],
+    }
+)
 def load_dataset(
     name_or_folder: str | os.PathLike = "photos",
     *,
@@ -44,90 +193,24 @@ def load_dataset(
     batch_size: int = 32,
     train_per_class: int | None = None,
     resize: str = "crop",
-    origin: str | None = None,
+    origin: str | os.PathLike | None = None,
 ) -> Dataset:
-    """Load a folder of class subfolders, split it per class and wrap it in ``tf.data``.
+    """Load a dataset, decode it once, split it per class and wrap it in ``tf.data``.
 
-    **Where the images come from.** A name from :func:`~tlcourse.data.list_datasets`:
-    ``"photos"`` or ``"fashion_mnist"`` (shipped, work offline), ``"flowers"``,
-    ``"cats_vs_dogs"`` or ``"fashion_mnist_full"`` (downloaded on first use with
-    ``keras.utils.get_file`` into ``tlcourse.paths.cache_dir() / "datasets"``, extracted, and
-    reused afterwards). Anything else is a folder with one subfolder per class;
-    a known name wins over a same-named folder in the working directory, so write
-    ``"./photos"`` or pass a ``Path`` for that one. Class subfolders are read recursively;
-    hidden files and folders and files whose extension is not in ``IMAGE_EXTENSIONS`` (.jpg
-    .jpeg .png .bmp .gif .webp .tif .tiff, any case) are ignored; animated files give their
-    first frame.
+    ``name_or_folder`` is a name from :func:`~tlcourse.data.list_datasets` (``"photos"`` and
+    ``"fashion_mnist"`` ship with tlcourse, the others are downloaded once into
+    ``cache_dir() / "datasets"``; ``origin``, or the environment variable
+    ``TLCOURSE_DATASET_MIRROR``, replaces the address), or a folder with one subfolder per class.
+    Images are decoded with PIL into 8-bit RGB and resized to ``image_size`` (``(height,
+    width)`` or one int): ``resize="crop"`` keeps the centre, ``"pad"`` pads with white. A file
+    that cannot be decoded is left out with a :class:`~tlcourse.data.SkippedImageWarning`.
 
-    **Decoding.** Every image is decoded once, eagerly, with PIL: EXIF rotation applied;
-    greyscale, palette, CMYK and 16-bit images converted to 8-bit RGB; transparency composited
-    onto white; large JPEGs decoded at reduced scale. Files that cannot be used (empty,
-    truncated, not an image, over PIL's decompression-bomb limit) are left out with a
-    :class:`~tlcourse.data.SkippedImageWarning` naming the file and the reason, and listed in
-    ``Dataset.skipped``. Nothing else is printed (a download shows Keras' progress bar).
-
-    **Resizing.** ``image_size`` is ``(height, width)`` as in every Keras image API, or one int
-    for a square. ``resize="crop"`` scales the image until it covers ``image_size`` and keeps
-    the centre (the usual ImageNet evaluation policy; the edges of elongated photos are lost).
-    ``resize="pad"`` scales it until it fits inside and pads with white (the shipped photos are
-    already white squares, so both give the same result on them at a square size).
-
-    **Splits.** Per class, the files (sorted by path) are shuffled with ``seed``; the first
-    ``n * test_fraction`` (rounded half up) go to test, the next ``n * val_fraction`` to validation,
-    the rest to training. So the same seed gives the same split, the test split does not depend
-    on ``val_fraction`` or ``train_per_class``, and ``train_per_class=k`` takes the first ``k``
-    training images of each class (the 5-image subset is inside the 10-image one, for
-    accuracy-versus-data-size curves).
-
-    **Fashion-MNIST.** ``"fashion_mnist"`` is a stratified subset shipped with tlcourse: 700
-    images per class (600 drawn from the official training set, 100 from the official test set;
-    ``data/fashion_mnist/manifest.csv`` lists which). ``"fashion_mnist_full"`` is all 70000,
-    downloaded from the address ``keras.datasets.fashion_mnist`` uses (``origin`` may name a
-    folder holding the four idx files, such as Debian's ``/usr/share/datasets/fashion-mnist``).
-    Both pool the official training and test images and split them as above, like any folder:
-    the official test set is *not* kept as the test split, so every seed draws its own test
-    images, and the fractions apply (the defaults give 385 training, 140 validation and 175
-    test images per class of the subset). The 28x28 greyscale images are resized like files
-    and repeated into three channels (RGB); classes keep Zalando's label order (label 0 is
-    ``"t-shirt/top"``), and ``files`` holds, instead of paths, each image's official set and
-    index there, e.g. ``Path("test/00042")``.
-
-    **Pipelines.** ``train`` reshuffles every epoch (seeded), then batches; ``val`` and ``test``
-    keep file order. Images are float32 RGB in 0..255 (backbones from ``tlcourse`` preprocess
-    inside the model); labels are int32 class indices (use a sparse categorical loss). The
-    images already sit in memory, so the pipelines need no ``.cache()``; they prefetch.
-    No augmentation: put augmentation layers in the model. Memory: ``n * height * width * 3``
-    bytes, e.g. about 280 MB for ``"flowers"`` at 160 px.
-
-    **Offline tests and mirrors.** ``origin`` (a URL, ``file://`` URL or local archive path)
-    replaces a named dataset's download address for this call; the environment variable
-    ``TLCOURSE_DATASET_MIRROR`` (a base URL or folder holding the archives under their original
-    file names, e.g. a classroom server) replaces it for every call. The tests build a tiny
-    archive in a temporary folder and load it through a ``file://`` origin.
-
-    Args:
-        name_or_folder: a name from :func:`~tlcourse.data.list_datasets` or a folder of class
-            subfolders. Defaults to ``"photos"``.
-        image_size: ``(height, width)`` in pixels, or one int for square images; sides >= 8.
-            Defaults to 160.
-        val_fraction: share of each class for validation, in [0, 1). Defaults to 0.2.
-        test_fraction: share of each class held out for testing, in [0, 1); the two fractions
-            must sum to less than 1. Defaults to 0.25.
-        seed: seed of the split and of the training shuffle, an int >= 0. Defaults to 0.
-        batch_size: batch size of the pipelines, an int >= 1. Defaults to 32.
-        train_per_class: keep only this many training images per class (None keeps all).
-            Defaults to None.
-        resize: ``"crop"`` or ``"pad"``, see above. Defaults to ``"crop"``.
-        origin: download address replacing a named dataset's URL. Defaults to None.
-
-    Returns:
-        A :class:`~tlcourse.data.Dataset` (its ``image_size`` is ``(height, width)``).
-
-    Raises:
-        InvalidParameterError: a bad argument, an unknown name that is not a folder either, or
-            a ``train_per_class`` larger than some class's training split.
-        DatasetError: fewer than two classes, a class without usable images, a class left with
-            no training image by the fractions, or a download that failed (offline).
+    Per class, the sorted files are shuffled with ``seed``: the first ``n * test_fraction``
+    (rounded half up) go to test, the next ``n * val_fraction`` to validation, the rest to
+    training, so the test split does not depend on ``val_fraction`` and ``train_per_class=k``
+    keeps the first ``k`` training images (the 5-image subset is inside the 10-image one).
+    Images are float32 RGB in 0..255 (tlcourse backbones preprocess inside the model), labels
+    int32. No augmentation: its layers belong in the model, where they run only in training.
 
     Example:
         >>> load_dataset("fashion_mnist", image_size=32).counts().loc["total"].tolist()
@@ -138,41 +221,14 @@ def load_dataset(
         >>> images, labels = next(iter(ds.train))
         >>> images.shape, images.dtype.name, labels.dtype.name
         (TensorShape([32, 160, 160, 3]), 'float32', 'int32')
-        >>> load_dataset("photos", image_size=(48, 64)).image_size
-        (48, 64)
     """
-    func = "load_dataset"
-    if not isinstance(name_or_folder, str | os.PathLike):
-        raise invalid_parameter(
-            "name_or_folder", func, "a dataset name or the path of a folder", name_or_folder
-        )
-    size = check_image_size("image_size", image_size, func, low=8)
-    val_fraction = check_real("val_fraction", val_fraction, func, low=0, high=1, high_open=True)
-    test_fraction = check_real("test_fraction", test_fraction, func, low=0, high=1, high_open=True)
-    if val_fraction + test_fraction >= 1:
-        raise invalid_parameter(
-            "test_fraction",
-            func,
-            f"less than 1 - val_fraction = {1 - val_fraction:g}: the 'val_fraction' and "
-            "'test_fraction' parameters must sum to less than 1, leaving images to train on",
-            test_fraction,
-            hint=f"Now {val_fraction:g} + {test_fraction:g} = {val_fraction + test_fraction:g}.",
-        )
-    seed = check_int("seed", seed, func, low=0)
-    batch_size = check_int("batch_size", batch_size, func, low=1)
-    train_per_class = check_int("train_per_class", train_per_class, func, low=1, none_ok=True)
-    check_choice("resize", resize, RESIZE_MODES, func)
-    if origin is not None and not isinstance(origin, str | os.PathLike):
-        raise invalid_parameter("origin", func, "a URL or a path, or None", origin)
-
-    name, folders, spec = _resolve(name_or_folder, origin, func)
+    name, folders, spec = _resolve(name_or_folder, origin)
     if spec is not None and spec.format == "idx":
-        class_files, images, skipped = _idx_images(folders[0], spec, size, resize)
+        class_files, images, skipped = _idx_images(folders[0], spec, image_size, resize)
     else:
         class_files = _list_class_files(folders)
-        images, skipped = _decode_all(
-            [p for files in class_files.values() for p in files], size, resize
-        )
+        every_file = [p for files in class_files.values() for p in files]
+        images, skipped = _decode_all(every_file, image_size, resize)
     for path, reason in skipped:
         warnings.warn(f"Skipped {path}: {reason}.", SkippedImageWarning, stacklevel=2)
     bad = {path for path, _ in skipped}
@@ -192,32 +248,17 @@ def load_dataset(
         files[split] = tuple(p for p, _ in pairs)
         labels[split] = np.array([class_names.index(c) for _, c in pairs], dtype=np.int32)
         labels[split].flags.writeable = False
-        arrays[split] = (
-            np.stack([images[p] for p in files[split]])
-            if pairs
-            else np.zeros((0, *size, 3), np.uint8)
-        )
+        empty = np.zeros((0, *image_size, 3), np.uint8)
+        arrays[split] = np.stack([images[p] for p in files[split]]) if pairs else empty
         arrays[split].flags.writeable = False
     return Dataset(
-        name=name,
-        folders=tuple(folders),
-        class_names=class_names,
-        image_size=size,
-        seed=seed,
-        files=MappingProxyType(files),
-        labels=MappingProxyType(labels),
-        skipped=tuple(skipped),
-        batch_size=batch_size,
-        _images=MappingProxyType(arrays),
-    )
+        name, tuple(folders), class_names, image_size, seed, MappingProxyType(files),
+        MappingProxyType(labels), tuple(skipped), batch_size, MappingProxyType(arrays),
+    )  # fmt: skip
 
 
 def _idx_images(folder, spec, size, resize):
-    """``(class_files, images, skipped)`` of an idx dataset, as for a folder of files.
-
-    Classes in label order (label ``i`` stays ``i``); each image named after its official set
-    and index (``test/00042``), which stands for its path.
-    """
+    """``(class_files, images, skipped)`` of an idx dataset, classes in label order."""
     arrays, labels, names = _read_parts(folder, spec.parts)
     if labels.size and int(labels.max()) >= len(spec.class_names):
         raise DatasetError(
