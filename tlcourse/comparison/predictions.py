@@ -1,18 +1,11 @@
 """The predictions table of a comparison: one row per test image per run.
 
-``OUT/predictions.csv`` holds, for every run of ``results.csv``, the class each test image
-really is and the class the run predicted, with the predicted class's probability:
-
-``strategy, backbone, dataset, seed, train_per_class, image_size, file, true, predicted,
-confidence``, then the rest of the run's key (``data, budget, country, distribute``) so that the
-predictions of a run are found again exactly (:data:`~tlcourse.comparison.results.KEY_COLUMNS`).
-``true`` and ``predicted`` are class names; ``file`` is the image's path.
-
-The runner takes each row's ``test_accuracy`` from the same probabilities, so the mean of
+``OUT/predictions.csv`` holds, for every run of ``results.csv``, each test image's ``file``, its
+``true`` class and the ``predicted`` one (class names) with that class's ``confidence``, beside
+the run's key (:data:`~tlcourse.comparison.results.KEY_COLUMNS`), so a run's predictions are
+found again exactly. The runner takes ``test_accuracy`` from the same probabilities: the mean of
 ``true == predicted`` over a run's predictions **is** its ``test_accuracy``
-(:func:`prediction_accuracy`), and records in ``test_predictions`` how many rows the run wrote.
-Both files are rewritten atomically after every run, predictions first: a run whose row exists
-but whose predictions do not (or not all of them) is computed again by ``resume``.
+(:func:`prediction_accuracy`), and ``test_predictions`` says how many rows the run wrote.
 """
 
 from __future__ import annotations
@@ -23,8 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tlcourse.comparison.results import KEY_COLUMNS, normalize_results, run_key, write_results
-from tlcourse.errors import InvalidParameterError, invalid_parameter
+from tlcourse.comparison.results import (
+    KEY_COLUMNS,
+    normalize_results,
+    read_table,
+    run_key,
+    write_results,
+)
+from tlcourse.errors import invalid_parameter
 
 __all__ = [
     "PREDICTIONS_FILE",
@@ -37,37 +36,20 @@ __all__ = [
 
 PREDICTIONS_FILE = "predictions.csv"
 
+_IDENTITY = ("strategy", "backbone", "dataset", "seed", "train_per_class", "image_size")
 #: The columns of ``predictions.csv``, in order.
 PREDICTION_COLUMNS = (
-    "strategy",
-    "backbone",
-    "dataset",
-    "seed",
-    "train_per_class",
-    "image_size",
-    "file",
-    "true",
-    "predicted",
-    "confidence",
-    *(c for c in KEY_COLUMNS if c not in ("strategy", "backbone", "seed", "train_per_class",
-                                         "image_size")),
+    *_IDENTITY, "file", "true", "predicted", "confidence",
+    *(c for c in KEY_COLUMNS if c not in _IDENTITY),
 )  # fmt: skip
+# Class names stay text even when they look like numbers (folders "0", "1"...).
+_TEXT = {c: str for c in ("file", "true", "predicted")}
 
 
 def prediction_rows(identity: dict, data, probabilities) -> pd.DataFrame:
-    """The predictions of one run, one row per test image of ``data``.
+    """The predictions of one run, one row per test image of ``data`` (a Dataset).
 
-    Args:
-        identity: the run's identity columns (strategy, backbone, dataset, seed...).
-        data: the run's :class:`~tlcourse.data.Dataset`.
-        probabilities: ``(n_test, num_classes)`` class probabilities, in test-file order.
-
-    Returns:
-        A DataFrame with :data:`PREDICTION_COLUMNS`.
-
-    Raises:
-        InvalidParameterError: ``probabilities`` does not have one row per test image and one
-            column per class.
+    ``probabilities`` is ``(n_test, num_classes)``, in test-file order.
 
     Example:
         >>> from tlcourse import load_dataset
@@ -108,12 +90,6 @@ def _ordered(table: pd.DataFrame) -> pd.DataFrame:
 def prediction_accuracy(predictions: pd.DataFrame) -> pd.Series:
     """Mean of ``true == predicted`` per run, indexed by run key (what ``test_accuracy`` is).
 
-    Args:
-        predictions: the predictions table.
-
-    Returns:
-        A Series ``{run key: accuracy}`` (keys as :func:`~tlcourse.comparison.results.run_key`).
-
     Example:
         >>> table = pd.DataFrame({"true": ["a", "b"], "predicted": ["a", "a"]})
         >>> prediction_accuracy(table).tolist()  # no key columns: one unnamed run
@@ -125,23 +101,8 @@ def prediction_accuracy(predictions: pd.DataFrame) -> pd.Series:
     return correct.groupby(by, dropna=False, sort=False).mean()
 
 
-def _path(path: str | os.PathLike) -> Path:
-    path = Path(path).expanduser()
-    return path / PREDICTIONS_FILE if path.is_dir() else path
-
-
 def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
     """Read ``predictions.csv`` back (the file, or the comparison's output folder).
-
-    Args:
-        path: ``OUT/predictions.csv`` or ``OUT``.
-
-    Returns:
-        The table, normalised as :func:`~tlcourse.comparison.read_results` normalises results
-        (``train_per_class`` NaN for all training images...).
-
-    Raises:
-        InvalidParameterError: no such file, or not a CSV table.
 
     Example:
         >>> import tempfile
@@ -151,21 +112,24 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         >>> read_predictions(folder)["predicted"].tolist()
         ['a']
     """
-    file = _path(path)
+    file = Path(path).expanduser()
+    file = file / PREDICTIONS_FILE if file.is_dir() else file
     if not file.is_file():
         raise invalid_parameter(
             "path", "read_predictions", f"an existing {PREDICTIONS_FILE} or a folder holding "
             "one (the out folder of tlcourse.compare)", str(path),
         )  # fmt: skip
-    try:
-        # Class names stay text even when they look like numbers (folders "0", "1"...).
-        table = pd.read_csv(file, dtype={c: str for c in ("file", "true", "predicted")})
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidParameterError(
-            f"The 'path' parameter of read_predictions must be a predictions table (CSV). "
-            f"{str(file)!r} could not be read: {error}"
-        ) from None
-    return _ordered(table)
+    return _ordered(read_table(file, "read_predictions", "a predictions table", _TEXT))
+
+
+def stored_predictions(file: Path) -> pd.DataFrame:
+    """The predictions in ``file`` for :class:`~tlcourse.comparison.results.ResultsStore`.
+
+    A damaged last line is set aside; no file is an empty table.
+    """
+    if not file.exists():
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return _ordered(read_table(file, "compare", "a predictions table", _TEXT, set_aside=True))
 
 
 def write_predictions(table: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -1,15 +1,14 @@
 """The results table of a comparison: its columns, how a run is identified, reading and writing.
 
-One row per run. "All training images" is stored one way: ``train_per_class`` is NaN in memory
-(a float column, as pandas reads an empty cell) and an empty cell in ``results.csv``; sizes are
-written as plain ints. Every table read back or built here goes through
-:func:`normalize_results`, so rows read from disk and rows computed now always agree.
+One row per run. "All training images" is ``train_per_class`` NaN in memory and an empty cell in
+``results.csv``; every table read or built here goes through :func:`normalize_results`, so rows
+read from disk and rows computed now agree. A run is identified by :data:`KEY_COLUMNS` (the
+**whole** budget included): ``resume`` reuses a row only when all of them match, and a row that
+lacks one (an older ``results.csv``) is recomputed, never silently reused.
 
-A run is identified by :data:`KEY_COLUMNS`: the strategy, the network, the data, the seed, the
-training-set size, the image size, the **whole** budget (``budget``, every field of
-:class:`~tlcourse.comparison.Budget`), the CO2 country and the distribution. ``resume`` reuses a
-row only when all of these match; a row that lacks one of them (an older ``results.csv``) never
-matches, so it is recomputed rather than silently reused.
+:class:`ResultsStore` keeps ``results.csv`` and ``predictions.csv`` of one output folder safe
+when a run is killed, when two comparisons write the folder at once, when a file was cut
+mid-line and when the disk is full.
 """
 
 from __future__ import annotations
@@ -18,20 +17,26 @@ import functools
 import json
 import math
 import os
+import sys
+import tempfile
+import time
 from collections.abc import Iterable, Mapping
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock
 
 from tlcourse.comparison.budget import Budget
-from tlcourse.errors import InvalidParameterError, invalid_parameter
+from tlcourse.errors import InvalidParameterError, TLCourseError, invalid_parameter
 from tlcourse.tracking import CO2_COLUMNS
 
 __all__ = [
     "KEY_COLUMNS",
     "RESULTS_FILE",
     "RESULT_COLUMNS",
+    "ResultsStore",
     "image_size_value",
     "normalize_results",
     "read_results",
@@ -40,48 +45,19 @@ __all__ = [
 ]
 
 RESULTS_FILE = "results.csv"
+LOCK_FILE = ".results.lock"
 
 #: The columns of a results row, in order.
 RESULT_COLUMNS = (
-    "strategy",
-    "backbone",
-    "dataset",
-    "data",
-    "image_size",
-    "train_images",
-    "train_per_class",
-    "seed",
-    "epochs",
-    "fine_tune_epochs",
-    "depth",
-    "budget",
-    "country",
-    "distribute",
-    "test_accuracy",
-    "test_loss",
-    "test_predictions",
-    "trainable_params",
-    "wall_seconds",
-    "cpu_seconds",
-    "energy_kwh",
-    "co2_kg",
-    *CO2_COLUMNS,
-    "fine_tune_start",
-    "history",
-)
+    "strategy", "backbone", "dataset", "data", "image_size", "train_images", "train_per_class",
+    "seed", "epochs", "fine_tune_epochs", "depth", "budget", "country", "distribute",
+    "test_accuracy", "test_loss", "test_predictions", "trainable_params", "wall_seconds",
+    "cpu_seconds", "energy_kwh", "co2_kg", *CO2_COLUMNS, "fine_tune_start", "history",
+)  # fmt: skip
 
-#: What identifies a run: two rows with these equal are the same run (see the module).
-KEY_COLUMNS = (
-    "strategy",
-    "backbone",
-    "data",
-    "seed",
-    "train_per_class",
-    "image_size",
-    "budget",
-    "country",
-    "distribute",
-)
+#: What identifies a run: two rows with these equal are the same run.
+KEY_COLUMNS = ("strategy", "backbone", "data", "seed", "train_per_class", "image_size", "budget",
+               "country", "distribute")  # fmt: skip
 
 
 def _missing(value) -> bool:
@@ -90,12 +66,6 @@ def _missing(value) -> bool:
 
 def image_size_value(size) -> int | str:
     """How an image size is stored: the side for a square, ``"HxW"`` otherwise.
-
-    Args:
-        size: an int, ``(height, width)``, or a stored value (``96``, ``"96"``, ``"96x128"``).
-
-    Returns:
-        An int for a square, else ``"HxW"``.
 
     Example:
         >>> image_size_value((96, 96)), image_size_value((96, 128)), image_size_value("64x64")
@@ -125,15 +95,12 @@ def _budget_text(value):
     """The canonical JSON of a stored budget; the value unchanged when it is not one."""
     if isinstance(value, Budget):
         return json.dumps(value.get_config())
-    if isinstance(value, str):
-        return _canonical_budget(value)
-    return value
+    return _canonical_budget(value) if isinstance(value, str) else value
 
 
 @functools.lru_cache(maxsize=256)
 def _canonical_budget(text: str) -> str:
-    # Every row of predictions.csv repeats its run's budget, and the file is rewritten after
-    # each run: parsed once per distinct text, not once per row and write.
+    # Every row of predictions.csv repeats its run's budget: parsed once per distinct text.
     try:
         return json.dumps(Budget.from_config(json.loads(text)).get_config())
     except (TypeError, ValueError):
@@ -142,13 +109,6 @@ def _canonical_budget(text: str) -> str:
 
 def normalize_results(table: pd.DataFrame) -> pd.DataFrame:
     """One representation for every value (see the module); the known columns first.
-
-    Args:
-        table: results rows, read back or computed now.
-
-    Returns:
-        A new DataFrame: ``train_per_class`` float (NaN: all training images), ``image_size``
-        int (or ``"HxW"``), ``country`` None for the world average, ``budget`` canonical JSON.
 
     Example:
         >>> table = normalize_results(pd.DataFrame({"train_per_class": [5, None, "all"]}))
@@ -178,14 +138,7 @@ def normalize_results(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_key(row: Mapping) -> tuple | None:
-    """What identifies the run of ``row`` (:data:`KEY_COLUMNS`), or None if it cannot be told.
-
-    Args:
-        row: a results row (a dict, or a DataFrame row as a dict).
-
-    Returns:
-        A hashable tuple; None when a key column is missing or empty (an older results file),
-        so the row never matches a run.
+    """What identifies the run of ``row``, or None when a key column is missing or empty.
 
     Example:
         >>> row = {"strategy": "scratch", "backbone": "small_cnn", "data": "photos", "seed": 0,
@@ -218,20 +171,36 @@ def run_key(row: Mapping) -> tuple | None:
     return tuple(values)
 
 
+def read_table(path: Path, func: str, what: str, dtype=None, set_aside: bool = False):
+    """The CSV at ``path`` without a damaged (cut mid-line) last line, with a notice if it had one.
+
+    With ``set_aside`` the damaged text goes to ``<file>.damaged-<time>`` beside the file, and
+    the file is rewritten without it.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        cut = text.rfind("\n") + 1  # every line this package writes ends with a newline
+        if cut < len(text):
+            damaged, text = text[cut:], text[:cut]
+            note = f"{path} ended in a damaged line ({len(damaged)} characters): left out"
+            if set_aside:
+                aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+                _write_text(aside, damaged)
+                _write_text(path, text)
+                note += f", set aside in {aside.name}; its run will be computed again"
+            print(f"tlcourse: {note}.", file=sys.stderr)
+        return pd.read_csv(StringIO(text), dtype=dtype) if text.strip() else pd.DataFrame()
+    except ValueError as error:  # UnicodeDecodeError included
+        raise InvalidParameterError(
+            f"The 'path' parameter of {func} must be {what} (CSV). {str(path)!r} could not be "
+            f"read: {error}"
+        ) from None
+
+
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a ``results.csv`` back, normalised as the runner keeps it in memory.
 
-    Args:
-        path: the file (``OUT/results.csv``).
-
-    Returns:
-        The normalised table (:func:`normalize_results`).
-
-    Raises:
-        InvalidParameterError: the file does not exist or is not a CSV table.
-
     Example:
-        >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "results.csv"
         >>> write_results(pd.DataFrame({"strategy": ["scratch"], "train_per_class": [None]}), path)
         >>> read_results(path)["train_per_class"].isna().all()
@@ -240,27 +209,30 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path).expanduser()
     if not path.is_file():
         raise invalid_parameter("path", "read_results", "an existing results.csv", str(path))
+    return normalize_results(read_table(path, "read_results", "a results table"))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then ``os.replace``.
+
+    A full disk or an unwritable folder is a one-line :class:`TLCourseError`; the old file, if
+    any, is left as it was.
+    """
+    tmp = None
     try:
-        table = pd.read_csv(path)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidParameterError(
-            f"The 'path' parameter of read_results must be a results table (CSV). {str(path)!r} "
-            f"could not be read: {error}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except OSError as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        reason = error.strerror or str(error)
+        raise TLCourseError(
+            f"Could not write {path}: {reason}. Free some disk space or choose a writable "
+            f"folder; whatever was written there before is unchanged."
         ) from None
-    return normalize_results(table)
-
-
-def _for_disk(table: pd.DataFrame, columns_first) -> pd.DataFrame:
-    table = normalize_results(table)
-    known = [c for c in columns_first if c in table.columns]
-    table = table[known + [c for c in table.columns if c not in known]]
-    if "train_per_class" in table:
-        # Sizes as ints ("5", not "5.0"), all data as an empty cell.
-        sizes = table["train_per_class"]
-        table["train_per_class"] = pd.Series(
-            [None if math.isnan(v) else int(v) for v in sizes], index=table.index, dtype=object
-        )
-    return table
 
 
 def write_results(
@@ -268,24 +240,133 @@ def write_results(
     path: str | os.PathLike,
     columns_first: Iterable[str] = RESULT_COLUMNS,
 ) -> None:
-    """Write the table to ``path`` atomically (a kill during a write never corrupts it).
-
-    Args:
-        table: a results DataFrame, or rows.
-        path: the file; its folder must exist.
-        columns_first: the order of the known columns (others follow). Defaults to
-            :data:`RESULT_COLUMNS`.
+    """Write the table to ``path`` atomically (a kill or a full disk never leaves half a file).
 
     Example:
-        >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "results.csv"
         >>> write_results([{"strategy": "scratch", "train_per_class": 5}], path)
         >>> path.read_text().splitlines()
         ['strategy,train_per_class', 'scratch,5']
     """
-    if not isinstance(table, pd.DataFrame):
-        table = pd.DataFrame(list(table))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    _for_disk(table, tuple(columns_first)).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    table = normalize_results(pd.DataFrame(table) if not isinstance(table, pd.DataFrame) else table)
+    known = [c for c in columns_first if c in table.columns]
+    table = table[known + [c for c in table.columns if c not in known]]
+    if "train_per_class" in table:  # sizes as ints ("5", not "5.0"), all data an empty cell
+        table["train_per_class"] = pd.Series(
+            [None if math.isnan(v) else int(v) for v in table["train_per_class"]],
+            index=table.index, dtype=object,
+        )  # fmt: skip
+    _write_text(Path(path), table.to_csv(index=False))
+
+
+class ResultsStore:
+    """``results.csv`` and ``predictions.csv`` of one comparison folder: what is done, and writing.
+
+    A row counts as done only with all its predictions (``test_predictions`` rows of
+    ``predictions.csv`` with its key); otherwise the run is computed again and replaces it.
+    Every :meth:`add` takes the folder's lock, reads both files again, merges the new run into
+    what is there (another comparison writing the same folder loses nothing) and rewrites both,
+    predictions first, atomically.
+
+    Args:
+        folder: the output folder, or None to keep nothing.
+        resume: reuse the finished runs of ``folder``.
+        overwrite: start again, forgetting the runs already there.
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> row = {"strategy": "x", "backbone": "b", "data": "d", "seed": 0, "image_size": 8,
+        ...        "train_per_class": None, "budget": "{}", "country": None,
+        ...        "distribute": "default", "test_predictions": 0}
+        >>> ResultsStore(folder, resume=False, overwrite=False).add(row, pd.DataFrame())
+        >>> ResultsStore(folder, resume=True, overwrite=False).find(row)[0]["strategy"]
+        'x'
+    """
+
+    def __init__(self, folder: Path | None, resume: bool, overwrite: bool):
+        self.results = None if folder is None else folder / RESULTS_FILE
+        self._added: dict = {}  # key -> (row, predictions) of the runs added here
+        self._forgotten: set = set()
+        self._found: dict = {}
+        self._dirty = False
+        if self.results is None or not self.results.exists():
+            return
+        if not (resume or overwrite):
+            raise invalid_parameter(
+                "out", "compare", "a folder without a results.csv, unless resuming or "
+                "overwriting", str(folder), f"{self.results} already exists. Pass resume=True "
+                "(--resume) to finish that comparison, or overwrite=True (--overwrite) to start "
+                "again, or choose another output folder (--out).",
+            )  # fmt: skip
+        with self._lock():
+            rows, predictions, self._dirty = self._read()
+        if resume:
+            self._found = {k: (r, predictions[k]) for k, r in rows.items() if k in predictions}
+        else:
+            self._forgotten = set(rows)
+
+    def find(self, identity: dict):
+        """``(row, predictions)`` of a finished run with this identity, or None."""
+        key = run_key(identity)
+        return self._added.get(key, self._found.get(key))
+
+    def add(self, row: dict, predictions: pd.DataFrame) -> None:
+        """Record a finished run (replacing an unfinished one) and write both files."""
+        self._added[run_key(row)] = (row, predictions)
+        self._write()
+
+    def close(self) -> None:
+        """Write both files if reading them found predictions of no row."""
+        if self._dirty:
+            self._write()
+
+    def _lock(self) -> FileLock:
+        try:
+            self.results.parent.mkdir(parents=True, exist_ok=True)
+            (self.results.parent / LOCK_FILE).touch()
+        except OSError as error:
+            raise TLCourseError(
+                f"Could not write in {self.results.parent}: {error.strerror or error}. "
+                "Choose a writable output folder (--out)."
+            ) from None
+        return FileLock(self.results.parent / LOCK_FILE)
+
+    def _read(self):
+        """``({key: row}, {key: predictions of a finished run}, orphans)`` from the folder."""
+        from tlcourse.comparison import predictions as p  # it imports this module
+
+        rows, done = {}, {}
+        for stale in self.results.parent.glob(".*.csv.*.tmp"):  # a writer killed mid-write
+            stale.unlink(missing_ok=True)
+        table = pd.DataFrame()
+        if self.results.exists():
+            table = read_table(self.results, "compare", "a results table", set_aside=True)
+        stored = p.stored_predictions(self.results.parent / p.PREDICTIONS_FILE)
+        keys = pd.Series([run_key(r) for r in stored.to_dict("records")], dtype=object)
+        groups = {k: stored.loc[i] for k, i in keys.groupby(keys, sort=False).groups.items()}
+        for number, row in enumerate(normalize_results(table).to_dict("records")):
+            key = run_key(row)
+            key = ("unkeyed", number) if key is None else key  # an older row: kept, never matched
+            rows[key] = row
+            expected, found = row.get("test_predictions"), groups.get(key, stored.iloc[:0])
+            if expected is not None and expected == expected and len(found) == expected:
+                done[key] = found
+        return rows, done, bool(set(groups) - set(rows))
+
+    def _write(self) -> None:
+        self._dirty = False
+        if self.results is None:
+            return
+        from tlcourse.comparison import predictions as p
+
+        with self._lock():
+            rows, done, _ = self._read()
+            rows = {k: r for k, r in rows.items() if k not in self._forgotten}
+            done = {k: p for k, p in done.items() if k in rows}
+            for key, (row, predictions) in self._added.items():
+                rows[key], done[key] = row, predictions
+            frames = [done[k] for k in rows if k in done and len(done[k])]
+            empty = pd.DataFrame(columns=list(p.PREDICTION_COLUMNS))
+            joined = pd.concat(frames, ignore_index=True) if frames else empty
+            p.write_predictions(joined, self.results.parent / p.PREDICTIONS_FILE)
+            write_results(pd.DataFrame(list(rows.values())), self.results)
