@@ -1,11 +1,8 @@
-"""The predictions table of a comparison: one row per test image per run.
+"""The predictions table of a comparison (``OUT/predictions.csv``): one row per test image per run.
 
-``OUT/predictions.csv`` holds, for every run of ``results.csv``, each test image's ``file``, its
-``true`` class and the ``predicted`` one (class names) with that class's ``confidence``, beside
-the run's key (:data:`~tlcourse.comparison.results.KEY_COLUMNS`), so a run's predictions are
-found again exactly. The runner takes ``test_accuracy`` from the same probabilities: the mean of
-``true == predicted`` over a run's predictions **is** its ``test_accuracy``
-(:func:`prediction_accuracy`), and ``test_predictions`` says how many rows the run wrote.
+Each row holds the image's ``file``, its ``true`` class and the ``predicted`` one (class names),
+that class's ``confidence`` and the run's key, so the mean of ``true == predicted`` over a run's
+rows **is** its ``test_accuracy`` (:func:`prediction_accuracy`).
 """
 
 from __future__ import annotations
@@ -17,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from tlcourse.comparison.results import (
-    KEY_COLUMNS,
+    PREDICTION_COLUMNS,
+    PREDICTIONS_FILE,
+    TEXT_COLUMNS,
     normalize_results,
     read_table,
     run_key,
@@ -33,17 +32,6 @@ __all__ = [
     "read_predictions",
     "write_predictions",
 ]
-
-PREDICTIONS_FILE = "predictions.csv"
-
-_IDENTITY = ("strategy", "backbone", "dataset", "seed", "train_per_class", "image_size")
-#: The columns of ``predictions.csv``, in order.
-PREDICTION_COLUMNS = (
-    *_IDENTITY, "file", "true", "predicted", "confidence",
-    *(c for c in KEY_COLUMNS if c not in _IDENTITY),
-)  # fmt: skip
-# Class names stay text even when they look like numbers (folders "0", "1"...).
-_TEXT = {c: str for c in ("file", "true", "predicted")}
 
 
 def prediction_rows(identity: dict, data, probabilities) -> pd.DataFrame:
@@ -67,24 +55,15 @@ def prediction_rows(identity: dict, data, probabilities) -> pd.DataFrame:
             "classes)", f"an array of shape {probabilities.shape}",
         )  # fmt: skip
     names = np.array(data.class_names, dtype=object)
-    predicted = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
     rows = pd.DataFrame(
         {
             "file": [str(f) for f in data.files["test"]],
             "true": names[data.labels["test"]],
-            "predicted": names[predicted],
-            "confidence": probabilities.max(axis=1) if len(probabilities) else [],
+            "predicted": names[probabilities.argmax(axis=1)],
+            "confidence": probabilities.max(axis=1),
         }
-    )
-    for column in reversed([c for c in PREDICTION_COLUMNS if c in identity]):
-        rows.insert(0, column, [identity[column]] * len(rows))
-    return _ordered(rows)
-
-
-def _ordered(table: pd.DataFrame) -> pd.DataFrame:
-    table = normalize_results(table)
-    known = [c for c in PREDICTION_COLUMNS if c in table.columns]
-    return table[known + [c for c in table.columns if c not in PREDICTION_COLUMNS]]
+    ).assign(**{c: identity[c] for c in PREDICTION_COLUMNS if c in identity})
+    return normalize_results(rows, PREDICTION_COLUMNS)
 
 
 def prediction_accuracy(predictions: pd.DataFrame) -> pd.Series:
@@ -119,17 +98,8 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
             "path", "read_predictions", f"an existing {PREDICTIONS_FILE} or a folder holding "
             "one (the out folder of tlcourse.compare)", str(path),
         )  # fmt: skip
-    return _ordered(read_table(file, "read_predictions", "a predictions table", _TEXT))
-
-
-def stored_predictions(file: Path) -> pd.DataFrame:
-    """The predictions in ``file`` for :class:`~tlcourse.comparison.results.ResultsStore`.
-
-    A damaged last line is set aside; no file is an empty table.
-    """
-    if not file.exists():
-        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-    return _ordered(read_table(file, "compare", "a predictions table", _TEXT, set_aside=True))
+    table = read_table(file, "read_predictions", "a predictions table", TEXT_COLUMNS)
+    return normalize_results(table, PREDICTION_COLUMNS)
 
 
 def write_predictions(table: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -142,4 +112,4 @@ def write_predictions(table: pd.DataFrame, path: str | os.PathLike) -> None:
         >>> path.read_text().splitlines()[0]
         'strategy,file'
     """
-    write_results(_ordered(table), path, columns_first=PREDICTION_COLUMNS)
+    write_results(table, path, PREDICTION_COLUMNS)

@@ -1,14 +1,10 @@
 """The results table of a comparison: its columns, how a run is identified, reading and writing.
 
 One row per run. "All training images" is ``train_per_class`` NaN in memory and an empty cell in
-``results.csv``; every table read or built here goes through :func:`normalize_results`, so rows
-read from disk and rows computed now agree. A run is identified by :data:`KEY_COLUMNS` (the
-**whole** budget included): ``resume`` reuses a row only when all of them match, and a row that
-lacks one (an older ``results.csv``) is recomputed, never silently reused.
-
-:class:`ResultsStore` keeps ``results.csv`` and ``predictions.csv`` of one output folder safe
-when a run is killed, when two comparisons write the folder at once, when a file was cut
-mid-line and when the disk is full.
+``results.csv``; every table read or built here goes through :func:`normalize_results`. A run is
+identified by :data:`KEY_COLUMNS` (the **whole** budget included); a row that lacks one (an
+older ``results.csv``) is recomputed, never silently reused. :class:`ResultsStore` keeps the
+files of one output folder whole through kills, concurrent writers, cut lines and full disks.
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -32,17 +29,9 @@ from tlcourse.comparison.budget import Budget
 from tlcourse.errors import InvalidParameterError, TLCourseError, invalid_parameter
 from tlcourse.tracking import CO2_COLUMNS
 
-__all__ = [
-    "KEY_COLUMNS",
-    "RESULTS_FILE",
-    "RESULT_COLUMNS",
-    "ResultsStore",
-    "image_size_value",
-    "normalize_results",
-    "read_results",
-    "run_key",
-    "write_results",
-]
+__all__ = ["KEY_COLUMNS", "PREDICTIONS_FILE", "PREDICTION_COLUMNS", "RESULTS_FILE",
+           "RESULT_COLUMNS", "ResultsStore", "image_size_value", "normalize_results",
+           "read_results", "run_key", "write_results"]  # fmt: skip
 
 RESULTS_FILE = "results.csv"
 LOCK_FILE = ".results.lock"
@@ -59,6 +48,14 @@ RESULT_COLUMNS = (
 KEY_COLUMNS = ("strategy", "backbone", "data", "seed", "train_per_class", "image_size", "budget",
                "country", "distribute")  # fmt: skip
 
+PREDICTIONS_FILE = "predictions.csv"
+_IDENTITY = ("strategy", "backbone", "dataset", "seed", "train_per_class", "image_size")
+#: The columns of ``predictions.csv`` (:mod:`~tlcourse.comparison.predictions`), in order.
+PREDICTION_COLUMNS = (*_IDENTITY, "file", "true", "predicted", "confidence",
+                      *(c for c in KEY_COLUMNS if c not in _IDENTITY))  # fmt: skip
+# Class names stay text even when they look like numbers (folders "0", "1"...).
+TEXT_COLUMNS = {c: str for c in ("file", "true", "predicted")}
+
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
@@ -71,18 +68,14 @@ def image_size_value(size) -> int | str:
         >>> image_size_value((96, 96)), image_size_value((96, 128)), image_size_value("64x64")
         (96, '96x128', 64)
     """
-    if isinstance(size, str):
-        parts = size.lower().split("x")
-        if all(p.strip().isdigit() for p in parts) and len(parts) in (1, 2):
-            size = tuple(int(p) for p in parts)
-    if isinstance(size, tuple | list) and len(size) == 1:
-        size = size[0]
-    if isinstance(size, tuple | list) and len(size) == 2:
-        height, width = (int(v) for v in size)
+    if isinstance(size, str) and re.fullmatch(r"\d+(x\d+)?", size.strip().lower()):
+        size = [int(p) for p in size.lower().split("x")]
+    if isinstance(size, tuple | list) and len(size) in (1, 2):
+        height, width = int(size[0]), int(size[-1])
         return height if height == width else f"{height}x{width}"
-    if isinstance(size, float) and size.is_integer():
+    if isinstance(size, int | np.integer) or (isinstance(size, float) and size.is_integer()):
         return int(size)
-    return int(size) if isinstance(size, int | np.integer) else size
+    return size
 
 
 def _train_per_class(value) -> float:
@@ -91,24 +84,18 @@ def _train_per_class(value) -> float:
     return float(value)
 
 
+@functools.lru_cache(maxsize=256)  # every row of predictions.csv repeats its run's budget
 def _budget_text(value):
     """The canonical JSON of a stored budget; the value unchanged when it is not one."""
-    if isinstance(value, Budget):
-        return json.dumps(value.get_config())
-    return _canonical_budget(value) if isinstance(value, str) else value
-
-
-@functools.lru_cache(maxsize=256)
-def _canonical_budget(text: str) -> str:
-    # Every row of predictions.csv repeats its run's budget: parsed once per distinct text.
     try:
-        return json.dumps(Budget.from_config(json.loads(text)).get_config())
+        config = value.get_config() if isinstance(value, Budget) else json.loads(value)
+        return json.dumps(Budget.from_config(config).get_config())
     except (TypeError, ValueError):
-        return text
+        return value
 
 
-def normalize_results(table: pd.DataFrame) -> pd.DataFrame:
-    """One representation for every value (see the module); the known columns first.
+def normalize_results(table: pd.DataFrame, columns: Iterable[str] = RESULT_COLUMNS) -> pd.DataFrame:
+    """One representation for every value (see the module); the known ``columns`` first.
 
     Example:
         >>> table = normalize_results(pd.DataFrame({"train_per_class": [5, None, "all"]}))
@@ -133,8 +120,8 @@ def normalize_results(table: pd.DataFrame) -> pd.DataFrame:
         table["budget"] = [v if _missing(v) else _budget_text(v) for v in table["budget"]]
     if "fine_tune_start" in table:
         table["fine_tune_start"] = pd.to_numeric(table["fine_tune_start"], errors="coerce")
-    known = [c for c in RESULT_COLUMNS if c in table.columns]
-    return table[known + [c for c in table.columns if c not in RESULT_COLUMNS]]
+    known = [c for c in columns if c in table.columns]
+    return table[known + [c for c in table.columns if c not in known]]
 
 
 def run_key(row: Mapping) -> tuple | None:
@@ -149,34 +136,22 @@ def run_key(row: Mapping) -> tuple | None:
         >>> run_key({"strategy": "scratch", "seed": 0}) is None
         True
     """
-    values = []
-    for column in KEY_COLUMNS:
-        if column not in row:
-            return None
-        value = row[column]
-        if column == "train_per_class":
-            size = _train_per_class(value)
-            value = None if math.isnan(size) else int(size)
-        elif column == "country":
-            value = None if _missing(value) else str(value)
-        elif _missing(value):
-            return None
-        elif column == "seed":
-            value = int(value)
-        elif column == "image_size":
-            value = image_size_value(value)
-        elif column == "budget":
-            value = _budget_text(value)
-        values.append(value)
-    return tuple(values)
+    if any(c not in row for c in KEY_COLUMNS) or any(
+        _missing(row[c]) for c in KEY_COLUMNS if c not in ("train_per_class", "country")
+    ):
+        return None
+    size, country = _train_per_class(row["train_per_class"]), row["country"]
+    values = {**{c: row[c] for c in KEY_COLUMNS}, "seed": int(row["seed"]),
+              "train_per_class": None if math.isnan(size) else int(size),
+              "image_size": image_size_value(row["image_size"]),
+              "budget": _budget_text(row["budget"]),
+              "country": None if _missing(country) else str(country)}  # fmt: skip
+    return tuple(values[c] for c in KEY_COLUMNS)
 
 
 def read_table(path: Path, func: str, what: str, dtype=None, set_aside: bool = False):
-    """The CSV at ``path`` without a damaged (cut mid-line) last line, with a notice if it had one.
-
-    With ``set_aside`` the damaged text goes to ``<file>.damaged-<time>`` beside the file, and
-    the file is rewritten without it.
-    """
+    """The CSV at ``path`` less a last line cut mid-write (with ``set_aside``: moved to a side
+    file, ``<file>.damaged-<time>``), with a one-line notice."""
     try:
         text = path.read_text(encoding="utf-8")
         cut = text.rfind("\n") + 1  # every line this package writes ends with a newline
@@ -212,12 +187,15 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     return normalize_results(read_table(path, "read_results", "a results table"))
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all: a temporary file beside it, then ``os.replace``.
+def _cannot_write(path: Path, error: OSError) -> TLCourseError:
+    return TLCourseError(  # one line, for the CLI's "tlcourse compare: error: ..."
+        f"Could not write {path}: {error.strerror or error}. Free some disk space or choose a "
+        "writable folder (--out); what was written there before is unchanged."
+    )
 
-    A full disk or an unwritable folder is a one-line :class:`TLCourseError`; the old file, if
-    any, is left as it was.
-    """
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file beside it, then ``os.replace``)."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,11 +206,7 @@ def _write_text(path: Path, text: str) -> None:
     except OSError as error:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        reason = error.strerror or str(error)
-        raise TLCourseError(
-            f"Could not write {path}: {reason}. Free some disk space or choose a writable "
-            f"folder; whatever was written there before is unchanged."
-        ) from None
+        raise _cannot_write(path, error) from None
 
 
 def write_results(
@@ -248,9 +222,8 @@ def write_results(
         >>> path.read_text().splitlines()
         ['strategy,train_per_class', 'scratch,5']
     """
-    table = normalize_results(pd.DataFrame(table) if not isinstance(table, pd.DataFrame) else table)
-    known = [c for c in columns_first if c in table.columns]
-    table = table[known + [c for c in table.columns if c not in known]]
+    table = pd.DataFrame(table) if not isinstance(table, pd.DataFrame) else table
+    table = normalize_results(table, columns_first)
     if "train_per_class" in table:  # sizes as ints ("5", not "5.0"), all data an empty cell
         table["train_per_class"] = pd.Series(
             [None if math.isnan(v) else int(v) for v in table["train_per_class"]],
@@ -260,18 +233,13 @@ def write_results(
 
 
 class ResultsStore:
-    """``results.csv`` and ``predictions.csv`` of one comparison folder: what is done, and writing.
+    """``results.csv`` and ``predictions.csv`` of one comparison folder (or None): what is done.
 
-    A row counts as done only with all its predictions (``test_predictions`` rows of
-    ``predictions.csv`` with its key); otherwise the run is computed again and replaces it.
-    Every :meth:`add` takes the folder's lock, reads both files again, merges the new run into
-    what is there (another comparison writing the same folder loses nothing) and rewrites both,
-    predictions first, atomically.
-
-    Args:
-        folder: the output folder, or None to keep nothing.
-        resume: reuse the finished runs of ``folder``.
-        overwrite: start again, forgetting the runs already there.
+    A row counts as done only with all its predictions (``test_predictions`` rows with its key);
+    otherwise its run is computed again and replaces it. Every :meth:`add` takes the folder's
+    lock, reads both files again, merges the new run into them (another comparison writing the
+    folder loses nothing) and rewrites both atomically, predictions first. ``resume`` reuses
+    the finished runs already there; ``overwrite`` forgets them.
 
     Example:
         >>> folder = Path(tempfile.mkdtemp())
@@ -285,10 +253,9 @@ class ResultsStore:
 
     def __init__(self, folder: Path | None, resume: bool, overwrite: bool):
         self.results = None if folder is None else folder / RESULTS_FILE
-        self._added: dict = {}  # key -> (row, predictions) of the runs added here
-        self._forgotten: set = set()
-        self._found: dict = {}
-        self._dirty = False
+        self._predictions = None if folder is None else folder / PREDICTIONS_FILE
+        # {key: (row, predictions)} of the runs added here and of those found finished.
+        self._added, self._found, self._forgotten, self._dirty = {}, {}, set(), False
         if self.results is None or not self.results.exists():
             return
         if not (resume or overwrite):
@@ -321,30 +288,28 @@ class ResultsStore:
             self._write()
 
     def _lock(self) -> FileLock:
+        lock = self.results.parent / LOCK_FILE
         try:
-            self.results.parent.mkdir(parents=True, exist_ok=True)
-            (self.results.parent / LOCK_FILE).touch()
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            lock.touch()
         except OSError as error:
-            raise TLCourseError(
-                f"Could not write in {self.results.parent}: {error.strerror or error}. "
-                "Choose a writable output folder (--out)."
-            ) from None
-        return FileLock(self.results.parent / LOCK_FILE)
+            raise _cannot_write(lock, error) from None
+        return FileLock(lock)
 
     def _read(self):
         """``({key: row}, {key: predictions of a finished run}, orphans)`` from the folder."""
-        from tlcourse.comparison import predictions as p  # it imports this module
-
-        rows, done = {}, {}
         for stale in self.results.parent.glob(".*.csv.*.tmp"):  # a writer killed mid-write
             stale.unlink(missing_ok=True)
-        table = pd.DataFrame()
-        if self.results.exists():
-            table = read_table(self.results, "compare", "a results table", set_aside=True)
-        stored = p.stored_predictions(self.results.parent / p.PREDICTIONS_FILE)
+        table, stored = (
+            normalize_results(read_table(path, "compare", "a CSV table", dtype, True), columns)
+            if path.exists() else pd.DataFrame(columns=columns)
+            for path, dtype, columns in ((self.results, None, RESULT_COLUMNS),
+                                         (self._predictions, TEXT_COLUMNS, PREDICTION_COLUMNS))
+        )  # fmt: skip
+        rows, done = {}, {}
         keys = pd.Series([run_key(r) for r in stored.to_dict("records")], dtype=object)
         groups = {k: stored.loc[i] for k, i in keys.groupby(keys, sort=False).groups.items()}
-        for number, row in enumerate(normalize_results(table).to_dict("records")):
+        for number, row in enumerate(table.to_dict("records")):
             key = run_key(row)
             key = ("unkeyed", number) if key is None else key  # an older row: kept, never matched
             rows[key] = row
@@ -357,16 +322,14 @@ class ResultsStore:
         self._dirty = False
         if self.results is None:
             return
-        from tlcourse.comparison import predictions as p
-
         with self._lock():
             rows, done, _ = self._read()
             rows = {k: r for k, r in rows.items() if k not in self._forgotten}
-            done = {k: p for k, p in done.items() if k in rows}
+            done = {k: found for k, found in done.items() if k in rows}
             for key, (row, predictions) in self._added.items():
                 rows[key], done[key] = row, predictions
+            stored_columns = pd.DataFrame(columns=PREDICTION_COLUMNS)
             frames = [done[k] for k in rows if k in done and len(done[k])]
-            empty = pd.DataFrame(columns=list(p.PREDICTION_COLUMNS))
-            joined = pd.concat(frames, ignore_index=True) if frames else empty
-            p.write_predictions(joined, self.results.parent / p.PREDICTIONS_FILE)
+            joined = pd.concat(frames, ignore_index=True) if frames else stored_columns
+            write_results(joined, self._predictions, PREDICTION_COLUMNS)
             write_results(pd.DataFrame(list(rows.values())), self.results)
