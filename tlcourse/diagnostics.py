@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import keras
 
-from tlcourse.backbones import ImagePreprocessing, find_backbone
+from tlcourse.backbones import find_backbone
 from tlcourse.errors import (
     InvalidParameterError,
     TLCourseError,
@@ -197,11 +197,7 @@ def _check_trainable_changed(model, num_classes):
     )
 
 
-_PREPROCESSING_LAYERS = (
-    keras.layers.Rescaling,
-    keras.layers.Normalization,
-    ImagePreprocessing,
-)
+_PREPROCESSING_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
 
 
 def _is_preprocessing(layer) -> bool:

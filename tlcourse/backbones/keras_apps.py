@@ -1,50 +1,37 @@
 """Backbones from ``keras.applications``, registered with their block rules.
 
-Their ImageNet weights are downloaded by Keras on first use and cached under ``~/.keras/models``
-(``$KERAS_HOME/models``). Offline, with nothing cached, loading fails with a
-:class:`~tlcourse.errors.WeightsUnavailableError` naming the file, where to put it, and the offline
-alternative ``efficientnet_lite0``.
+Keras downloads their ImageNet weights on first use into ``~/.keras/models``. Offline, with
+nothing cached, loading fails with a :class:`~tlcourse.errors.WeightsUnavailableError` naming
+the file, where to put it, and the offline alternative ``efficientnet_lite0``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import keras
 
-from tlcourse.backbones.preprocessing import MODES, ImagePreprocessing
-from tlcourse.backbones.registry import BackboneSpec, register_backbone
-from tlcourse.errors import WeightsUnavailableError, invalid_parameter
+from tlcourse.backbones.registry import MODES, BackboneSpec, preprocessing, register_backbone
+from tlcourse.errors import WeightsUnavailableError
+from tlcourse.validation import validate_params
 
-__all__ = [
-    "EFFICIENTNET_B0",
-    "MOBILENET_V2",
-    "MOBILENET_V3_SMALL",
-    "RESNET50",
-    "VGG16",
-    "cached_weights",
-    "keras_models_dir",
-]
+__all__ = ["cached_weights", "keras_models_dir"]
 
 _KERAS_SOURCE = "keras.applications download (storage.googleapis.com), cached in ~/.keras/models"
 
 
 def keras_models_dir() -> Path:
-    """Return the folder where Keras caches downloaded application weights.
-
-    Returns:
-        ``$KERAS_HOME/models``, else ``~/.keras/models`` (Keras reads ``KERAS_HOME`` once, when
-        it is imported).
+    """The folder where Keras caches downloaded weights: ``$KERAS_HOME/models`` or
+    ``~/.keras/models`` (the rule of ``keras.utils.get_file``; Keras reads ``KERAS_HOME`` once,
+    at import).
 
     Example:
         >>> keras_models_dir().name
         'models'
     """
-    # keras.utils.get_file's default cache; Keras has no public accessor for keras_home().
-    from keras.src.backend import config
-
-    return Path(config.keras_home()).expanduser() / "models"
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "models"
 
 
 def _offline_error(name: str, error: Exception) -> WeightsUnavailableError:
@@ -59,29 +46,16 @@ def _offline_error(name: str, error: Exception) -> WeightsUnavailableError:
     )
 
 
-def _app_builder(name: str, app, preprocessing: str | None, **app_kwargs):
-    """Make a registry builder around a ``keras.applications`` constructor.
-
-    The application is built on top of our own input (and preprocessing layer, when the
-    application does not rescale by itself), then renamed to the registry key.
-    """
+def _app_builder(name: str, app, mode: str | None, **app_kwargs):
+    """A registry builder: the application on our input (and preprocessing, when it has none
+    of its own), renamed to the registry key."""
 
     def build(input_shape, include_top, weights, pooling) -> keras.Model:
         inputs = keras.Input(shape=input_shape, name="image")
-        x = (
-            inputs
-            if preprocessing is None
-            else ImagePreprocessing(preprocessing, name="preprocessing")(inputs)
-        )
+        x = inputs if mode is None else preprocessing(inputs, mode)
         try:
-            base = app(
-                include_top=include_top,
-                weights=weights,
-                input_tensor=x,
-                input_shape=input_shape,
-                pooling=pooling,
-                **app_kwargs,
-            )
+            base = app(include_top=include_top, weights=weights, input_tensor=x,
+                       input_shape=input_shape, pooling=pooling, **app_kwargs)  # fmt: skip
         except Exception as error:  # Keras wraps URLError/HTTPError in a bare Exception.
             if weights == "imagenet" and "URL fetch failure" in str(error):
                 raise _offline_error(name, error) from None
@@ -91,24 +65,14 @@ def _app_builder(name: str, app, preprocessing: str | None, **app_kwargs):
     return build
 
 
+@validate_params({"weights_glob": [str]})
 def cached_weights(weights_glob: str) -> list[Path]:
-    """Return the files matching ``weights_glob`` in Keras's download cache, sorted.
-
-    Args:
-        weights_glob: a file-name pattern, e.g. ``"vgg16_weights_tf_dim_ordering_tf_kernels*"``.
-
-    Returns:
-        The matching files (an empty list when none is cached).
-
-    Raises:
-        InvalidParameterError: ``weights_glob`` is not a non-empty str.
+    """The files matching ``weights_glob`` in Keras's download cache, sorted.
 
     Example:
         >>> cached_weights("no_such_weights_file_*")
         []
     """
-    if not isinstance(weights_glob, str) or not weights_glob:
-        raise invalid_parameter("weights_glob", "cached_weights", "a non-empty str", weights_glob)
     return sorted(keras_models_dir().glob(weights_glob))
 
 
@@ -124,13 +88,14 @@ def _in_keras_cache(weights_glob: str):
     return weights_available
 
 
-def _spec(name, app, size, preprocessing, rules, blocks, weights_glob, text=None, **kwargs):
-    return register_backbone(
+def _spec(name, app, mode, blocks, weights_glob, rules, text=None):
+    """Register an application; ``mode`` None: it preprocesses by itself (``text`` says how)."""
+    register_backbone(
         BackboneSpec(
             name=name,
-            builder=_app_builder(name, app, preprocessing, **kwargs),
-            default_input_size=size,
-            preprocessing=text or MODES[preprocessing],
+            builder=_app_builder(name, app, mode),
+            default_input_size=224,
+            preprocessing=text or MODES[mode],
             weights_source=_KERAS_SOURCE,
             licence="Apache-2.0 (keras.applications weights; see the Keras docs per model)",
             block_rules=tuple(rules),
@@ -140,60 +105,21 @@ def _spec(name, app, size, preprocessing, rules, blocks, weights_glob, text=None
     )
 
 
-MOBILENET_V2 = _spec(
-    "mobilenet_v2",
-    keras.applications.MobileNetV2,
-    224,
-    "tf",
-    [
-        (r"(Conv1|bn_Conv1|Conv1_relu)$", "stem"),
-        (r"expanded_conv_", "block_0"),
-        (r"block_(\d+)_", "block_{0}"),
-        (r"(Conv_1|Conv_1_bn|out_relu)$", "top"),
-    ],
-    19,  # stem, block_0..block_16, top
-    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*",
-)
-MOBILENET_V3_SMALL = _spec(
-    "mobilenet_v3_small",
-    keras.applications.MobileNetV3Small,
-    224,
-    None,
-    [
-        (r"(conv|conv_bn)$", "stem"),
-        (r"expanded_conv_(\d+)_", "block_{0}"),
-        (r"expanded_conv_", "block_0"),
-        (r"(conv_1|conv_1_bn)$", "top"),
-    ],
-    13,  # stem, block_0..block_10, top
-    "weights_mobilenet_v3_small_224_1.0_float*",
-    text="inside keras.applications: rgb / 127.5 - 1 (include_preprocessing)",
-)
-EFFICIENTNET_B0 = _spec(
-    "efficientnet_b0",
-    keras.applications.EfficientNetB0,
-    224,
-    None,
-    [(r"stem_", "stem"), (r"(block\d+[a-z])_", "{0}"), (r"top_(conv|bn|activation)$", "top")],
-    18,  # stem, block1a..block7a (16), top
-    "efficientnetb0*",
-    text="inside keras.applications: rescale and ImageNet mean/std normalisation",
-)
-RESNET50 = _spec(
-    "resnet50",
-    keras.applications.ResNet50,
-    224,
-    "caffe",
-    [(r"(conv1_|pool1_)", "stem"), (r"(conv\d_block\d+)_", "{0}")],
-    17,  # stem, 16 bottleneck blocks
-    "resnet50_weights_tf_dim_ordering_tf_kernels*",
-)
-VGG16 = _spec(
-    "vgg16",
-    keras.applications.VGG16,
-    224,
-    "caffe",
-    [(r"(block\d)_", "{0}")],
-    5,
-    "vgg16_weights_tf_dim_ordering_tf_kernels*",
-)
+_spec("mobilenet_v2", keras.applications.MobileNetV2, "tf", 19,  # stem, block_0..16, top
+      "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*",
+      [(r"(Conv1|bn_Conv1|Conv1_relu)$", "stem"), (r"expanded_conv_", "block_0"),
+       (r"block_(\d+)_", "block_{0}"), (r"(Conv_1|Conv_1_bn|out_relu)$", "top")])  # fmt: skip
+_spec("mobilenet_v3_small", keras.applications.MobileNetV3Small, None, 13,  # block_0..10
+      "weights_mobilenet_v3_small_224_1.0_float*",
+      [(r"(conv|conv_bn)$", "stem"), (r"expanded_conv_(\d+)_", "block_{0}"),
+       (r"expanded_conv_", "block_0"), (r"(conv_1|conv_1_bn)$", "top")],
+      text="inside keras.applications: rgb / 127.5 - 1 (include_preprocessing)")  # fmt: skip
+_spec("efficientnet_b0", keras.applications.EfficientNetB0, None, 18,  # block1a..block7a
+      "efficientnetb0*",
+      [(r"stem_", "stem"), (r"(block\d+[a-z])_", "{0}"), (r"top_(conv|bn|activation)$", "top")],
+      text="inside keras.applications: rescale and ImageNet mean/std normalisation")  # fmt: skip
+_spec("resnet50", keras.applications.ResNet50, "caffe", 17,  # stem, 16 bottleneck blocks
+      "resnet50_weights_tf_dim_ordering_tf_kernels*",
+      [(r"(conv1_|pool1_)", "stem"), (r"(conv\d_block\d+)_", "{0}")])  # fmt: skip
+_spec("vgg16", keras.applications.VGG16, "caffe", 5,
+      "vgg16_weights_tf_dim_ordering_tf_kernels*", [(r"(block\d)_", "{0}")])  # fmt: skip

@@ -1,8 +1,6 @@
-"""Generic weights machinery: a safe reader for legacy PyTorch files, a checksummed cache of
-weights files, and loading a Keras weights file with a clear error.
-
-What is specific to one network (which tensor goes to which layer) lives with its builder, e.g.
-:mod:`tlcourse.backbones.efficientnet_lite.pretrained`.
+"""Weights machinery: a safe reader for legacy PyTorch files, a checksummed cache of weights
+files, and loading a Keras weights file with a clear error. What is specific to one network
+lives with its builder (:mod:`tlcourse.backbones.efficientnet_lite.pretrained`).
 """
 
 from tlcourse.weights.cache import cache_problem, cached_weights_file, sha256_file, weights_dir
@@ -10,12 +8,6 @@ from tlcourse.weights.loading import WeightsMismatchError, load_weights_file
 from tlcourse.weights.torch_legacy import CorruptWeightsFileError, load_legacy_state_dict
 
 __all__ = [
-    "CorruptWeightsFileError",
-    "WeightsMismatchError",
-    "cache_problem",
-    "cached_weights_file",
-    "load_legacy_state_dict",
-    "load_weights_file",
-    "sha256_file",
-    "weights_dir",
-]
+    "CorruptWeightsFileError", "WeightsMismatchError", "cache_problem", "cached_weights_file",
+    "load_legacy_state_dict", "load_weights_file", "sha256_file", "weights_dir",
+]  # fmt: skip

@@ -1,14 +1,9 @@
 """A checksummed, atomically written cache of weights files, in ``cache_dir()/weights``.
 
-A backbone whose weights need a one-time step (a conversion, an extraction) asks
-:func:`cached_weights_file` for the file by name and gives it a ``build(tmp_path)`` that writes
-it. The helper:
-
-- returns the cached file when it matches its ``.sha256`` sidecar (``sha256sum`` format);
-- rebuilds, with a warning, a file that does not (truncated, damaged, half-written by an older
-  version) or whose sidecar is missing;
-- writes to a unique temporary name in the same folder and renames it, so an interrupted build
-  leaves no half file and two processes never read each other's partial output.
+A backbone whose weights need a one-time step (a conversion) asks :func:`cached_weights_file`
+for the file by name with a ``build(tmp_path)`` that writes it. A cached file that does not
+match its ``.sha256`` sidecar (``sha256sum`` format) is rebuilt with a warning; a build writes
+to a unique temporary name and renames it, so nobody ever reads a half-written file.
 """
 
 from __future__ import annotations
@@ -20,36 +15,29 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from tlcourse.errors import WeightsUnavailableError, check_bool, invalid_parameter
+from tlcourse.errors import WeightsUnavailableError
 from tlcourse.paths import cache_dir
+from tlcourse.validation import Rule, validate_params
 
-__all__ = ["CACHE_SUBDIR", "cache_problem", "cached_weights_file", "sha256_file", "weights_dir"]
-
-CACHE_SUBDIR = "weights"
+__all__ = ["cache_problem", "cached_weights_file", "sha256_file", "weights_dir"]
 
 
 def weights_dir() -> Path:
-    """Return the folder of cached weights files, ``cache_dir() / "weights"`` (not created).
+    """The folder of cached weights files, ``cache_dir() / "weights"`` (not created).
 
     Example:
         >>> weights_dir().name
         'weights'
     """
-    return cache_dir() / CACHE_SUBDIR
+    return cache_dir() / "weights"
 
 
+_PATH = [str, os.PathLike]
+
+
+@validate_params({"path": _PATH})
 def sha256_file(path: str | os.PathLike) -> str:
-    """Return the SHA-256 of a file as 64 hex digits, read in 1 MiB chunks.
-
-    Args:
-        path: the file.
-
-    Returns:
-        The hex digest.
-
-    Raises:
-        InvalidParameterError: ``path`` is not a path.
-        FileNotFoundError: the file does not exist.
+    """The SHA-256 of a file as 64 hex digits.
 
     Example:
         >>> import tempfile
@@ -57,8 +45,6 @@ def sha256_file(path: str | os.PathLike) -> str:
         ...     sha256_file(f.name)[:16]
         'e3b0c44298fc1c14'
     """
-    if not isinstance(path, str | os.PathLike):
-        raise invalid_parameter("path", "sha256_file", "a path (str or os.PathLike)", path)
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -70,25 +56,15 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+@validate_params({"path": _PATH})
 def cache_problem(path: str | os.PathLike) -> str | None:
-    """Say why a cached file cannot be trusted, or return None if it matches its sidecar.
-
-    Args:
-        path: the cached file (its sidecar is ``path + ".sha256"``).
-
-    Returns:
-        None when the file matches its recorded checksum, or when neither the file nor its
-        sidecar exists (nothing cached yet); otherwise the reason, as a phrase.
-
-    Raises:
-        InvalidParameterError: ``path`` is not a path.
+    """Why a cached file cannot be trusted, or None if it matches its ``.sha256`` sidecar (or
+    neither exists yet).
 
     Example:
         >>> cache_problem(weights_dir() / "not_built_yet.weights.h5") is None
         True
     """
-    if not isinstance(path, str | os.PathLike):
-        raise invalid_parameter("path", "cache_problem", "a path (str or os.PathLike)", path)
     path = Path(path)
     if not path.exists():
         return None if not _sidecar(path).exists() else "its weights file is missing"
@@ -114,6 +90,20 @@ def _atomic_write(dest: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+_FILE_NAME = Rule(
+    lambda n: isinstance(n, str) and n != "" and Path(n).name == n and not n.startswith("."),
+    "a plain file name (no folder, not hidden)",
+)
+
+
+@validate_params(
+    {
+        "name": [_FILE_NAME],
+        "build": ["callable"],
+        "directory": [*_PATH, None],
+        "rebuild": ["boolean"],
+    }
+)
 def cached_weights_file(
     name: str,
     build: Callable[[Path], object],
@@ -121,23 +111,12 @@ def cached_weights_file(
     directory: str | os.PathLike | None = None,
     rebuild: bool = False,
 ) -> Path:
-    """Return the cached weights file ``name``, building it first if it is missing or damaged.
+    """The cached weights file ``name``, built first by ``build(tmp_path)`` if it is missing or
+    damaged (or if ``rebuild``); the file matches its ``.sha256`` sidecar.
 
-    Args:
-        name: the file name, e.g. ``"efficientnet_lite0_imagenet_notop.weights.h5"``.
-        build: ``build(tmp_path)`` writes the file at ``tmp_path`` (same suffixes as ``name``);
-            it is renamed onto the cached name only once it returns.
-        directory: the cache folder; defaults to :func:`weights_dir`. Defaults to None.
-        rebuild: build even when the cached file is fine (it was checked some other way and
-            failed). Defaults to False.
-
-    Returns:
-        Path of a file that matches its ``.sha256`` sidecar.
-
-    Raises:
-        InvalidParameterError: ``name`` is not a plain file name, ``build`` is not callable.
-        WeightsUnavailableError: the folder cannot be created or written (the message says to
-            set ``TLCOURSE_CACHE_DIR``).
+    ``tmp_path`` has the suffixes of ``name``; it is renamed onto ``name`` once ``build``
+    returns. The folder (default :func:`weights_dir`) not writable: ``WeightsUnavailableError``
+    saying to set ``TLCOURSE_CACHE_DIR``.
 
     Example:
         >>> import tempfile
@@ -148,14 +127,6 @@ def cached_weights_file(
         ...     print(path.read_bytes(), cache_problem(path))
         b'weights' None
     """
-    func = "cached_weights_file"
-    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
-        raise invalid_parameter("name", func, "a plain file name (no folder, not hidden)", name)
-    if not callable(build):
-        raise invalid_parameter("build", func, "a callable build(tmp_path)", build)
-    if directory is not None and not isinstance(directory, str | os.PathLike):
-        raise invalid_parameter("directory", func, "a path or None", directory)
-    rebuild = check_bool("rebuild", rebuild, func)
     folder = Path(directory) if directory is not None else weights_dir()
     path = folder / name
     if not rebuild:

@@ -29,15 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tlcourse.errors import TLCourseError, UnsafeWeightsFileError, invalid_parameter
+from tlcourse.errors import TLCourseError, UnsafeWeightsFileError
+from tlcourse.validation import validate_params
 
-__all__ = [
-    "ALLOWED_GLOBALS",
-    "LEGACY_MAGIC_NUMBER",
-    "LEGACY_PROTOCOL_VERSION",
-    "CorruptWeightsFileError",
-    "load_legacy_state_dict",
-]
+__all__ = ["ALLOWED_GLOBALS", "CorruptWeightsFileError", "load_legacy_state_dict"]
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001
@@ -55,9 +50,9 @@ class _FileProblem(Exception):
 class _Sealed:
     """Base of the reader's own objects, which a file must not be able to change.
 
-    The pickle BUILD opcode sets attributes on an object already made; on these it would let a
-    file alter a tensor record after its checks, or (the type stand-ins are shared by every load)
-    change how a later, honest file is read. BUILD calls ``__setstate__`` when there is one.
+    The pickle BUILD opcode sets attributes on an object already made (through
+    ``__setstate__`` when there is one): it would let a file alter a tensor record after its
+    checks, or change the shared type stand-ins, and so how a later, honest file is read.
     """
 
     __slots__ = ()
@@ -68,18 +63,14 @@ class _Sealed:
             "which a state dict never does"
         )
 
-    def __repr__(self):
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
 
 class _StorageType(_Sealed):
-    """Stand-in for ``torch.FloatStorage`` & co: only the element type is needed."""
+    """Stand-in for ``torch.FloatStorage`` & co: the little-endian numpy dtype is all we need."""
 
     __slots__ = ("name", "dtype")
 
     def __init__(self, name: str, dtype: str):
-        self.name, self.dtype = name, dtype  # dtype: a little-endian numpy dtype string
+        self.name, self.dtype = name, dtype
 
 
 class _Storage(_Sealed):
@@ -101,16 +92,7 @@ class _RebuildTensorV2(_Sealed):
 
     __slots__ = ()
 
-    def __call__(
-        self,
-        storage,
-        storage_offset,
-        size,
-        stride,
-        requires_grad=False,
-        backward_hooks=None,
-        metadata=None,
-    ):
+    def __call__(self, storage, storage_offset, size, stride, *_requires_grad_hooks_metadata):
         ints = (
             isinstance(storage_offset, int)
             and isinstance(size, tuple)
@@ -272,23 +254,15 @@ def _materialise(name: str, record: _TensorRecord, data: np.ndarray, source: str
     return np.array(view, dtype=data.dtype.newbyteorder("="), order="C", copy=True)
 
 
-def load_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+@validate_params({"path": [str, os.PathLike]})
+def load_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a legacy-format PyTorch state dict into NumPy arrays, safely and without torch.
 
-    Args:
-        path: a ``.pth`` file written by ``torch.save`` before PyTorch 1.6 (or with
-            ``_use_new_zipfile_serialization=False``).
-
-    Returns:
-        ``{name: array}`` in file order; float tensors as ``float32``, integer ones as ``int64``
-        (e.g. BatchNorm's ``num_batches_tracked``, shape ``()``).
-
-    Raises:
-        UnsafeWeightsFileError: the file references a global outside the allow-list (it could
-            run code); nothing from it has been called.
-        CorruptWeightsFileError: the file is truncated, damaged, or not a legacy state dict.
-        InvalidParameterError: ``path`` is not a path.
-        FileNotFoundError: ``path`` does not exist.
+    Legacy format: written by ``torch.save`` before PyTorch 1.6 (or with
+    ``_use_new_zipfile_serialization=False``). Float tensors come as ``float32``, integer ones
+    as ``int64``, in file order. A global outside the allow-list raises
+    ``UnsafeWeightsFileError`` before anything from the file is called; a truncated or damaged
+    file raises :class:`CorruptWeightsFileError`.
 
     Example:
         >>> from tlcourse.backbones.efficientnet_lite import efficientnet_lite0_source_file
@@ -296,10 +270,6 @@ def load_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         >>> state["_conv_stem.weight"].shape
         (32, 3, 3, 3)
     """
-    if not isinstance(path, str | os.PathLike):
-        raise invalid_parameter(
-            "path", "load_legacy_state_dict", "a path (str or os.PathLike)", path
-        )
     path = Path(path)
     source = f"weights file {str(path)!r}"
     buffer = path.read_bytes()

@@ -11,18 +11,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from tlcourse.backbones.preprocessing import ImagePreprocessing
-from tlcourse.backbones.registry import check_input_shape, check_pooling
-from tlcourse.errors import check_bool, check_int, check_real
+from tlcourse.backbones.registry import POOLING, input_shape_rule, preprocessing
+from tlcourse.validation import FRACTION, Interval, validate_params
 
-__all__ = [
-    "NUM_BLOCKS",
-    "NUM_MBCONV_BLOCKS",
-    "STAGES",
-    "STEM_CHANNELS",
-    "TOP_CHANNELS",
-    "build_efficientnet_lite0",
-]
+__all__ = ["NUM_BLOCKS", "NUM_MBCONV_BLOCKS", "STAGES", "build_efficientnet_lite0"]
 
 # (repeats, kernel, stride, expansion, output channels) per stage, as in the reference port.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -72,6 +64,15 @@ def _mbconv(x, index: int, kernel: int, stride: int, expansion: int, filters: in
     return x
 
 
+@validate_params(
+    {
+        "input_shape": [input_shape_rule(32)],
+        "include_top": ["boolean"],
+        "pooling": POOLING,
+        "classes": [Interval(int, 1, None)],
+        "dropout": [FRACTION],
+    }
+)
 def build_efficientnet_lite0(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     include_top: bool = False,
@@ -81,39 +82,18 @@ def build_efficientnet_lite0(
 ) -> keras.Model:
     """Build EfficientNet-Lite0 with random weights (see :func:`load_backbone` for ImageNet ones).
 
-    The model takes RGB images in 0..255 and applies ``(rgb - 127) / 128`` itself (layer
-    ``preprocessing``).
-
-    Args:
-        input_shape: ``(height, width, 3)``. Defaults to ``(224, 224, 3)``.
-        include_top: add global average pooling, dropout and a softmax classifier
-            (``avg_pool``, ``top_dropout``, ``predictions``). Defaults to False.
-        pooling: without the top, ``"avg"`` (layer ``avg_pool``), ``"max"`` (``max_pool``) or
-            None for the 4-D feature map (stride 32). Ignored with the top. Defaults to
-            ``"avg"``.
-        classes: classifier outputs when ``include_top``. Defaults to 1000.
-        dropout: dropout rate before the classifier. Defaults to 0.2.
-
-    Returns:
-        A functional ``keras.Model`` named ``"efficientnet_lite0"``; 4,694,024 parameters with
-        the 1000-class top, 3,413,024 without.
-
-    Raises:
-        InvalidParameterError: an argument of the wrong type or out of range.
+    The model takes RGB images in 0..255 and applies ``(rgb - 127) / 128`` itself. With
+    ``include_top``: average pooling, dropout and a softmax over ``classes``; without, ``pooling``
+    (``"avg"``, ``"max"`` or None for the 4-D feature map, stride 32).
 
     Example:
-        >>> model = build_efficientnet_lite0((96, 96, 3), pooling=None)
-        >>> model.output_shape
+        >>> build_efficientnet_lite0((96, 96, 3), pooling=None).output_shape
         (None, 3, 3, 1280)
+        >>> build_efficientnet_lite0(include_top=True).count_params()
+        4694024
     """
-    func = "build_efficientnet_lite0"
-    input_shape = check_input_shape("input_shape", input_shape, func)
-    include_top = check_bool("include_top", include_top, func)
-    pooling = check_pooling(pooling, func)
-    classes = check_int("classes", classes, func, low=1)
-    dropout = check_real("dropout", dropout, func, low=0, high=1, high_open=True)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ImagePreprocessing("lite", name="preprocessing")(inputs)
+    x = preprocessing(inputs, "lite")
     x = _conv_bn_relu(x, STEM_CHANNELS, 3, 2, ("stem_conv", "stem_bn", "stem_relu"))
     index = 0
     for repeats, kernel, stride, expansion, filters in STAGES:

