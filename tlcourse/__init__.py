@@ -9,7 +9,6 @@ import tlcourse.quiet_start  # noqa: F401
 from tlcourse.backbones import (
     BackboneSpec,
     Block,
-    ImagePreprocessing,
     backbone_blocks,
     find_backbone,
     get_spec,
@@ -101,7 +100,6 @@ __all__ = [
     "EmissionsRecord",
     "FeatureCache",
     "FineTuneHistory",
-    "ImagePreprocessing",
     "InvalidParameterError",
     "LRFindResult",
     "SetupProblem",
