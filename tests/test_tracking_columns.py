@@ -1,10 +1,10 @@
-"""Tests of tlcourse.tracking.columns: CO2 columns of a results row and the figure footnote."""
+"""Tests of tlcourse.tracking.columns and combine_records: results-row columns, footnotes."""
 
 from __future__ import annotations
 
 import io
+import types
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,26 +18,27 @@ from tlcourse.tracking import (
 )
 
 
-def record(source="CPU load x TDP", grid="World average", intensity=475.0, **fields):
+def record(grid="World average", intensity=475.0, gpu=0.0, **fields):
+    data = types.SimpleNamespace(duration=1.0, cpu_energy=1e-6, ram_energy=1e-6, gpu_energy=gpu,
+                                 ram_power=5.0, cpu_count=2)  # fmt: skip
     defaults = dict(
         label="run",
         measured=True,
-        energy_kwh=2e-6,
-        co2_kg=2e-6 * intensity / 1000,
+        energy_kwh=2e-6 + gpu,
+        co2_kg=(2e-6 + gpu) * intensity / 1000,
         tracking_mode="process",
-        power_source=source,
+        country=None if grid == "World average" else grid[:3].upper(),
         country_name=grid,
         carbon_intensity_g_per_kwh=intensity,
-        intensity_source="world average" if grid == "World average" else "energy mix",
+        cpu_tdp_w=8.0,
         codecarbon_version="3.3.2",
+        emissions_data=data,
     )
     return EmissionsRecord(**{**defaults, **fields})
 
 
-def table(*rows, co2=True) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"co2_kg": r.co2_kg if co2 else None, **co2_columns(r)} for r in rows]
-    ).assign(co2_kg=[r.co2_kg for r in rows])
+def table(*rows) -> pd.DataFrame:
+    return pd.DataFrame([{"co2_kg": r.co2_kg, **co2_columns(r)} for r in rows])
 
 
 # --------------------------------------------------------------------------------------------
@@ -46,42 +47,36 @@ def table(*rows, co2=True) -> pd.DataFrame:
 
 
 def test_columns_of_one_record():
-    columns = co2_columns(record())
+    columns = co2_columns(record(co2_kg_low=1e-7, co2_kg_high=2e-6, co2_range_basis="2-8 W"))
     assert tuple(columns) == CO2_COLUMNS
     assert CO2_COLUMNS[:4] == ("co2_mode", "co2_grid", "carbon_intensity_g_per_kwh", "co2_method")
     assert columns["co2_mode"] == "estimated (CPU load x TDP)"
     assert columns["co2_grid"] == "World average"
     assert columns["carbon_intensity_g_per_kwh"] == pytest.approx(475)
     assert columns["co2_method"].startswith("Estimated by codecarbon 3.3.2")
-    assert columns["co2_estimated"] is True
-    assert columns["co2_power_source"] == "CPU load x TDP"
-    assert columns["co2_gpu_power_source"] is None
-    assert columns["co2_intensity_source"] == "world average"
     assert columns["co2_tracking_mode"] == "process"
+    assert (columns["co2_kg_low"], columns["co2_kg_high"]) == (1e-7, 2e-6)
+    assert columns["co2_range_basis"] == "2-8 W"
 
 
 def test_columns_of_an_unmeasured_record():
     columns = co2_columns(EmissionsRecord(label="x", reason="no codecarbon"))
-    assert columns["co2_mode"] == "not measured" and columns["co2_estimated"] is None
+    assert columns["co2_mode"] == "not measured" and columns["co2_kg_low"] is None
     assert columns["co2_method"].startswith("Not measured: no codecarbon")
     assert columns["carbon_intensity_g_per_kwh"] is None and columns["co2_grid"] is None
 
 
-def test_columns_of_summed_records_keep_their_mode():
+def test_columns_of_summed_records_are_the_columns_of_their_sum():
     features = record(energy_kwh=1e-6, co2_kg=1e-6 * 0.475)
     head = record(energy_kwh=3e-6, co2_kg=3e-6 * 0.475)
     columns = co2_columns(features, head)
+    assert columns == co2_columns(combine_records([features, head]))
     assert columns["co2_mode"] == "estimated (CPU load x TDP)"
     assert columns["carbon_intensity_g_per_kwh"] == pytest.approx(475)
-    assert columns["co2_method"] == features.method
-
     # One piece not measured: the row is not measured (a total without it would understate).
     mixed = co2_columns(record(), record(), EmissionsRecord(label="failed", reason="no luck"))
     assert mixed["co2_mode"] == "not measured" and mixed["co2_kg_low"] is None
     assert "failed not measured (no luck)" in mixed["co2_method"]
-    france = record(grid="France", intensity=56.0, energy_kwh=1e-6, co2_kg=56e-9)
-    world = record(energy_kwh=1e-6, co2_kg=475e-9)
-    assert co2_columns(france, world)["carbon_intensity_g_per_kwh"] == pytest.approx(265.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,6 +135,8 @@ def test_columns_refuse_what_is_not_a_record():
         co2_columns({"co2_kg": 1})
     with pytest.raises(InvalidParameterError, match="'more' parameter of co2_columns"):
         co2_columns(record(), None)
+    with pytest.raises(InvalidParameterError, match="'results' parameter of co2_footnote"):
+        co2_footnote([{"co2_kg": 1e-6}])
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,29 +148,21 @@ def test_footnote_one_mode():
     assert co2_footnote(table(record(), record())) == (
         "CO2 estimated (CPU load x TDP) by codecarbon; grid: World average, 475 g CO2e/kWh."
     )
-    assert co2_footnote(table(record(source="RAPL", grid="France", intensity=56.0))) == (
-        "CO2 measured (RAPL) by codecarbon; grid: France, 56 g CO2e/kWh."
+    assert co2_footnote(table(record(gpu=1e-6, grid="France", intensity=56.0))) == (
+        "CO2 estimated (CPU load x TDP, GPU measured) by codecarbon; grid: France, 56 g CO2e/kWh."
     )
 
 
 def test_footnote_two_modes_and_two_grids():
-    runs = table(record(), record(), record(source="RAPL"))
+    runs = table(record(), record(), record()).assign(co2_mode=["a", "a", "measured (RAPL)"])
     assert co2_footnote(runs) == (
-        "CO2 by codecarbon: estimated (CPU load x TDP) for 2 runs, measured (RAPL) for 1 run; "
+        "CO2 by codecarbon: a for 2 runs, measured (RAPL) for 1 run; "
         "grid: World average, 475 g CO2e/kWh."
     )
     grids = table(record(), record(grid="France", intensity=56.0), record(grid="France"))
     assert co2_footnote(grids) == (
         "CO2 estimated (CPU load x TDP) by codecarbon; grids: World average, 475 g CO2e/kWh "
         "(1 run); France, 266 g CO2e/kWh (2 runs)."
-    )
-
-
-def test_footnote_with_a_gpu_and_a_forced_intensity():
-    gpu = record(source="CPU load x TDP", gpu_power_source="NVML", intensity_source="configuration")
-    assert co2_footnote(table(gpu)) == (
-        "CO2 estimated (CPU load x TDP + GPU NVML) by codecarbon; grid: intensity set in "
-        "codecarbon's configuration, 475 g CO2e/kWh."
     )
 
 
@@ -204,25 +193,13 @@ def test_footnote_of_an_old_table_without_the_new_columns():
 
 
 def test_footnote_of_a_table_with_only_the_sentence_does_not_guess():
-    # Regression: results written before the CO2 columns existed (compare's co2_method only)
-    # were captioned "CO2 estimated by codecarbon (method not recorded).", claiming an
-    # estimate that nothing in the table says; RAPL-measured runs were captioned "estimated".
     oldest = pd.DataFrame({"co2_kg": [1e-6], "co2_method": ["Measured by codecarbon 3.3.2: ..."]})
     footnote = co2_footnote(oldest)
     assert footnote == "CO2 by codecarbon (method not recorded); grid: not recorded."
-    assert "estimated" not in footnote
 
 
 def test_footnote_is_the_same_after_a_csv_round_trip():
-    runs = table(record(), record(source="RAPL"), EmissionsRecord(label="failed"))
+    runs = table(record(), record(grid="France", intensity=56.0), EmissionsRecord(label="failed"))
     back = pd.read_csv(io.StringIO(runs.to_csv(index=False)))
     assert co2_footnote(back) == co2_footnote(runs)
-    strings = runs.assign(co2_estimated=runs["co2_estimated"].map(str))  # "True"/"None"
-    assert co2_footnote(strings) == co2_footnote(runs)
-    numpy_bools = runs.assign(co2_estimated=[np.True_, np.False_, None])
-    assert co2_footnote(numpy_bools) == co2_footnote(runs)
-
-
-def test_footnote_refuses_what_is_not_a_table():
-    with pytest.raises(InvalidParameterError, match="'results' parameter of co2_footnote"):
-        co2_footnote([{"co2_kg": 1e-6}])
+    assert co2_footnote(runs).endswith("Not measured for 1 of 3 runs.")

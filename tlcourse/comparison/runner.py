@@ -85,7 +85,6 @@ from tlcourse.errors import (
     invalid_parameter,
 )
 from tlcourse.strategies import Strategy, StrategyResult, get_strategy
-from tlcourse.tracking.codecarbon_adapter import prepare_codecarbon
 
 __all__ = ["compare"]
 
@@ -208,7 +207,6 @@ def compare(
 
     records = [get_strategy(name, _FUNC, "strategies") for name in names]
     check_budget_fields(records)
-    prepare_codecarbon()  # its ~1 s of CPU detection overlaps the backbone's build
     depths = [b.depth for b in budgets if any("depth" in r.budget_fields for r in records)]
     context = ComparisonContext(
         data, backbone, size, budgets[0], country, strategy, boundary_depths=depths

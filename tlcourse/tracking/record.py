@@ -1,14 +1,16 @@
-"""The record of one tracked block: codecarbon's own ``EmissionsData`` plus what it lacks.
+"""The record of a measured block: time, energy, CO2, its range, and how they were obtained.
 
-codecarbon's ``EmissionsData`` already holds the energy (CPU, RAM, GPU), the emissions, the CPU
-model, the tracking mode and codecarbon's version; the record keeps it whole
-(:attr:`EmissionsRecord.emissions_data`) and exposes its numbers under the names tlcourse's
-results tables use. What codecarbon does not say, the record adds as plain structured fields:
-the clocks of the block itself, whether anything was measured and why not, *where* the CPU
-power came from (a hardware counter or an estimate, and the TDP assumed), and where the grid's
-carbon intensity came from. :attr:`~EmissionsRecord.mode`, :attr:`~EmissionsRecord.method` and
-:meth:`~EmissionsRecord.summary` are formatted from those fields (see
-:mod:`tlcourse.tracking.method`); nothing is parsed back from a sentence.
+The record keeps codecarbon's ``final_emissions_data`` whole (``emissions_data``) and adds what
+codecarbon does not say: the block's clocks, whether anything was measured and why not, the CPU
+power assumed, the grid and the CO2 range; ``mode`` and ``method`` are written from those fields.
+
+**The range.** Without a readable power counter (most laptops and virtual machines) the CPU's
+power is an assumption: 4 W per thread at full load, codecarbon's default for a CPU it does not
+know. Published TDPs per thread span about 2 to 8 W (:data:`CPU_WATTS_PER_THREAD`; vendors'
+pages): Core i7-8550U 15 W / 8 = 1.9 W, EPYC 7763 280 W / 128 = 2.2 W, Xeon Platinum 8380
+270 W / 80 = 3.4 W, Ryzen 7 5800X 105 W / 16 = 6.6 W, Core i9-13900K 253 W (maximum turbo) /
+32 = 7.9 W. The CPU energy is proportional to the assumption, so ``co2_kg_low`` and
+``co2_kg_high`` are the CO2 with the CPU at 2 and 8 W per thread, RAM, GPU and grid unchanged.
 """
 
 from __future__ import annotations
@@ -19,219 +21,118 @@ import numbers
 from typing import Any
 
 from tlcourse.tracking.formatting import format_co2, format_co2_range
-from tlcourse.tracking.method import CPU_POWER_SOURCES, describe_method, describe_mode
+from tlcourse.validation import Rule, validate_params
 
-__all__ = ["EmissionsRecord", "combine_records"]
+__all__ = ["CPU_WATTS_PER_THREAD", "EmissionsRecord", "combine_records"]
 
-# Fields that hold a measurement: cleared together when codecarbon's result cannot be used.
-MEASUREMENT_FIELDS = (
-    "energy_kwh",
-    "co2_kg",
-    "country_name",
-    "carbon_intensity_g_per_kwh",
-    "intensity_source",
-    "intensity_year",
-    "power_source",
-    "cpu_tdp_w",
-    "cpu_tdp_source",
-    "gpu_power_source",
-    "ram_power_source",
-    "co2_kg_low",
-    "co2_kg_high",
-    "co2_range_basis",
-    "emissions_data",
-)
+#: The stated assumption behind every range: (low, high) full-load power of one CPU thread, W.
+CPU_WATTS_PER_THREAD = (2.0, 8.0)
+#: The full-load power of one CPU thread that ``track`` passes to codecarbon, W.
+ASSUMED_WATTS_PER_THREAD = 4.0
+
+# How codecarbon scales the assumed CPU power in each tracking mode.
+_SHARE = {"process": "x this process's share of the CPU",
+          "machine": "x (0.1 + 0.9 x load^3), load of the whole machine"}  # fmt: skip
+# Fields that hold a measurement: all None when nothing (or not everything) was measured.
+MEASUREMENT_FIELDS = ("energy_kwh", "co2_kg", "co2_kg_low", "co2_kg_high", "co2_range_basis",
+                      "country_name", "carbon_intensity_g_per_kwh", "intensity_year",
+                      "cpu_tdp_w", "emissions_data")  # fmt: skip
 
 
 @dataclasses.dataclass
 class EmissionsRecord:
     """Time, energy and CO2 of one tracked block, filled in when the block exits.
 
-    Attributes:
-        label: the name given to :func:`~tlcourse.tracking.track`.
-        wall_seconds: elapsed time (``time.perf_counter``), without codecarbon's own start/stop.
-        cpu_seconds: CPU time of this process over the block, all threads together
-            (``time.process_time``); above ``wall_seconds`` when several cores were busy.
-        energy_kwh: electricity used (CPU + RAM + GPU), in kWh; ``None`` when not measured.
-        co2_kg: emissions in kg CO2-equivalent; ``None`` when not measured.
-        measured: True when codecarbon produced the energy and CO2 figures, whether read from a
-            hardware counter or estimated (see ``estimated``). False means only time was
-            recorded.
-        reason: why nothing was measured (``None`` when ``measured``).
-        country: ISO 3166-1 alpha-3 code asked for; ``None`` means codecarbon's world average.
-        country_name: the grid whose carbon intensity was applied (``"World average"``...).
-        carbon_intensity_g_per_kwh: grams CO2e per kWh applied.
-        intensity_source: where that intensity came from, one of
-            :data:`~tlcourse.tracking.grid.INTENSITY_SOURCES` (``"energy mix"``: codecarbon's
-            per-country table; ``"world average"``; ``"configuration"``; ``"cloud region"``).
-        intensity_year: year of the energy-mix data, when codecarbon's table gives one.
-        tracking_mode: ``"process"`` or ``"machine"`` (see :func:`~tlcourse.tracking.track`).
-        power_source: where the CPU power came from, one of
-            :data:`~tlcourse.tracking.method.CPU_POWER_SOURCES` (``"RAPL"``, ``"powermetrics"``,
-            ``"CPU load x TDP"``...); ``None`` when not measured or not recognised.
-        cpu_tdp_w: the full-load CPU power codecarbon assumed, in W, for an estimate.
-        cpu_tdp_source: where ``cpu_tdp_w`` came from, one of
-            :data:`~tlcourse.tracking.method.TDP_SOURCES` (``"CPU table"``,
-            ``"default per thread"``, ``"generic default"``, ``"configuration"``).
-        gpu_power_source: ``"NVML"``, ``"AMD SMI"`` or ``"powermetrics"`` when a GPU was
-            measured, else ``None``.
-        ram_power_source: ``"memory size estimate"``, ``"configuration"`` or
-            ``"Raspberry Pi power monitor"``.
-        co2_kg_low: the low end of the CO2 range, in kg; when the estimate rests on a default
-            CPU power (:mod:`tlcourse.tracking.ranges`) the CO2 with 2 W per CPU thread, else
-            equal to ``co2_kg``; ``None`` when not measured.
-        co2_kg_high: the high end, with 8 W per CPU thread (else ``co2_kg``).
-        co2_range_basis: the assumption behind the range, e.g. ``"CPU power 2-8 W per
-            thread (codecarbon assumed 4 W: its default for an unknown CPU model)"``; ``None``
-            when no range is stated (power read from a counter, or the CPU's own TDP).
-        codecarbon_version: version of codecarbon used, ``None`` if it could not be imported.
-        error: ``"ExceptionType: message"`` if an exception left the block, else ``None``.
-        started_at: local start time, ISO 8601.
-        finished: False while the block runs, True once the record is complete.
-        emissions_data: codecarbon's own ``EmissionsData`` for the block (its
-            ``final_emissions_data``), or ``None`` when not measured.
+    Measurement fields are None when nothing was measured (``measured=False``, ``reason``).
     """
 
-    label: str
-    wall_seconds: float | None = None
-    cpu_seconds: float | None = None
-    energy_kwh: float | None = None
-    co2_kg: float | None = None
-    measured: bool = False
-    reason: str | None = None
-    country: str | None = None
-    country_name: str | None = None
-    carbon_intensity_g_per_kwh: float | None = None
-    intensity_source: str | None = None
-    intensity_year: int | None = None
-    tracking_mode: str | None = None
-    power_source: str | None = None
-    cpu_tdp_w: float | None = None
-    cpu_tdp_source: str | None = None
-    gpu_power_source: str | None = None
-    ram_power_source: str | None = None
-    co2_kg_low: float | None = None
-    co2_kg_high: float | None = None
-    co2_range_basis: str | None = None
+    label: str  # the name given to track()
+    wall_seconds: float | None = None  # elapsed time of the block
+    cpu_seconds: float | None = None  # CPU time of this process, all threads together
+    energy_kwh: float | None = None  # electricity used: CPU + RAM + GPU
+    co2_kg: float | None = None  # kg CO2-equivalent
+    co2_kg_low: float | None = None  # the CO2 with the CPU at 2 W per thread (module docs)
+    co2_kg_high: float | None = None  # ... at 8 W per thread (None: no range stated)
+    co2_range_basis: str | None = None  # the assumption behind the range, in words
+    measured: bool = False  # False: only the time was recorded
+    reason: str | None = None  # why nothing was measured
+    country: str | None = None  # ISO 3166-1 alpha-3 code asked for; None: world average
+    country_name: str | None = None  # the grid whose carbon intensity was applied
+    carbon_intensity_g_per_kwh: float | None = None  # grams CO2e per kWh applied
+    intensity_year: int | None = None  # year of the country's energy-mix data
+    tracking_mode: str | None = None  # "process" or "machine" (see track)
+    cpu_tdp_w: float | None = None  # full-load power of the whole CPU assumed, W
     codecarbon_version: str | None = None
-    error: str | None = None
-    started_at: str | None = None
-    finished: bool = False
-    emissions_data: Any = dataclasses.field(default=None, repr=False, compare=False)
+    error: str | None = None  # "ExceptionType: message" if an exception left the block
+    started_at: str | None = None  # local start time, ISO 8601
+    finished: bool = False  # False while the block runs
+    emissions_data: Any = dataclasses.field(default=None, repr=False, compare=False)  # codecarbon's
 
-    # ----------------------------------------------------------------------------------------
-    # Formatted from the fields
+    def _data(self, name: str) -> float | None:
+        value = getattr(self.emissions_data, name, None)  # codecarbon's EmissionsData field
+        return None if value is None else float(value)
 
-    @property
-    def estimated(self) -> bool | None:
-        """True when the CPU power was estimated, False when read from a hardware counter,
-        None when not measured or the source is not recognised."""
-        return CPU_POWER_SOURCES.get(self.power_source) if self.measured else None
+    def _watts(self, name: str) -> float:
+        # codecarbon's own cpu_power is a mean of its samples; energy / duration is the average.
+        seconds = self._data("duration") or self.wall_seconds or 0.0
+        return (self._data(name) or 0.0) * 3.6e6 / seconds if seconds > 0 else 0.0
 
     @property
     def mode(self) -> str:
-        """How the energy was obtained, e.g. ``"measured (RAPL)"``,
-        ``"estimated (CPU load x TDP)"`` or ``"not measured"``."""
-        return describe_mode(self)
+        """``"estimated (CPU load x TDP)"``, ``"estimated (CPU load x TDP, GPU measured)"`` or
+        ``"not measured"``."""
+        if not self.measured:
+            return "not measured"
+        return f"estimated (CPU load x TDP{', GPU measured' if self._data('gpu_energy') else ''})"
 
     @property
     def method(self) -> str:
-        """One sentence a student can read, with the assumptions and the numbers used."""
-        return describe_method(self)
+        """One sentence saying how the figures were obtained, with the numbers assumed.
 
-    # ----------------------------------------------------------------------------------------
-    # codecarbon's EmissionsData, under tlcourse's names
-
-    def _data(self, name: str) -> float | None:
-        value = getattr(self.emissions_data, name, None)
-        return None if value is None else float(value)
-
-    @property
-    def cpu_energy_kwh(self) -> float | None:
-        """The CPU part of ``energy_kwh`` (codecarbon's ``cpu_energy``)."""
-        return self._data("cpu_energy")
-
-    @property
-    def ram_energy_kwh(self) -> float | None:
-        """The RAM part of ``energy_kwh`` (codecarbon's ``ram_energy``)."""
-        return self._data("ram_energy")
-
-    @property
-    def gpu_energy_kwh(self) -> float | None:
-        """The GPU part of ``energy_kwh`` (codecarbon's ``gpu_energy``)."""
-        return self._data("gpu_energy")
-
-    @property
-    def ram_power_w(self) -> float | None:
-        """RAM power codecarbon assumed (a constant unless read from hardware)."""
-        return self._data("ram_power")
-
-    @property
-    def cpu_power_w(self) -> float | None:
-        """Average CPU power over the block: CPU energy / duration."""
-        return self._average_watts(self.cpu_energy_kwh)
-
-    @property
-    def gpu_power_w(self) -> float | None:
-        """Average GPU power over the block: GPU energy / duration."""
-        return self._average_watts(self.gpu_energy_kwh)
-
-    @property
-    def cpu_model(self) -> str | None:
-        """CPU model as codecarbon detected it."""
-        return getattr(self.emissions_data, "cpu_model", None)
-
-    def _average_watts(self, energy_kwh: float | None) -> float | None:
-        # codecarbon's own cpu_power and gpu_power are unweighted means of their samples,
-        # including the ~0 W one taken at start(); energy / duration is the honest average.
-        if energy_kwh is None:
-            return None
-        seconds = self._data("duration") or self.wall_seconds or 0.0
-        return energy_kwh * 3.6e6 / seconds if seconds > 0 else 0.0
-
-    # ----------------------------------------------------------------------------------------
+        Example:
+            >>> EmissionsRecord("run", reason="codecarbon is not installed").method
+            'Not measured: codecarbon is not installed. Only the time was recorded.'
+        """
+        if not self.measured:
+            return f"Not measured: {self.reason}. Only the time was recorded."
+        data = self.emissions_data
+        threads = getattr(data, "cpu_count", None) or 1
+        tdp = self.cpu_tdp_w or 0.0
+        share = _SHARE.get(self.tracking_mode, _SHARE["machine"])
+        text = (
+            f"Estimated by codecarbon {self.codecarbon_version} (offline): CPU power assumed "
+            f"{tdp:g} W at full load ({tdp / threads:.3g} W per thread x {threads:g} threads) "
+            f"{share} (average {self._watts('cpu_energy'):.2g} W); RAM "
+            f"{self._data('ram_power') or 0:.3g} W (codecarbon's estimate from the memory size)"
+        )
+        if self._data("gpu_energy"):
+            text += (
+                f"; GPU energy read from its driver ({getattr(data, 'gpu_model', '') or 'GPU'}, "
+                f"whole card, average {self._watts('gpu_energy'):.3g} W)"
+            )
+        grid = "world average, no country given"
+        if self.country is not None:
+            grid = f"{self.country_name} grid, {self.intensity_year} energy mix"
+        intensity = self.carbon_intensity_g_per_kwh or 0
+        return f"{text}; carbon intensity {intensity:.0f} g CO2e/kWh ({grid}, codecarbon's table)."
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the record as a plain dict, ready to be one row of a results table.
-
-        Every field but ``emissions_data`` (its numbers appear under tlcourse's names), plus
-        ``mode``, ``method``, ``estimated`` and the energy and power of each component.
-
-        Returns:
-            ``{name: value}``; unmeasured numbers are ``None`` (NaN once in a DataFrame).
+        """The record as one row of a results table (codecarbon's data under tlcourse's names).
 
         Example:
             >>> row = EmissionsRecord(label="demo", wall_seconds=1.5).to_dict()
             >>> row["wall_seconds"], row["mode"], "emissions_data" in row
             (1.5, 'not measured', False)
         """
-        row = {
-            field.name: getattr(self, field.name)
-            for field in dataclasses.fields(self)
-            if field.name != "emissions_data"
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        row |= {
+            f"{part}_energy_kwh": self._data(f"{part}_energy") for part in ("cpu", "ram", "gpu")
         }
-        for name in (
-            "mode",
-            "method",
-            "estimated",
-            "cpu_energy_kwh",
-            "ram_energy_kwh",
-            "gpu_energy_kwh",
-            "cpu_power_w",
-            "ram_power_w",
-            "gpu_power_w",
-            "cpu_model",
-        ):
-            row[name] = getattr(self, name)
-        return row
+        cpu_model = getattr(row.pop("emissions_data"), "cpu_model", None)
+        return row | {"mode": self.mode, "method": self.method, "cpu_model": cpu_model}
 
     def summary(self) -> str:
-        """Return a one-line human summary: time, energy, CO2 and how they were obtained.
-
-        Returns:
-            A string such as ``"fine-tuning: 2.00 s (CPU 1.98 s), 0.00778 Wh, 2.87 mg CO2e
-            (range 1.6-5.4 mg), estimated (CPU load x TDP)"``; the range only when one is
-            stated (``co2_range_basis``).
+        """One line: time, energy, CO2 (with its range) and how they were obtained.
 
         Example:
             >>> EmissionsRecord(label="demo", wall_seconds=1.5, cpu_seconds=1.2).summary()
@@ -241,35 +142,59 @@ class EmissionsRecord:
         cpu = "n/a" if self.cpu_seconds is None else f"{self.cpu_seconds:.2f} s"
         energy = "energy n/a" if self.energy_kwh is None else f"{self.energy_kwh * 1000:.3g} Wh"
         co2 = "CO2 n/a" if self.co2_kg is None else format_co2(self.co2_kg)
-        if self.co2_range_basis and self.co2_kg_low is not None and self.co2_kg_high is not None:
+        if self.co2_range_basis and self.co2_kg_low is not None:
             co2 += f" (range {format_co2_range(self.co2_kg_low, self.co2_kg_high)})"
         return f"{self.label}: {wall} (CPU {cpu}), {energy}, {co2}, {self.mode}"
 
 
-# Fields combine_records computes itself; every other field keeps the value the pieces share.
+def co2_range(record: EmissionsRecord) -> tuple[float, float, str]:
+    """``(co2_kg_low, co2_kg_high, basis)`` of a measured record (see the module).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> record = EmissionsRecord("run", measured=True, energy_kwh=1e-5, co2_kg=4.75e-6,
+        ...     cpu_tdp_w=8.0, emissions_data=SimpleNamespace(cpu_energy=8e-6, cpu_count=2))
+        >>> low, high, basis = co2_range(record)
+        >>> round(low * 1e6, 2), round(high * 1e6, 2), basis
+        (2.85, 8.55, 'CPU power 2-8 W per thread (4 W assumed)')
+    """
+    cpu_kwh, energy = record._data("cpu_energy") or 0.0, record.energy_kwh
+    if not energy or not record.cpu_tdp_w:
+        return record.co2_kg, record.co2_kg, None
+    assumed = record.cpu_tdp_w / (getattr(record.emissions_data, "cpu_count", None) or 1)
+    kg_per_kwh = record.co2_kg / energy
+    low_w, high_w = CPU_WATTS_PER_THREAD
+    low = (energy - cpu_kwh + cpu_kwh * low_w / assumed) * kg_per_kwh
+    high = (energy - cpu_kwh + cpu_kwh * high_w / assumed) * kg_per_kwh
+    return low, high, f"CPU power {low_w:g}-{high_w:g} W per thread ({assumed:.3g} W assumed)"
+
+
+# Summed by combine_records; every other field keeps the value the pieces share.
 _SUMMED = ("wall_seconds", "cpu_seconds", "energy_kwh", "co2_kg", "co2_kg_low", "co2_kg_high")
-_ENERGY_DATA = ("duration", "emissions", "energy_consumed", "cpu_energy", "gpu_energy",
+_DATA_SUMMED = ("duration", "emissions", "energy_consumed", "cpu_energy", "gpu_energy",
                 "ram_energy")  # fmt: skip
+_RECORDS = Rule(
+    lambda v: isinstance(v, list | tuple) and v and all(isinstance(r, EmissionsRecord) for r in v),
+    "a non-empty list of EmissionsRecord (what `with track(...)` gives)",
+    list,
+)
 
 
-def combine_records(records) -> EmissionsRecord:
-    """One record for work measured in several pieces (a feature pass, then a head, say).
+@validate_params({"records": [_RECORDS]})
+def combine_records(records: list[EmissionsRecord]) -> EmissionsRecord:
+    """One record for work measured in pieces (a feature pass, then a head, say).
 
     Times, energy and CO2 add up, and so do the two ends of the CO2 range. The rules:
 
-    * **A piece that was not measured leaves the total not measured** (``measured=False``,
-      energy, CO2 and range None, ``reason`` naming the piece): a total without it would
+    * **A piece that was not measured leaves the total not measured** (``measured=False``;
+      energy, CO2 and range None; ``reason`` names the piece): a total without it would
       understate. The times still add up.
     * **A measured piece without a stated range** (``co2_kg_low``/``co2_kg_high`` None) counts
       its ``co2_kg`` at both ends: no uncertainty is known for it, none is invented.
     * The carbon intensity is the total CO2 over the total energy. Other fields keep the value
       the pieces share; text that differs is joined with " + ", numbers that differ are None.
 
-    Args:
-        records: one or more :class:`EmissionsRecord` (finished).
-
-    Returns:
-        A new record; the pieces are left as they are.
+    Returns a new record; the pieces are left as they are.
 
     Example:
         >>> a = EmissionsRecord("pass", wall_seconds=1.0, measured=True, energy_kwh=2e-6,
@@ -284,22 +209,11 @@ def combine_records(records) -> EmissionsRecord:
         >>> combine_records([a, EmissionsRecord("lost", reason="no codecarbon")]).co2_kg is None
         True
     """
-    records = list(records) if not isinstance(records, EmissionsRecord) else [records]
-    if not records or not all(isinstance(r, EmissionsRecord) for r in records):
-        from tlcourse.errors import invalid_parameter
-
-        rule = "a non-empty list of EmissionsRecord (what `with track(...)` gives)"
-        raise invalid_parameter("records", "combine_records", rule, records)
-    return combine(records)
-
-
-def combine(records: list[EmissionsRecord]) -> EmissionsRecord:
-    """:func:`combine_records` without the check of its argument (for internal callers)."""
     if len(records) == 1:
         return dataclasses.replace(records[0])
-    total = EmissionsRecord(label=_shared([r.label for r in records]))
+    total = EmissionsRecord(label="")
     for field in dataclasses.fields(EmissionsRecord):
-        if field.name not in (*_SUMMED, "label", "emissions_data"):
+        if field.name not in (*_SUMMED, "emissions_data"):
             setattr(total, field.name, _shared([getattr(r, field.name) for r in records]))
     total.finished = all(r.finished for r in records)
     total.wall_seconds = _sum(r.wall_seconds for r in records)
@@ -311,14 +225,21 @@ def combine(records: list[EmissionsRecord]) -> EmissionsRecord:
         total.measured = False
         total.reason = "; ".join(f"{r.label} not measured ({r.reason})" for r in missing)
         return total
-    total.reason = None
     total.energy_kwh = _sum(r.energy_kwh for r in records)
     total.co2_kg = _sum(r.co2_kg for r in records)
     total.co2_kg_low = _sum(r.co2_kg if r.co2_kg_low is None else r.co2_kg_low for r in records)
     total.co2_kg_high = _sum(r.co2_kg if r.co2_kg_high is None else r.co2_kg_high for r in records)
     if total.energy_kwh and total.co2_kg is not None:
         total.carbon_intensity_g_per_kwh = total.co2_kg / total.energy_kwh * 1000
-    total.emissions_data = _combined_data([r.emissions_data for r in records])
+    data = [r.emissions_data for r in records]
+    if all(d is not None for d in data):
+        # codecarbon's data of the whole: energies and duration summed, the rest (CPU model
+        # and threads, RAM power...) taken from the first piece.
+        total.emissions_data = copy.copy(data[0])
+        for name in _DATA_SUMMED:
+            values = [getattr(d, name, None) for d in data]
+            if all(isinstance(v, numbers.Real) for v in values):
+                setattr(total.emissions_data, name, float(sum(values)))
     return total
 
 
@@ -328,21 +249,7 @@ def _sum(values) -> float | None:
 
 
 def _shared(values):
-    """The value every piece has; differing text joined with " + "; else None."""
     distinct = list(dict.fromkeys(v for v in values if v is not None))
     if len(distinct) <= 1:
         return distinct[0] if distinct else None
     return " + ".join(distinct) if all(isinstance(v, str) for v in distinct) else None
-
-
-def _combined_data(data: list):
-    # codecarbon's EmissionsData of the whole: its energies and duration summed, the rest
-    # (CPU model and count, RAM power, PUE...) taken from the first piece.
-    if any(d is None for d in data):
-        return None
-    combined = copy.copy(data[0])
-    for name in _ENERGY_DATA:
-        values = [getattr(d, name, None) for d in data]
-        if all(isinstance(v, numbers.Real) for v in values):
-            setattr(combined, name, float(sum(values)))
-    return combined

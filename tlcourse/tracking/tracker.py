@@ -1,66 +1,122 @@
-""":func:`track`: time, energy and CO2 of a block of code, as a context manager or decorator."""
+""":func:`track`: time, energy and CO2 of a block of code, with codecarbon's public interface only.
+
+The assumptions behind every figure go in as codecarbon's own arguments, so how a figure was
+obtained is known from what was asked, never read from codecarbon's internals:
+``force_cpu_power`` is 4 W per CPU thread at full load (codecarbon's default for a CPU it does not
+know; the 2-8 W range is in :mod:`~tlcourse.tracking.record`) times the CPU load, on every
+machine (a RAPL counter, where readable at all, reads the whole CPU: other programs too);
+``force_carbon_intensity_g_co2e_kwh`` is the grid's figure from codecarbon's shipped table, so
+nothing is fetched whatever a configuration file says; ``pue=1``; RAM power is codecarbon's
+estimate from the memory size. No file unless ``output_dir`` is given; codecarbon's log lines
+are held back, and an error it swallows becomes the record's ``reason``. Left as codecarbon does
+it: when ``stop()`` meets a scheduled reading, codecarbon 3.3.2 may count that interval twice.
+"""
 
 from __future__ import annotations
 
 import datetime
+import difflib
 import functools
+import importlib.resources
+import json
+import logging
+import math
+import numbers
 import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tlcourse.errors import check_choice, check_real, invalid_parameter
-from tlcourse.tracking import codecarbon_adapter as adapter
-from tlcourse.tracking.grid import check_country
-from tlcourse.tracking.record import MEASUREMENT_FIELDS, EmissionsRecord
+from tlcourse.tracking.record import (
+    ASSUMED_WATTS_PER_THREAD,
+    MEASUREMENT_FIELDS,
+    EmissionsRecord,
+    co2_range,
+)
+from tlcourse.validation import Interval, Rule, StrOptions, validate_params
 
-__all__ = ["TRACKING_MODES", "Tracking", "track"]
+__all__ = ["COUNTRY", "TRACKING_MODES", "Tracking", "track"]
 
 #: ``"process"``: this Python process and its children; ``"machine"``: the whole computer.
 TRACKING_MODES = ("process", "machine")
 
 
-def track(
-    label: str,
-    country: str | None = None,
-    measure_power_secs: float = 1,
-    output_dir: str | os.PathLike | None = None,
-    *,
-    tracking_mode: str = "process",
-) -> Tracking:
+@functools.lru_cache(maxsize=2)
+def _table(name: str) -> dict | None:
+    """A JSON table codecarbon ships with its package, or None without codecarbon."""
+    try:
+        folder = importlib.resources.files("codecarbon") / "data" / "private_infra"
+        return json.loads((folder / name).read_text())
+    except Exception:
+        return None
+
+
+def _grid(country: str | None) -> tuple[float | None, str | None, int | None]:
+    """``(g CO2e per kWh, grid name, year of the data)`` from codecarbon's shipped tables."""
+    if country is None:
+        world = (_table("carbon_intensity_per_source.json") or {}).get("world_average")
+        return world, "World average", None
+    entry = (_table("global_energy_mix.json") or {}).get(country, {})
+    return entry.get("carbon_intensity"), entry.get("country_name"), entry.get("year")
+
+
+def _is_country(value) -> bool:
+    mix = _table("global_energy_mix.json")
+    shape = isinstance(value, str) and len(value) == 3 and value.isalpha()
+    return shape and (mix is None or value.upper() in mix)  # without codecarbon: the shape
+
+
+def _suggest(value) -> str:
+    mix = _table("global_energy_mix.json")
+    if not isinstance(value, str) or not mix:
+        return ""
+    by_name = {str(entry.get("country_name", "")).lower(): code for code, entry in mix.items()}
+    codes = [by_name[n] for n in difflib.get_close_matches(value.lower(), by_name, n=3)]
+    codes = list(dict.fromkeys(codes + difflib.get_close_matches(value.upper(), mix, n=3)))[:3]
+    named = " or ".join(f"{code!r} ({mix[code].get('country_name', '?')})" for code in codes)
+    return f"Did you mean {named}?" if codes else ""
+
+
+#: The rule for a ``country`` argument (with ``None`` for the world average): a 3-letter code
+#: in codecarbon's energy-mix table, any case; close names and codes are suggested.
+COUNTRY = Rule(
+    _is_country,
+    "a 3-letter ISO 3166-1 alpha-3 code in codecarbon's table, such as 'USA', 'FRA' or 'DEU'",
+    str.upper,
+)
+COUNTRY.hint = _suggest
+
+
+@validate_params(
+    {
+        "label": [Rule(lambda v: isinstance(v, str) and v.strip(), "a non-empty string")],
+        "country": [COUNTRY, None],
+        "measure_power_secs": [Interval(numbers.Real, 0, None, closed="neither")],
+        "output_dir": [str, os.PathLike, None],
+        "tracking_mode": [StrOptions(TRACKING_MODES)],
+    }
+)
+def track(label: str, country: str | None = None, measure_power_secs: float = 1,
+          output_dir: str | os.PathLike | None = None, *, tracking_mode: str = "process",
+          ) -> Tracking:  # fmt: skip
     """Measure the time, energy and CO2 of a block of code (context manager or decorator).
 
-    The record is created empty when the block starts and filled when it exits, also when the
-    block raises (the exception then propagates unchanged and ``record.error`` names it). If
-    codecarbon is not installed or fails, ``record.measured`` is False, ``record.reason`` says
-    why, the times are still recorded and your code is not interrupted.
-
-    The first tracked block of a Python process waits about 1.5 s while codecarbon detects the
-    hardware; that wait is not counted in ``wall_seconds``.
+    The record is filled when the block exits, also when it raises (the exception propagates
+    and ``record.error`` names it). If codecarbon is missing or fails, ``record.measured`` is
+    False, ``record.reason`` says why, the times are still recorded and your code runs on.
+    ``record.method`` says how the CO2 was estimated. Nothing uses the network; codecarbon's
+    hardware detection (once per process) is not counted in ``wall_seconds``. A decorated
+    function appends one record per call to ``function.records``.
 
     Args:
-        label: a name for the run, copied into the record (and into codecarbon's CSV).
-        country: ISO 3166-1 alpha-3 code of the electricity grid, such as ``"USA"``, ``"FRA"``
-            or ``"DEU"`` (case-insensitive). None applies codecarbon's world average,
-            475 g CO2e/kWh. Defaults to None.
-        measure_power_secs: seconds between two power readings. Defaults to 1 (codecarbon's
-            own default, 15, is too coarse for runs of a few seconds).
-        output_dir: folder where codecarbon appends a row to ``emissions.csv`` (created if
-            missing). None writes no file at all. Defaults to None.
-        tracking_mode: ``"process"`` attributes to the block the CPU load and memory of this
-            process only; ``"machine"`` uses the whole computer's, other programs included
-            (codecarbon's default). Defaults to ``"process"``.
-
-    Returns:
-        A :class:`Tracking`. ``with track(...) as record:`` gives the
-        :class:`~tlcourse.tracking.record.EmissionsRecord`; ``@track(...)`` leaves the
-        function's return value unchanged and appends one record per call to
-        ``function.records``.
-
-    Raises:
-        InvalidParameterError: for an empty label, a country that is not a known 3-letter
-            code, a non-positive ``measure_power_secs`` or an unknown ``tracking_mode``.
+        label: a name for the run, copied into the record.
+        country: ISO 3166-1 alpha-3 code of the electricity grid (``"USA"``, ``"FRA"``...,
+            any case); None for codecarbon's world average, 475 g CO2e/kWh.
+        measure_power_secs: seconds between two power readings.
+        output_dir: folder where codecarbon appends a row to ``emissions.csv``; None: no file.
+        tracking_mode: ``"process"`` counts this process's CPU load and memory only;
+            ``"machine"`` the whole computer's, other programs included.
 
     Example:
         >>> with track("sum of squares", country="FRA") as record:
@@ -73,150 +129,175 @@ def track(
         >>> square(3), len(square.records)
         (9, 1)
     """
-    if not isinstance(label, str) or not label.strip():
-        raise invalid_parameter("label", "track", "a non-empty string", label)
-    country = check_country("country", country, "track")
-    measure_power_secs = check_real(
-        "measure_power_secs", measure_power_secs, "track", low=0, low_open=True
-    )
-    if output_dir is not None and not isinstance(output_dir, str | os.PathLike):
-        raise invalid_parameter(
-            "output_dir", "track", "a folder path (str or Path) or None", output_dir
-        )
-    check_choice("tracking_mode", tracking_mode, TRACKING_MODES, "track")
-    return Tracking(
-        label=label,
-        country=country,
-        measure_power_secs=measure_power_secs,
-        output_dir=None if output_dir is None else Path(output_dir),
-        tracking_mode=tracking_mode,
-    )
+    output_dir = None if output_dir is None else Path(output_dir)
+    return Tracking(label, country, float(measure_power_secs), output_dir, tracking_mode)
 
 
 class Tracking:
     """What :func:`track` returns: a reusable context manager and decorator.
 
-    Each ``with`` block or decorated call starts a fresh codecarbon tracker and produces a new
-    :class:`~tlcourse.tracking.record.EmissionsRecord`, also appended to :attr:`records`. The
-    same object can be entered again, nested or from several threads.
-
-    Attributes:
-        records: every record produced so far, oldest first.
+    Each ``with`` block or decorated call starts its own codecarbon tracker and gives a new
+    record, also appended to :attr:`records`; blocks can be nested and run in threads.
     """
 
-    def __init__(
-        self,
-        label: str,
-        country: str | None,
-        measure_power_secs: float,
-        output_dir: Path | None,
-        tracking_mode: str,
-    ):
-        self.label = label
-        self.country = country
-        self.measure_power_secs = measure_power_secs
-        self.output_dir = output_dir
-        self.tracking_mode = tracking_mode
+    def __init__(self, label, country, measure_power_secs, output_dir, tracking_mode):
+        self.label, self.country, self.tracking_mode = label, country, tracking_mode
+        self.measure_power_secs, self.output_dir = measure_power_secs, output_dir
         self.records: list[EmissionsRecord] = []
-        # One stack per thread: with-blocks exit in reverse order within a thread, not across.
-        self._local = threading.local()
-
-    def __repr__(self) -> str:
-        return (
-            f"Tracking(label={self.label!r}, country={self.country!r}, "
-            f"measure_power_secs={self.measure_power_secs:g}, output_dir={self.output_dir!r}, "
-            f"tracking_mode={self.tracking_mode!r})"
-        )
-
-    @property
-    def last_record(self) -> EmissionsRecord | None:
-        """The most recent record, or None before the first run."""
-        return self.records[-1] if self.records else None
+        self._local = threading.local()  # with-blocks exit in reverse order per thread
 
     def __enter__(self) -> EmissionsRecord:
-        run = _Run(self)
-        self._runs().append(run)
-        self.records.append(run.record)
-        return run.record
+        now = datetime.datetime.now().isoformat(timespec="seconds")
+        record = EmissionsRecord(self.label, country=self.country, started_at=now,
+                                 tracking_mode=self.tracking_mode)  # fmt: skip
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        started = _start(self)
+        # The clocks start after codecarbon's start-up, so its hardware probe is not counted.
+        run = (record, started, time.perf_counter(), time.process_time())
+        self._local.__dict__.setdefault("runs", []).append(run)
+        self.records.append(record)
+        return record
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self._runs().pop().finish(exc_type, exc)
+        record, started, wall, cpu = self._local.runs.pop()
+        record.wall_seconds = time.perf_counter() - wall
+        record.cpu_seconds = time.process_time() - cpu
+        if exc_type is not None:
+            record.error = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
+        try:
+            _fill(record, *_stop(*started))
+        except Exception as error:  # a codecarbon change must not break the user's run
+            for name in MEASUREMENT_FIELDS:
+                setattr(record, name, None)
+            reason = f"tlcourse could not read codecarbon's result ({type(error).__name__}: "
+            _fill(record, None, f"{reason}{error})")
+        record.finished = True
         return False  # never swallow the user's exception
 
     def __call__(self, func: Callable) -> Callable:
         if not callable(func):
-            raise TypeError(
-                f"track(...) decorates a function; got {type(func).__name__} {func!r}. "
-                "To measure a block of code, use `with track(...) as record:`."
-            )
+            why = "To measure a block of code, use `with track(...) as record:`."
+            raise TypeError(f"track(...) decorates a function; got {func!r}. {why}")
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with self:
                 return func(*args, **kwargs)
 
-        wrapper.records = self.records
-        wrapper.tracking = self
+        wrapper.records, wrapper.tracking = self.records, self
         return wrapper
 
-    def _runs(self) -> list[_Run]:
-        runs = getattr(self._local, "runs", None)
-        if runs is None:
-            runs = self._local.runs = []
-        return runs
+
+# ---------------------------------------------------------------------------------------------
+# codecarbon: start, stop, read
+
+_lock = threading.Lock()
+_holders = 0
+_saved_level = logging.NOTSET
+_swallowed = threading.local()
 
 
-class _Run:
-    """One tracked execution: codecarbon tracker, clocks and the record they fill."""
+def _keep_error(record: logging.LogRecord) -> bool:
+    # codecarbon's methods catch their own exceptions, log them (exc_info) and return None:
+    # the first one is kept, per thread, to say why nothing was measured; nothing is printed.
+    if record.exc_info and getattr(_swallowed, "error", None) is None:
+        _swallowed.error = record.exc_info[1]
+    return False
 
-    def __init__(self, tracking: Tracking):
-        self.record = EmissionsRecord(
-            label=tracking.label,
-            country=tracking.country,
-            tracking_mode=tracking.tracking_mode,
-            started_at=datetime.datetime.now().isoformat(timespec="seconds"),
-        )
-        if tracking.output_dir is not None:
-            tracking.output_dir.mkdir(parents=True, exist_ok=True)
-        adapter.quiet_codecarbon_logger()
-        try:
-            self.tracker, self.reason = adapter.start_tracker(
-                tracking.label,
-                tracking.country,
-                tracking.measure_power_secs,
-                tracking.output_dir,
-                tracking.tracking_mode,
-            )
-        except BaseException:
-            adapter.restore_codecarbon_logger()
-            raise
-        # Clocks start after codecarbon's start-up so its hardware probe is not counted.
-        self.wall_start = time.perf_counter()
-        self.cpu_start = time.process_time()
 
-    def finish(self, exc_type, exc) -> None:
-        record = self.record
-        record.wall_seconds = time.perf_counter() - self.wall_start
-        record.cpu_seconds = time.process_time() - self.cpu_start
-        if exc_type is not None:
-            record.error = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
-        try:
-            data, reason = (None, self.reason)
-            if self.tracker is not None:
-                data, reason = adapter.stop_tracker(self.tracker)
-            try:
-                adapter.fill_record(record, self.tracker, data, reason)
-            except Exception as error:  # a codecarbon change must not break the user's run
-                for name in MEASUREMENT_FIELDS:
-                    setattr(record, name, None)
-                adapter.fill_record(
-                    record,
-                    None,
-                    None,
-                    f"tlcourse could not read codecarbon's result "
-                    f"({type(error).__name__}: {error})",
-                )
-        finally:
-            self.tracker = None
-            record.finished = True
-            adapter.restore_codecarbon_logger()
+def _hold(hold: bool) -> None:
+    global _holders, _saved_level
+    logger = logging.getLogger("codecarbon")
+    with _lock:
+        if hold and _holders == 0:
+            _saved_level = logger.level  # the user's, given back by the last release
+        _holders += 1 if hold else -1
+        logger.setLevel(logging.WARNING if _holders else _saved_level)
+        (logger.addFilter if _holders else logger.removeFilter)(_keep_error)
+
+
+def cpu_watts() -> float:
+    """The full-load power of the whole CPU that ``track`` assumes, W."""
+    return ASSUMED_WATTS_PER_THREAD * (os.cpu_count() or 1)
+
+
+def _start(tracking: Tracking) -> tuple[object | None, str | None]:
+    """``(tracker, None)`` or ``(None, reason)``; never raises for codecarbon's sake."""
+    try:
+        import codecarbon
+        from codecarbon import OfflineEmissionsTracker, OutputMethod
+    except ImportError as error:
+        return None, f"codecarbon is not installed ({error}); `pip install codecarbon`"
+    except Exception as error:
+        return None, f"codecarbon could not be imported ({type(error).__name__}: {error})"
+    _hold(True)  # after codecarbon's import, which sets its logger's level
+    _swallowed.error = tracker = None
+    folder = tracking.output_dir
+    try:
+        # Every setting is explicit: an argument wins over codecarbon's configuration files.
+        tracker = OfflineEmissionsTracker(
+            project_name=tracking.label, experiment_name=tracking.label,
+            country_iso_code=tracking.country, region=None, cloud_provider=None,
+            cloud_region=None, measure_power_secs=tracking.measure_power_secs,
+            tracking_mode=tracking.tracking_mode, output_dir=str(folder or "."),
+            output_methods=[OutputMethod.CSV] if folder else [], output_file="emissions.csv",
+            allow_multiple_runs=True, log_level="warning", force_cpu_power=cpu_watts(),
+            force_ram_power=None, force_carbon_intensity_g_co2e_kwh=_grid(tracking.country)[0],
+            electricitymaps_api_token=None, pue=1.0,
+        )  # fmt: skip
+        tracker.start()
+    except Exception as error:
+        _swallowed.error = _swallowed.error or error
+    except BaseException:
+        _hold(False)
+        raise
+    error = _swallowed.error
+    if error is None:
+        return tracker, None
+    if tracker is None:
+        _hold(False)
+    else:
+        _stop(tracker, None)  # no timer left measuring for the rest of the session
+    why = f"({type(error).__name__}: {error})"
+    return None, f"codecarbon {codecarbon.__version__} failed to start {why}"
+
+
+def _stop(tracker, reason: str | None) -> tuple[object | None, str | None]:
+    """``(final_emissions_data, None)`` or ``(None, reason)``; gives the logger back."""
+    if tracker is None:
+        return None, reason
+    _swallowed.error = None
+    try:
+        result = tracker.stop()
+    except Exception as error:
+        _swallowed.error = error
+    finally:
+        _hold(False)
+    data, error = getattr(tracker, "final_emissions_data", None), _swallowed.error
+    if error is not None:
+        return None, f"codecarbon's stop() failed ({type(error).__name__}: {error})"
+    if result is None or data is None:
+        return None, "codecarbon's stop() returned no result"
+    for name in ("energy_consumed", "emissions"):
+        value = getattr(data, name, None)
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            return None, f"codecarbon returned an invalid {name} figure: {value!r}"
+    return data, None
+
+
+def _fill(record: EmissionsRecord, data, reason: str | None) -> None:
+    if data is None:
+        record.measured, record.reason = False, reason
+        return
+    record.measured, record.reason, record.emissions_data = True, None, data
+    record.energy_kwh, record.co2_kg = float(data.energy_consumed), float(data.emissions)
+    record.codecarbon_version = data.codecarbon_version
+    record.tracking_mode = data.tracking_mode or record.tracking_mode
+    record.cpu_tdp_w = cpu_watts()
+    intensity, record.country_name, record.intensity_year = _grid(record.country)
+    if record.energy_kwh > 0:
+        intensity = record.co2_kg / record.energy_kwh * 1000  # what codecarbon applied
+    record.carbon_intensity_g_per_kwh = intensity
+    record.co2_kg_low, record.co2_kg_high, record.co2_range_basis = co2_range(record)
+    record.method  # noqa: B018  (if codecarbon's data changed shape, fail here, not in a table)
