@@ -2,16 +2,20 @@
 
 It runs the autograder's tests, public and hidden, through otter's own test-file classes
 (``OKTestFile.run`` / ``ExceptionTestFile.run``, as ``otter run`` would), but never in the
-student's kernel: each question's tests see the real builtins, the real modules
+student's kernel. Each question's tests see a namespace sealed for them
+(:func:`test_namespace`): a fresh copy of the real builtins, the real modules
 (:data:`tlcourse.grading.names.TRUSTED_MODULES`: ``tl``, ``np``, ``pd``, ``keras``...), the
-grader's ``FAST``, and the answers that question exported, read back as data
-(:func:`tlcourse.grading.restore.restore_answers`). Nothing the submission defined can run
-here. It runs in a sandbox of its own (no network, read-only system, resource limits), since it
-reads files the submission wrote. The report (JSON) goes to the file descriptor the grader gave.
+grader's ``FAST``, and, of the answers that question exported (read back as data by
+:func:`tlcourse.grading.restore.restore_answers`), exactly the names its tests read: an answer
+named ``abs``, ``np`` or ``__builtins__`` is ignored, whatever the submission wrote. Nothing the
+submission defined can run here. It runs in a sandbox of its own (no network, read-only system,
+resource limits; as an unprivileged uid when graded by root), since it reads files the
+submission wrote. The report (JSON) goes to the file descriptor the grader gave.
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import json
 import os
@@ -19,9 +23,42 @@ import sys
 import traceback
 from pathlib import Path
 
-__all__ = ["check_answers", "main"]
+__all__ = ["check_answers", "main", "test_namespace"]
 
 _MESSAGE_CHARS = 2000
+
+
+def test_namespace(values: dict, names, trusted: dict) -> tuple[dict, dict]:
+    """The globals one question's tests run in, and the answers left out of them.
+
+    Args:
+        values: the question's answers, as restored.
+        names: the names its tests read (:func:`tlcourse.grading.names.question_names`).
+        trusted: the grader's own names (modules, ``FAST``).
+
+    Returns:
+        ``(namespace, ignored)``: ``namespace`` holds the answers named in ``names`` that are
+        not the grader's, then ``trusted``, then a fresh copy of the builtins (a test that
+        changes one changes it for its own question only); ``ignored`` maps every other
+        answer to why it was left out.
+
+    Example:
+        >>> namespace, ignored = test_namespace({"x": 1, "abs": 2}, ["x"], {"FAST": True})
+        >>> namespace["x"], "abs" in namespace, namespace["__builtins__"]["abs"] is abs
+        (1, False, True)
+        >>> ignored
+        {'abs': "not a name this question's tests read"}
+    """
+    from tlcourse.grading.names import TRUSTED_NAMES
+
+    wanted = {name for name in names if name not in TRUSTED_NAMES and name not in trusted}
+    namespace = {name: value for name, value in values.items() if name in wanted}
+    ignored = {
+        name: "not a name this question's tests read" for name in values if name not in wanted
+    }
+    namespace.update(trusted)
+    namespace["__builtins__"] = dict(vars(builtins))
+    return namespace, ignored
 
 
 def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fast: bool) -> dict:
@@ -52,7 +89,7 @@ def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fas
         {'q1': 2.0}
     """
     from tlcourse.grading.autograder import read_test_files
-    from tlcourse.grading.names import TRUSTED_MODULES
+    from tlcourse.grading.names import TRUSTED_MODULES, question_names
     from tlcourse.grading.restore import restore_answers
 
     report = {"scores": {}, "possible": {}, "cases": {}, "refused": {}, "failure": None}
@@ -61,7 +98,8 @@ def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fas
     for question, test_file in read_test_files(autograder).items():
         folder = Path(answers) / question
         values, refused = restore_answers(folder) if folder.is_dir() else ({}, {"*": "none"})
-        environment = {**{k: v for k, v in values.items() if k not in trusted}, **trusted}
+        environment, ignored = test_namespace(values, question_names(test_file), trusted)
+        refused = {**refused, **ignored}
         try:
             test_file.run(environment)
             cases = [
@@ -93,9 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     :func:`tlcourse.grading.runner.run_checker` writes the job and starts it.
     """
     job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
+    from tlcourse.grading.privileges import drop_privileges
     from tlcourse.grading.sandbox import apply_limits
 
     apply_limits(job["limits"])
+    if job.get("uid") is not None:
+        drop_privileges(job["uid"])
     try:
         report = check_answers(job["autograder"], job["answers"], job["fast"])
     except BaseException as error:

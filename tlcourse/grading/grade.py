@@ -7,6 +7,10 @@ as data; the checker then runs otter's tests, public and hidden, in another sand
 those answers only. Like ``otter run``, a cell that raises does not stop the notebook, and every
 test is still scored, so a broken notebook keeps the points of what works; a cell that never
 ends is stopped at the time limit with everything the submission started.
+
+Nothing a submission does stops the batch: every string that comes from it (reasons, names,
+test output) is escaped (:func:`tlcourse.grading.text.escape_text`) before it is printed,
+logged or written, and an exception while grading one row becomes that row's ``error``.
 """
 
 from __future__ import annotations
@@ -23,13 +27,23 @@ from pathlib import Path
 
 from tlcourse.errors import check_bool, check_int, check_real, invalid_parameter
 from tlcourse.grading.autograder import DIST_DIR, read_test_files, resolve_autograder
+from tlcourse.grading.cgroups import cgroup_support
 from tlcourse.grading.names import question_names
-from tlcourse.grading.processes import kill_running
+from tlcourse.grading.privileges import sandbox_slot, slot_uid
+from tlcourse.grading.processes import ProcessResult, kill_running
 from tlcourse.grading.runner import run_checker, run_worker, unpack_answers
 from tlcourse.grading.sandbox import Limits, require_bwrap
 from tlcourse.grading.submissions import prepare_submission, submission_files
+from tlcourse.grading.text import escape_text
 
-__all__ = ["FAST_ENV", "SANDBOXES", "STATUSES", "grade_folder", "grade_submission"]
+__all__ = [
+    "FAST_ENV",
+    "SANDBOXES",
+    "STATUSES",
+    "grade_folder",
+    "grade_submission",
+    "sandbox_description",
+]
 
 FAST_ENV = "TLCOURSE_FAST"
 STATUSES = ("ok", "error", "timeout")
@@ -47,14 +61,26 @@ def _assignment_name(autograder: Path) -> str | None:
 
 
 def _text(value, limit: int = 300) -> str:
-    return str(value)[:limit] if value is not None else ""
+    """A string from the submission, cut and escaped for one line of a table or terminal."""
+    return escape_text(value, limit)
+
+
+def _ended_badly(name: str, process: ProcessResult) -> str | None:
+    """Why a stage's report cannot be trusted: it did not exit with status 0 on its own."""
+    if process.returncode == 0:
+        return None
+    return (
+        f"the {name} exited with status {process.returncode} (killed at a limit or by the "
+        "submission, or it failed; see the log)"
+    )
 
 
 def _error_reason(errors: list) -> str:
     """The worker's first cell error, as ``code cell 3 (x = 1 / 0) raised ZeroDivisionError``."""
     first = errors[0] if isinstance(errors[0], dict) else {}
     number = first.get("cell")
-    line = next((ln.strip() for ln in _text(first.get("source")).splitlines() if ln.strip()), "")
+    source = str(first.get("source") or "")[:300]
+    line = next((_text(ln.strip()) for ln in source.splitlines() if ln.strip()), "")
     where = f"code cell {number}" if isinstance(number, int) else "a cell"
     if line:
         where += f" ({line[:60]}{'...' if len(line) > 60 else ''})"
@@ -77,8 +103,11 @@ def _log_text(stages: dict, report: dict, checked: dict) -> str:
     parts = []
     for name, stage in stages.items():
         output = stage.process.output.decode("utf-8", errors="replace")
+        # Counted: the seconds held against the time limit (fewer when the machine held the
+        # stage back from its share of the CPU; see tlcourse.grading.clock).
         parts.append(f"===== {name} (exit status {stage.process.returncode}, "
-                     f"{stage.process.seconds:.1f} s) =====\n{output}")  # fmt: skip
+                     f"{stage.process.seconds:.1f} s, {stage.process.counted:.1f} s counted) "
+                     f"=====\n{output}")  # fmt: skip
     parts.append("===== worker report =====\n" + json.dumps(report, indent=1)[:20000])
     for question, cases in (checked.get("cases") or {}).items():
         refused = (checked.get("refused") or {}).get(question) or {}
@@ -97,7 +126,8 @@ def _log_text(stages: dict, report: dict, checked: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sandbox, limits):
+def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sandbox, limits,
+           uid):  # fmt: skip
     """``(scores or None, status, reason, log text)`` of one submission."""
     tests = read_test_files(autograder)
     points = {q: float(t.possible) for q, t in tests.items()}
@@ -106,14 +136,18 @@ def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sand
     notebook, problem = prepare_submission(submission, tmp / "submission", assignment)
     if problem:
         return None, "error", f"grading failed: {problem}", ""
-    options = dict(sandbox=sandbox, fast=fast, timeout=timeout, limits=limits)
+    options = dict(sandbox=sandbox, fast=fast, timeout=timeout, limits=limits, uid=uid)
     worker = run_worker(notebook, questions, tmp / "worker", **options)
     stages = {"worker": worker}
     if worker.process.timed_out:
-        return None, "timeout", f"timed out after {timeout:g} s", _log_text(stages, {}, {})
+        reason = f"timed out after {timeout:g} s"
+        return None, "timeout", reason, _log_text(stages, {}, {})
     if worker.process.killed_reason:
         reason = f"stopped: the submission {worker.process.killed_reason}"
         return None, "error", reason, _log_text(stages, {}, {})
+    ended_badly = _ended_badly("worker", worker.process)
+    if ended_badly:  # its zip may be the kernel's: never read it
+        return None, "error", f"grading failed: {ended_badly}", _log_text(stages, {}, {})
     if worker.overflow:
         reason = f"grading failed: the answers are over {limits.answers >> 20} MiB"
         return None, "error", reason, _log_text(stages, {}, {})
@@ -130,6 +164,8 @@ def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sand
         checked = {"failure": f"no report (exit status {checker.process.returncode})"}
     if checker.process.timed_out:
         checked = {"failure": f"timed out after {timeout:g} s"}
+    elif _ended_badly("checker", checker.process):
+        checked = {"failure": _ended_badly("checker", checker.process)}
     log = _log_text(stages, report, checked if isinstance(checked, dict) else {})
     if not isinstance(checked, dict) or checked.get("failure"):
         why = checked.get("failure") if isinstance(checked, dict) else "unreadable report"
@@ -200,28 +236,70 @@ be a float > 0. Got 0 instead.
     if sandbox:
         require_bwrap()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:
+    with sandbox_slot() as slot, tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:
+        # Graded by root, the sandboxed stages run as the slot's own unprivileged uid.
+        uid = slot_uid(slot) if sandbox and os.geteuid() == 0 else None
         try:
             scores, status, reason, text = _grade(
                 submission, autograder, Path(tmp), timeout=timeout, fast=fast, sandbox=sandbox,
-                limits=limits,
+                limits=limits, uid=uid,
             )  # fmt: skip
         except Exception as error:  # nothing a submission does stops the batch
-            scores, status, reason, text = None, "error", f"grading failed: {error}"[:500], ""
+            scores, status, reason, text = None, "error", f"grading failed: {error}", ""
     if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(text, encoding="utf-8")
+        try:
+            Path(log).parent.mkdir(parents=True, exist_ok=True)
+            Path(log).write_text(escape_text(text, lines=True), encoding="utf-8",
+                                 errors="backslashreplace")  # fmt: skip
+        except OSError as error:  # the row still counts; say why its log is missing
+            reason = f"{reason}; " if reason else ""
+            reason += f"the log could not be written ({type(error).__name__})"
     scores = scores or dict.fromkeys(points, 0.0)
     return {
-        "student": submission.stem,
+        "student": escape_text(submission.stem),
         **{q: scores.get(q, 0.0) for q in points},
         "total": float(sum(scores.get(q, 0.0) for q in points)),
         "possible": float(sum(points.values())),
         "status": status,
-        "reason": reason,
+        "reason": escape_text(reason, 500),
         "seconds": round(time.perf_counter() - start, 1),
         "sandbox": "bwrap" if sandbox else "none",
     }
+
+
+def _failed_row(path: Path, points: dict, sandbox: bool, error: Exception) -> dict:
+    """The row of a submission whose grading raised: 0 and ``error``, and the batch goes on."""
+    return {
+        "student": escape_text(path.stem),
+        **dict.fromkeys(points, 0.0),
+        "total": 0.0,
+        "possible": float(sum(points.values())),
+        "status": "error",
+        "reason": escape_text(f"grading failed: {type(error).__name__}: {error}", 500),
+        "seconds": 0.0,
+        "sandbox": "bwrap" if sandbox else "none",
+    }
+
+
+def _show(progress: Callable[[str], None], line: str) -> None:
+    """Print one progress line; a terminal that cannot show a character gets its escape."""
+    try:
+        progress(line)
+    except UnicodeError:
+        progress(line.encode("ascii", "backslashreplace").decode("ascii"))
+
+
+def sandbox_description(sandbox: bool) -> str:
+    """How submissions are graded here, for the progress header: sandbox, user, cgroups.
+
+    Example:
+        >>> sandbox_description(False)
+        'WITHOUT a sandbox'
+    """
+    if not sandbox:
+        return "WITHOUT a sandbox"
+    user = "as unprivileged users" if os.geteuid() == 0 else "as you"
+    return f"each in a bubblewrap sandbox {user}, {cgroup_support()[1]}"
 
 
 def grade_folder(
@@ -301,25 +379,27 @@ int >= 1. Got 0 instead.
 
     def grade(path: Path) -> dict:
         log = Path(logs) / f"{path.stem}.txt" if logs is not None else None
-        row = grade_submission(path, zip_path, timeout=timeout, log=log, fast=fast,
-                               sandbox=sandbox, limits=limits)  # fmt: skip
+        try:
+            row = grade_submission(path, zip_path, timeout=timeout, log=log, fast=fast,
+                                   sandbox=sandbox, limits=limits)  # fmt: skip
+        except Exception as error:  # one row's error, never the batch's
+            row = _failed_row(path, points, sandbox, error)
         if progress is not None:
             with lock:
                 done[0] += 1
                 detail = f" ({row['reason']})" if row["reason"] else ""
-                progress(
+                _show(progress, (
                     f"[{done[0]}/{len(files)}] {row['student']}: {row['total']:g}/"
                     f"{row['possible']:g} {row['status']}{detail} in {row['seconds']:.0f} s"
-                )
+                ))  # fmt: skip
         return row
 
     if progress is not None:
-        where = "each in a bubblewrap sandbox" if sandbox else "WITHOUT a sandbox"
-        progress(
-            f"Grading {len(files)} submission(s) with {zip_path} ({len(points)} questions, "
-            f"{sum(points.values()):g} points, {timeout:g} s each at most, {jobs} at a time, "
-            f"{where}, {'fast' if fast else 'full'} mode)"
-        )
+        _show(progress, (
+            f"Grading {len(files)} submission(s) with {escape_text(zip_path)} ({len(points)} "
+            f"questions, {sum(points.values()):g} points, {timeout:g} s each at most, {jobs} at "
+            f"a time, {sandbox_description(sandbox)}, {'fast' if fast else 'full'} mode)"
+        ))  # fmt: skip
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         try:
             rows = list(pool.map(grade, files))
@@ -331,5 +411,5 @@ int >= 1. Got 0 instead.
     table = pd.DataFrame(rows, columns=columns)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        table.to_csv(out, index=False, encoding="utf-8", errors="backslashreplace")
     return table

@@ -1,4 +1,8 @@
-"""Child processes of the grader: started in their own session, time-limited, killed whole."""
+"""Child processes of the grader: started in their own session, time-limited, killed whole.
+
+The time limit is counted by :class:`tlcourse.grading.clock.StageClock`: wall-clock time,
+except while the machine held the process back from its fair share of the CPU.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from tlcourse.grading.clock import StageClock
 
 __all__ = ["ProcessResult", "kill_running", "kill_tree", "run_process"]
 
@@ -28,6 +34,8 @@ class ProcessResult:
         killed_reason: why the watchdog killed it ("" when it did not).
         output: its standard output and error, the first ``output_limit`` bytes.
         seconds: wall-clock time.
+        counted: seconds counted against the time limit (less than ``seconds`` when the
+            machine held it back).
     """
 
     returncode: int
@@ -35,6 +43,7 @@ class ProcessResult:
     killed_reason: str
     output: bytes
     seconds: float
+    counted: float = 0.0
 
 
 def kill_tree(process: subprocess.Popen) -> None:
@@ -102,11 +111,14 @@ def run_process(
 ) -> ProcessResult:
     """Run ``command`` in a new session with a time limit, killing its whole tree at the end.
 
+    The time limit is counted by :class:`~tlcourse.grading.clock.StageClock` over the
+    processes running through this function at that moment.
+
     Args:
         command: the program and its arguments.
         cwd: working folder of the child.
         env: its whole environment.
-        timeout: seconds before it is killed.
+        timeout: seconds before it is killed (see above).
         output_limit: bytes of its standard output and error kept. Defaults to 4 MiB.
         pass_fds: file descriptors the child inherits. Defaults to ().
         watchdog: called about twice a second with the child's pid; a non-empty string it
@@ -125,6 +137,7 @@ def run_process(
         (0, b'hi')
     """
     start = time.perf_counter()
+    clock = StageClock(timeout)
     process = subprocess.Popen(
         list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True, pass_fds=tuple(pass_fds),
@@ -141,9 +154,11 @@ def run_process(
     try:
         if on_start is not None:
             on_start(process)
-        deadline = start + timeout
         while process.poll() is None:
-            if time.perf_counter() >= deadline:
+            with _RUNNING_LOCK:
+                stages = len(_RUNNING)
+            clock.tick(process.pid, stages)
+            if clock.expired:
                 timed_out = True
                 break
             if watchdog is not None:
@@ -151,7 +166,7 @@ def run_process(
                 if reason:
                     break
             try:
-                process.wait(timeout=min(0.5, max(deadline - time.perf_counter(), 0.01)))
+                process.wait(timeout=min(0.5, max(timeout - clock.seconds, 0.01)))
             except subprocess.TimeoutExpired:
                 pass
         if timed_out or reason:
@@ -169,4 +184,5 @@ def run_process(
         killed_reason=reason,
         output=bytes(output),
         seconds=time.perf_counter() - start,
+        counted=clock.seconds,
     )

@@ -2,9 +2,11 @@
 
 The reader of what :func:`tlcourse.grading.answers.export_answers` wrote. Nothing is unpickled
 and no code of the submission runs: JSON (strict: no NaN literals, a size limit), ``.npy`` files
-with ``allow_pickle=False``, ``.keras`` files with ``safe_mode=True`` (Keras then refuses lambda
-layers, and the classes a model names must be Keras's or registered by tlcourse). Every tag is
-checked; anything unexpected is refused by name. An object that left as its attributes comes
+with ``allow_pickle=False``, ``.keras`` files through
+:func:`tlcourse.grading.keras_files.load_model` (``config.json`` inspected first: no ``Lambda``
+or ``TFSMLayer``, no function but Keras's activations and losses; then ``safe_mode=True``; the
+result must be a ``keras.Model``, and Keras's global settings must be as they were). Every tag
+is checked; anything unexpected is refused by name. An object that left as its attributes comes
 back as a read-only :class:`Exported` record with those attributes only.
 """
 
@@ -177,9 +179,9 @@ class _Decoder:
         return frame
 
     def _keras(self, value):
-        import keras
+        from tlcourse.grading.keras_files import load_model
 
-        model = keras.saving.load_model(self._path(value["file"]), safe_mode=True)
+        model = load_model(self._path(value["file"]))
         flags = value.get("compiled_trainable")
         layers = list(model._flatten_layers())
         usable = isinstance(flags, list) and len(flags) == len(layers)

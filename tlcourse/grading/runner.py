@@ -7,13 +7,18 @@
 
 Without a sandbox (``sandbox=False``) the same processes run directly, with the same scrubbed
 environment and limits, but with the grader's view of the machine.
+
+Each stage runs in a cgroup of its own where the grader may create one
+(:mod:`tlcourse.grading.cgroups`), and, when the grader is root, as the unprivileged uid of its
+sandbox slot (:mod:`tlcourse.grading.privileges`). What a stage sends back is read as untrusted:
+the worker's zip is checked from its last bytes before it is opened
+(:func:`tlcourse.grading.archive.zip_problem`), then member by member.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 import threading
@@ -21,6 +26,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tlcourse.grading.archive import MAX_MEMBERS, MEMBER_RE, zip_problem
+from tlcourse.grading.cgroups import sandbox_group
 from tlcourse.grading.processes import ProcessResult, run_process
 from tlcourse.grading.sandbox import (
     BOX,
@@ -32,8 +39,9 @@ from tlcourse.grading.sandbox import (
 
 __all__ = ["Stage", "run_checker", "run_worker", "unpack_answers"]
 
-_MEMBER_RE = re.compile(r"report\.json|[A-Za-z0-9_]{1,64}/(answers\.json|v\d{1,7}\.(npy|keras))")
 _REPORT_BYTES = 1 << 20
+# A directory entry is 46 bytes plus its name (at most 79 here) and extras.
+_MAX_DIRECTORY_BYTES = MAX_MEMBERS * 256
 
 
 @dataclass
@@ -53,15 +61,25 @@ def _package_paths() -> tuple[Path, Path, Path]:
     return package, data_dir().resolve(), cache_dir() / "weights"
 
 
-def _weights_binds(weights: Path, inside: str) -> list[tuple[str, str]]:
-    """The converted weights, read-only, file by file: missing ones can still be made inside."""
+def _weights_binds(weights: Path, inside: str, others: bool) -> list[tuple[str, str]]:
+    """The converted weights, read-only, file by file: missing ones can still be made inside.
+    With ``others`` (the sandbox runs as another user), only files all users may read."""
     if not weights.is_dir():
         return []
     return [
         (str(path), f"{inside}/{path.relative_to(weights).as_posix()}")
         for path in sorted(weights.rglob("*"))
-        if path.is_file() and not path.is_symlink()
+        if path.is_file() and not path.is_symlink() and (not others or path.stat().st_mode & 4)
     ]
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Let the sandbox's own user read the stage's inputs, whatever the grader's umask: the
+    grader's private temporary folder around them keeps them from the machine's other users."""
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _receive(fd: int, target: Path, limit: int, state: dict) -> None:
@@ -120,11 +138,13 @@ def _run_stage(
     limits: Limits,
     send_limit: int,
     disk: int,
+    uid: int | None,
 ) -> Stage:
     """Run ``python -P -m MODULE JOB`` (in bubblewrap when ``sandbox``), with a pipe out.
 
     The stage's inputs are in ``folder/in`` (the sandbox sees that folder, read-only, as
-    ``/grading``); job values starting with ``IN/`` are paths in it.
+    ``/grading``); job values starting with ``IN/`` are paths in it. ``uid``: the user the
+    command becomes first thing (graded by root), or None.
     """
     package, data, cache = _package_paths()
     root = BOX if sandbox else str(folder / "box")
@@ -136,16 +156,20 @@ def _run_stage(
     read_fd, write_fd = os.pipe()
     job = {
         key: (value.replace("IN/", f"{inputs}/", 1) if isinstance(value, str) else value)
-        for key, value in {**job, "fd": write_fd, "limits": rlimits(limits, timeout)}.items()
-    }
+        for key, value in {
+            **job, "fd": write_fd, "uid": uid, "limits": rlimits(limits, timeout, uid)
+        }.items()
+    }  # fmt: skip
     if module.endswith(".worker"):
         job.update(workdir=f"{root}/work", answers=f"{root}/answers")
     (folder / "in" / "job.json").write_text(json.dumps(job), encoding="utf-8")
     python = [sys.executable, "-P", "-m", module, f"{inputs}/job.json"]
     if sandbox:
+        if uid is not None:
+            _readable_by_all(folder / "in")
         binds = [(str(package), str(package)), (str(data), str(data)),
                  (str(folder / "in"), "/grading"),
-                 *_weights_binds(cache, f"{BOX}/cache/weights")]  # fmt: skip
+                 *_weights_binds(cache, f"{BOX}/cache/weights", uid is not None)]  # fmt: skip
         command = bwrap_command(
             python, read_only=binds, env=env, chdir=BOX, disk=disk,
             folders=(f"{BOX}/home", f"{BOX}/cache"),
@@ -155,6 +179,9 @@ def _run_stage(
         for name in ("home", "tmp", "work", "cache"):
             (folder / "box" / name).mkdir(parents=True, exist_ok=True)
         command, cwd = python, folder / "box"
+    group = sandbox_group(limits.processes)
+    if group is not None:
+        command = group.wrap(command)
     sent, state = folder / "sent.bin", {"overflow": False}
     receiver = threading.Thread(target=_receive, args=(read_fd, sent, send_limit, state))
     receiver.start()
@@ -175,12 +202,14 @@ def _run_stage(
     finally:
         close_write_end()
         receiver.join()
+        if group is not None:
+            group.remove()
     return Stage(process=result, sent=sent, overflow=state["overflow"])
 
 
 def run_worker(
     notebook: Path, questions: dict, folder: Path, *, sandbox: bool, fast: bool,
-    timeout: float, limits: Limits,
+    timeout: float, limits: Limits, uid: int | None = None,
 ) -> Stage:  # fmt: skip
     """Run the submission ``notebook`` in the worker; ``Stage.sent`` is its answers zip.
 
@@ -192,6 +221,8 @@ def run_worker(
         fast: the grader's fast mode.
         timeout: seconds before the whole stage is killed.
         limits: the resource limits.
+        uid: the unprivileged user the stage runs as (graded by root), or None for the
+            grader's own. Defaults to None.
 
     Returns:
         A :class:`Stage`.
@@ -210,16 +241,19 @@ def run_worker(
     job = {"notebook": f"IN/{notebook.name}", "fast": bool(fast), "questions": questions}
     return _run_stage(
         "tlcourse.grading.worker", job, folder=folder, sandbox=sandbox, fast=fast,
-        timeout=timeout, limits=limits, send_limit=limits.answers, disk=limits.disk,
+        timeout=timeout, limits=limits, send_limit=limits.answers, disk=limits.disk, uid=uid,
     )  # fmt: skip
 
 
 def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
     """Check and unpack the worker's zip into ``target``; return the worker's report.
 
-    Only the expected file names are taken (``report.json``, ``QUESTION/answers.json``,
-    ``QUESTION/vN.npy`` or ``.keras``), each read with a size cap; anything else in the zip is
-    ignored, and a zip that cannot be read means nothing was exported.
+    Before the zip is opened, its last bytes must show at most :data:`MAX_MEMBERS` members
+    (:func:`tlcourse.grading.archive.zip_problem`). Then only the expected file names are taken
+    (``report.json``, ``QUESTION/answers.json``, ``QUESTION/vN.npy`` or ``.keras``), stored
+    uncompressed as the worker writes them, each read with a size cap (its declared size
+    first); anything else in the zip is ignored, and a zip that cannot be read means nothing
+    was exported.
 
     Returns:
         The worker's report, or ``{"failure": why}`` when the zip is unusable.
@@ -234,6 +268,10 @@ def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
         {'errors': []}
     """
     report = {"failure": "the submission exported nothing (the sandbox sent no answers)"}
+    problem = zip_problem(sent, max_members=MAX_MEMBERS, max_directory_bytes=_MAX_DIRECTORY_BYTES)
+    if problem:
+        return report if "not a zip" in problem or "cannot be read" in problem else {
+            "failure": f"the answers were refused: {problem}"}  # fmt: skip
     try:
         archive = zipfile.ZipFile(sent)
     except (OSError, zipfile.BadZipFile):
@@ -242,19 +280,26 @@ def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
     with archive:
         for info in archive.infolist():
             name = info.filename
-            if info.is_dir() or not _MEMBER_RE.fullmatch(name) or name in seen:
+            if info.is_dir() or not MEMBER_RE.fullmatch(name) or name in seen:
                 continue  # the first of two members with one name is the worker's
+            if info.compress_type != zipfile.ZIP_STORED:
+                return {"failure": "the answers were refused: a compressed member"}
             seen.add(name)
             cap = _REPORT_BYTES if name == "report.json" else limit - total
-            with archive.open(info) as member:
-                data = member.read(cap + 1)
+            if info.file_size > cap:
+                return {"failure": f"the answers are over {limit >> 20} MiB"}
+            try:
+                with archive.open(info) as member:
+                    data = member.read(cap + 1)
+            except (OSError, zipfile.BadZipFile, ValueError):
+                return {"failure": "the answers were refused: an unreadable member"}
             if len(data) > cap:
                 return {"failure": f"the answers are over {limit >> 20} MiB"}
             total += len(data)
             if name == "report.json":
                 try:
                     report = json.loads(data.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError):
+                except (UnicodeDecodeError, ValueError, RecursionError):
                     return {"failure": "the worker's report is unreadable"}
                 continue
             path = target / name
@@ -265,7 +310,7 @@ def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
 
 def run_checker(
     autograder: Path, answers: Path, folder: Path, *, sandbox: bool, fast: bool,
-    timeout: float, limits: Limits,
+    timeout: float, limits: Limits, uid: int | None = None,
 ) -> Stage:  # fmt: skip
     """Run the tests against the unpacked ``answers``; ``Stage.sent`` is the JSON report.
 
@@ -277,6 +322,8 @@ def run_checker(
         fast: the grader's fast mode, the ``FAST`` the tests see.
         timeout: seconds before the stage is killed.
         limits: the resource limits.
+        uid: the unprivileged user the stage runs as (graded by root), or None for the
+            grader's own. Defaults to None.
 
     Returns:
         A :class:`Stage`.
@@ -303,5 +350,5 @@ def run_checker(
     return _run_stage(
         "tlcourse.grading.checker", job, folder=folder, sandbox=sandbox, fast=fast,
         timeout=timeout, limits=limits, send_limit=_REPORT_BYTES * 16,
-        disk=min(limits.disk, 1 << 30),
+        disk=min(limits.disk, 1 << 30), uid=uid,
     )  # fmt: skip

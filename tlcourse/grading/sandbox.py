@@ -14,6 +14,11 @@ command run through :func:`bwrap_command` sees:
   (``--unshare-pid``: it sees only its own processes, and every process left in it is killed
   when the command ends), no way back to the grader's terminal (``--new-session``), and it dies
   with the grader (``--die-with-parent``);
+- no capability (``--cap-drop ALL``): it cannot mount, remount, create device nodes or change
+  its mounts. Started by an ordinary user, bubblewrap runs it as that user in a user namespace
+  of its own, where it may not create another (``--disable-userns``). Started by root, it runs
+  as root with only the capabilities it takes to give root up, and the command becomes an
+  unprivileged uid first thing (:mod:`tlcourse.grading.privileges`);
 - a scrubbed environment (``--clearenv``, then only what :func:`sandbox_environment` sets) and
   a private HOME.
 
@@ -29,10 +34,11 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tlcourse.errors import check_int
 from tlcourse.grading.errors import SandboxUnavailableError
+from tlcourse.grading.privileges import DROP_CAPABILITIES
 
 __all__ = [
     "BOX",
@@ -72,9 +78,10 @@ class Limits:
         cpu_seconds: CPU seconds per process (``RLIMIT_CPU``); None for the time limit times
             the number of CPUs. Defaults to None.
         file_size: bytes of the largest file written (``RLIMIT_FSIZE``). Defaults to 1 GiB.
-        processes: processes and threads of the sandbox: ``RLIMIT_NPROC`` allows this many
-            beyond those the user already runs (it counts per user, and does not bind root),
-            and the grader's watchdog stops a sandbox holding more. Defaults to 1024.
+        processes: processes and threads of the sandbox: its cgroup's ``pids.max`` where the
+            grader may create cgroups; ``RLIMIT_NPROC`` allows this many beyond those the
+            sandbox's user already runs (a uid of its own when graded by root); and the
+            grader's watchdog stops a sandbox holding more. Defaults to 1024.
         disk: bytes of the writable folder. Defaults to 2 GiB.
         output: bytes of standard output and error kept for the log. Defaults to 4 MiB.
         answers: bytes of answers that may leave the sandbox. Defaults to 512 MiB.
@@ -94,11 +101,11 @@ class Limits:
         check_int("cpu_seconds", self.cpu_seconds, "Limits", low=1, none_ok=True)
 
 
-def _user_tasks() -> int:
-    """Processes and threads of this user now (what ``RLIMIT_NPROC`` is compared with)."""
+def _user_tasks(uid: int) -> int:
+    """Processes and threads of ``uid`` now (what ``RLIMIT_NPROC`` is compared with)."""
     import psutil
 
-    uid, count = os.getuid(), 0
+    count = 0
     for process in psutil.process_iter(["uids", "num_threads"]):
         try:
             if process.info["uids"] and process.info["uids"].real == uid:
@@ -108,12 +115,13 @@ def _user_tasks() -> int:
     return count
 
 
-def rlimits(limits: Limits, timeout: float) -> dict[str, int]:
+def rlimits(limits: Limits, timeout: float, uid: int | None = None) -> dict[str, int]:
     """The rlimits a sandboxed command sets on itself, by ``resource`` constant name.
 
     Args:
         limits: the limits.
         timeout: the stage's time limit, for the default CPU seconds.
+        uid: the user the command runs as; None for the grader's own. Defaults to None.
 
     Returns:
         ``{name: value}`` for :func:`apply_limits`.
@@ -127,7 +135,7 @@ def rlimits(limits: Limits, timeout: float) -> dict[str, int]:
         "RLIMIT_AS": int(limits.memory),
         "RLIMIT_CPU": int(cpu),
         "RLIMIT_FSIZE": int(limits.file_size),
-        "RLIMIT_NPROC": _user_tasks() + int(limits.processes),
+        "RLIMIT_NPROC": _user_tasks(os.getuid() if uid is None else uid) + int(limits.processes),
         "RLIMIT_CORE": 0,
     }
 
@@ -165,7 +173,7 @@ def bwrap_problem() -> str | None:
     if executable is None:
         return "is not installed (no 'bwrap' on the PATH)"
     true = shutil.which("true") or "/usr/bin/true"
-    command = [executable, "--unshare-all", "--die-with-parent", "--new-session",
+    command = [executable, *_isolation(), "--die-with-parent", "--new-session",
                *_system_binds(), "--proc", "/proc", "--dev", "/dev", true]  # fmt: skip
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -182,6 +190,28 @@ def bwrap_problem() -> str | None:
     return None
 
 
+def _unreadable_by_others() -> str | None:
+    """Graded by root, the sandboxed code runs as another user: the first file or folder it
+    must read that only its owner may (Python, tlcourse, its data), or None."""
+    if os.geteuid() != 0:
+        return None
+    from tlcourse.paths import data_dir
+
+    package = Path(__file__).resolve().parents[1]
+    files = [Path(os.path.realpath(sys.executable)), Path(os.__file__), package / "__init__.py",
+             Path(__file__).with_name("worker.py"),
+             data_dir() / "imagenet_classes.txt"]  # fmt: skip
+    for path in [p for f in files for p in (f.parent, f)]:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        need = 0o005 if path.is_dir() else 0o004
+        if mode & need != need:
+            return f"{path} (mode {mode & 0o7777:o})"
+    return None
+
+
 def require_bwrap() -> None:
     """Raise :class:`SandboxUnavailableError` with the reason and the fix when bwrap cannot run.
 
@@ -194,6 +224,25 @@ def require_bwrap() -> None:
             f"tlcourse grade runs every submission in a bubblewrap sandbox, and bwrap {problem}. "
             + INSTALL_HINT
         )
+    unreadable = _unreadable_by_others()
+    if unreadable is not None:
+        raise SandboxUnavailableError(
+            "tlcourse grade, run as root, runs every submission as an unprivileged user, who "
+            f"cannot read {unreadable}: make Python, tlcourse and its data readable by all "
+            "users (chmod -R o+rX FOLDER), or grade as an ordinary user."
+        )
+
+
+def _isolation() -> list[str]:
+    """Namespaces, and no capability left, whoever starts bubblewrap (see the module
+    docstring)."""
+    if os.geteuid() == 0:
+        # --unshare-all without its user namespace: in one, root could not become another
+        # uid. The command keeps only what it needs to become its unprivileged uid.
+        keep = [arg for capability in DROP_CAPABILITIES for arg in ("--cap-add", capability)]
+        return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                "--unshare-cgroup-try", "--cap-drop", "ALL", *keep]  # fmt: skip
+    return ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
 
 
 def _system_binds() -> list[str]:
@@ -295,6 +344,24 @@ def _through_tmp(destination: str) -> str:
     return destination
 
 
+def _parents(destinations: list[str]) -> list[str]:
+    """The folders above the binds' destinations, outermost first.
+
+    bubblewrap creates a missing one private (mode 0700, root's when root starts it): the
+    sandbox's unprivileged user could not go through it to the Python installation under
+    ``/root/.pyenv``, say. Created explicitly, they are world-readable (an existing one, such
+    as ``/usr/local`` under the system's binds, is left as it is).
+
+    Example:
+        >>> _parents(["/root/.pyenv/versions/3.11", "/box/tmp/venv"])
+        ['/box', '/root', '/box/tmp', '/root/.pyenv', '/root/.pyenv/versions']
+    """
+    folders = set()
+    for destination in destinations:
+        folders.update(str(p) for p in PurePosixPath(destination).parents if str(p) != "/")
+    return sorted(folders, key=lambda folder: (folder.count("/"), folder))
+
+
 def bwrap_command(
     command: list[str],
     *,
@@ -321,19 +388,25 @@ def bwrap_command(
     Example:
         >>> cmd = bwrap_command(["true"], read_only=[], env={"A": "1"}, chdir="/box",
         ...                     disk=1 << 20)
-        >>> "--unshare-all" in cmd and "--clearenv" in cmd and cmd[-1] == "true"
+        >>> "--unshare-net" in cmd and "--clearenv" in cmd and cmd[-1] == "true"
         True
     """
-    args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
+    args = [shutil.which("bwrap") or "bwrap", *_isolation(), "--die-with-parent",
             "--new-session", "--clearenv", *_system_binds()]  # fmt: skip
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * _MIB), "--tmpfs", "/dev/shm"]
-    args += ["--size", str(int(disk)), "--tmpfs", BOX, "--dir", f"{BOX}/tmp"]
+    # Writable by the sandbox's user whoever it is (root's uid in the sandbox is not), sticky.
+    shared = ["--perms", "1777"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += [*shared, "--size", str(64 * _MIB), "--tmpfs", "/dev/shm"]
+    args += [*shared, "--size", str(int(disk)), "--tmpfs", BOX, *shared, "--dir", f"{BOX}/tmp"]
     args += ["--symlink", f"{BOX}/tmp", "/tmp"]
     for folder in folders:
-        args += ["--dir", folder]
-    binds = [(path, path) for path in python_paths()] + list(read_only)
+        args += [*shared, "--dir", folder]
+    pairs = [(path, path) for path in python_paths()] + list(read_only)
+    binds = [(str(source), _through_tmp(str(destination))) for source, destination in pairs]
+    for folder in _parents([destination for _, destination in binds]):
+        args += ["--perms", "0755", "--dir", folder]
     for source, destination in binds:
-        args += ["--ro-bind", str(source), _through_tmp(str(destination))]
+        args += ["--ro-bind", source, destination]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, "--chdir", chdir, "--", *command]

@@ -14,8 +14,14 @@ It runs one submission and nothing else; it never sees a test. Started by
    check cell is gone), exports the names that question's tests read, as data
    (:func:`tlcourse.grading.answers.export_answers`, run in the kernel);
 5. writes one uncompressed zip to the file descriptor the grader gave it: ``report.json``
-   (errors, failure) and one folder of answers per question. That pipe is the only way out of
-   the sandbox.
+   (errors, failure) and one folder of answers per question, at most
+   :data:`~tlcourse.grading.archive.MAX_MEMBERS` files, named as
+   :data:`~tlcourse.grading.archive.MEMBER_RE` says. That pipe is the only way out of the
+   sandbox; the kernel never inherits it, and cannot reach it through ``/proc`` either
+   (:func:`tlcourse.grading.privileges.keep_from_children`).
+
+Graded by root, it first becomes the unprivileged uid the job names
+(:func:`tlcourse.grading.privileges.drop_privileges`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import sys
 import traceback
 import zipfile
 from pathlib import Path
+
+from tlcourse.grading.archive import MAX_MEMBERS, MEMBER_RE
 
 __all__ = ["REPORT", "export_points", "is_otter_call", "main", "prepare_notebook"]
 
@@ -202,15 +210,25 @@ def _run(notebook, job: dict, report: dict) -> None:
         export(cells)
 
 
+def _answer_files(answers: Path) -> list[Path]:
+    """The answer files to send: QUESTION/FILE named as ``MEMBER_RE`` says, regular files, at
+    most ``MAX_MEMBERS`` - 1 (the kernel may have filled the folder with others)."""
+    found = []
+    for path in answers.glob("*/*") if answers.is_dir() else []:
+        name = path.relative_to(answers).as_posix()
+        if MEMBER_RE.fullmatch(name) and path.is_file() and not path.is_symlink():
+            found.append(path)
+            if len(found) >= MAX_MEMBERS - 1:
+                break
+    return sorted(found)
+
+
 def _send(fd: int, answers: Path, report: dict) -> None:
     """Everything that leaves the sandbox: one stored zip on the grader's pipe."""
     with os.fdopen(fd, "wb") as pipe, zipfile.ZipFile(pipe, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(REPORT, json.dumps(report))
-        for path in sorted(answers.glob("*/*")) if answers.is_dir() else []:
-            # QUESTION/FILE only: a file the submission dropped elsewhere in the folder (a
-            # second report.json) is not sent.
-            if path.is_file() and not path.is_symlink() and path.parent.name.isidentifier():
-                archive.write(path, path.relative_to(answers).as_posix())
+        for path in _answer_files(answers):
+            archive.write(path, path.relative_to(answers).as_posix())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,9 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     :func:`tlcourse.grading.runner.run_worker` writes the job and starts it.
     """
     job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
+    from tlcourse.grading.privileges import drop_privileges, keep_from_children
     from tlcourse.grading.sandbox import apply_limits
 
     apply_limits(job["limits"])
+    if job.get("uid") is not None:
+        drop_privileges(job["uid"])
+    keep_from_children()
     report = {"errors": [], "failure": None, "exported": {}, "export_errors": []}
     workdir, answers = Path(job["workdir"]), Path(job["answers"])
     try:

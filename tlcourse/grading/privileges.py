@@ -1,0 +1,128 @@
+"""Who the sandboxed code runs as: never root, and one user id per sandbox graded at once.
+
+bubblewrap started by root keeps every capability inside the sandbox, and uid 0 inside is the
+real uid 0: one ``mount(2)`` call (through ``ctypes``) remounts the read-only folders read-write.
+So when the grader runs as root, bubblewrap gets only the three capabilities it takes to give up
+root (``--cap-drop ALL --cap-add`` :data:`DROP_CAPABILITIES`), and the grading process (worker
+or checker) calls :func:`drop_privileges` first thing, before it reads anything the submission
+wrote: it becomes the real, unprivileged uid of its sandbox slot (:func:`slot_uid`), with no
+group, no capability in any set (bounding set included) and ``no_new_privs``, and checks that
+nothing is left. The student's kernel is its child. Files of root's stay root's: the mounts
+are read-only and their files are not the slot's to write anyway.
+
+Each sandbox graded at the same time has a uid of its own (:func:`sandbox_slot`), outside the
+ranges distributions give to people (below 60000), to system services and to systemd's
+containers: the kernel's process limit (``RLIMIT_NPROC``) counts per uid, and one submission's
+processes must not use up its neighbour's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+from collections.abc import Iterator
+
+__all__ = [
+    "DROP_CAPABILITIES",
+    "drop_privileges",
+    "keep_from_children",
+    "sandbox_slot",
+    "slot_uid",
+]
+
+DROP_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+_FIRST_UID = 2_147_000_000  # under 2**31: every tool reads it as a positive int
+_PR_SET_DUMPABLE = 4
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_CAPBSET_DROP = 24
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_CAPABILITY_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+
+_slots: set[int] = set()
+_slots_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def sandbox_slot() -> Iterator[int]:
+    """The lowest slot number free in this process, held while the block runs.
+
+    Example:
+        >>> with sandbox_slot() as first, sandbox_slot() as second:
+        ...     first, second
+        (0, 1)
+    """
+    with _slots_lock:
+        slot = next(i for i in range(len(_slots) + 1) if i not in _slots)
+        _slots.add(slot)
+    try:
+        yield slot
+    finally:
+        with _slots_lock:
+            _slots.discard(slot)
+
+
+def slot_uid(slot: int) -> int:
+    """The unprivileged uid (and gid) that sandbox slot ``slot`` runs as when graded by root.
+
+    Example:
+        >>> slot_uid(1) - slot_uid(0)
+        1
+    """
+    return _FIRST_UID + int(slot)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]  # fmt: skip
+
+
+def _capabilities() -> dict[str, int]:
+    with open("/proc/self/status", encoding="ascii") as status:
+        fields = dict(line.split(":", 1) for line in status if line.startswith("Cap"))
+    return {name: int(fields[name], 16) for name in _CAPABILITY_SETS if name in fields}
+
+
+def drop_privileges(uid: int) -> None:
+    """Become ``uid`` (gid ``uid``, no supplementary group) for good, with no capability left.
+
+    Needs :data:`DROP_CAPABILITIES`. Run by the worker and the checker inside the sandbox,
+    before anything of the submission is read or run.
+
+    Args:
+        uid: the unprivileged uid (:func:`slot_uid`).
+
+    Raises:
+        RuntimeError: a capability or a privileged id is left (never grade then).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in range(64):  # the bounding set: past the last one, EINVAL is harmless
+        libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # clears the permitted and effective sets
+    none = (_CapData * 2)()
+    libc.capset(ctypes.byref(_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)), none)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    left = {name: value for name, value in _capabilities().items() if value}
+    if os.getresuid() != (uid,) * 3 or os.getresgid() != (uid,) * 3 or os.getgroups() or left:
+        raise RuntimeError(
+            f"could not drop root: uids {os.getresuid()}, gids {os.getresgid()}, groups "
+            f"{os.getgroups()}, capabilities {left}"
+        )
+
+
+def keep_from_children() -> None:
+    """Keep this process's memory and file descriptors from the processes it starts.
+
+    The worker holds the pipe its report goes to; the student's kernel, its child, runs as the
+    same user. A process that is not dumpable has its ``/proc/PID`` files (``fd/``, ``mem``)
+    owned by root and cannot be traced: the kernel can neither write that pipe nor the
+    worker's memory (it can still kill the worker, whose exit status the grader requires).
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
