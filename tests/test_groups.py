@@ -158,7 +158,9 @@ def test_bad_models_name_the_function():
     ):
         variable_groups("vgg16")
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="plain")
-    with pytest.raises(InvalidParameterError, match=r"Got <Sequential name=plain.*No tlcourse"):
+    with pytest.raises(
+        InvalidParameterError, match=r"Got <Sequential name=plain.*None of the layers"
+    ):
         require_backbone(plain, "my_function")
     with pytest.raises(InvalidParameterError, match="parameter of my_function"):
         require_backbone(plain, "my_function")

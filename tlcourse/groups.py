@@ -1,23 +1,17 @@
 """Which part of a transfer-learning model each layer, and so each variable, belongs to.
 
 Freezing by depth, per-block learning rates and the "what trains" tables all need the same
-answer to one question: is this layer part of the pretrained backbone's input side, of one of
-its blocks, or of the task's head? :func:`variable_groups` gives it, once, for all of them.
+answer, given once by :func:`variable_groups`. The rule, input to output:
 
-The rule (input to output):
-
-1. ``"preprocessing"``: the backbone's layers before its first block (input, rescaling,
-   normalisation). They are the pretrained network's input side: frozen with the backbone,
-   trained only when every block is (``depth="all"``), at the first block's learning rate.
+1. ``"preprocessing"``: the backbone's layers before its first block (input, rescaling). They
+   are the pretrained network's input side: they train only when every block does.
 2. One group per backbone block (:func:`tlcourse.backbones.backbone_blocks`), named after it.
-3. ``"head"``: everything else. That is the backbone's own layers outside its blocks (pooling,
-   the ImageNet ``predictions``) and every layer of the classifier outside the backbone,
-   wherever it sits (a ``Dense`` after it, augmentation before it). These layers are new or
-   task-specific: they always train, at the base learning rate.
+3. ``"head"``: everything else: the backbone's own pooling or ImageNet ``predictions``, and
+   every layer of the classifier outside the backbone (a ``Dense`` after it, augmentation
+   before it). These are new or task-specific: they always train, at the base learning rate.
 
 Layers are matched by identity and blocks by layer name, so the groups are the same for a
-``Sequential`` and a functional classifier, and after ``keras.models.load_model``, although
-variable paths are not.
+``Sequential`` and a functional classifier, and after ``keras.models.load_model``.
 """
 
 from __future__ import annotations
@@ -26,36 +20,22 @@ from dataclasses import dataclass
 
 import keras
 
-from tlcourse.backbones import BackboneSpec, backbone_blocks, find_backbone
-from tlcourse.errors import InvalidParameterError, invalid_parameter
+from tlcourse.backbones import backbone_blocks, find_backbone
+from tlcourse.errors import invalid_parameter
+from tlcourse.validation import MODEL_WITH_BACKBONE, validate_params
 
-__all__ = [
-    "BLOCK",
-    "HEAD",
-    "PREPROCESSING",
-    "UNITS",
-    "VariableGroup",
-    "require_backbone",
-    "variable_groups",
-]
+__all__ = ["BLOCK", "HEAD", "PREPROCESSING", "UNITS", "VariableGroup", "variable_groups"]
 
-PREPROCESSING = "preprocessing"
-BLOCK = "block"
-HEAD = "head"
-# What `depth` and layer-wise learning rates count: whole blocks, or single weighted layers.
-UNITS = ("block", "layer")
+PREPROCESSING, BLOCK, HEAD = "preprocessing", "block", "head"
+UNITS = ("block", "layer")  # what depth and layer-wise rates count: blocks or weighted layers
 
 
 @dataclass(frozen=True)
 class VariableGroup:
-    """A part of a model that freezes and learns as one: preprocessing, a block, or the head.
+    """A part of a model that freezes and learns as one: preprocessing, a block or the head.
 
-    Attributes:
-        name: the block's name (``"block_3"``, ``"conv4_block2"``), ``"preprocessing"`` or
-            ``"head"``.
-        kind: ``"preprocessing"``, ``"block"`` or ``"head"``.
-        layers: the group's top-level layers (of the backbone, or of the classifier for the
-            head), input to output within each model.
+    ``name`` is the block's name, ``"preprocessing"`` or ``"head"``; ``kind`` one of
+    ``"preprocessing"``, ``"block"``, ``"head"``; ``layers`` its top-level layers.
     """
 
     name: str
@@ -65,13 +45,7 @@ class VariableGroup:
     @property
     def variables(self) -> list:
         """The weights of the group's layers (trainable or not), each once, in layer order."""
-        seen, found = set(), []
-        for layer in self.layers:
-            for variable in layer.weights:
-                if id(variable) not in seen:
-                    seen.add(id(variable))
-                    found.append(variable)
-        return found
+        return list({id(v): v for layer in self.layers for v in layer.weights}.values())
 
     def __repr__(self) -> str:
         return (
@@ -80,62 +54,25 @@ class VariableGroup:
         )
 
 
-def require_backbone(model, func: str) -> tuple[keras.Model, BackboneSpec]:
-    """Return ``(backbone, spec)`` for ``model``, or raise an error that names ``func``.
+def require_backbone(model, func: str):
+    """``(backbone, spec)``, or the template error naming ``func``.
 
-    Args:
-        model: a classifier containing a tlcourse backbone, or the backbone itself.
-        func: the public function the user called, for the message.
-
-    Returns:
-        The backbone model and its registry record (see
-        :func:`tlcourse.backbones.find_backbone`).
-
-    Raises:
-        InvalidParameterError: "The 'model' parameter of FUNC must be a keras.Model containing
-            a tlcourse backbone...", saying why and how to build one.
-
-    Example:
-        >>> import keras
-        >>> plain = keras.Sequential([keras.layers.Dense(2)], name="plain")
-        >>> require_backbone(plain, "set_trainable")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        tlcourse.errors.InvalidParameterError: The 'model' parameter of set_trainable must be a \
-keras.Model containing a tlcourse backbone. Got <Sequential name=plain, built=False> instead. No \
-tlcourse backbone found in model 'plain'...
+    Kept until finetune, boundary and optimizers declare ``MODEL_WITH_BACKBONE`` instead.
     """
-    rule = "a keras.Model containing a tlcourse backbone"
-    if not isinstance(model, keras.Model):
-        raise invalid_parameter(
-            "model", func, rule, model, "Build one with tlcourse.load_backbone(...)."
-        )
-    try:
-        return find_backbone(model)
-    except InvalidParameterError as error:
-        raise invalid_parameter("model", func, rule, model, str(error)) from None
+    if not MODEL_WITH_BACKBONE.accepts(model):
+        rule, hint = str(MODEL_WITH_BACKBONE), MODEL_WITH_BACKBONE.hint(model)
+        raise invalid_parameter("model", func, rule, model, hint)
+    return find_backbone(model)
 
 
+@validate_params({"model": [MODEL_WITH_BACKBONE]})
 def variable_groups(model: keras.Model) -> list[VariableGroup]:
     """Group a transfer model's layers into preprocessing, the backbone's blocks and the head.
 
-    The one grouping that freezing, layer-wise learning rates and the trainable tables share;
-    the rule is in this module's docstring.
-
-    Args:
-        model: a classifier containing a tlcourse backbone (``Sequential`` or functional), or
-            the backbone itself.
-
-    Returns:
-        The groups, input to output: ``"preprocessing"`` (only when the backbone has layers
-        before its first block), one per block, then ``"head"`` (always last; it has no layer
-        for a bare backbone without pooling). Every weight of ``model`` is in exactly one group.
-
-    Raises:
-        InvalidParameterError: ``model`` is not a Keras model containing a tlcourse backbone.
+    ``"preprocessing"`` comes first when the backbone has layers before its first block;
+    ``"head"`` is always last. Every weight of ``model`` is in exactly one group.
 
     Example:
-        >>> import keras
         >>> from tlcourse.backbones import load_backbone
         >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
         >>> model = keras.Sequential([base, keras.layers.Dense(3, name="classifier")])
@@ -144,7 +81,7 @@ def variable_groups(model: keras.Model) -> list[VariableGroup]:
         >>> [layer.name for layer in variable_groups(model)[-1].layers]
         ['classifier']
     """
-    backbone, _ = require_backbone(model, "variable_groups")
+    backbone, _ = find_backbone(model)
     blocks = backbone_blocks(backbone)
     in_block = {id(layer) for block in blocks for layer in block.layers}
     first = blocks[0].layers[0] if blocks else None
@@ -152,11 +89,9 @@ def variable_groups(model: keras.Model) -> list[VariableGroup]:
     reached_blocks = first is None
     for layer in backbone.layers:
         reached_blocks = reached_blocks or layer is first
-        if id(layer) in in_block:
-            continue
-        # Outside every block: before the first one it feeds the blocks, after it it is the
-        # backbone's own pooling or classifier.
-        (own_head if reached_blocks else preprocessing).append(layer)
+        if id(layer) not in in_block:
+            # Before the first block a layer feeds the blocks; after, it is pooling or a top.
+            (own_head if reached_blocks else preprocessing).append(layer)
     before, after = [], []
     if model is not backbone:
         position = model.layers.index(backbone)
@@ -165,5 +100,4 @@ def variable_groups(model: keras.Model) -> list[VariableGroup]:
         preprocessing
     )
     groups += [VariableGroup(block.name, BLOCK, tuple(block.layers)) for block in blocks]
-    groups.append(VariableGroup(HEAD, HEAD, (*before, *own_head, *after)))
-    return groups
+    return [*groups, VariableGroup(HEAD, HEAD, (*before, *own_head, *after))]

@@ -34,11 +34,12 @@ import numbers
 
 import numpy as np
 
-from tlcourse.errors import invalid_parameter
+from tlcourse.errors import InvalidParameterError, invalid_parameter
 
 __all__ = [
     "BACKBONE", "BATCH_SIZE", "DATASET", "EPOCHS", "FRACTION", "IMAGE_SIZE", "LEARNING_RATE",
-    "SEED", "Interval", "Rule", "StrOptions", "int_list", "validate_params",
+    "MODEL_WITH_BACKBONE", "SEED", "Interval", "Rule", "StrOptions", "frame_with", "int_list",
+    "validate_params",
 ]  # fmt: skip
 
 
@@ -124,13 +125,17 @@ class StrOptions(_Constraint):
 
 
 class Rule(_Constraint):
-    """A special rule: a test, the phrase that says what it accepts, and an optional conversion."""
+    """A special rule: a test, the phrase saying what it accepts, an optional conversion and
+    an optional ``hint(value)`` sentence for the message."""
 
-    def __init__(self, test, description: str, convert=None):
-        self.accepts, self.description, self._convert = test, description, convert
+    def __init__(self, test, description: str, convert=None, hint=None):
+        self.accepts, self.description, self._convert, self._hint = test, description, convert, hint
 
     def convert(self, value):
         return self._convert(value) if self._convert else value
+
+    def hint(self, value) -> str:
+        return self._hint(value) if self._hint else ""
 
     def __str__(self):
         return self.description
@@ -158,7 +163,9 @@ class _Shown(str):
 
 
 def _shown(value):
-    """The value as the message shows it: arrays by shape and dtype, long reprs cut."""
+    """The value as the message shows it: tables and arrays by their shape, long reprs cut."""
+    if hasattr(value, "columns") and hasattr(value, "empty"):
+        return _Shown(f"a DataFrame of {len(value)} rows with the columns {list(value.columns)}")
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return _Shown(f"an array of shape {tuple(value.shape)} and dtype {value.dtype}")
     text = repr(value)
@@ -237,6 +244,33 @@ def int_list(low: int | None = None, extra=()) -> Rule:
     return Rule(test, f"{described}, a list of them or a comma-separated string", convert)
 
 
+def frame_with(*columns: str) -> Rule:
+    """A non-empty pandas DataFrame holding (at least) ``columns``.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame_with("lr", "loss").accepts(pd.DataFrame({"lr": [1e-3]}))
+        False
+    """
+
+    def test(frame) -> bool:
+        table = hasattr(frame, "columns") and hasattr(frame, "empty")
+        return table and not frame.empty and set(columns) <= set(frame.columns)
+
+    return Rule(test, f"a non-empty pandas DataFrame with the columns {list(columns)}")
+
+
+def _holds_backbone(model) -> bool:
+    import keras
+
+    from tlcourse.backbones import find_backbone
+
+    try:
+        return isinstance(model, keras.Model) and bool(find_backbone(model))
+    except InvalidParameterError:
+        return False
+
+
 def _registered_backbones():
     from tlcourse.backbones.registry import registered_names
 
@@ -269,4 +303,17 @@ BATCH_SIZE = Interval(int, 1, None)
 LEARNING_RATE = Interval(numbers.Real, 0, None, closed="neither")
 FRACTION = Interval(numbers.Real, 0, 1, closed="left")
 BACKBONE = StrOptions(_registered_backbones)
+MODEL_WITH_BACKBONE = Rule(
+    _holds_backbone,
+    "a keras.Model containing a tlcourse backbone",
+    hint=lambda model: (
+        (
+            f"None of the layers of {model.name!r} is a registered backbone "
+            f"({', '.join(_registered_backbones())}): "
+            if hasattr(model, "layers")
+            else ""
+        )
+        + "build the base with tlcourse.load_backbone(...) and use it as a layer of the classifier."
+    ),
+)
 DATASET = StrOptions(_dataset_names)
