@@ -8,8 +8,7 @@ machine (a RAPL counter, where readable at all, reads the whole CPU: other progr
 ``force_carbon_intensity_g_co2e_kwh`` is the grid's figure from codecarbon's shipped table, so
 nothing is fetched whatever a configuration file says; ``pue=1``; RAM power is codecarbon's
 estimate from the memory size. No file unless ``output_dir`` is given; codecarbon's log lines
-are held back, and an error it swallows becomes the record's ``reason``. Left as codecarbon does
-it: when ``stop()`` meets a scheduled reading, codecarbon 3.3.2 may count that interval twice.
+are held back, and an error it swallows becomes the record's ``reason``.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import importlib.resources
 import json
 import logging
 import math
-import numbers
 import os
 import threading
 import time
@@ -34,7 +32,7 @@ from tlcourse.tracking.record import (
     EmissionsRecord,
     co2_range,
 )
-from tlcourse.validation import Interval, Rule, StrOptions, validate_params
+from tlcourse.validation import Rule, StrOptions, validate_params
 
 __all__ = ["COUNTRY", "TRACKING_MODES", "Tracking", "track"]
 
@@ -92,14 +90,12 @@ COUNTRY.hint = _suggest
     {
         "label": [Rule(lambda v: isinstance(v, str) and v.strip(), "a non-empty string")],
         "country": [COUNTRY, None],
-        "measure_power_secs": [Interval(numbers.Real, 0, None, closed="neither")],
         "output_dir": [str, os.PathLike, None],
         "tracking_mode": [StrOptions(TRACKING_MODES)],
     }
 )
-def track(label: str, country: str | None = None, measure_power_secs: float = 1,
-          output_dir: str | os.PathLike | None = None, *, tracking_mode: str = "process",
-          ) -> Tracking:  # fmt: skip
+def track(label: str, country: str | None = None, output_dir: str | os.PathLike | None = None,
+          *, tracking_mode: str = "process") -> Tracking:  # fmt: skip
     """Measure the time, energy and CO2 of a block of code (context manager or decorator).
 
     The record is filled when the block exits, also when it raises (the exception propagates
@@ -113,7 +109,6 @@ def track(label: str, country: str | None = None, measure_power_secs: float = 1,
         label: a name for the run, copied into the record.
         country: ISO 3166-1 alpha-3 code of the electricity grid (``"USA"``, ``"FRA"``...,
             any case); None for codecarbon's world average, 475 g CO2e/kWh.
-        measure_power_secs: seconds between two power readings.
         output_dir: folder where codecarbon appends a row to ``emissions.csv``; None: no file.
         tracking_mode: ``"process"`` counts this process's CPU load and memory only;
             ``"machine"`` the whole computer's, other programs included.
@@ -130,7 +125,7 @@ def track(label: str, country: str | None = None, measure_power_secs: float = 1,
         (9, 1)
     """
     output_dir = None if output_dir is None else Path(output_dir)
-    return Tracking(label, country, float(measure_power_secs), output_dir, tracking_mode)
+    return Tracking(label, country, output_dir, tracking_mode)
 
 
 class Tracking:
@@ -140,9 +135,9 @@ class Tracking:
     record, also appended to :attr:`records`; blocks can be nested and run in threads.
     """
 
-    def __init__(self, label, country, measure_power_secs, output_dir, tracking_mode):
-        self.label, self.country, self.tracking_mode = label, country, tracking_mode
-        self.measure_power_secs, self.output_dir = measure_power_secs, output_dir
+    def __init__(self, label, country, output_dir, tracking_mode):
+        self.label, self.country, self.output_dir = label, country, output_dir
+        self.tracking_mode = tracking_mode
         self.records: list[EmissionsRecord] = []
         self._local = threading.local()  # with-blocks exit in reverse order per thread
 
@@ -217,6 +212,11 @@ def _hold(hold: bool) -> None:
         (logger.addFilter if _holders else logger.removeFilter)(_keep_error)
 
 
+# codecarbon samples the power every second whatever this is; this is how often it books energy.
+# Once, when the block ends: a booking that meets stop() is counted twice (codecarbon 3.3.2).
+_BOOK_ONCE = 1e8
+
+
 def cpu_watts() -> float:
     """The full-load power of the whole CPU that ``track`` assumes, W."""
     return ASSUMED_WATTS_PER_THREAD * (os.cpu_count() or 1)
@@ -239,7 +239,7 @@ def _start(tracking: Tracking) -> tuple[object | None, str | None]:
         tracker = OfflineEmissionsTracker(
             project_name=tracking.label, experiment_name=tracking.label,
             country_iso_code=tracking.country, region=None, cloud_provider=None,
-            cloud_region=None, measure_power_secs=tracking.measure_power_secs,
+            cloud_region=None, measure_power_secs=_BOOK_ONCE,
             tracking_mode=tracking.tracking_mode, output_dir=str(folder or "."),
             output_methods=[OutputMethod.CSV] if folder else [], output_file="emissions.csv",
             allow_multiple_runs=True, log_level="warning", force_cpu_power=cpu_watts(),
