@@ -11,9 +11,9 @@ from tlcourse.validation import Interval, Rule, validate_params
 __all__ = ["CO2_EQUIVALENT_FACTORS", "co2_equivalents", "format_co2", "format_co2_range"]
 
 _KG = Interval(numbers.Real, 0, None)
-CO2_KG = Rule(_KG.accepts, "a finite number of kg >= 0", float)
 # A record that was not measured has co2_kg=None: say so where that is the likely mistake.
-CO2_KG.hint = lambda v: "A record that was not measured has co2_kg=None." if v is None else ""
+_UNMEASURED = "A record that was not measured has co2_kg=None."
+CO2_KG = Rule(_KG.accepts, "a finite number of kg >= 0", float, lambda v: _UNMEASURED * (v is None))
 _DIGITS = Interval(int, 1, None)
 
 #: kg CO2 per unit of each everyday equivalent used by :func:`co2_equivalents`, with its source.

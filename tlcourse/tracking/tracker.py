@@ -82,8 +82,8 @@ COUNTRY = Rule(
     _is_country,
     "a 3-letter ISO 3166-1 alpha-3 code in codecarbon's table, such as 'USA', 'FRA' or 'DEU'",
     str.upper,
+    hint=_suggest,
 )
-COUNTRY.hint = _suggest
 
 
 @validate_params(
