@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tlcourse.boundary.memory as memory
+import tlcourse.boundary.cache as cache_module
 from tlcourse.backbones import backbone_blocks, list_backbones, load_backbone
 from tlcourse.boundary import (
+    ActivationCache,
     BoundaryCacheWarning,
+    CacheMemoryError,
     NoBoundaryError,
     depth_boundary,
     find_boundary,
-    lower_model,
 )
-from tlcourse.boundary.memory import CacheMemoryError, check_fits, stream_activations
 from tlcourse.errors import InvalidParameterError
 from tlcourse.finetune import fine_tune
 from tlcourse.freezing import set_trainable
@@ -46,7 +46,7 @@ def _classifier(depth, backbone=LITE, weights="imagenet", augment=False, seed=0)
 def test_the_boundary_is_the_input_of_the_first_unfrozen_block(depth, layer):
     model = _classifier(depth)
     boundary = find_boundary(model)
-    assert boundary.layer == layer == depth_boundary(model.get_layer(LITE), depth)
+    assert boundary.layer == layer == depth_boundary(model.get_layer(LITE), depth).layer
     # Above the cut: exactly the trainable weights of the model, no more, no fewer.
     assert {id(w) for w in boundary.upper.trainable_weights} == {
         id(w) for w in model.trainable_weights
@@ -65,7 +65,7 @@ def test_every_registered_backbone_is_cut_or_says_why(name):
     blocks = len(backbone_blocks(base))
     for depth in (1, 3, blocks // 2):
         try:
-            layer = depth_boundary(base, depth)
+            layer = depth_boundary(base, depth).layer
         except NoBoundaryError as error:
             # Its blocks drop connections at random in training: the whole model trains.
             assert name == "efficientnet_b0" and "(Dropout) is random" in str(error), error
@@ -103,14 +103,6 @@ def test_models_that_cannot_be_cut_say_why(change, message):
         set_trainable(model, 3)
     with pytest.raises(NoBoundaryError, match=message):
         find_boundary(model)
-
-
-def test_lower_model_checks_its_boundaries():
-    with pytest.raises(InvalidParameterError, match="'boundaries' parameter of lower_model"):
-        lower_model()
-    a, b = find_boundary(_classifier(1)), find_boundary(_classifier(1))
-    with pytest.raises(InvalidParameterError, match="boundaries of one model"):
-        lower_model(a, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +214,7 @@ def test_a_pipeline_that_augments_is_not_cached(tmp_path):
 
 
 def _tiny_limit(monkeypatch, limit=1000):
-    monkeypatch.setattr(memory, "memory_limit", lambda: (limit, 2 * limit))
+    monkeypatch.setattr(cache_module, "memory_limit", lambda: (limit, 2 * limit))
 
 
 def test_a_cache_that_would_not_fit_names_what_it_needs_and_what_to_do(monkeypatch):
@@ -236,19 +228,30 @@ def test_a_cache_that_would_not_fit_names_what_it_needs_and_what_to_do(monkeypat
     message = str(caught[0].message)
     assert "would need" in message and "the limit is 1.0 KB" in message
     assert "2.0 KB of memory available" in message and "cache=False" in message
-    with pytest.raises(CacheMemoryError, match=r"12 training images .* would need"):
+    with pytest.raises(CacheMemoryError, match=r"activations of 12 more images would need"):
         fine_tune(model, (images, labels), head_epochs=1, epochs=1, depth=3, cache=True,
                   loss="sparse_categorical_crossentropy", verbose=0)  # fmt: skip
 
 
-def test_activations_are_computed_in_batches_into_one_array(monkeypatch):
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+def test_the_cache_computes_each_image_once_per_weights_and_boundary(monkeypatch):
     calls = []
-    original = model.predict_on_batch
-    monkeypatch.setattr(model, "predict_on_batch", lambda b: calls.append(len(b)) or original(b))
-    batches = (np.ones((4, 3), "float32") for _ in range(3))
-    (out,) = stream_activations(model, batches, 12, "demo", "")
-    assert out.shape == (12, 2) and calls == [4, 4, 4]
-    with pytest.raises(CacheMemoryError, match="Demo would need 96 B"):
-        _tiny_limit(monkeypatch, 10)
-        check_fits(96, "demo", "Use fewer.")
+    real = cache_module.lower_model
+    monkeypatch.setattr(cache_module, "lower_model", lambda *b: calls.append(len(b)) or real(*b))
+    base = load_backbone(LITE, input_shape=(SIZE, SIZE, 3))
+    cache = ActivationCache(base)
+    images = np.round(_images(6)[0])
+    features, block = cache.activations([cache.boundary(0), cache.boundary(3)], images)
+    assert features.shape == (6, 1280) and block.shape == (6, 1, 1, 192) and calls == [2]
+    # The same images, as uint8 or float32, in another order: nothing computed again.
+    again = cache.activations([cache.boundary(0)], images[::-1].astype("uint8"))[0]
+    np.testing.assert_array_equal(again, features[::-1])
+    assert calls == [2]
+    # A boundary of a classifier around another copy with the same weights: the same key.
+    model = _classifier(3)
+    assert cache.key(find_boundary(model), images.shape[1:]) == cache.key(
+        cache.boundary(3), images.shape[1:]
+    )
+    # Other weights: computed again, and different.
+    base.set_weights([w * 0.5 for w in base.get_weights()])
+    changed = cache.activations([cache.boundary(0)], images)[0]
+    assert calls == [2, 1] and not np.allclose(changed, features)

@@ -4,8 +4,6 @@ The public API is flat: ``import tlcourse as tl`` then ``tl.load_backbone(...)``
 ``tl.set_trainable(...)``, ``tl.compare(...)``.
 """
 
-# First, before any module that imports TensorFlow: hides TensorFlow's C++ start-up lines.
-import tlcourse.quiet_start  # noqa: F401
 from tlcourse.backbones import (
     BackboneSpec,
     Block,
@@ -15,10 +13,10 @@ from tlcourse.backbones import (
     list_backbones,
     load_backbone,
 )
+from tlcourse.boundary import ActivationCache
 from tlcourse.comparison import (
     FAST_BUDGET,
     Budget,
-    FeatureCache,
     compare,
     read_predictions,
     read_results,
@@ -92,13 +90,13 @@ __all__ = [
     "STRATEGIES",
     "STRATEGY_COLORS",
     "STRATEGY_LABELS",
+    "ActivationCache",
     "BackboneSpec",
     "Block",
     "Budget",
     "Dataset",
     "DatasetError",
     "EmissionsRecord",
-    "FeatureCache",
     "FineTuneHistory",
     "InvalidParameterError",
     "LRFindResult",

@@ -7,12 +7,12 @@
    training, the epoch count carrying on.
 
 By default (``cache="auto"``) the frozen part runs **once** per image: the head stage trains on
-the backbone's output and the fine-tuning stage on the activations at the freeze boundary
-(:mod:`tlcourse.boundary`), both computed in one pass before stage 1. That is the same
-computation as running the whole model at every step, several times cheaper. Where it is not
-the same (augmentation layers before the backbone, dropout in its frozen blocks, data that
-changes between passes, callbacks that may save the model...) both stages train the whole
-model, and a :class:`~tlcourse.boundary.BoundaryCacheWarning` says why, once.
+the backbone's output and the fine-tuning stage on the activations at the freeze boundary,
+both computed in one pass before stage 1 (:class:`~tlcourse.boundary.ActivationCache`). That
+is the same computation as running the whole model at every step. Where it is not the same
+(augmentation layers before the backbone, dropout in its frozen blocks, data that changes
+between passes, callbacks that may save the model...) both stages train the whole model, and
+a :class:`~tlcourse.boundary.BoundaryCacheWarning` says why.
 """
 
 from __future__ import annotations
@@ -21,11 +21,17 @@ import math
 import warnings
 
 import keras
+import numpy as np
 import pandas as pd
 
-from tlcourse.boundary import BoundaryCacheWarning, NoBoundaryError, find_boundary
-from tlcourse.boundary.fit import cache_activations, callbacks_reason
-from tlcourse.boundary.memory import CacheMemoryError
+from tlcourse.boundary import (
+    ActivationCache,
+    BoundaryCacheWarning,
+    CacheMemoryError,
+    NoBoundaryError,
+    find_boundary,
+)
+from tlcourse.boundary.cache import shuffled_batches
 from tlcourse.errors import (
     InvalidParameterError,
     check_int,
@@ -154,9 +160,9 @@ def _plain_class(cls: type) -> type:
 
 def _compile_settings(model: keras.Model, loss, metrics) -> dict:
     """Loss, metrics and compile options: the arguments, else what the model was compiled with."""
-    previous = getattr(model, "_compile_config", None)
-    settings = dict(previous.config) if getattr(model, "compiled", False) and previous else {}
-    settings.pop("optimizer", None)
+    config = (model.get_compile_config() or {}) if model.compiled else {}
+    config.pop("optimizer", None)
+    settings = {k: keras.saving.deserialize_keras_object(v) for k, v in config.items()}
     if loss is not None:
         settings["loss"] = loss
     if metrics is not None:
@@ -171,7 +177,7 @@ def _compile_settings(model: keras.Model, loss, metrics) -> dict:
     return settings
 
 
-def _fit_arguments(train, val) -> tuple[dict, object]:
+def _fit_arguments(train, batch_size) -> dict:
     if train is None:
         raise InvalidParameterError(
             "The 'train' parameter of fine_tune must be training data: a tf.data.Dataset of "
@@ -184,11 +190,12 @@ def _fit_arguments(train, val) -> tuple[dict, object]:
                 "The 'train' parameter of fine_tune must be (images, labels) or (images, "
                 f"labels, sample_weights) when a tuple. Got a tuple of {len(train)} items."
             )
-        data = dict(zip(("x", "y", "sample_weight"), train, strict=False))
-    else:
-        # Datasets shuffle themselves; Keras warns at every fit if asked to shuffle them.
-        data = {"x": train, "shuffle": False}
-    return data, val
+        return {
+            **dict(zip(("x", "y", "sample_weight"), train, strict=False)),
+            "batch_size": batch_size,
+        }
+    # Datasets shuffle themselves; Keras warns at every fit if asked to shuffle them.
+    return {"x": train, "shuffle": False}
 
 
 def _check_fit_options(callbacks, verbose) -> None:
@@ -231,6 +238,7 @@ def fine_tune(
     optimizer="adam",
     unit: str = "block",
     train_batchnorm: bool = False,
+    batch_size: int | None = None,
     callbacks=None,
     verbose="auto",
     cache="auto",
@@ -272,12 +280,16 @@ def fine_tune(
             ``"block"``.
         train_batchnorm: train the BatchNormalization layers of the unfrozen blocks in stage 2.
             Defaults to False.
+        batch_size: examples per batch for arrays (``fit``'s default, 32, when None);
+            a pipeline keeps its own batches. Defaults to None.
         callbacks: Keras callbacks for both stages. Defaults to None.
         verbose: ``fit``'s verbosity (``"auto"``, 0, 1 or 2). Defaults to ``"auto"``.
         cache: ``"auto"``: train on cached activations where that is the same computation
             (see the module), else in the loop with a warning saying why; True: the same, but
-            raise instead of training in the loop; False: always run the whole model.
-            Defaults to ``"auto"``.
+            raise instead of training in the loop; False: always run the whole model; an
+            :class:`~tlcourse.boundary.ActivationCache`: as ``"auto"``, keeping the activations
+            in it (a later call on the same images and weights computes none). Defaults to
+            ``"auto"``.
 
     Returns:
         A :class:`FineTuneHistory`: ``.history`` like a Keras History over both stages,
@@ -311,17 +323,22 @@ def fine_tune(
     factor = _check_factor(factor)
     _check_depth(model, depth, unit, train_batchnorm, _FUNC)
     _check_fit_options(callbacks, verbose)
-    if not (cache == "auto" if isinstance(cache, str) else isinstance(cache, bool)):
-        raise invalid_parameter("cache", _FUNC, "one of ['auto', True, False]", cache)
+    batch_size = check_int("batch_size", batch_size, _FUNC, low=1, none_ok=True)
+    if not (
+        (isinstance(cache, str) and cache == "auto") or isinstance(cache, bool | ActivationCache)
+    ):
+        raise invalid_parameter(
+            "cache", _FUNC, "one of ['auto', True, False] or an ActivationCache", cache
+        )
     optimizer_class, optimizer_settings = _optimizer_template(optimizer)
     if factor is not None:
         _check_layerwise(optimizer, optimizer_class)
     compile_settings = _compile_settings(model, loss, metrics)
-    data, val = _fit_arguments(train, val)
+    data = _fit_arguments(train, batch_size)
     fit = {"callbacks": callbacks, "verbose": verbose}
     stages = [(HEAD_STAGE, 0, head_epochs), (FINE_TUNE_STAGE, depth, epochs)]
     stages = [stage for stage in stages if stage[2]]
-    cached = _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache)
+    cached = _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache, batch_size)
 
     histories, done = [], 0
     for index, (stage, stage_depth, stage_epochs) in enumerate(stages):
@@ -333,17 +350,11 @@ def fine_tune(
                 model, optimizer_class, optimizer_settings, base_lr, factor, unit
             )
         model.compile(optimizer=optimizer, **compile_settings)
-        if cached is None:
-            trainer, arguments = model, {**data, "validation_data": val}
-        else:
-            boundaries, activations = cached
-            trainer = boundaries[index].upper
+        trainer, arguments = model, {**data, "validation_data": val}
+        if cached is not None:
+            # The part above the boundary, on the cached activations; it shares model's weights.
+            trainer, arguments = cached[index]
             trainer.compile(optimizer=optimizer, **compile_settings)
-            arguments = {
-                "x": activations.training(index),
-                "validation_data": activations.validation(index),
-                "shuffle": False,  # the batches are reshuffled by the pipeline itself
-            }
         history = trainer.fit(initial_epoch=done, epochs=done + stage_epochs, **arguments, **fit)
         histories.append((stage, history))
         done += len(history.epoch)
@@ -368,19 +379,43 @@ def fine_tune(
     return FineTuneHistory(histories, model, settings)
 
 
-def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache):
-    """``(boundaries per stage, activations)``, or None to train the whole model (see module)."""
+#: Callbacks that only read logs or the optimizer (a LambdaCallback is not given the model):
+#: they work the same on the model above the boundary. Others may save or inspect the model
+#: they are given, which would be the cut one.
+SAFE_CALLBACKS = (
+    keras.callbacks.LambdaCallback,
+    keras.callbacks.EarlyStopping,
+    keras.callbacks.ReduceLROnPlateau,
+    keras.callbacks.LearningRateScheduler,
+    keras.callbacks.TerminateOnNaN,
+    keras.callbacks.CSVLogger,
+    keras.callbacks.History,
+    keras.callbacks.ProgbarLogger,
+)
+
+
+def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache, batch_size):
+    """Per stage ``(model above its boundary, fit arguments)``, or None to train the whole model.
+
+    Both stages' activations come from one pass over the data, before any training.
+    """
     if cache is False or not stages:
         return None
+    store = cache if isinstance(cache, ActivationCache) else ActivationCache()
     try:
-        reason = callbacks_reason(callbacks)
-        if reason:
-            raise NoBoundaryError(reason)
+        for callback in callbacks or ():
+            if not isinstance(callback, SAFE_CALLBACKS):
+                raise NoBoundaryError(
+                    f"callback {type(callback).__name__} may save or inspect the model it is "
+                    "given, which would be the part above the boundary"
+                )
         boundaries = []
         for _, stage_depth, _ in stages:
             _freeze(model, stage_depth, unit, train_batchnorm, _FUNC)
             boundaries.append(find_boundary(model))
-        return boundaries, cache_activations(boundaries, train, val)
+        arrays, targets, pipeline_batch, same_order = store.fit_data(boundaries, train)
+        if val is not None:
+            val_arrays, val_targets, _, _ = store.fit_data(boundaries, val)
     except (NoBoundaryError, CacheMemoryError) as error:
         if cache is True:
             if isinstance(error, CacheMemoryError):
@@ -390,8 +425,21 @@ def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache):
                 f"The boundary cache cannot be used: {error}.",
             ) from None  # fmt: skip
         warnings.warn(
-            f"fine_tune trains the whole model at every step, without a boundary cache: {error}",
+            f"fine_tune trains the whole model at every step, without cached activations: {error}",
             BoundaryCacheWarning,
             stacklevel=3,
         )
         return None
+    size = pipeline_batch or batch_size or 32
+    # fit reshuffles arrays every epoch, and so does a pipeline whose two passes differed.
+    seed = None if same_order else int(np.random.randint(2**31 - 1))
+    stages = []
+    for index, boundary in enumerate(boundaries):
+        validation = None
+        if val is not None:
+            validation = shuffled_batches((val_arrays[index], *val_targets), size, None)
+        batches = shuffled_batches((arrays[index], *targets), size, seed)
+        stages.append(
+            (boundary.upper, {"x": batches, "validation_data": validation, "shuffle": False})
+        )
+    return stages

@@ -17,7 +17,6 @@ import pandas as pd
 from keras import layers
 
 from tlcourse.backbones import get_spec, list_backbones, load_backbone
-from tlcourse.batchnorm import FusedBatchNormalization
 from tlcourse.errors import (
     check_bool,
     check_choice,
@@ -55,26 +54,14 @@ def small_cnn(
 ) -> keras.Model:
     """A small convolutional network to train from scratch.
 
-    A stride-2 conv, then conv + max-pool blocks: cheap on a laptop CPU at 160 px (2.4x faster
-    than without the first pool, for the same accuracy on the shipped photos). An input of
+    A stride-2 conv, then conv + max-pool blocks, BatchNorm and ReLU. An input of
     ``2 * SMALL_CNN_SIDE`` (160) px or more is first average-pooled by ``side // 80`` (layer
-    ``input_pool``: 160 px becomes 80 px; smaller inputs are left as they are): at 160 px the
-    stem at full resolution was 60% of a training step. Through ``compare(strategies="scratch",
-    seeds="0,1,2,3,4,5")`` on the shipped photos at 160 px the pooled network scored 55.8% +-
-    9.8% against 46.0% +- 10.2% without the pool (no worse: the baseline transfer learning is
-    measured against is not weakened), in 6.4 s per run instead of 10.8 s. A network this small
-    trained on a hundred photos gains nothing from more pixels; a pretrained backbone does, so
-    only the scratch network pools. BatchNorm uses momentum 0.9 because a few hundred images
-    make only ~100 steps in 30 epochs, too few for Keras's default 0.99 to forget its initial
-    statistics (the model would then predict one class at test time). A horizontal flip
-    augments the few training images (active only in training).
-
-    Speed (profiled on 2 CPU cores, 160 px, batches of 32): the backward pass costs 4-5x the
-    forward, and half of a training step was BatchNormalization at full resolution, so it is
-    :class:`~tlcourse.batchnorm.FusedBatchNormalization` (TensorFlow's fused kernel, the same
-    layer otherwise): about 1.7x less CPU per step. Each block pools before its ReLU, which is
-    the same function (a ReLU and a max-pool commute) on a quarter of the values. XLA
-    (``jit_compile=True``) was 2x slower on CPU and took 15 s to compile: not used.
+    ``input_pool``): a network this small trained on a hundred photos gains nothing from more
+    pixels, and the stem at full resolution would dominate its cost. BatchNorm uses momentum 0.9:
+    a few hundred images make only ~100 steps in 30 epochs, too few for Keras's default 0.99 to
+    forget its initial statistics. A horizontal flip augments the few training images (active
+    only in training). Each block pools before its ReLU, the same function (a ReLU and a
+    max-pool commute) on a quarter of the values.
 
     Args:
         num_classes: number of classes (an int >= 2).
@@ -116,7 +103,7 @@ def small_cnn(
         x = layers.Conv2D(
             channels, 3, strides=stride, padding="same", use_bias=False, name=f"conv_{i}"
         )(x)
-        x = FusedBatchNormalization(momentum=0.9, name=f"conv_{i}_BN")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"conv_{i}_BN")(x)
         if i < len(filters) - 1:
             # relu(max(...)) == max(relu(...)): pooling first, the ReLU sees 4x fewer values.
             x = layers.MaxPooling2D(name=f"conv_{i}_pool")(x)

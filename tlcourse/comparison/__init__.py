@@ -1,8 +1,6 @@
 """The comparison: every strategy on the same splits, under one budget, measured.
 
 - :mod:`~tlcourse.comparison.budget`: :class:`Budget` and :data:`FAST_BUDGET`;
-- :mod:`~tlcourse.comparison.features`: :class:`FeatureCache` (features, and activations at
-  the freeze boundary);
 - :mod:`~tlcourse.comparison.context`: :class:`ComparisonContext`, what the runs share;
 - :mod:`~tlcourse.comparison.results`: the table's columns, run keys, reading and writing;
 - :mod:`~tlcourse.comparison.predictions`: ``predictions.csv``, one row per test image per run;
@@ -16,7 +14,6 @@ lecture's figures.
 
 from tlcourse.comparison.budget import FAST_BUDGET, Budget
 from tlcourse.comparison.context import ComparisonContext
-from tlcourse.comparison.features import BackboneChangedError, FeatureCache
 from tlcourse.comparison.predictions import (
     PREDICTION_COLUMNS,
     PREDICTIONS_FILE,
@@ -40,10 +37,8 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "RESULTS_FILE",
     "RESULT_COLUMNS",
-    "BackboneChangedError",
     "Budget",
     "ComparisonContext",
-    "FeatureCache",
     "compare",
     "prediction_accuracy",
     "read_predictions",

@@ -34,15 +34,6 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
-class _EpochCounter(keras.callbacks.Callback):
-    def __init__(self, progress: PlanProgress):
-        super().__init__()
-        self._progress = progress
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._progress.epoch_done()
-
-
 class PlanProgress:
     """The progress of a plan of runs (see the module).
 
@@ -72,7 +63,10 @@ class PlanProgress:
     ):
         self.runs = [(name, max(int(epochs), 1)) for name, epochs in runs]
         self._say = say
-        self.callbacks = (_EpochCounter(self),)
+        # A LambdaCallback is given no model: fine_tune may still train on cached activations.
+        self.callbacks = (
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: self.epoch_done()),
+        )
         self._seconds: dict[str, list[float]] = {}
         self._epoch_seconds: list[float] = []
         self._index = -1

@@ -5,28 +5,16 @@ on the same splits (one per seed and training-set size), under the same budget
 (:class:`~tlcourse.comparison.Budget`), and measures each run the same way (wall time, CPU time,
 energy and CO2 through :func:`tlcourse.track`). Results are a pandas DataFrame, one row per run,
 written to ``OUT/results.csv`` after every run, with the class each run predicts for every test
-image in ``OUT/predictions.csv`` (:mod:`~tlcourse.comparison.predictions`), so a run killed
-midway loses nothing and ``resume=True`` finishes it without duplicates.
+image in ``OUT/predictions.csv``, so a run killed midway loses nothing and ``resume=True``
+finishes it without duplicates.
 
-The budget rules, as the built-in strategies apply them:
-
-- ``scratch`` (and the optional ``scratch_backbone``): ``epochs`` epochs end to end, Adam at
-  ``head_lr``.
-- ``feature_extraction``: the frozen backbone runs once over every image, with its pristine
-  pretrained weights; a head trains on the cached features for ``epochs`` epochs at ``head_lr``.
-- ``fine_tuning`` / ``fine_tuning_dlr``: that same head (trained once per split), then the last
-  ``depth`` blocks unfrozen for ``fine_tune_epochs`` epochs at ``fine_tune_lr`` (with
-  differential rates, each earlier block ``factor`` times slower), trained on the activations
-  at the freeze boundary, computed once per image in the same pass as the features.
-
-What is charged to which run: each run carries its own training and evaluation; the one-time
-feature pass (every pass of the comparison so far) is charged to every run that uses the
-features, and the shared head's training to feature extraction and to both fine-tuning runs.
+What is charged to which run: each run carries its own training and evaluation; the pass of the
+pretrained backbone over the images (the features, and the activations at the freeze boundary,
+:class:`~tlcourse.boundary.ActivationCache`) is charged to every run that uses it, in full.
 
 ``budget`` may be a list of budgets (a sweep): every run once per budget, sharing the pass over
-the images and, between budgets with the same head settings, the head. The depth sweep of
-notebook 04 is ``compare(strategies="fine_tuning", budget=[Budget(depth=d) for d in (1, 3,
-6)])``; each row's ``depth`` column says which.
+the images. The depth sweep of notebook 04 is ``compare(strategies="fine_tuning",
+budget=[Budget(depth=d) for d in (1, 3, 6)])``; each row's ``depth`` column says which.
 
 A run is identified by its strategy, network, data, seed, training-set size, image size, whole
 budget, country and distribution (:data:`~tlcourse.comparison.results.KEY_COLUMNS`): ``resume``
@@ -35,8 +23,6 @@ skips a run only when ``results.csv`` holds that exact run.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
 import os
@@ -61,19 +47,13 @@ from tlcourse.comparison.budget import Budget
 from tlcourse.comparison.context import ComparisonContext
 from tlcourse.comparison.predictions import (
     PREDICTION_COLUMNS,
-    PREDICTIONS_FILE,
     prediction_rows,
-    read_predictions,
-    write_predictions,
 )
 from tlcourse.comparison.progress import PlanProgress
 from tlcourse.comparison.results import (
-    RESULTS_FILE,
+    ResultsStore,
     image_size_value,
     normalize_results,
-    read_results,
-    run_key,
-    write_results,
 )
 from tlcourse.deployment import deployment_columns
 from tlcourse.errors import (
@@ -208,14 +188,12 @@ def compare(
     records = [get_strategy(name, _FUNC, "strategies") for name in names]
     check_budget_fields(records)
     depths = [b.depth for b in budgets if any("depth" in r.budget_fields for r in records)]
-    context = ComparisonContext(
-        data, backbone, size, budgets[0], country, strategy, boundary_depths=depths
-    )
+    context = ComparisonContext(data, backbone, size, budgets[0], country, strategy, depths=depths)
     for each in budgets:
         check_depth(context, records, each)
 
     folder = Path(out).expanduser() if out is not None else None
-    store = _Store(folder, resume, overwrite)
+    store = ResultsStore(folder, resume, overwrite)
     common = {
         "dataset": dataset_name,
         "data": data_id,
@@ -231,12 +209,8 @@ def compare(
         for record in records
     ]
     rows, predictions, deployed = [], [], {}
-    with (
-        _rare_collections(),
-        PlanProgress(
-            [(r.name, _expected_epochs(r, b)) for _, _, b, r in plan], progress, live
-        ) as bar,
-    ):
+    runs = [(r.name, _expected_epochs(r, b)) for _, _, b, r in plan]
+    with PlanProgress(runs, progress, live) as bar:
         context.callbacks = bar.callbacks
         for index, (seed, n, each, record) in enumerate(plan):
             identity = {
@@ -270,23 +244,6 @@ def compare(
     if not return_predictions:
         return table
     return table, _joined(predictions)
-
-
-@contextlib.contextmanager
-def _rare_collections():
-    """Python's cyclic garbage collector runs less often for the duration (restored after).
-
-    Tracing and building Keras models make millions of short-lived objects: with the default
-    threshold (a collection every 700 new objects) the default comparison spent 1.0-1.2 s in
-    1,100 collections, with 50,000 about 0.25 s in 16. Nothing is kept longer than one run's
-    worth of garbage; reference counting still frees everything that has no cycle at once.
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 10)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def _joined(tables) -> pd.DataFrame:
@@ -355,6 +312,7 @@ def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tupl
             float("nan") if result.fine_tune_start is None else result.fine_tune_start
         ),
         "history": json.dumps(result.history),
+        "trained_on": result.trained_on,
     }
     return row, predictions
 
@@ -368,78 +326,3 @@ def _describe(row: dict) -> str:
         f"{row['strategy']:<18} seed={row['seed']}{size}: test accuracy "
         f"{row['test_accuracy']:.1%}, {row['wall_seconds']:.1f} s, {co2_text}"
     )
-
-
-class _Store:
-    """``results.csv`` and ``predictions.csv`` of a comparison: what is done, and writing.
-
-    A row of ``results.csv`` counts as done only with all its predictions (``test_predictions``
-    rows of ``predictions.csv`` with its key); otherwise the run is computed again and its old
-    row and predictions are replaced, never duplicated. Both files are rewritten atomically
-    after every run, predictions first, so a kill leaves at worst predictions without a row
-    (dropped at the next write).
-    """
-
-    def __init__(self, folder: Path | None, resume: bool, overwrite: bool):
-        self.results = None if folder is None else folder / RESULTS_FILE
-        self.predictions = None if folder is None else folder / PREDICTIONS_FILE
-        previous = _previous(self.results, resume, overwrite)
-        stored = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-        if not previous.empty and self.predictions.exists():
-            stored = read_predictions(self.predictions)
-        stored_keys = pd.Series([run_key(r) for r in stored.to_dict("records")], dtype=object)
-        counts = stored_keys.value_counts().to_dict()
-        self._rows: dict = {}  # key -> row, in file order (other comparisons' rows included)
-        self._predictions: dict = {}
-        self._done: set = set()
-        for number, row in enumerate(previous.to_dict("records")):
-            key = run_key(row)
-            if key is None:
-                key = ("unkeyed", number)  # an older row: kept, never matched
-            self._rows[key] = row
-            self._predictions[key] = stored[(stored_keys == key).to_numpy()]
-            expected = row.get("test_predictions")
-            if expected == expected and expected is not None and counts.get(key, 0) == expected:
-                self._done.add(key)
-        # Predictions of no row (a kill between the two writes): dropped at the next write.
-        self._dirty = bool(set(counts) - set(self._rows))
-
-    def find(self, identity: dict):
-        """``(row, predictions)`` of a finished run with this identity, or None."""
-        key = run_key(identity)
-        if key not in self._done:
-            return None
-        return self._rows[key], self._predictions[key]
-
-    def add(self, row: dict, predictions) -> None:
-        """Record a finished run (replacing an incomplete one) and write both files."""
-        key = run_key(row)
-        self._rows[key], self._predictions[key] = row, predictions
-        self._done.add(key)
-        self._write()
-
-    def close(self) -> None:
-        """Write both files if reading them found predictions of no row."""
-        if self._dirty:
-            self._write()
-
-    def _write(self) -> None:
-        self._dirty = False
-        if self.results is None:
-            return
-        self.results.parent.mkdir(parents=True, exist_ok=True)  # only once there is a result
-        write_predictions(_joined(self._predictions.values()), self.predictions)
-        write_results(pd.DataFrame(list(self._rows.values())), self.results)
-
-
-def _previous(path: Path | None, resume: bool, overwrite: bool) -> pd.DataFrame:
-    if path is None or not path.exists() or (overwrite and not resume):
-        return pd.DataFrame()
-    if resume:
-        return read_results(path)
-    raise invalid_parameter(
-        "out", _FUNC, "a folder without a results.csv, unless resuming or overwriting",
-        str(path.parent), f"{path} already exists. Pass resume=True (--resume) to finish that "
-        "comparison, or overwrite=True (--overwrite) to start again, or choose another output "
-        "folder (--out).",
-    )  # fmt: skip

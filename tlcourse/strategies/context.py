@@ -1,37 +1,16 @@
-"""What a strategy's ``run`` is given and what it returns: the contract of every strategy.
-
-A strategy's run function has the signature ``run(context, data, seed) -> StrategyResult``:
-
-- ``context`` (:class:`RunContext`) is what the runs of one comparison share: the
-  :class:`~tlcourse.comparison.Budget`, the backbone's name, the country of the CO2 estimate, the
-  ``tf.distribute`` strategy, and four services: :meth:`RunContext.measure` (time, energy and
-  CO2 of a piece of work), :meth:`RunContext.pretrained_backbone` (the backbone with its
-  pristine pretrained weights, to train), :meth:`RunContext.features` (the backbone's cached
-  features, always computed with the pristine weights) and :meth:`RunContext.shared` (a result
-  computed once per split and reused by every strategy that asks, e.g. the head trained on
-  cached features that fine-tuning starts from).
-  The context also carries ``callbacks`` (pass them to every ``fit``) and ``boundary_cache``.
-- ``data`` is the :class:`~tlcourse.data.Dataset` of this run (one split per seed and
-  training-set size), loaded fresh for every run.
-- ``seed`` seeds the initialisation and the shuffling (``keras.utils.set_random_seed``).
-
-The :class:`StrategyResult` carries the trained model, its history, the test accuracy and loss,
-the number of trainable parameters and the :class:`Cost` charged to the run: everything measured
-for it, including the share of shared work (feature pass, shared head) it relies on.
-"""
+"""What a strategy's run returns: its :class:`StrategyResult` and the :class:`Cost` charged."""
 
 from __future__ import annotations
 
-import abc
 import math
 import numbers
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tlcourse.tracking import CO2_COLUMNS, EmissionsRecord, co2_columns
 
-__all__ = ["Cost", "RunContext", "StrategyResult"]
+__all__ = ["Cost", "StrategyResult"]
 
 _INTENSITY = "carbon_intensity_g_per_kwh"
 
@@ -152,23 +131,17 @@ class StrategyResult:
 
     Attributes:
         model: the trained model (the head alone for feature extraction).
-        history: per-epoch lists (``loss``, ``accuracy``, ``val_loss``...), every stage of the
-            run in order (fine-tuning: the head's epochs, then the fine-tuning epochs).
+        history: per-epoch lists (``loss``, ``accuracy``, ``val_loss``...), every stage in order.
         test_accuracy: accuracy on the test split.
         test_loss: loss on the test split.
         trainable_params: parameters the run trained.
-        cost: everything charged to the run (see :class:`RunContext`).
-        fine_tune_start: index in ``history`` of the first fine-tuning epoch; None when the run
-            has no fine-tuning stage. Defaults to None.
-        test_probabilities: class probabilities of every test image, ``(n_test, num_classes)``
-            in ``data.files["test"]`` order. The runner writes them to ``predictions.csv`` and
-            takes the row's ``test_accuracy`` from them (argmax against the labels), so the two
-            files always agree. None when the strategy gives none (its own accuracy is kept).
-            Defaults to None.
-        deployable: ``deployable() -> keras.Model``: the model a user would deploy (images in
-            0..255 to class probabilities), for measuring what it costs to use; None when there
-            is none. Called right after the run, before the next one starts (fine-tuning's
-            backbone is reset then). Defaults to None.
+        cost: everything charged to the run, shared work (the pass over the images) included.
+        fine_tune_start: index in ``history`` of the first fine-tuning epoch, or None.
+        test_probabilities: ``(n_test, num_classes)`` in ``data.files["test"]`` order, or None.
+            The runner writes them to ``predictions.csv`` and takes the row's accuracy from them.
+        deployable: ``deployable() -> keras.Model``, the model a user would deploy (images in,
+            probabilities out), called right after the run; None when there is none.
+        trained_on: ``"cached activations"`` or ``"whole model"``: how the run trained.
     """
 
     model: Any
@@ -180,80 +153,4 @@ class StrategyResult:
     fine_tune_start: int | None = None
     test_probabilities: Any = None
     deployable: Callable[[], Any] | None = None
-
-
-class RunContext(abc.ABC):
-    """What every run of one comparison shares (the runner provides it; see the module).
-
-    Attributes:
-        budget: the :class:`~tlcourse.comparison.Budget` every strategy follows.
-        backbone: registry name of the pretrained backbone of the comparison.
-        country: ISO-3 code of the grid for the CO2 estimate; None for the world average.
-        distribution: the ``tf.distribute.Strategy`` models are built and trained under.
-        callbacks: Keras callbacks to pass to every ``fit`` of the run (the runner's progress
-            display counts epochs with them). Defaults to ().
-        boundary_cache: train fine-tuning's unfrozen blocks on cached boundary activations
-            where that is the same computation (:mod:`tlcourse.boundary`); False trains the
-            whole model at every step. Defaults to True.
-    """
-
-    budget: Any
-    backbone: str
-    country: str | None
-    distribution: Any
-    callbacks: tuple = ()
-    boundary_cache: bool = True
-
-    @abc.abstractmethod
-    def measure(self, label: str, work: Callable[[], Any]) -> tuple[Any, Cost]:
-        """Run ``work()`` under the distribution strategy, measured; return (value, cost)."""
-
-    @abc.abstractmethod
-    def pretrained_backbone(self):
-        """The backbone with its pristine pretrained weights (restored at every call), to train.
-
-        Training it changes it in place; the next call restores the pretrained weights. The
-        features of :meth:`features` never come from this model.
-        """
-
-    @abc.abstractmethod
-    def features(self, data, layer: str | None = None) -> tuple[Any, Cost]:
-        """The :class:`~tlcourse.comparison.FeatureCache` holding every image of ``data``.
-
-        Args:
-            data: the run's dataset.
-            layer: also hold the activations of this backbone layer (a freeze boundary, see
-                :func:`tlcourse.boundary.depth_boundary`). Defaults to None (features only).
-
-        Returns:
-            ``(cache, cost)``: features (and activations) always computed by the pristine
-            pretrained backbone, and the cost of every pass of the comparison so far (charged
-            to each run that uses the cache).
-
-        Raises:
-            CacheMemoryError: the activations of ``layer`` would not fit in memory.
-        """
-
-    @abc.abstractmethod
-    def shared(self, name: Hashable, data, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per ``name`` and split of ``data``; later calls return the same.
-
-        The value keeps the cost ``compute`` charged, so every run that uses it is charged it.
-        """
-
-    def memo(self, name: Hashable, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per ``name`` for the whole comparison, whatever the split.
-
-        For objects that cost to make but hold no result, such as a compiled model that every
-        run of one kind reuses (:class:`~tlcourse.strategies.reuse.ReusedModel`).
-
-        Example:
-            >>> from tlcourse.comparison import ComparisonContext
-            >>> context = ComparisonContext()
-            >>> context.memo("answer", lambda: 42), context.memo("answer", lambda: 0)
-            (42, 42)
-        """
-        store = self.__dict__.setdefault("_memo", {})
-        if name not in store:
-            store[name] = compute()
-        return store[name]
+    trained_on: str = ""
