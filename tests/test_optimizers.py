@@ -457,10 +457,10 @@ def test_the_recipe_survives_a_keras_save_and_load(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"factor": 0.5}, r"'factor' parameter of LayerwiseSGD must be a float >= 1 or None"),
+        ({"factor": 0.5}, r"'factor' parameter of LayerwiseOptimizer must be a float >= 1 or None"),
         ({"factor": True}, r"'factor' .* Got True instead"),
-        ({"unit": "blocks"}, r"'unit' parameter of LayerwiseSGD .*Did you mean 'block'"),
-        ({"lr_range": (1, 0.1)}, r"'lr_range' parameter of LayerwiseSGD .* 0 < low <= high"),
+        ({"unit": "blocks"}, r"'unit' parameter of LayerwiseOptimizer .*Did you mean 'block'"),
+        ({"lr_range": (1, 0.1)}, r"'lr_range' parameter of LayerwiseOptimizer .* 0 < low <= high"),
         ({"factor": 3, "lr_range": (0.1, 1)}, r"'lr_range' .* None when 'factor' is given"),
         ({"default_multiplier": 0}, r"'default_multiplier' .* float > 0 or None. Got 0 inst"),
     ],
@@ -486,7 +486,9 @@ def test_variables_unfrozen_after_the_optimizer_are_refused():
     for layer in model.layers[1].layers:
         if layer.name.startswith("block4"):
             layer.trainable = True
-    with pytest.raises(InvalidParameterError, match="Call layerwise_optimizer.model, .... again"):
+    with pytest.raises(
+        InvalidParameterError, match=r"call layerwise_optimizer\(model, \.\.\.\) again"
+    ):
         optimizer.build(model.trainable_variables)
 
 
@@ -509,7 +511,7 @@ def test_default_multiplier_trains_unknown_variables_with_a_warning():
         ({"base_lr": -1e-3}, r"'base_lr' .* Got -0.001 instead"),
         ({"base_lr": "1e-3"}, r"'base_lr' .* Got '1e-3' instead"),
         ({"base_lr": True}, r"'base_lr' .* Got True instead"),
-        ({"base_lr": None}, r"needs the head's learning rate: pass base_lr"),
+        ({"base_lr": None}, r"'base_lr' .* must be given, or else lr_range.* Pass the head's"),
         (
             {"base_lr": 1e-3, "factor": 0.5},
             r"'factor' parameter of layerwise_optimizer must be a float >= 1\. Got 0\.5 "
@@ -519,18 +521,18 @@ def test_default_multiplier_trains_unknown_variables_with_a_warning():
         ({"lr_range": (1e-3, 1e-5)}, r"'lr_range' .* 0 < low <= high.* Got \(0\.001, 1e-05\)"),
         ({"lr_range": (0, 1e-3)}, r"'lr_range' .* Got \(0, 0\.001\)"),
         ({"lr_range": 1e-3}, r"'lr_range' .* Got 0\.001 instead"),
-        ({"base_lr": 1e-3, "lr_range": (1e-5, 1e-3)}, r"either base_lr .* or lr_range"),
+        ({"base_lr": 1e-3, "lr_range": (1e-5, 1e-3)}, r"as base_lr .* or .* lr_range.*not both"),
         ({"base_lr": 1e-3, "unit": "blocks"}, r"'unit' .* \['block', 'layer'\].*'block'\?"),
         ({"base_lr": 1e-3, "optimizer": "adm"}, r"'optimizer' .* 'adamw'.*Did you mean 'adam'"),
         ({"base_lr": 1e-3, "optimizer": "adafactor"}, r"Adafactor cannot .* relative step"),
         ({"base_lr": 1e-3, "optimizer": keras.optimizers.Ftrl}, r"Ftrl cannot .* non-linearly"),
         (
             {"base_lr": 1e-3, "optimizer": 42},
-            r"'optimizer' .* or a keras.optimizers.Optimizer subclass, .*\. Got 42",
+            r"'optimizer' .* or a keras.optimizers.Optimizer subclass\. Got 42",
         ),
         (
             {"base_lr": 1e-3, "optimizer": keras.optimizers.SGD()},
-            r"Optimizer subclass, its settings as keyword arguments .* Got <.*SGD.*> instead",
+            r"or a keras.optimizers.Optimizer subclass\. Got <.*SGD.*> instead",
         ),
         ({"base_lr": 1e-3, "momentum": 0.9}, r"Adam refused the arguments \['momentum'\]"),
         ({"base_lr": 1e-3, "learning_rate": 0.1}, r"Adam refused .*'learning_rate'"),
@@ -544,7 +546,9 @@ def test_bad_arguments(kwargs, message):
 
 def test_nothing_trainable():
     model = make_model((), head_trainable=False)
-    with pytest.raises(InvalidParameterError, match="no trainable variable .* everything is"):
+    with pytest.raises(
+        InvalidParameterError, match="a model with a trainable variable.* Everything is frozen"
+    ):
         layerwise_optimizer(model, 1e-3)
 
 
@@ -564,11 +568,13 @@ def test_learning_rates_bad_arguments():
 
 
 def test_layerwise_class_bad_arguments():
-    with pytest.raises(InvalidParameterError, match="subclass of keras.optimizers.Optimizer"):
+    with pytest.raises(
+        InvalidParameterError, match="must be a keras.optimizers.Optimizer subclass"
+    ):
         layerwise_class(int)
     with pytest.raises(
         InvalidParameterError,
-        match=r"'multipliers' parameter of LayerwiseSGD .* or None\. Got \{'a': -1\} instead",
+        match=r"'multipliers' parameter of LayerwiseOptimizer .* or None\. Got \{'a': -1\} instead",
     ):
         LayerwiseSGD(multipliers={"a": -1})
     assert layerwise_class(LayerwiseSGD) is LayerwiseSGD

@@ -7,6 +7,9 @@ the same variables (``SGDTest.test_single_step`` counts them), configuration rou
 weight decay and its exclusions, EMA and clipping as the optimizer it extends.
 """
 
+from pathlib import Path
+
+import keras
 import pytest
 from keras_optimizer_suites import (
     adadelta_test,
@@ -41,7 +44,7 @@ SUITES = [
 pytestmark = pytest.mark.filterwarnings("ignore:.*without a multiplier:UserWarning")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def layerwise_in_place_of_keras(monkeypatch):
     """Replace each suite's optimizer class by its layer-wise subclass, multipliers 1.0."""
     made = []
@@ -57,10 +60,19 @@ def layerwise_in_place_of_keras(monkeypatch):
     assert made and all(is_layerwise(cls) for cls in made)  # the test used the substitute
 
 
-# One subclass per suite, so that pytest collects it here (and only here).
-globals().update(
-    {
-        f"TestLayerwise{name}": type(f"TestLayerwise{name}", (getattr(module, f"{name}Test"),), {})
-        for module, name in SUITES
-    }
-)
+# One subclass per suite, so that pytest collects it here (and only here), with the substitute.
+for module, name in SUITES:
+    case = type(f"TestLayerwise{name}", (getattr(module, f"{name}Test"),), {})
+    globals()[case.__name__] = pytest.mark.usefixtures("layerwise_in_place_of_keras")(case)
+del module, name, case
+
+
+@pytest.mark.parametrize("module", [module for module, _ in SUITES], ids=lambda m: m.__name__)
+def test_the_vendored_suites_are_the_installed_keras_s_own(module):
+    # Some Keras wheels ship their tests: then the vendored copy (below its header) must be
+    # the installed version's, or it is time to vendor the suites of the new Keras again.
+    installed = Path(keras.__file__).parent / "src" / "optimizers" / Path(module.__file__).name
+    if not installed.exists():
+        pytest.skip("this Keras wheel ships no tests")
+    vendored = Path(module.__file__).read_text().split("\n\n", 1)[1]
+    assert vendored == installed.read_text(), f"Keras {keras.__version__} changed {installed.name}"

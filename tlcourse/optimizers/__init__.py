@@ -13,13 +13,6 @@ from tlcourse.optimizers.layerwise import (
 from tlcourse.optimizers.rates import learning_rates
 
 __all__ = [
-    "LayerwiseAdam",
-    "LayerwiseAdamW",
-    "LayerwiseRMSprop",
-    "LayerwiseSGD",
-    "is_layerwise",
-    "layerwise_class",
-    "layerwise_optimizer",
-    "learning_rates",
-    "supported_optimizers",
-]
+    "LayerwiseAdam", "LayerwiseAdamW", "LayerwiseRMSprop", "LayerwiseSGD", "is_layerwise",
+    "layerwise_class", "layerwise_optimizer", "learning_rates", "supported_optimizers",
+]  # fmt: skip

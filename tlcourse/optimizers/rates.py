@@ -16,12 +16,9 @@ __all__ = ["learning_rates"]
 
 
 @validate_params(
-    {
-        "model": [keras.Model],
-        "by": [StrOptions({"block", "layer"}), None],
-        "include_frozen": ["boolean"],
-    }
-)
+    {"model": [keras.Model], "by": [StrOptions({"block", "layer"}), None],
+     "include_frozen": ["boolean"]}
+)  # fmt: skip
 def learning_rates(model: keras.Model, by: str | None = None, include_frozen: bool = False):
     """Tabulate the learning rate every variable of a compiled model trains at, now.
 
@@ -30,16 +27,14 @@ def learning_rates(model: keras.Model, by: str | None = None, include_frozen: bo
     a long ``fit``, the way timm prints its parameter groups.
 
     Args:
-        model: a compiled model. ``block`` is the variable's group in
-            :func:`tlcourse.groups.variable_groups` (None without a tlcourse backbone).
-        by: None (one row per variable), ``"block"`` or ``"layer"`` (one row per group and
-            rate). Defaults to None.
+        model: a compiled model.
+        by: None (a row per variable), ``"block"`` or ``"layer"`` (a row per group and rate).
         include_frozen: also list the weights the optimizer does not train, at rate 0.
-            Defaults to False.
 
     Returns:
-        A ``pandas.DataFrame`` in model order: ``path``, ``layer``, ``block``, ``parameters``,
-        ``trainable``, ``multiplier`` and ``learning_rate``; grouped: ``block`` or ``layer``,
+        A ``pandas.DataFrame`` in model order: ``path``, ``layer``, ``block`` (the group of
+        :func:`tlcourse.groups.variable_groups`, None without a tlcourse backbone),
+        ``parameters``, ``trainable``, ``multiplier`` and ``learning_rate``; grouped, ``by``,
         ``multiplier``, ``learning_rate``, ``variables`` and ``parameters``.
 
     Example:
@@ -53,17 +48,13 @@ def learning_rates(model: keras.Model, by: str | None = None, include_frozen: bo
     """
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
-        raise InvalidParameterError(
-            f"learning_rates needs a compiled model; model {model.name!r} has no optimizer. "
-            "Call model.compile(optimizer=layerwise_optimizer(model, ...), loss=...) first."
-        )
+        raise InvalidParameterError(f"learning_rates needs a compiled model, not {model.name!r}.")
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-    base = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    base = float(optimizer.learning_rate)
     try:
         owners = {vid: owner[:2] for vid, owner in _variable_owners(model, "block").items()}
     except InvalidParameterError:  # no tlcourse backbone: no blocks either
         owners = {id(v): (v.path.rsplit("/", 1)[0], None) for v in model.weights}
-
     trainable_ids = {id(v) for v in model.trainable_variables}
     columns = ["path", "layer", "block", "parameters", "trainable", "multiplier", "learning_rate"]
     rows = []
@@ -73,7 +64,7 @@ def learning_rates(model: keras.Model, by: str | None = None, include_frozen: bo
             continue
         multiplier = optimizer.multiplier(variable) if is_layerwise(optimizer) else 1.0
         multiplier = (math.nan if multiplier is None else multiplier) if trains else 0.0
-        layer, block = owners.get(id(variable), (variable.path.rsplit("/", 1)[0], None))
+        layer, block = owners[id(variable)]
         size = math.prod(variable.shape)
         rows.append((variable.path, layer, block, size, trains, multiplier, base * multiplier))
     table = pd.DataFrame(rows, columns=columns)
