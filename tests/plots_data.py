@@ -5,6 +5,9 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
+
+from tlcourse.errors import InvalidParameterError
 
 __all__ = [
     "EPOCHS",
@@ -15,6 +18,7 @@ __all__ = [
     "linear_probe",
     "make_predictions",
     "make_results",
+    "refused_without",
     "summary",
     "vertical_dashed_lines",
     "with_strategy",
@@ -171,3 +175,12 @@ def make_predictions(seeds=2, folder=None) -> pd.DataFrame:
                         }
                     )
     return pd.DataFrame(rows)
+
+
+def refused_without(func, table: pd.DataFrame, column: str) -> str:
+    """``func(table without column)`` is refused naming the column it needs and the ones it got."""
+    with pytest.raises(InvalidParameterError) as error:
+        func(table.drop(columns=column))
+    needed, got = str(error.value).split(" Got ", 1)
+    assert f"'{column}'" in needed and f"'{column}'" not in got and "with the columns" in got
+    return str(error.value)

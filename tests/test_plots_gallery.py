@@ -5,7 +5,7 @@ from plots_data import make_predictions
 
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import plot_gallery
-from tlcourse.plots.gallery import gallery_applies
+from tlcourse.plots.mistakes import gallery_applies
 
 
 def test_gallery_shows_rescued_photos_one_class_after_another(tmp_path):

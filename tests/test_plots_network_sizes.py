@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from plots_data import refused_without
 
 from tlcourse.errors import InvalidParameterError
 from tlcourse.models import parameter_counts
@@ -24,5 +25,8 @@ def test_parameter_counts_figure_checks_its_own_arguments():
         plot_parameter_counts(["vgg"])
     with pytest.raises(InvalidParameterError, match="'with_head_classes' parameter of plot_param"):
         plot_parameter_counts(["vgg16"], with_head_classes=0)
-    with pytest.raises(InvalidParameterError, match="missing the column"):
-        plot_parameter_counts(counts=pd.DataFrame({"name": ["vgg16"]}))
+    refused_without(
+        lambda counts: plot_parameter_counts(counts=counts),
+        pd.DataFrame({"name": ["vgg16"], "parameters": [1]}),
+        "parameters",
+    )

@@ -1,6 +1,10 @@
 """What every figure shares: no pyplot, no backend chosen, saving, the registry's labels."""
 
 import ast
+import errno
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import matplotlib
@@ -9,13 +13,12 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
-from plots_data import linear_probe, make_results
+from plots_data import make_results, refused_without
 
 import tlcourse
-from tlcourse.errors import InvalidParameterError
+from tlcourse.errors import InvalidParameterError, TLCourseError
 from tlcourse.plots import (
-    STRATEGY_COLORS,
-    STRATEGY_LABELS,
+    lecture,
     plot_comparison,
     plot_data_efficiency,
     plot_learning_curves,
@@ -23,7 +26,6 @@ from tlcourse.plots import (
     plot_lr_find,
     save_figure,
 )
-from tlcourse.strategies import strategy_color, strategy_label, strategy_names
 
 PLOTS = Path(tlcourse.__file__).parent / "plots"
 
@@ -69,26 +71,6 @@ def test_no_module_of_the_figures_imports_pyplot_or_chooses_a_backend():
                 assert getattr(node.value, "id", "") != "matplotlib", path.name
 
 
-def test_strategy_labels_and_colours_are_views_of_the_registry():
-    assert list(STRATEGY_LABELS) == list(STRATEGY_COLORS) == list(strategy_names())
-    assert list(STRATEGY_LABELS)[:4] == [
-        "scratch",
-        "feature_extraction",
-        "fine_tuning",
-        "fine_tuning_dlr",
-    ]
-    assert STRATEGY_LABELS["fine_tuning_dlr"] == "Fine-tuning (differential LRs)"
-    assert len(set(STRATEGY_COLORS.values())) == len(STRATEGY_COLORS)
-    with linear_probe():
-        assert STRATEGY_LABELS["linear_probe"] == "Linear probe"
-        assert STRATEGY_COLORS["linear_probe"] == strategy_color("linear_probe")
-    assert "linear_probe" not in STRATEGY_LABELS
-    with pytest.raises(TypeError):
-        STRATEGY_LABELS["scratch"] = "Scratch"  # read-only: register a strategy instead
-    # An unregistered name (a table from an older version) is drawn under its own name.
-    assert strategy_label("old_name") == "old_name"
-
-
 RESULTS_FUNCTIONS = [
     (plot_comparison, "co2_kg"),
     (plot_data_efficiency, "train_images"),
@@ -98,11 +80,10 @@ RESULTS_FUNCTIONS = [
 
 @pytest.mark.parametrize(("func", "column"), RESULTS_FUNCTIONS)
 def test_missing_columns_and_empty_frames_are_named(results, func, column):
-    with pytest.raises(InvalidParameterError, match=rf"missing the column\(s\) \['{column}'\]"):
-        func(results.drop(columns=column))
-    with pytest.raises(InvalidParameterError, match="empty DataFrame"):
+    refused_without(func, results, column)
+    with pytest.raises(InvalidParameterError, match="Got a DataFrame of 0 rows"):
         func(results.iloc[:0])
-    with pytest.raises(InvalidParameterError, match="must be a pandas DataFrame"):
+    with pytest.raises(InvalidParameterError, match="must be a non-empty pandas DataFrame"):
         (plot_comparison if func is plot_learning_curves else func)(results.to_dict())
 
 
@@ -114,11 +95,8 @@ def test_missing_columns_and_empty_frames_are_named(results, func, column):
     ],
 )
 def test_tables_missing_columns_are_named(func, columns):
-    with pytest.raises(
-        InvalidParameterError, match=rf"missing the column\(s\) \['{columns[-1]}'\]"
-    ):
-        func(pd.DataFrame({c: [1.0] for c in columns[:-1]}))
-    with pytest.raises(InvalidParameterError, match="empty DataFrame"):
+    refused_without(func, pd.DataFrame({c: [1.0] for c in columns}), columns[-1])
+    with pytest.raises(InvalidParameterError, match="Got a DataFrame of 0 rows"):
         func(pd.DataFrame(columns=columns))
 
 
@@ -127,3 +105,58 @@ def test_slide_style_is_restored_after_each_figure(results):
     plot_comparison(results)
     assert matplotlib.rcParams["font.size"] == before
     assert np.isclose(plot_comparison(results).axes[0].title.get_fontsize(), 14)
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EACCES])
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_old_figure(
+    tmp_path, monkeypatch, error
+):
+    path = save_figure(Figure(), tmp_path / "comparison.png")
+    before = path.read_bytes()
+
+    def full(self, target, **kwargs):
+        Path(target).write_bytes(b"\x89PNG half")  # what a full disk leaves
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(TLCourseError) as raised:
+        save_figure(Figure(), path)
+    message = str(raised.value)
+    assert "\n" not in message and str(path) in message and os.strerror(error) in message
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root")
+def test_a_really_full_disk_while_saving(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("no tmpfs here")
+    try:
+        fig = Figure(figsize=(8, 6))
+        fig.subplots().plot(range(100))
+        with pytest.raises(TLCourseError, match="No space left on device"):
+            save_figure(fig, disk / "figures" / "big.png")
+        assert list((disk / "figures").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_tlcourse_figures_on_a_full_disk_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    from tlcourse.cli import main
+
+    def full(self, target, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    results = tmp_path / "results.csv"
+    make_results(seeds=1, sizes=(None,)).to_csv(results, index=False)
+    out = tmp_path / "figures"
+    argv = ["figures", "--out", str(out), "--results", str(results)]
+    monkeypatch.setattr("tlcourse.plots.lecture.LECTURE_FIGURES", tuple(
+        f for f in lecture.LECTURE_FIGURES if f.needs_results))  # fmt: skip
+    assert main(argv) == 2
+    printed = capsys.readouterr()
+    (line,) = printed.err.strip().splitlines()
+    assert line.startswith("tlcourse figures: error: Could not write the figure ")
+    assert str(out / "comparison.png") in line and "Traceback" not in printed.err

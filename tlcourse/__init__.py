@@ -53,8 +53,6 @@ from tlcourse.models import (
 )
 from tlcourse.optimizers import layerwise_optimizer, learning_rates
 from tlcourse.plots import (
-    STRATEGY_COLORS,
-    STRATEGY_LABELS,
     crossover_table,
     measured_crossover,
     plot_comparison,
@@ -88,8 +86,6 @@ __all__ = [
     "FAST_BUDGET",
     "IMAGE_EXTENSIONS",
     "STRATEGIES",
-    "STRATEGY_COLORS",
-    "STRATEGY_LABELS",
     "ActivationCache",
     "BackboneSpec",
     "Block",

@@ -1,4 +1,5 @@
-"""The comparison figure: test accuracy, wall-clock time and CO₂ per strategy, side by side."""
+"""Bar figures: what each strategy costs to train (accuracy, time, CO₂) and to use (size,
+CPU latency, CO₂ per 1,000 predictions)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from tlcourse.errors import InvalidParameterError
 from tlcourse.plots.style import (
+    ABOVE,
+    CO2_UNITS,
+    FIGSIZE,
     SPREAD_NOTE,
     TITLE_FONTSIZE,
-    check_figsize,
+    caption,
+    context,
     finish,
+    hatch,
+    largest_training_set,
     new_figure,
     ordered_strategies,
     pick_scale,
@@ -19,147 +27,66 @@ from tlcourse.plots.style import (
     spread,
     wrap,
     wrap_to_width,
-)
-from tlcourse.plots.tables import check_frame, context, largest_training_set
+)  # fmt: skip
 from tlcourse.strategies import strategy_color, strategy_label
 from tlcourse.tracking import co2_footnote
+from tlcourse.validation import frame_with, validate_params
 
-__all__ = ["plot_comparison"]
+__all__ = ["has_deployment_columns", "plot_comparison", "plot_deployment"]
 
-_CAPTION_FONTSIZE = 11
-
-
-def _label_width(figure_width: float, strategies: int) -> int:
-    """Characters per tick-label line so that neighbouring labels do not run into each other.
-
-    About 0.55 em per character at 12 pt, in a third of the figure less the y label: 11 with
-    the four default strategies at 14 in, fewer when strategies are added ("Fine-" / "tuning").
-    """
-    panel = figure_width / 3 - 0.5
-    return int(np.clip(panel * 72 / (strategies * 0.55 * 12), 6, 11))
+_REQUIRED = ("strategy", "seed", "test_accuracy", "wall_seconds", "co2_kg", "train_per_class")
 
 
-def _ranges(frame: pd.DataFrame, strategies: list) -> pd.DataFrame | None:
-    """Mean low and high CO2 per strategy where a range is stated, else None (see tracking)."""
-    if not {"co2_low", "co2_high"} <= set(frame.columns):
-        return None
-    stated = frame["co2_high"] > frame["co2_low"]
-    if not stated.any():
-        return None
-    means = frame.groupby("strategy")[["co2_low", "co2_high"]].mean()
-    return means.reindex(strategies)
-
-
-def _draw_ranges(ax: Axes, ranges: pd.DataFrame) -> list[float]:
-    """A hatched band from the low to the high estimate across each bar; returns the highs."""
-    for i, (low, high) in enumerate(zip(ranges["co2_low"], ranges["co2_high"], strict=True)):
-        if np.isfinite(low) and np.isfinite(high) and high > low:
-            ax.fill_between(
-                [i - 0.34, i + 0.34],
-                low,
-                high,
-                facecolor=(1, 1, 1, 0.35),
-                edgecolor="#333333",
-                hatch="///",
-                lw=1.0,
-                zorder=2.5,
-            )
-    return list(ranges["co2_high"])
-
-
-def _bar_panel(
-    ax: Axes, frame: pd.DataFrame, strategies: list, value: str, width: int, band=None
-) -> None:
+def _bar_panel(ax: Axes, frame: pd.DataFrame, strategies: list, value: str, width: int, band):
     stats = spread(frame, value, ["strategy"]).reindex(strategies)
-    # One number format per panel, so 15.0 and 4.1 line up instead of "15" and "4.05".
+    # One number format per panel (15.0 and 4.1, not 15 and 4.05); an estimate known within a
+    # factor of two (a band) gets no third digit.
     largest = stats["mean"].abs().max()
     fmt = ".1f" if largest >= 10 else ".2f" if largest >= 1 else ".2g"
-    if band is not None:
-        fmt = ".2g"  # a figure known within a factor of two: no third digit
+    fmt = ".2g" if band is not None else fmt
     x = np.arange(len(strategies))
     ax.bar(x, stats["mean"], width=0.68, color=[strategy_color(s) for s in strategies], zorder=2)
-    ax.errorbar(
-        x,
-        stats["mean"],
-        yerr=[stats["mean"] - stats["low"], stats["high"] - stats["mean"]],
-        fmt="none",
-        ecolor="black",
-        elinewidth=1.5,
-        capsize=6,
-        zorder=3,
-    )
-    highs = _draw_ranges(ax, band) if band is not None else [np.nan] * len(strategies)
+    whiskers = [stats["mean"] - stats["low"], stats["high"] - stats["mean"]]
+    ax.errorbar(x, stats["mean"], yerr=whiskers, fmt="none", ecolor="black", elinewidth=1.5,
+                capsize=6, zorder=3)  # fmt: skip
+    highs = [np.nan] * len(strategies)
+    if band is not None:
+        for i, (low, high) in enumerate(zip(band["co2_low"], band["co2_high"], strict=True)):
+            hatch(ax, i, low, high)
+        highs = list(band["co2_high"])
     tops = []
     for i, strategy in enumerate(strategies):
         seeds = frame.loc[frame["strategy"] == strategy, value].dropna().to_numpy()
         offsets = np.linspace(-0.16, 0.16, len(seeds)) if len(seeds) > 1 else np.zeros(1)
-        ax.scatter(
-            i + offsets[: len(seeds)],
-            seeds,
-            s=30,
-            color="white",
-            edgecolor="black",
-            linewidth=1.2,
-            zorder=4,
-        )
-        # NaN only when nothing measured
-        top = pd.Series([stats["high"].iloc[i], highs[i], *seeds]).max()
+        ax.scatter(i + offsets[: len(seeds)], seeds, s=30, color="white", edgecolor="black",
+                   linewidth=1.2, zorder=4)  # fmt: skip
+        top = pd.Series([stats["high"].iloc[i], highs[i], *seeds]).max()  # NaN: nothing measured
         tops.append(top)
-        if np.isfinite(stats["mean"].iloc[i]):
-            # Above the whisker and the dots, so the number never sits on top of data.
-            ax.annotate(
-                format(stats["mean"].iloc[i], fmt),
-                (i, top),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=12,
-                fontweight="bold",
-            )
+        if np.isfinite(stats["mean"].iloc[i]):  # above the whisker and the dots
+            ax.annotate(format(stats["mean"].iloc[i], fmt), (i, top), **ABOVE, fontsize=12,
+                        fontweight="bold")  # fmt: skip
     finite = [t for t in tops if np.isfinite(t)]
     if finite:
         ax.set_ylim(0, max(finite) * 1.18)
     else:
         ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", fontsize=13)
     counts = stats["count"].fillna(0).astype(int)
-    labels = [wrap(strategy_label(s), width) for s in strategies]
-    ax.set_xticks(x, [f"{label}\n(n={n})" for label, n in zip(labels, counts, strict=True)])
+    labels = [
+        f"{wrap(strategy_label(s), width)}\n(n={n})"
+        for s, n in zip(strategies, counts, strict=True)
+    ]
+    ax.set_xticks(x, labels)
     ax.grid(axis="y", alpha=0.3, zorder=0)
 
 
+@validate_params({"results": [frame_with(*_REQUIRED)], "figsize": [FIGSIZE]})
 @slide_style
 def plot_comparison(results: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     """Compare strategies: test accuracy, wall-clock time and CO₂ side by side.
 
-    Each panel has one bar per strategy (the mean over seeds), whiskers for the spread (±1
-    standard deviation when a strategy has at least 3 seeds, min-max with 2: a standard
-    deviation of two numbers is not worth drawing), every seed as a dot, and the mean printed
-    above. The tick labels give the number of seeds. The CO₂ unit (g, mg or µg) follows the
-    data; a footnote says how CO₂ was obtained (:func:`tlcourse.tracking.co2_footnote`, from the
-    ``co2_mode``, ``co2_grid`` and ``carbon_intensity_g_per_kwh`` columns), wrapped to the
-    figure's width, never cut. When the estimate rests on a default CPU power, a hatched band
-    across each CO₂ bar spans the mean of ``co2_kg_low`` to the mean of ``co2_kg_high`` (the
-    range of :mod:`tlcourse.tracking.ranges`) and the footnote states the assumption.
-
-    Only one training-set size is compared: the rows with the full training set
-    (``train_per_class`` NaN, None or ``"all"``) when there are any, else the largest
-    ``train_per_class``.
-
-    Args:
-        results: one row per run, with at least the columns ``strategy``, ``seed``,
-            ``test_accuracy`` (0..1), ``wall_seconds``, ``co2_kg`` (NaN when not measured) and
-            ``train_per_class``; ``backbone`` and ``dataset`` (one value per strategy) go in the
-            title, the CO₂ columns of :data:`tlcourse.tracking.CO2_COLUMNS` in the footnote
-            and ``co2_kg_low`` / ``co2_kg_high`` in the CO₂ panel, when present.
-        figsize: figure size in inches. Defaults to ``(14, 5.6)``.
-
-    Returns:
-        The figure, with three axes.
-
-    Raises:
-        InvalidParameterError: not a DataFrame, a missing column, no rows, several backbones or
-            datasets mixed within a strategy, or a bad ``figsize``.
+    One bar per strategy (the mean over seeds, of the largest training set), whiskers for the
+    spread, every seed a dot; a footnote says how CO₂ was obtained
+    (:func:`tlcourse.tracking.co2_footnote`), a hatched band its range (``co2_kg_low/high``).
 
     Example:
         >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"] * 2,
@@ -171,50 +98,145 @@ def plot_comparison(results: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
         >>> [ax.get_ylabel() for ax in fig.axes]
         ['test accuracy (%)', 'wall-clock time (s)', 'CO₂ (mg)']
     """
-    required = ("strategy", "seed", "test_accuracy", "wall_seconds", "co2_kg", "train_per_class")
-    results = check_frame(results, required, "plot_comparison", "results")
-    figsize = check_figsize(figsize, "plot_comparison")
     subset, size_text = largest_training_set(results)
     title_context = context(subset, "plot_comparison")
     strategies = ordered_strategies(subset["strategy"])
     # Minutes only past 10 minutes: the lecture's CPU runs are seconds to minutes long.
     time_factor, time_unit = (1 / 60, "min") if subset["wall_seconds"].max() >= 600 else (1, "s")
-    co2_factor, co2_unit = pick_scale(
-        subset["co2_kg"].max(), [(1e3, "g"), (1e6, "mg"), (1e9, "µg")]
-    )
-    frame = subset.assign(
-        accuracy=subset["test_accuracy"] * 100,
-        time=subset["wall_seconds"] * time_factor,
-        co2=subset["co2_kg"] * co2_factor,
-    )
-    for end in ("low", "high"):
-        if f"co2_kg_{end}" in subset.columns:
-            column = pd.to_numeric(subset[f"co2_kg_{end}"], errors="coerce")
-            frame[f"co2_{end}"] = column * co2_factor
-    panels = [
-        ("accuracy", "Test accuracy", "test accuracy (%)"),
-        ("time", "Training time", f"wall-clock time ({time_unit})"),
-        ("co2", "Estimated CO₂", f"CO₂ ({co2_unit})"),
-    ]
+    co2_factor, co2_unit = pick_scale(subset["co2_kg"].max(), CO2_UNITS)
+    frame = subset.assign(accuracy=subset["test_accuracy"] * 100,
+                          time=subset["wall_seconds"] * time_factor,
+                          co2=subset["co2_kg"] * co2_factor)  # fmt: skip
+    band = None
+    if {"co2_kg_low", "co2_kg_high"} <= set(subset.columns):
+        for end in ("low", "high"):
+            frame[f"co2_{end}"] = pd.to_numeric(subset[f"co2_kg_{end}"], errors="coerce")
+            frame[f"co2_{end}"] *= co2_factor
+        if (frame["co2_high"] > frame["co2_low"]).any():  # a range is stated
+            band = frame.groupby("strategy")[["co2_low", "co2_high"]].mean().reindex(strategies)
     fig, axes = new_figure(figsize, 1, 3)
-    label_width = _label_width(figsize[0], len(strategies))
-    ranges = _ranges(frame, strategies)
+    # Characters per tick-label line so that neighbouring labels never touch (0.55 em each).
+    panel = figsize[0] / 3 - 0.5
+    width = int(np.clip(panel * 72 / (len(strategies) * 0.55 * 12), 6, 11))
+    panels = [("accuracy", "Test accuracy", "test accuracy (%)"),
+              ("time", "Training time", f"wall-clock time ({time_unit})"),
+              ("co2", "Estimated CO₂", f"CO₂ ({co2_unit})")]  # fmt: skip
     for ax, (value, title, ylabel) in zip(axes[0], panels, strict=True):
-        band = ranges if value == "co2" else None
-        _bar_panel(ax, frame, strategies, value, label_width, band)
+        _bar_panel(ax, frame, strategies, value, width, band if value == "co2" else None)
         finish(ax, title, "", ylabel)
     title = f"Strategies compared: {', '.join(filter(None, [title_context, size_text]))}"
     fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
-    hatched = "; hatched: range of the CO₂ estimate (below)" if ranges is not None else ""
-    caption = (
-        f"Bars: mean over seeds (n below each bar); whiskers: {SPREAD_NOTE}; dots: seeds"
-        f"{hatched}.\n" + co2_footnote(subset)
-    )
-    # A little narrower than the figure: constrained layout keeps a margin on each side.
-    width = fig.get_figwidth() - 0.3
-    fig.supxlabel(
-        wrap_to_width(caption, width, _CAPTION_FONTSIZE),
-        fontsize=_CAPTION_FONTSIZE,
-        color="#444444",
+    hatched = "; hatched: range of the CO₂ estimate (below)" if band is not None else ""
+    caption(fig, f"Bars: mean over seeds (n below each bar); whiskers: {SPREAD_NOTE}; dots: "
+                 f"seeds{hatched}.\n" + co2_footnote(subset))  # fmt: skip
+    return fig
+
+
+_COLUMNS = ("model_mb", "latency_ms", "co2_per_1000_predictions_kg")
+# Okabe-Ito colours not used by the default strategies, for networks named by themselves.
+_NETWORK_COLORS = ("#56B4E9", "#CC79A7", "#F0E442", "#D55E00", "#009E73", "#E69F00", "#999999")
+
+
+def has_deployment_columns(results: pd.DataFrame) -> bool:
+    """True when a results table has deployment columns with at least one value."""
+    return all(c in results.columns for c in _COLUMNS) and results["model_mb"].notna().any()
+
+
+def _rows(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str], str]:
+    """(one row per bar, labels, colours, title words) from a results or networks table."""
+    if "strategy" not in table.columns:
+        colors = [_NETWORK_COLORS[i % len(_NETWORK_COLORS)] for i in range(len(table))]
+        return table.reset_index(drop=True), list(table["name"].astype(str)), colors, "networks"
+    strategies = ordered_strategies(table["strategy"])
+    numeric = [c for c in table.columns if c.startswith(_COLUMNS)]
+    rows = table.groupby("strategy")[numeric].median().reindex(strategies)
+    networks = pd.Series("", index=strategies)
+    if "backbone" in table.columns:
+        networks = table.groupby("strategy")["backbone"].first().reindex(strategies).fillna("")
+    labels = [f"{strategy_label(s)}\n({n})" if n else strategy_label(s)
+              for s, n in zip(strategies, networks, strict=True)]  # fmt: skip
+    colors = [strategy_color(s) for s in strategies]
+    return rows.reset_index(drop=True), labels, colors, "the model each strategy deploys"
+
+
+def _panel(ax: Axes, values, labels, colors, fmt_unit, low=None, high=None) -> None:
+    values = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    x = np.arange(len(values))
+    ax.bar(x, values, width=0.68, color=colors, zorder=2)
+    if low is not None and high is not None:
+        for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
+            hatch(ax, i, lo, hi)
+    tops = np.fmax(values, high if high is not None else values)
+    finite = values[np.isfinite(values) & (values > 0)]
+    # Sizes and times span orders of magnitude (VGG16 against a small CNN): a log axis keeps
+    # the small bars visible, and the printed numbers keep them readable.
+    if len(finite) and finite.max() / finite.min() > 30:
+        ax.set_yscale("log")
+        ax.set_ylim(finite.min() / 3, np.nanmax(tops) * 6)
+    elif len(finite):
+        ax.set_ylim(0, np.nanmax(tops) * 1.2)
+    for i, (value, top) in enumerate(zip(values, tops, strict=True)):
+        text = "n/a" if not np.isfinite(value) else fmt_unit(value)
+        ax.annotate(text, (i, top if np.isfinite(top) else 0), **ABOVE, fontsize=12,
+                    fontweight="bold")  # fmt: skip
+    ax.set_xticks(x, [wrap(label, 12) for label in labels])
+    ax.grid(axis="y", alpha=0.3, zorder=0)
+
+
+def _number(value: float, digits: int = 2) -> str:
+    """``digits`` significant digits, never in exponent notation: 0.4, 59, 580."""
+    return f"{float(f'{value:.{digits}g}'):,g}"
+
+
+@validate_params({"table": [frame_with(*_COLUMNS)], "figsize": [FIGSIZE]})
+@slide_style
+def plot_deployment(table: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
+    """Draw what using each model costs: size, CPU latency and CO₂ per 1,000 predictions.
+
+    One bar per network (:func:`tlcourse.deployment.deployment_table`) or per strategy (the
+    median of its runs in a results table); a panel spanning more than 30x has a log axis.
+
+    Example:
+        >>> table = pd.DataFrame({"name": ["vgg16", "small_cnn"], "model_mb": [58.9, 0.4],
+        ...     "latency_ms": [60.0, 1.5], "co2_per_1000_predictions_kg": [9e-5, 5e-6]})
+        >>> [ax.get_yscale() for ax in plot_deployment(table).axes]
+        ['log', 'log', 'linear']
+    """
+    if "strategy" not in table.columns and "name" not in table.columns:
+        raise InvalidParameterError(
+            "The 'table' parameter of plot_deployment needs a 'strategy' column (a results "
+            "table) or a 'name' column (tlcourse.deployment.deployment_table). Got columns "
+            f"{list(table.columns)}."
+        )
+    if "strategy" in table.columns:
+        table, _ = largest_training_set(table)
+    rows, labels, colors, what = _rows(table)
+    co2 = pd.to_numeric(rows["co2_per_1000_predictions_kg"], errors="coerce")
+    factor, unit = pick_scale(co2.max(), CO2_UNITS)
+    ends = [
+        pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float) * factor
+        if c in rows.columns else None
+        for c in ("co2_per_1000_predictions_kg_low", "co2_per_1000_predictions_kg_high")
+    ]  # fmt: skip
+    fig, axes = new_figure(figsize, 1, 3)
+    ax_size, ax_time, ax_co2 = axes[0]
+    _panel(ax_size, rows["model_mb"], labels, colors, lambda v: f"{_number(v)} MB")
+    finish(ax_size, "Model size", "", ".keras file (MB)")
+    _panel(ax_time, rows["latency_ms"], labels, colors, lambda v: f"{_number(v, 3)} ms")
+    finish(ax_time, "CPU latency per image", "", "median, batch 1 (ms)")
+    _panel(ax_co2, co2 * factor, labels, colors, _number, *ends)
+    finish(ax_co2, "CO₂ per 1,000 predictions", "", f"CO₂ ({unit})")
+    fig.suptitle(wrap_to_width(f"What using the model costs: {what}", figsize[0], TITLE_FONTSIZE))
+    hatched = ends[0] is not None and ends[1] is not None and bool(np.any(ends[1] > ends[0]))
+    built = table.get("built_with", pd.Series(dtype=str)).astype(str)
+    random = built.str.contains("weights=None").any()
+    caption(
+        fig,
+        "Latency: median time of one image (batch 1) through a traced inference function on "
+        "this machine's CPU, after warm-up. Size: the saved .keras file, nearly all weights."
+        + (" Hatched: range of the CO₂ estimate." if hatched else "")
+        + (" Random weights: size and time do not depend on them." if random else "")
+        + "\n"
+        + co2_footnote(table.assign(co2_kg=table["co2_per_1000_predictions_kg"])),
     )
     return fig

@@ -1,6 +1,11 @@
-"""Data efficiency: test accuracy against training images per class, one line per strategy."""
+"""Data efficiency: test accuracy against training images per class, one line per strategy;
+the crossover draws it per dataset, near and far from ImageNet (on Fashion-MNIST the advantage
+of transfer shrinks as the images grow in number).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -8,28 +13,33 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from tlcourse.errors import InvalidParameterError, check_bool
+from tlcourse.errors import DatasetError, InvalidParameterError, invalid_parameter
+from tlcourse.paths import data_dir
 from tlcourse.plots.style import (
-    check_figsize,
+    FIGSIZE,
+    TITLE_FONTSIZE,
+    context,
     figure_and_ax,
     finish,
+    new_figure,
     ordered_strategies,
     slide_style,
     spread,
+    training_sizes,
     trains_backbone,
 )
-from tlcourse.plots.tables import check_frame, context, training_sizes
 from tlcourse.strategies import strategy_color, strategy_label
+from tlcourse.validation import frame_with, validate_params
 
-__all__ = ["plot_data_efficiency", "with_per_class"]
+__all__ = ["MEASURED_CROSSOVER", "crossover_table", "measured_crossover", "plot_crossover",
+           "plot_data_efficiency", "with_per_class"]  # fmt: skip
+
+_REQUIRED = ("strategy", "seed", "test_accuracy", "train_per_class", "train_images")
 
 
 def with_per_class(results: pd.DataFrame) -> pd.DataFrame:
-    """``results`` with ``per_class`` (the x of the figure) and ``accuracy`` in percent.
-
-    ``per_class`` is ``train_per_class``, and for the full training set (NaN, None or
-    ``"all"``) ``train_images`` divided by the number of classes, read from the other rows as
-    the median of ``train_images / train_per_class``.
+    """``results`` with ``per_class`` (the x of the figure; the full training set at
+    ``train_images`` over the classes read from the other rows) and ``accuracy`` in percent.
 
     Example:
         >>> runs = pd.DataFrame({"train_per_class": [5, None], "train_images": [15, 90],
@@ -40,10 +50,8 @@ def with_per_class(results: pd.DataFrame) -> pd.DataFrame:
     sizes = training_sizes(results)
     full = sizes.isna()
     classes = (results["train_images"][~full] / sizes[~full]).median()
-    return results.assign(
-        per_class=sizes.fillna(results["train_images"] / classes),
-        accuracy=results["test_accuracy"] * 100,
-    )
+    return results.assign(per_class=sizes.fillna(results["train_images"] / classes),
+                          accuracy=results["test_accuracy"] * 100)  # fmt: skip
 
 
 def _size_labels(sizes: np.ndarray, full_x: float | None) -> list[str]:
@@ -65,52 +73,23 @@ def _mark_transfer_gain(ax: Axes, stats: pd.DataFrame, smallest_size: float) -> 
     if not own or transfer.empty or transfer.max() <= smallest[own].max():
         return
     baseline = smallest[own].max()
-    ax.annotate(
-        "",
-        (smallest_size, transfer.max()),
-        xytext=(smallest_size, baseline),
-        arrowprops={"arrowstyle": "<->", "lw": 1.8, "color": "black"},
-    )
-    ax.annotate(
-        f"+{transfer.max() - baseline:.0f} points\nwith transfer",
-        (smallest_size, smallest.mean()),
-        xytext=(10, 0),
-        textcoords="offset points",
-        va="center",
-        fontsize=12,
-    )
+    ax.annotate("", (smallest_size, transfer.max()), xytext=(smallest_size, baseline),
+                arrowprops={"arrowstyle": "<->", "lw": 1.8, "color": "black"})  # fmt: skip
+    ax.annotate(f"+{transfer.max() - baseline:.0f} points\nwith transfer",
+                (smallest_size, smallest.mean()), xytext=(10, 0), textcoords="offset points",
+                va="center", fontsize=12)  # fmt: skip
 
 
+@validate_params({"results": [frame_with(*_REQUIRED)], "log_x": ["boolean"], "ax": [None, Axes],
+                  "figsize": [FIGSIZE]})  # fmt: skip
 @slide_style
-def plot_data_efficiency(
-    results: pd.DataFrame, *, log_x: bool = True, ax: Axes | None = None, figsize=(10, 6)
-) -> Figure:
+def plot_data_efficiency(results: pd.DataFrame, *, log_x: bool = True, ax: Axes | None = None,
+                         figsize=(10, 6)) -> Figure:  # fmt: skip
     """Test accuracy against training images per class, one line per strategy.
 
-    The figure where transfer learning shines: with few images per class, a pretrained backbone
-    is far ahead of training from scratch. Lines are the mean over seeds, with a band (±1
-    standard deviation with at least 3 seeds, min-max with 2). The x axis is logarithmic by
-    default because training sizes are usually spaced geometrically (5, 10, 20, 50...); its
-    ticks are the sizes present. Rows with the full training set (``train_per_class`` NaN, None
-    or ``"all"``) are placed at ``train_images / classes``, the number of classes being read
-    from the other rows (``train_images / train_per_class``), and marked "full". At the
-    smallest size, an arrow shows how far the best transfer strategy is ahead of the best
-    strategy that trains a network of its own (from scratch; see the strategy registry's
-    ``network``).
-
-    Args:
-        results: one row per run with columns ``strategy``, ``seed``, ``test_accuracy``,
-            ``train_per_class`` and ``train_images``.
-        log_x: logarithmic x axis. Defaults to True.
-        ax: axes to draw into. Defaults to None (a new figure).
-        figsize: figure size in inches, for a new figure. Defaults to ``(10, 6)``.
-
-    Returns:
-        The figure.
-
-    Raises:
-        InvalidParameterError: a missing column, no rows, no row with ``train_per_class``, or a
-            bad keyword argument.
+    Where transfer learning shines: lines are means over seeds with a band for the spread, the
+    full training set is marked "full", and an arrow shows how far the best transfer strategy
+    is ahead of training from scratch at the smallest size. ``ax``: axes to draw into.
 
     Example:
         >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"] * 2, "seed": 0,
@@ -119,10 +98,6 @@ def plot_data_efficiency(
         >>> len(plot_data_efficiency(runs).axes[0].get_lines())
         2
     """
-    required = ("strategy", "seed", "test_accuracy", "train_per_class", "train_images")
-    results = check_frame(results, required, "plot_data_efficiency", "results")
-    log_x = check_bool("log_x", log_x, "plot_data_efficiency")
-    figsize = check_figsize(figsize, "plot_data_efficiency")
     full = training_sizes(results).isna()
     if full.all():
         raise InvalidParameterError(
@@ -131,23 +106,14 @@ def plot_data_efficiency(
         )
     frame = with_per_class(results)
     title_context = context(frame, "plot_data_efficiency")
-    fig, ax = figure_and_ax(ax, figsize, "plot_data_efficiency")
+    fig, ax = figure_and_ax(ax, figsize)
     stats = spread(frame, "accuracy", ["strategy", "per_class"]).sort_index()
     for strategy in ordered_strategies(frame["strategy"]):
-        line = stats.loc[strategy]
-        color = strategy_color(strategy)
+        line, color = stats.loc[strategy], strategy_color(strategy)
         seeds = frame.loc[frame["strategy"] == strategy, "seed"].nunique()
-        ax.plot(
-            line.index,
-            line["mean"],
-            "-o",
-            color=color,
-            lw=2.5,
-            ms=7,
-            label=f"{strategy_label(strategy)} (n={seeds})",
-        )
+        ax.plot(line.index, line["mean"], "-o", color=color, lw=2.5, ms=7,
+                label=f"{strategy_label(strategy)} (n={seeds})")  # fmt: skip
         ax.fill_between(line.index, line["low"], line["high"], color=color, alpha=0.18, lw=0)
-
     sizes = np.sort(frame["per_class"].unique())
     if log_x:
         ax.set_xscale("log")
@@ -157,12 +123,154 @@ def plot_data_efficiency(
     _mark_transfer_gain(ax, stats, sizes[0])
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
+    title = "Where transfer learning shines" + (f": {title_context}" if title_context else "")
     scale = "log scale" if log_x else "linear scale"
-    title = "Where transfer learning shines"
-    finish(
-        ax,
-        f"{title}{': ' + title_context if title_context else ''}",
-        f"training images per class ({scale})",
-        "test accuracy (%)",
+    finish(ax, title, f"training images per class ({scale})", "test accuracy (%)")
+    return fig
+
+
+#: The shipped measurement, relative to :func:`tlcourse.paths.data_dir`.
+MEASURED_CROSSOVER = "measured/crossover.csv"
+#: Panel titles: how far each dataset is from ImageNet (other datasets are titled by name).
+DATASET_TITLES = {
+    "photos": "Photos: near ImageNet (animals, plants, food)",
+    "fashion_mnist": "Fashion-MNIST: far from ImageNet (greyscale clothing)",
+    "fashion_mnist_full": "Fashion-MNIST: far from ImageNet (greyscale clothing)",
+}
+_RESULTS = frame_with(
+    "dataset", "strategy", "seed", "test_accuracy", "train_per_class", "train_images"
+)
+_BASELINE, _FROZEN = "scratch", "feature_extraction"
+
+
+def measured_crossover() -> pd.DataFrame:
+    """The crossover measured for the lecture (runs of ``tlcourse compare``), as shipped.
+
+    Example:
+        >>> sorted(measured_crossover()["dataset"].unique())
+        ['fashion_mnist', 'photos']
+    """
+    path = data_dir() / MEASURED_CROSSOVER
+    if not path.is_file():
+        raise DatasetError(
+            f"The shipped crossover measurement {path} is missing. Set TLCOURSE_DATA_DIR to a "
+            "copy of the repository's data/ folder, or measure it again with the commands of "
+            "the README (section 'The crossover')."
+        )
+    return pd.read_csv(path)
+
+
+def _several_sizes(results: pd.DataFrame, func: str) -> None:
+    if (sizes := training_sizes(results).nunique(dropna=False)) < 2:
+        raise InvalidParameterError(
+            f"The 'results' parameter of {func} needs several training-set sizes "
+            f"(train_per_class), as `tlcourse compare --train-per-class 10,100,all` gives. Got "
+            f"{sizes} size."
+        )
+
+
+@validate_params({"results": [_RESULTS]})
+def crossover_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation of test accuracy per dataset, ``train_per_class`` and
+    strategy (columns ``(strategy, "mean" / "std")``), with the fewest seeds of a cell (``runs``).
+
+    Example:
+        >>> runs = pd.DataFrame({"dataset": "d", "strategy": ["scratch", "fine_tuning"] * 2,
+        ...     "seed": 0, "train_per_class": [5, 5, 50, 50], "train_images": [10, 10, 100, 100],
+        ...     "test_accuracy": [0.3, 0.8, 0.6, 0.9]})
+        >>> crossover_table(runs)[("scratch", "mean")].tolist()
+        [0.3, 0.6]
+    """
+    _several_sizes(results, "crossover_table")
+    frame = results.assign(per_class=training_sizes(results).fillna(np.inf))
+    stats = frame.groupby(["dataset", "per_class", "strategy"], sort=True)["test_accuracy"].agg(
+        ["mean", "std", "count"]
     )
+    table = stats[["mean", "std"]].unstack("strategy").swaplevel(axis=1)
+    strategies = ordered_strategies(frame["strategy"])
+    table = table[[(s, m) for s in strategies for m in ("mean", "std")]]
+    table[("runs", "")] = stats["count"].unstack("strategy").min(axis=1)
+    table = table.reset_index()
+    per_class = table.pop(("per_class", ""))
+    table.insert(1, ("train_per_class", ""), ["all" if np.isinf(v) else int(v) for v in per_class])
+    return table
+
+
+def _means(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.groupby(["per_class", "strategy"])["accuracy"].mean().unstack("strategy")
+
+
+def _mark_crossover(ax, means: pd.DataFrame) -> None:
+    """A dotted line where training from scratch first reaches feature extraction."""
+    if _BASELINE not in means or _FROZEN not in means:
+        return
+    caught = means.index[means[_BASELINE] >= means[_FROZEN]]
+    if caught.empty:
+        return
+    ax.axvline(caught[0], color="0.3", ls=":", lw=1.8)
+    text = (
+        f"{strategy_label(_BASELINE).lower()}\ncatches up with\n{strategy_label(_FROZEN).lower()}"
+    )
+    ax.annotate(text, (caught[0], ax.get_ylim()[0]), xytext=(-6, 8), textcoords="offset points",
+                ha="right", va="bottom", fontsize=11, color="0.3")  # fmt: skip
+
+
+def _mark_last_gap(ax, means: pd.DataFrame) -> None:
+    """The gain of the best transfer strategy at the largest size (accuracies in percent)."""
+    if _BASELINE not in means or means.shape[1] < 2 or len(means) < 2:
+        return
+    largest = means.index.max()
+    scratch = means.loc[largest, _BASELINE]
+    transfer = means.loc[largest].drop(_BASELINE).max()
+    if not transfer > scratch:
+        return  # scratch caught up: _mark_crossover says so
+    ax.annotate("", xy=(largest, transfer), xytext=(largest, scratch),
+                arrowprops={"arrowstyle": "<->", "color": "0.15", "lw": 1.6})  # fmt: skip
+    gain = transfer - scratch
+    # Below the lines: at the largest size they are close.
+    ax.annotate(f"+{gain:.0f} point{'' if round(gain) == 1 else 's'}", (largest, scratch),
+                xytext=(-6, -10), textcoords="offset points", ha="right", va="top",
+                fontsize=11, color="0.15")  # fmt: skip
+
+
+@validate_params({"results": [None, _RESULTS], "datasets": [None, list, tuple],
+                  "log_x": ["boolean"], "figsize": [None, FIGSIZE]})  # fmt: skip
+@slide_style
+def plot_crossover(results: pd.DataFrame | None = None, *, datasets: Sequence[str] | None = None,
+                   log_x: bool = True, figsize=None) -> Figure:  # fmt: skip
+    """Accuracy against training images per class, one panel per dataset, on one y axis.
+
+    Each panel is :func:`plot_data_efficiency` of one of ``datasets`` (default: all), with the
+    gain of transfer at the largest size and a dotted line where training from scratch first
+    reaches feature extraction. ``results``: None for :func:`measured_crossover`.
+
+    Example:
+        >>> runs = pd.DataFrame({"dataset": ["near"] * 4 + ["far"] * 4,
+        ...     "strategy": ["scratch", "feature_extraction"] * 4, "seed": 0,
+        ...     "train_per_class": [5, 5, 50, 50] * 2, "train_images": [10, 10, 100, 100] * 2,
+        ...     "test_accuracy": [0.3, 0.8, 0.6, 0.9, 0.3, 0.6, 0.8, 0.7]})
+        >>> [ax.get_title() for ax in plot_crossover(runs).axes]
+        ['near', 'far']
+    """
+    results = measured_crossover() if results is None else results
+    _several_sizes(results, "plot_crossover")
+    present = list(dict.fromkeys(results["dataset"].astype(str)))
+    if datasets is not None and (not datasets or set(datasets) - set(present)):
+        raise invalid_parameter("datasets", "plot_crossover",
+                                f"None or a list of datasets of the table, among {present}",
+                                datasets)  # fmt: skip
+    chosen = present if datasets is None else list(dict.fromkeys(datasets))
+    figsize = figsize or (7.0 * len(chosen), 6.0)
+    fig, axes = new_figure(figsize, 1, len(chosen), sharey=True)
+    for index, (ax, dataset) in enumerate(zip(axes[0], chosen, strict=True)):
+        runs = results[results["dataset"].astype(str) == dataset]
+        plot_data_efficiency(runs, log_x=log_x, ax=ax)
+        ax.set_title(DATASET_TITLES.get(dataset, dataset))
+        if index:
+            ax.set_ylabel("")
+            ax.get_legend().remove()
+        _mark_crossover(ax, _means(with_per_class(runs)))
+        _mark_last_gap(ax, _means(with_per_class(runs)))
+    fig.suptitle("Accuracy against training images per class: near and far from ImageNet",
+                 fontsize=TITLE_FONTSIZE)  # fmt: skip
     return fig

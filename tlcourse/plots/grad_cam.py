@@ -8,36 +8,28 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
-from tlcourse.errors import InvalidParameterError, check_real, invalid_parameter
+from tlcourse.errors import InvalidParameterError, invalid_parameter
 from tlcourse.gradcam import grad_cam
 from tlcourse.plots.style import (
+    FIGSIZE,
     TITLE_FONTSIZE,
-    check_figsize,
     new_figure,
     slide_style,
     wrap,
     wrap_to_width,
 )
 from tlcourse.strategies import strategy_label
+from tlcourse.validation import Interval, Rule, validate_params
 
 __all__ = ["plot_grad_cam"]
 
-
-def _models(models) -> dict:
-    if isinstance(models, keras.Model):
-        return {"model": models}
-    if (
-        isinstance(models, Mapping)
-        and models
-        and all(isinstance(m, keras.Model) for m in models.values())
-    ):
-        return dict(models)
-    raise invalid_parameter(
-        "models", "plot_grad_cam",
-        "a keras.Model or a non-empty {strategy: model}, e.g. {'scratch': cnn, "
-        "'feature_extraction': base_and_head, 'fine_tuning': fine_tuned}",
-        type(models).__name__,
-    )  # fmt: skip
+_MODELS = Rule(
+    lambda m: isinstance(m, keras.Model) or (isinstance(m, Mapping) and bool(m) and all(
+        isinstance(v, keras.Model) for v in m.values())),
+    "a keras.Model or a non-empty {strategy: model}, e.g. {'scratch': cnn, "
+    "'feature_extraction': base_and_head, 'fine_tuning': fine_tuned}",
+    lambda m: {"model": m} if isinstance(m, keras.Model) else dict(m),
+)  # fmt: skip
 
 
 def _class_text(index: int, class_names) -> str:
@@ -45,54 +37,23 @@ def _class_text(index: int, class_names) -> str:
 
 
 def _hide_frame(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.set(xticks=[], yticks=[])
+    ax.spines[:].set_visible(False)
 
 
+@validate_params({"models": [_MODELS], "alpha": [Interval(float, 0, 1, closed="right")],
+                  "figsize": [None, FIGSIZE]})  # fmt: skip
 @slide_style
-def plot_grad_cam(
-    models,
-    images,
-    *,
-    labels: Sequence[int] | None = None,
-    class_names: Sequence[str] | None = None,
-    layer=None,
-    alpha: float = 0.5,
-    figsize=None,
-) -> Figure:
+def plot_grad_cam(models, images, *, labels: Sequence[int] | None = None,
+                  class_names: Sequence[str] | None = None, layer=None, alpha: float = 0.5,
+                  figsize=None) -> Figure:  # fmt: skip
     """Draw the same photos under each model, with its Grad-CAM heat, prediction and confidence.
 
-    One row per photo: the photo, then one column per model with the heat of
-    :func:`tlcourse.grad_cam` over the photo (bright: where the evidence for the predicted
-    class is), and below it the predicted class and its probability (✓ or ✗ when ``labels``
-    are given). The columns are named by the strategy labels of the registry (any other key
-    as given), so ``{"scratch": ..., "feature_extraction": ..., "fine_tuning": ...}`` puts
-    the lecture's three strategies side by side.
-
-    Args:
-        models: a keras.Model or ``{name: model}``; each takes the images as they are. For
-            feature extraction pass the base and the head together
-            (``tl.transfer_classifier(base, num_classes, head=head)``), not the head alone.
-        images: ``(n, height, width, 3)``, RGB 0..255 (``data.as_arrays("test")[0][:4]``).
-        labels: the true class of each photo; None draws no ✓/✗. Defaults to None.
-        class_names: names of the classes (``data.class_names``); None writes indices.
-            Defaults to None.
-        layer: the feature map, as :func:`tlcourse.grad_cam` takes it: None (found), or
-            ``{name: layer}`` per model. Defaults to None.
-        alpha: opacity of the heat over the photo, in (0, 1]. Defaults to 0.5.
-        figsize: figure size in inches; None gives 2.6 in per photo. Defaults to None.
-
-    Returns:
-        The figure: one row of axes per photo, the photo then one column per model.
-
-    Raises:
-        InvalidParameterError: bad ``models``, ``images``, ``labels``, ``layer``, ``alpha``
-            or ``figsize``; and what :func:`tlcourse.grad_cam` refuses.
+    One row per photo (``images``: RGB 0..255), one column per model of ``{name: model}``
+    (feature extraction: the base and the head together), the heat of :func:`tlcourse.grad_cam`
+    (``layer``, or ``{name: layer}``) over it, and the predicted class (✓/✗ given ``labels``).
 
     Example:
-        >>> import numpy as np
         >>> from tlcourse.models import small_cnn
         >>> photos = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3))
         >>> fig = plot_grad_cam({"scratch": small_cnn(3, 32)}, photos, labels=[0, 2])
@@ -100,22 +61,14 @@ def plot_grad_cam(
         ['photo', 'From scratch']
     """
     func = "plot_grad_cam"
-    models = _models(models)
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:
-        images = images[None]
-    if images.ndim != 4 or not len(images):
-        raise invalid_parameter(
-            "images", func, "an array of images (n, height, width, 3)", f"shape {images.shape}"
-        )
+    images = images[None] if images.ndim == 3 else images  # one photo
     if labels is not None and len(labels) != len(images):
         raise invalid_parameter(
             "labels", func, f"None or one label per image ({len(images)})", f"{len(labels)} labels"
         )
     if layer is not None and not (isinstance(layer, Mapping) and set(layer) <= set(models)):
         raise invalid_parameter("layer", func, f"None or {{name: layer}} for {list(models)}", layer)
-    alpha = check_real("alpha", alpha, func, low=0, high=1, low_open=True)
-    figsize = check_figsize(figsize, func, none_ok=True)
     results = {}
     for name, model in models.items():
         heat = grad_cam(model, images, layer=(layer or {}).get(name))
@@ -141,9 +94,8 @@ def plot_grad_cam(
             ax.imshow(photos[row])
             ax.imshow(heat[row], cmap="jet", alpha=alpha, vmin=0, vmax=1)
             _hide_frame(ax)
-            mark = ""
-            if labels is not None:
-                mark = "✓ " if predicted[row] == int(labels[row]) else "✗ "
+            right = labels is not None and predicted[row] == int(labels[row])
+            mark = "" if labels is None else "✓ " if right else "✗ "
             text = f"{mark}{_class_text(int(predicted[row]), class_names)} {confidence[row]:.0%}"
             ax.set_xlabel(text, fontsize=11)
     for column, name in enumerate(["photo", *results], 0):

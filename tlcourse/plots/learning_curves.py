@@ -12,35 +12,31 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from tlcourse.errors import InvalidParameterError, check_real, invalid_parameter
+from tlcourse.errors import InvalidParameterError
 from tlcourse.plots.style import (
+    FIGSIZE,
     SPREAD_NOTE,
     TITLE_FONTSIZE,
-    check_figsize,
+    context,
     finish,
+    largest_training_set,
     new_figure,
     ordered_strategies,
     slide_style,
     spread,
     wrap_to_width,
 )
-from tlcourse.plots.tables import check_frame, context, largest_training_set
 from tlcourse.strategies import strategy_color, strategy_label
+from tlcourse.validation import Interval, Rule, frame_with, validate_params
 
 __all__ = ["plot_learning_curves"]
 
-_ACCURACY_KEYS = (
-    "accuracy",
-    "acc",
-    "sparse_categorical_accuracy",
-    "categorical_accuracy",
-    "binary_accuracy",
-)
+_ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
+                  "binary_accuracy")  # fmt: skip
 
 
 def _parse_history(history, row) -> dict:
-    if hasattr(history, "history") and isinstance(history.history, dict):
-        history = history.history  # a keras.callbacks.History
+    history = getattr(history, "history", history)  # a keras.callbacks.History
     if isinstance(history, str):
         try:
             history = json.loads(history)
@@ -101,16 +97,7 @@ def _shared_prefix(stats: pd.DataFrame, drawn: dict) -> tuple[int, object]:
     return best, owner
 
 
-def _curve(
-    ax: Axes,
-    curves: pd.DataFrame,
-    key: str,
-    strategy,
-    scale: float,
-    style: str,
-    band: bool,
-    drawn: dict,
-):
+def _curve(ax: Axes, curves, key: str, strategy, scale: float, style: str, band: bool, drawn):
     """Draw one strategy's mean curve; returns the strategy whose curve it continues, or None.
 
     A curve whose first epochs coincide with one drawn before (fine-tuning's head phase, the
@@ -153,17 +140,9 @@ def _mark_fine_tuning(ax: Axes, starts: dict, several: bool) -> None:
         if several:
             text += f"\n({', '.join(strategy_label(s) for s in strategies)})"
         # x in data units, y in axes units: the note stays at the top whatever the y range.
-        ax.annotate(
-            text,
-            (start, 0.97),
-            xycoords=ax.get_xaxis_transform(),
-            xytext=(5, 0),
-            textcoords="offset points",
-            ha="left",
-            va="top",
-            fontsize=11,
-            color=color,
-        )
+        ax.annotate(text, (start, 0.97), xycoords=ax.get_xaxis_transform(), xytext=(5, 0),
+                    textcoords="offset points", ha="left", va="top", fontsize=11,
+                    color=color)  # fmt: skip
 
 
 def _runs(results_or_history, fine_tune_start, label) -> tuple[pd.DataFrame, str, pd.Series]:
@@ -171,61 +150,34 @@ def _runs(results_or_history, fine_tune_start, label) -> tuple[pd.DataFrame, str
     if not isinstance(results_or_history, pd.DataFrame):
         runs = pd.DataFrame({"strategy": [label], "history": [results_or_history]})
         return runs, "", pd.Series([fine_tune_start], dtype=float)
-    runs = check_frame(
-        results_or_history, ("strategy", "history"), "plot_learning_curves", "results_or_history"
-    )
-    size_text = ""
-    if "train_per_class" in runs.columns:
-        runs, size_text = largest_training_set(runs)
+    runs, size_text = largest_training_set(results_or_history)
     subtitle = ", ".join(filter(None, [context(runs, "plot_learning_curves"), size_text]))
     starts = runs["fine_tune_start"] if "fine_tune_start" in runs.columns else None
     return runs, subtitle, starts
 
 
+def _table_rule(args) -> list:
+    """A results table needs its columns; a single history is read by _parse_history."""
+    table = isinstance(args["results_or_history"], pd.DataFrame)
+    return [frame_with("strategy", "history")] if table else [object]
+
+
+@validate_params({"results_or_history": _table_rule,
+                  "fine_tune_start": [None, Interval(float, 0, None)],
+                  "label": [Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty str")],
+                  "metric": [None, str], "figsize": [FIGSIZE]})  # fmt: skip
 @slide_style
-def plot_learning_curves(
-    results_or_history,
-    *,
-    fine_tune_start: float | None = None,
-    label: str = "run",
-    metric: str | None = None,
-    figsize=(14, 5.6),
-) -> Figure:
-    """Draw train and validation accuracy (left) and loss (right) per epoch, per strategy.
+def plot_learning_curves(results_or_history, *, fine_tune_start: float | None = None,
+                         label: str = "run", metric: str | None = None,
+                         figsize=(14, 5.6)) -> Figure:  # fmt: skip
+    """Draw train (dashed) and validation accuracy and loss per epoch, per strategy.
 
-    With several seeds, each curve is the mean per epoch with a band (±1 standard deviation
-    with at least 3 seeds, min-max with 2). Validation is solid, training dashed. The x axis
-    counts completed epochs (1 = after the first epoch); a dashed vertical line at
-    ``x = fine_tune_start`` marks "fine-tuning starts": points left of it were trained with the
-    backbone frozen, points right of it while fine-tuning. Results with several training-set
-    sizes are reduced to one as in :func:`~tlcourse.plots.plot_comparison`.
-
-    Every strategy in the legend stays visible: a curve whose first epochs are the same
-    numbers as a curve drawn before it (in the comparison, fine-tuning starts from the head
-    that feature extraction trained: the same run) is drawn only from the last shared epoch
-    on, and the title says so, instead of hiding the earlier curve under it.
-
-    Args:
-        results_or_history: a results DataFrame (columns ``strategy`` and ``history``, a JSON
-            string or dict of per-epoch lists; optional ``fine_tune_start``,
-            ``train_per_class``, ``backbone``, ``dataset``), or one run's history: a dict like
-            ``{"accuracy": [...], "val_accuracy": [...], "loss": [...], ...}``, its JSON, or a
-            ``keras.callbacks.History``.
-        fine_tune_start: for a single history, the epoch index where fine-tuning began
-            (``initial_epoch`` of the second ``fit``). Ignored for a DataFrame, which has its
-            own column. Defaults to None (no line).
-        label: for a single history, the strategy key or legend label. Defaults to ``"run"``.
-        metric: history key of the accuracy. Defaults to None: the first of ``accuracy``,
-            ``acc``, ``sparse_categorical_accuracy``, ``categorical_accuracy``,
-            ``binary_accuracy`` found.
-        figsize: figure size in inches. Defaults to ``(14, 5.6)``.
-
-    Returns:
-        The figure, with the accuracy and the loss axes.
-
-    Raises:
-        InvalidParameterError: a missing column, no rows, a history that is not a dict of lists,
-            no accuracy key, or a bad keyword argument.
+    ``results_or_history``: a results table (``strategy``, ``history``, ``fine_tune_start``) or
+    one run's history (a dict of per-epoch lists, its JSON, a ``keras.callbacks.History``, with
+    its ``fine_tune_start`` and ``label``). Seeds are averaged with a band for the spread; a
+    dashed line marks where fine-tuning starts; a curve that continues one drawn before
+    (fine-tuning after feature extraction's head) is drawn from the last shared epoch on.
+    ``metric``: the history's accuracy key (default: the first of :data:`_ACCURACY_KEYS`).
 
     Example:
         >>> history = {"accuracy": [0.5, 0.7, 0.8, 0.9], "val_accuracy": [0.5, 0.6, 0.7, 0.8],
@@ -234,14 +186,6 @@ def plot_learning_curves(
         >>> fig.axes[0].get_ylabel()
         'accuracy (%)'
     """
-    fine_tune_start = check_real(
-        "fine_tune_start", fine_tune_start, "plot_learning_curves", low=0, none_ok=True
-    )
-    if not isinstance(label, str) or not label:
-        raise invalid_parameter("label", "plot_learning_curves", "a non-empty str", label)
-    if metric is not None and not isinstance(metric, str):
-        raise invalid_parameter("metric", "plot_learning_curves", "a history key or None", metric)
-    figsize = check_figsize(figsize, "plot_learning_curves")
     runs, subtitle, starts = _runs(results_or_history, fine_tune_start, label)
     curves = _history_frame(runs)
     accuracy = _accuracy_key(curves.columns, metric)
@@ -249,18 +193,12 @@ def plot_learning_curves(
     band = len(runs) > len(strategies)
 
     fig, axes = new_figure(figsize, 1, 2)
-    panels = [
-        (axes[0, 0], accuracy, 100.0, "Accuracy", "accuracy (%)"),
-        (axes[0, 1], "loss", 1.0, "Loss", "loss (cross-entropy)"),
-    ]
+    panels = [(axes[0, 0], accuracy, 100.0, "Accuracy", "accuracy (%)"),
+              (axes[0, 1], "loss", 1.0, "Loss", "loss (cross-entropy)")]  # fmt: skip
     fine_tuning = {}
     if starts is not None:
-        marked = pd.DataFrame(
-            {
-                "strategy": runs["strategy"].to_numpy(),
-                "start": pd.to_numeric(starts, errors="coerce").to_numpy(),
-            }
-        )
+        start = pd.to_numeric(starts, errors="coerce").to_numpy()
+        marked = pd.DataFrame({"strategy": runs["strategy"].to_numpy(), "start": start})
         for start, group in marked.dropna().groupby("start"):
             fine_tuning[float(start)] = ordered_strategies(group["strategy"])
     continued: dict = {}
@@ -278,16 +216,12 @@ def plot_learning_curves(
         ax.grid(alpha=0.3)
         finish(ax, f"{title} per epoch", "epoch", ylabel)
 
-    handles = [
-        Line2D([], [], color=strategy_color(s), lw=3, label=strategy_label(s)) for s in strategies
-    ]
-    handles += [
-        Line2D([], [], color="black", lw=2, ls="-", label="validation"),
-        Line2D([], [], color="black", lw=2, ls="--", label="training"),
-    ]
-    fig.legend(
-        handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False
-    )
+    handles = [Line2D([], [], color=strategy_color(s), lw=3, label=strategy_label(s))
+               for s in strategies] + [
+        Line2D([], [], color="black", lw=2, ls=ls, label=name)
+        for ls, name in (("-", "validation"), ("--", "training"))]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
+               frameon=False)  # fmt: skip
     spread_text = f"\nmean over seeds; band: {SPREAD_NOTE}" if band else ""
     shared_text = f"\n{_continued_text(continued, strategies)}" if continued else ""
     title = f"Learning curves{': ' + subtitle if subtitle else ''}{spread_text}{shared_text}"

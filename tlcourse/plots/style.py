@@ -1,25 +1,19 @@
-"""What every figure shares: slide-size text, the spread rule, strategy colours, saving.
+"""What every figure shares: slide-size text, the spread rule, reading results tables, saving.
 
-Figures are made without ``pyplot`` (:class:`NotebookFigure`), so pyplot does not keep them open:
-a notebook shows each one once (not twice), a loop that draws hundreds leaks nothing, and no
-backend is chosen here (only the command line does that). A function that takes ``ax`` draws
-into that axes instead and returns its figure.
-
-One strategy has one colour and one name in every figure: its record in the strategy registry
-(:func:`tlcourse.strategies.strategy_label`, :func:`~tlcourse.strategies.strategy_color`), in the
-registry's order. Spread over seeds is always drawn the same way: **±1 standard deviation when a
-group has at least 3 seeds, min-max when it has 2** (a standard deviation of two numbers says
-little), nothing for 1.
+Figures are made without ``pyplot`` (:class:`NotebookFigure`): pyplot keeps none open and no
+backend is chosen here. Spread over seeds is drawn one way: **±1 standard deviation with at
+least 3 seeds, min-max with 2**, nothing for 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
 import re
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from numbers import Real
 from pathlib import Path
 
 import matplotlib
@@ -28,52 +22,45 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from tlcourse.errors import invalid_parameter, is_real_number
-from tlcourse.strategies import get_strategy, strategy_color, strategy_label, strategy_names
+from tlcourse.errors import InvalidParameterError, TLCourseError
+from tlcourse.strategies import get_strategy, strategy_label, strategy_names
+from tlcourse.validation import Rule, validate_params
 
-__all__ = [
-    "FROZEN_COLOR",
-    "SPREAD_NOTE",
-    "STRATEGY_COLORS",
-    "STRATEGY_LABELS",
-    "TITLE_FONTSIZE",
-    "TRAINABLE_COLOR",
-    "NotebookFigure",
-    "check_figsize",
-    "count_text",
-    "figure_and_ax",
-    "finish",
-    "new_figure",
-    "ordered_strategies",
-    "pick_scale",
-    "save_figure",
-    "share_text",
-    "short_block",
-    "slide_style",
-    "spread",
-    "trains_backbone",
-    "wrap",
-    "wrap_to_width",
-]
+__all__ = ["FIGSIZE", "PATH", "SPREAD_NOTE", "TITLE_FONTSIZE", "each", "NotebookFigure",
+           "context", "count_text", "figure_and_ax", "finish", "largest_training_set",
+           "new_figure", "ordered_strategies", "pick_scale", "save_figure", "several_sizes",
+           "share_text", "short_block", "slide_style", "spread", "training_sizes",
+           "trains_backbone", "wrap", "wrap_to_width"]  # fmt: skip
 
 FROZEN_COLOR, TRAINABLE_COLOR = "#CFE2F3", "#D55E00"  # ice and fire: frozen cold, training hot
-
-TITLE_FONTSIZE = 15  # the figure's title (suptitle), in points
-
-# Slide-size text. Applied while a figure is built; tick sizes are also set per axes because
-# ticks can be created later, at draw time, outside this context.
-_RC = {
-    "font.size": 12,
-    "axes.titlesize": 14,
-    "axes.labelsize": 13,
-    "xtick.labelsize": 12,
-    "ytick.labelsize": 12,
-    "legend.fontsize": 12,
-    "figure.titlesize": TITLE_FONTSIZE,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
+TITLE_FONTSIZE = 15
+CAPTION_FONTSIZE = 11
 SPREAD_NOTE = "±1 SD (min–max when n < 3)"
+# Slide-size text while a figure is built; tick sizes are also set per axes (see finish).
+_RC = {"font.size": 12, "axes.titlesize": 14, "axes.labelsize": 13, "xtick.labelsize": 12,
+       "ytick.labelsize": 12, "legend.fontsize": 12, "figure.titlesize": TITLE_FONTSIZE,
+       "axes.spines.top": False, "axes.spines.right": False}  # fmt: skip
+#: Keywords of a number written just above a point (a bar's value).
+ABOVE = {"xytext": (0, 4), "textcoords": "offset points", "ha": "center", "va": "bottom"}
+CO2_UNITS = [(1e3, "g"), (1e6, "mg"), (1e9, "µg")]
+
+#: A file or folder path.
+PATH = Rule(lambda v: isinstance(v, str | os.PathLike) and bool(str(v)), "a path (str or Path)")
+#: A figure size: ``(width, height)`` in inches.
+FIGSIZE = Rule(
+    lambda v: isinstance(v, tuple | list) and len(v) == 2
+    and all(isinstance(x, Real) and not isinstance(x, bool) and x > 0 for x in v),
+    "a pair (width, height) of numbers > 0, in inches",
+    lambda v: tuple(float(x) for x in v),
+)  # fmt: skip
+
+
+def each(item, description: str) -> Rule:
+    """A non-empty list or tuple whose every item meets ``item`` (e.g. a ``StrOptions``)."""
+    many = lambda v: isinstance(v, list | tuple)  # noqa: E731
+    return Rule(lambda v: many(v) and bool(v) and all(map(item.accepts, v)), description,
+                hint=lambda v: " ".join(item.hint(x) for x in v if not item.accepts(x))
+                if many(v) else "")  # fmt: skip
 
 
 def slide_style(func):
@@ -88,13 +75,7 @@ def slide_style(func):
 
 
 class NotebookFigure(Figure):
-    """A Figure that shows itself as a PNG in Jupyter, without pyplot.
-
-    Jupyter only knows how to draw a plain Figure once pyplot has loaded its inline backend;
-    before that it prints ``<Figure size ...>``. With ``_repr_png_`` the returned figure is
-    drawn either way, and exactly once (pyplot-made figures are drawn again at the end of the
-    cell).
-    """
+    """A Figure that Jupyter shows as a PNG without pyplot, exactly once."""
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
@@ -108,41 +89,32 @@ def new_figure(figsize, nrows=1, ncols=1, **subplot_kw) -> tuple[Figure, np.ndar
     return fig, fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
 
 
-def check_figsize(value, func: str, none_ok: bool = False):
-    """Return ``value`` if it is ``(width, height)`` in inches, both > 0 (or None if allowed)."""
-    if value is None and none_ok:
-        return None
-    if (
-        isinstance(value, tuple | list)
-        and len(value) == 2
-        and all(is_real_number(v) and v > 0 for v in value)
-    ):
-        return tuple(float(v) for v in value)
-    rule = "a pair (width, height) of numbers > 0, in inches" + (" or None" if none_ok else "")
-    raise invalid_parameter("figsize", func, rule, value)
-
-
-def figure_and_ax(ax, figsize, func: str) -> tuple[Figure, Axes]:
-    """A new figure and its axes, or the figure of ``ax`` (validated, naming ``func``)."""
-    if ax is None:
-        fig, axes = new_figure(figsize)
-        return fig, axes[0, 0]
-    if not isinstance(ax, Axes):
-        raise invalid_parameter("ax", func, "a matplotlib Axes or None", ax)
-    return ax.get_figure(root=True), ax
+def figure_and_ax(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
+    """A new figure and its axes, or the figure of ``ax``."""
+    if ax is not None:
+        return ax.get_figure(root=True), ax
+    fig, axes = new_figure(figsize)
+    return fig, axes[0, 0]
 
 
 def finish(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
     """Title, axis labels and slide-size ticks."""
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.tick_params(labelsize=12)
 
 
-# --------------------------------------------------------------------------------------------
-# Strategies: names, colours and order come from the registry
-# --------------------------------------------------------------------------------------------
+def caption(fig: Figure, text: str) -> None:
+    """A grey footnote under the figure, wrapped to its width (never cut)."""
+    width = fig.get_figwidth() - 0.3  # constrained layout keeps a margin on each side
+    fig.supxlabel(wrap_to_width(text, width, CAPTION_FONTSIZE), fontsize=CAPTION_FONTSIZE,
+                  color="#444444")  # fmt: skip
+
+
+def hatch(ax: Axes, i: float, low: float, high: float) -> None:
+    """A hatched band from ``low`` to ``high`` across bar ``i``: the range of an estimate."""
+    if np.isfinite(low) and np.isfinite(high) and high > low:
+        ax.fill_between([i - 0.34, i + 0.34], low, high, facecolor=(1, 1, 1, 0.35),
+                        edgecolor="#333333", hatch="///", lw=1.0, zorder=2.5)  # fmt: skip
 
 
 def ordered_strategies(values) -> list:
@@ -158,55 +130,12 @@ def ordered_strategies(values) -> list:
 
 
 def trains_backbone(strategy) -> bool:
-    """True unless the registry says the strategy trains a network of its own (from scratch).
-
-    Those strategies are the figures' baseline: the title names their network apart and the
-    data-efficiency figure measures the gain of transfer against them. An unregistered name
-    (a table from an older version) counts as training the backbone.
-
-    Example:
-        >>> trains_backbone("fine_tuning"), trains_backbone("scratch")
-        (True, False)
-    """
-    if strategy not in strategy_names():
-        return True
-    return get_strategy(strategy).network == "backbone"
-
-
-class _RegistryView(Mapping):
-    """A read-only, always current ``{name: label or colour}`` view of the strategy registry."""
-
-    def __init__(self, read):
-        self._read = read
-
-    def __getitem__(self, name):
-        if name not in strategy_names():
-            raise KeyError(name)
-        return self._read(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(strategy_names())
-
-    def __len__(self) -> int:
-        return len(strategy_names())
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
-
-
-#: ``{name: label}`` of every registered strategy (read-only, follows the registry).
-STRATEGY_LABELS: Mapping[str, str] = _RegistryView(strategy_label)
-#: ``{name: colour}`` of every registered strategy (read-only, follows the registry).
-STRATEGY_COLORS: Mapping[str, str] = _RegistryView(strategy_color)
-
-
-# --------------------------------------------------------------------------------------------
-# Numbers and text
-# --------------------------------------------------------------------------------------------
+    """False for a registered strategy that trains a network of its own (the baseline)."""
+    return strategy not in strategy_names() or get_strategy(strategy).network == "backbone"
 
 
 def spread(frame: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:
-    """Mean and whisker ends per group: ±1 SD with >= 3 values, min-max with 2 (see module).
+    """Mean and whisker ends (``low``, ``high``) per group: ±1 SD with >= 3 values, min-max with 2.
 
     Example:
         >>> runs = pd.DataFrame({"s": ["a", "a", "b", "b", "b"], "v": [1.0, 3.0, 1.0, 2.0, 3.0]})
@@ -214,28 +143,18 @@ def spread(frame: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:
         [[1.0, 3.0], [1.0, 3.0]]
     """
     stats = frame.groupby(by, sort=False)[value].agg(["mean", "std", "min", "max", "count"])
-    use_std = stats["count"] >= 3
+    use_std, two = stats["count"] >= 3, stats["count"] == 2
     stats["low"] = stats["mean"].where(~use_std, stats["mean"] - stats["std"])
     stats["high"] = stats["mean"].where(~use_std, stats["mean"] + stats["std"])
-    two_or_less = ~use_std & (stats["count"] == 2)
-    stats.loc[two_or_less, "low"] = stats.loc[two_or_less, "min"]
-    stats.loc[two_or_less, "high"] = stats.loc[two_or_less, "max"]
+    stats.loc[two, "low"], stats.loc[two, "high"] = stats.loc[two, "min"], stats.loc[two, "max"]
     return stats
 
 
-def pick_scale(largest: float, units: Sequence[tuple[float, str]]) -> tuple[float, str]:
-    """First (factor, unit) whose scaled ``largest`` is >= 1, else the last one.
-
-    Example:
-        >>> pick_scale(2e-6, [(1e3, "g"), (1e6, "mg"), (1e9, "µg")])
-        (1000000.0, 'mg')
-    """
+def pick_scale(largest: float, units) -> tuple[float, str]:
+    """The first ``(factor, unit)`` whose scaled ``largest`` is >= 1, else the last one."""
     if not np.isfinite(largest) or largest <= 0:
         return units[0]
-    for factor, unit in units:
-        if largest * factor >= 1:
-            return factor, unit
-    return units[-1]
+    return next(((f, u) for f, u in units if largest * f >= 1), units[-1])
 
 
 def short_block(name: str) -> str:
@@ -249,9 +168,8 @@ def short_block(name: str) -> str:
         return f"{match[1]}.{match[2]}"
     if name == "preprocessing":
         return "prep."
-    if match := re.fullmatch(r"block_?(\w+)", name):
-        return match[1]
-    return name
+    match = re.fullmatch(r"block_?(\w+)", name)
+    return match[1] if match else name
 
 
 def count_text(count: float) -> str:
@@ -278,11 +196,7 @@ def wrap(text: str, width: int = 11) -> str:
 
 
 def wrap_to_width(text: str, inches: float, fontsize: float) -> str:
-    """Wrap ``text`` so that each line fits in ``inches`` at ``fontsize`` points; never cut it.
-
-    The width of a character is taken as 0.6 em, a little more than the average of DejaVu Sans
-    (matplotlib's default font), so a line is never wider than the figure. Existing line breaks
-    are kept.
+    """Wrap ``text`` to lines that fit in ``inches`` at ``fontsize`` (a character: 0.6 em).
 
     Example:
         >>> print(wrap_to_width("CO2 estimated by codecarbon; grid: World average", 2, 11))
@@ -297,27 +211,68 @@ def wrap_to_width(text: str, inches: float, fontsize: float) -> str:
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Saving
-# --------------------------------------------------------------------------------------------
+def training_sizes(results: pd.DataFrame) -> pd.Series:
+    """``train_per_class`` as floats, NaN (also None or ``"all"``) meaning the full training set."""
+    return pd.to_numeric(results["train_per_class"].replace("all", np.nan), errors="coerce")
 
 
+def several_sizes(results: pd.DataFrame) -> bool:
+    """True when the table holds several training-set sizes (the full set counts as one)."""
+    return "train_per_class" in results and training_sizes(results).nunique(dropna=False) > 1
+
+
+def largest_training_set(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows of the full training set if any, else of the largest size; and its words."""
+    if "train_per_class" not in results:
+        return results, ""
+    sizes = training_sizes(results)
+    if sizes.isna().any():
+        return results[sizes.isna()], "full training set"
+    return results[sizes == sizes.max()], f"{sizes.max():g} images per class"
+
+
+def context(results: pd.DataFrame, func: str) -> str:
+    """'backbone on dataset' for titles, the network of a strategy from scratch named apart.
+
+    Refuses a strategy whose runs mix backbones or datasets (its seeds are averaged).
+
+    Example:
+        >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"],
+        ...     "backbone": ["small_cnn", "vgg16"], "dataset": "photos"})
+        >>> context(runs, "plot_comparison")
+        'vgg16 (from scratch: small_cnn) on photos'
+    """
+    parts = []
+    for column in ("backbone", "dataset"):
+        if column not in results.columns:
+            continue
+        values = results[["strategy", column]].dropna().astype(str)
+        mixed = values.groupby("strategy")[column].nunique()
+        if (mixed > 1).any():
+            strategy = mixed.idxmax()
+            found = sorted(values.loc[values["strategy"] == strategy, column].unique())
+            raise InvalidParameterError(
+                f"{func} averages the runs of each strategy, but {strategy!r} has runs with "
+                f"{column} {found}. Select one first, e.g. "
+                f"results[results[{column!r}] == {found[0]!r}]."
+            )
+        own = values["strategy"].map(lambda s: not trains_backbone(s)).astype(bool)
+        transfer = values.loc[~own, column].unique()
+        text = " / ".join(sorted(transfer) or sorted(values[column].unique()))
+        if len(transfer):
+            for strategy in ordered_strategies(values.loc[own, "strategy"]):
+                value = values.loc[values["strategy"] == strategy, column].iloc[0]
+                if value not in transfer:
+                    label = strategy_label(strategy)
+                    text += f" ({label[:1].lower() + label[1:]}: {value})"
+        parts += [text] if text else []
+    return " on ".join(parts)
+
+
+@validate_params({"fig": [Figure], "path": [PATH]})
 def save_figure(fig: Figure, path) -> Path:
-    """Write a figure as PNG at 150 dpi, creating the parent folders.
-
-    Works with any matplotlib backend, and without pyplot: the figure is drawn by the canvas
-    that fits the file format.
-
-    Args:
-        fig: a matplotlib figure (what every plotting function here returns).
-        path: file path; ``.png`` is added when it has no suffix. Another suffix matplotlib
-            knows (``.pdf``, ``.svg``) writes that format instead.
-
-    Returns:
-        The path written.
-
-    Raises:
-        InvalidParameterError: ``fig`` is not a matplotlib Figure, or ``path`` is not a path.
+    """Write a figure as PNG at 150 dpi (``.png`` added without a suffix), creating folders;
+    a full disk or an unwritable folder is a one-line :class:`~tlcourse.errors.TLCourseError`.
 
     Example:
         >>> import tempfile
@@ -326,13 +281,18 @@ def save_figure(fig: Figure, path) -> Path:
         >>> out.name, out.read_bytes()[:4]
         ('empty.png', b'\\x89PNG')
     """
-    if not isinstance(fig, Figure):
-        raise invalid_parameter("fig", "save_figure", "a matplotlib Figure", fig)
-    if not isinstance(path, str | os.PathLike) or not str(path):
-        raise invalid_parameter("path", "save_figure", "a file path (str or pathlib.Path)", path)
     path = Path(path).expanduser()
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    path = path if path.suffix else path.with_suffix(".png")
+    tmp = path.with_name(f".{path.name}.tmp")  # the old figure stays whole until replaced
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, dpi=150, format=path.suffix[1:])
+        os.replace(tmp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise TLCourseError(
+            f"Could not write the figure {path}: {error.strerror or error}. Free some disk "
+            "space or choose a writable folder (--out)."
+        ) from None
     return path

@@ -1,0 +1,224 @@
+"""Which photos each strategy gets wrong: confusion matrices and the gallery."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image
+
+from tlcourse.data import to_rgb
+from tlcourse.error_analysis import class_order, confusion_matrix, fixed_by_transfer
+from tlcourse.errors import invalid_parameter
+from tlcourse.plots.style import (
+    FIGSIZE,
+    PATH,
+    TITLE_FONTSIZE,
+    context,
+    largest_training_set,
+    new_figure,
+    ordered_strategies,
+    slide_style,
+    trains_backbone,
+    wrap_to_width,
+)
+from tlcourse.strategies import strategy_label
+from tlcourse.validation import Interval, frame_with, validate_params
+
+__all__ = ["PREDICTIONS", "gallery_applies", "plot_confusion", "plot_gallery"]
+
+#: A predictions table (``predictions.csv``, read, or ``prediction_table(...)``).
+PREDICTIONS = frame_with("strategy", "true", "predicted")
+_COLUMNS, _SIDE = 4, 160  # photos per row; pixels of a thumbnail, recognisable on a slide
+
+
+def _runs_text(rows: pd.DataFrame) -> str:
+    if "seed" not in rows.columns:
+        return f"{len(rows)} predictions"
+    seeds = rows["seed"].nunique()
+    return f"{seeds} seed{'s' if seeds != 1 else ''}, {len(rows)} predictions"
+
+
+@validate_params({"predictions": [PREDICTIONS], "strategies": [None, str, list, tuple],
+                  "figsize": [None, FIGSIZE]})  # fmt: skip
+@slide_style
+def plot_confusion(predictions: pd.DataFrame, *, strategies=None, figsize=None) -> Figure:
+    """One confusion matrix per strategy (``strategies``, default all): true class (rows)
+    against predicted class, the seeds pooled, each cell coloured by its share of the row.
+
+    Example:
+        >>> from tlcourse.error_analysis import prediction_table
+        >>> table = prediction_table([0, 1, 2, 2], [0, 1, 1, 2], ["cat", "dog", "fox"])
+        >>> plot_confusion(table).axes[0].get_title()
+        'model: 75% right\\n(1 seed, 4 predictions)'
+    """
+    predictions, size_text = largest_training_set(predictions)
+    present = ordered_strategies(predictions["strategy"])
+    strategies = present if strategies is None else strategies
+    strategies = [strategies] if isinstance(strategies, str) else list(strategies)
+    for name in strategies:
+        if name not in present:
+            raise invalid_parameter("strategies", "plot_confusion", f"None or names from {present}",
+                                    name)  # fmt: skip
+    classes = class_order(predictions)
+    n, longest = len(strategies), max(len(c) for c in classes)
+    # Square matrices 4 in wide, with room under them for the slanted class names.
+    figsize = figsize or (4.2 * n + 2.0, 4.0 + 1.5 + 0.09 * longest)
+    fig, axes = new_figure(figsize, 1, n)
+    fig.set_layout_engine("compressed")  # constrained layout, aware of square (image) axes
+    image = None
+    for i, (ax, strategy) in enumerate(zip(axes[0], strategies, strict=True)):
+        rows = predictions[predictions["strategy"] == strategy]
+        counts = confusion_matrix(rows, classes=classes).to_numpy()
+        totals = counts.sum(axis=1)[:, None]
+        shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+        image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for (r, c), count in np.ndenumerate(counts):
+            if count:
+                color = "white" if shares[r, c] > 0.6 else "black"
+                ax.text(c, r, str(count), ha="center", va="center", fontsize=11, color=color)
+        right = np.trace(counts) / max(len(rows), 1)
+        ax.set_title(f"{strategy_label(strategy)}: {right:.0%} right\n({_runs_text(rows)})")
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes if i == 0 else [])
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class" if i == 0 else "")
+        ax.tick_params(labelsize=11)
+        ax.spines[:].set_visible(False)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="share of the true class")
+    where = ", ".join(filter(None, [context(predictions, "plot_confusion"), size_text]))
+    pooled = "seed" in predictions.columns and predictions["seed"].nunique() > 1
+    title = "Confusion matrices" if n > 1 else "Confusion matrix"
+    title += f"{', seeds pooled' if pooled else ''}{': ' + where if where else ''}"
+    fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
+    return fig
+
+
+def _baseline(strategies: list) -> str | None:
+    """The first strategy that trains a network of its own (the figures' baseline)."""
+    return next((s for s in strategies if not trains_backbone(s)), None)
+
+
+def gallery_applies(predictions: pd.DataFrame) -> bool:
+    """True when a predictions table has files, a baseline and a strategy to compare with."""
+    if "file" not in predictions.columns or predictions["file"].isna().all():
+        return False
+    strategies = ordered_strategies(predictions["strategy"])
+    return _baseline(strategies) is not None and len(strategies) > 1
+
+
+def _thumbnail(file: str, images_root) -> np.ndarray | None:
+    path = Path(file).expanduser()
+    if not path.is_absolute() and images_root is not None:
+        path = Path(images_root).expanduser() / path
+    try:
+        with Image.open(path) as image:
+            image = to_rgb(image)
+            image.thumbnail((_SIDE, _SIDE))
+            return np.asarray(image)
+    except (OSError, ValueError):  # moved or deleted since the run: say so in the panel
+        return None
+
+
+def _lower(label: str) -> str:
+    return label[:1].lower() + label[1:]
+
+
+def _verdict(share_right: float, runs: int) -> str:
+    if not np.isfinite(share_right):
+        return "not run on it"
+    right = int(round(share_right * runs))
+    return f"right in {right}/{runs}" if right * 2 > runs else f"wrong in {runs - right}/{runs}"
+
+
+@validate_params({"predictions": [frame_with("strategy", "true", "predicted", "file")],
+                  "baseline": [None, str], "transfer": [None, str, list, tuple],
+                  "max_images": [Interval(int, 1, None)], "images_root": [None, PATH],
+                  "figsize": [None, FIGSIZE]})  # fmt: skip
+@slide_style
+def plot_gallery(predictions: pd.DataFrame, *, baseline: str | None = None, transfer=None,
+                 max_images: int = 8, images_root: str | os.PathLike | None = None,
+                 figsize=None) -> Figure:  # fmt: skip
+    """Show test photos that the baseline (from scratch) gets wrong and transfer gets right.
+
+    A photo is shown when most runs of ``baseline`` (default: the first strategy that trains a
+    network of its own) get it wrong and most runs of a ``transfer`` strategy (default: the
+    others) get it right (:func:`tlcourse.error_analysis.fixed_by_transfer`), with what each
+    predicted. Relative ``file`` paths start from ``images_root``.
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> Image.new("RGB", (32, 32), "orange").save(folder / "fox.png")
+        >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"], "file": "fox.png",
+        ...     "true": "fox", "predicted": ["cat", "fox"]})
+        >>> plot_gallery(runs, images_root=folder).axes[0].get_title()
+        'fox'
+    """
+    predictions, _ = largest_training_set(predictions)
+    strategies = ordered_strategies(predictions["strategy"])
+    baseline = _baseline(strategies) if baseline is None else baseline
+    if baseline is None:
+        rule = f"a strategy of the table {strategies}"
+        hint = "None of them trains a network of its own: name one."
+        raise invalid_parameter("baseline", "plot_gallery", rule, None, hint)
+    fixed = fixed_by_transfer(
+        predictions, baseline, [transfer] if isinstance(transfer, str) else transfer
+    )
+    others = [c[: -len("_right")] for c in fixed.columns if c.endswith("_right")]
+    others = [s for s in strategies if s in others]
+    # Each seed draws its own split: a photo's verdicts count the runs that tested it.
+    runs = predictions.groupby(["strategy", "file"]).size()
+    # One class after another (surest mistakes first within each), not one class only.
+    turn = fixed.groupby("true", sort=False).cumcount()
+    shown = fixed.assign(turn=turn).sort_values("turn", kind="stable").head(max_images)
+    title = (
+        f"Test photos {_lower(strategy_label(baseline))} gets wrong and "
+        f"{' / '.join(_lower(strategy_label(s)) for s in others)} gets right "
+        f"({len(fixed)} photo{'s' if len(fixed) != 1 else ''}"
+        f"{f', {len(shown)} shown' if len(shown) < len(fixed) else ''})"
+    )
+    if shown.empty:
+        fig, axes = new_figure(figsize or (10, 3))
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "No test photo qualifies.", ha="center", fontsize=14)
+        fig.suptitle(wrap_to_width(title, fig.get_figwidth(), TITLE_FONTSIZE))
+        return fig
+    columns = min(_COLUMNS, len(shown))
+    rows, lines = -(-len(shown) // columns), 1 + len(others)
+    longest = max(len(strategy_label(s)) for s in [baseline, *others])
+    # A verdict line is about the label plus 30 characters at 10 pt (0.075 in per character).
+    width = max(3.5, 0.075 * (longest + 30))
+    figsize = figsize or (width * columns, rows * (2.8 + 0.4 * lines) + 0.8)
+    fig, axes = new_figure(figsize, rows, columns)
+    for ax in axes.flat[len(shown) :]:
+        ax.axis("off")
+    for ax, (_, photo) in zip(axes.flat, shown.iterrows(), strict=False):
+        # Ticks and frame hidden, not the axis: the verdicts are its x label, which
+        # constrained layout keeps clear of the next row.
+        ax.set(xticks=[], yticks=[])
+        ax.spines[:].set_visible(False)
+        picture = _thumbnail(photo["file"], images_root)
+        if picture is None:
+            ax.text(0.5, 0.5, f"not found:\n{Path(photo['file']).name}", ha="center",
+                    va="center", fontsize=10, transform=ax.transAxes)  # fmt: skip
+        else:
+            ax.imshow(picture)
+        ax.set_title(str(photo["true"]), fontsize=13, fontweight="bold")
+        verdicts = [
+            f"✗ {strategy_label(baseline)}: {photo['baseline_predicted']} "
+            f"({_verdict(1 - photo['baseline_wrong'], runs[(baseline, photo['file'])])})"
+        ]
+        for name in others:
+            mark = "✓" if photo[f"{name}_right"] > 0.5 else "✗"
+            verdicts.append(
+                f"{mark} {strategy_label(name)}: {photo[f'{name}_predicted']} "
+                f"({_verdict(photo[f'{name}_right'], runs[(name, photo['file'])])})"
+            )
+        ax.set_xlabel("\n".join(verdicts), fontsize=10)
+    fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
+    return fig
