@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from otter_cells import question
+from otter_cells import HIDDEN_VALUE, HONEST_ANSWERS, hostile_notebook, redteam_master
 
 from tlcourse.grading import Limits, assign_notebook, bwrap_problem, grade_folder
 
@@ -37,36 +37,14 @@ pytestmark = [
 v4 = nbformat.v4
 MARKER = f"tlcourse-redteam-{uuid.uuid4().hex[:12]}"
 SECRET = f"tlcourse-secret-{uuid.uuid4().hex}"
-HIDDEN_VALUE = "86753091"
 SLEEP = "612.345"  # seconds: a `sleep` nobody else runs, to find leftovers
 
 
-_question = question
+_hostile = hostile_notebook
 
 
 def _master(folder: Path) -> Path:
-    parameters = v4.new_code_cell('import os\n\nFAST = os.environ.get("TLCOURSE_FAST") == "1"')
-    parameters.metadata["tags"] = ["parameters"]
-    cells = [
-        v4.new_raw_cell("# ASSIGNMENT CONFIG\nname: 07_redteam\nexport_cell: false\n"),
-        v4.new_markdown_cell("# Red team"),
-        parameters,
-        *_question("q1", "[1, 1]", f"x = {HIDDEN_VALUE}  # SOLUTION",
-                   "assert isinstance(x, int)", f"assert abs(x - {HIDDEN_VALUE}) < 1e-9"),
-        *_question("q2", "[0.5, 0.5]", 'answer = "b"  # SOLUTION',
-                   'assert answer in {"a", "b"}', 'assert answer == "b"'),
-        *_question("q3", "[0.5, 0.5]",
-                   "import tlcourse as tl\n\nn = len(tl.imagenet_class_names())  # SOLUTION",
-                   "assert isinstance(n, int)", "assert n == len(tl.imagenet_class_names())"),
-        *_question("q4", "[0.5, 0.5]", "seen_fast = FAST  # SOLUTION",
-                   "assert seen_fast in (True, False)", "assert seen_fast == FAST"),
-    ]  # fmt: skip
-    notebook = v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}  # fmt: skip
-    folder.mkdir(parents=True)
-    nbformat.write(notebook, folder / "07_redteam.ipynb")
-    return folder / "07_redteam.ipynb"
+    return redteam_master(folder)
 
 
 FORGE_BUILTINS = """
@@ -254,27 +232,8 @@ except OSError as error:
 """
 
 
-def _hostile(blank: Path, target: Path, *, before=(), answers=None, after=(), parameters=None):
-    """The blank student notebook with hostile cells after the parameters cell (``before``) or
-    at the end (``after``), and the answer cells set to ``answers`` ({variable: expression})."""
-    notebook = nbformat.read(blank, as_version=4)
-    cells = notebook.cells
-    index = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    if parameters is not None:
-        cells[index].source = parameters
-    for offset, code in enumerate(before, 1):
-        cells.insert(index + offset, v4.new_code_cell(code))
-    for variable, expression in (answers or {}).items():
-        blank_line = f"{variable} = ..."
-        cell = next(c for c in cells if blank_line in c.source.splitlines())
-        cell.source = cell.source.replace(blank_line, f"{variable} = {expression}")
-    cells.extend(v4.new_code_cell(code) for code in after)
-    nbformat.write(notebook, target)
-
-
 FORGED = {"x": '"forged"', "answer": '"forged"', "n": '"forged"', "seen_fast": '"forged"'}
-HONEST = {"x": HIDDEN_VALUE, "answer": '"b"', "seen_fast": "FAST",
-          "n": "len(__import__('tlcourse').imagenet_class_names())"}  # fmt: skip
+HONEST = dict(HONEST_ANSWERS)
 
 
 @pytest.fixture(scope="module")

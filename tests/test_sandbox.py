@@ -12,6 +12,7 @@ from tlcourse.cli import main
 from tlcourse.errors import InvalidParameterError
 from tlcourse.grading import Limits, SandboxUnavailableError, bwrap_problem, grade_folder
 from tlcourse.grading import sandbox as sandbox_module
+from tlcourse.grading.privileges import DROP_CAPABILITIES
 from tlcourse.grading.processes import run_process
 from tlcourse.grading.runner import _watchdog
 from tlcourse.grading.sandbox import bwrap_command, python_paths, rlimits, sandbox_environment
@@ -53,14 +54,36 @@ def test_limits_are_checked():
         Limits(cpu_seconds=1.5)
 
 
+@pytest.mark.parametrize("uid", [0, 1000], ids=["started by root", "started by a user"])
+def test_the_sandbox_keeps_no_capability_whoever_starts_it(monkeypatch, uid):
+    monkeypatch.setattr(sandbox_module.os, "geteuid", lambda: uid)
+    command = bwrap_command(["python"], read_only=[("/opt/venv", "/root/.pyenv/versions/3")],
+                            env={}, chdir="/box", disk=1 << 20)  # fmt: skip
+    assert command[command.index("--cap-drop") + 1] == "ALL"
+    kept = [command[i + 1] for i, arg in enumerate(command) if arg == "--cap-add"]
+    if uid == 0:  # only what the worker needs to become its unprivileged uid, then drops
+        assert kept == list(DROP_CAPABILITIES)
+        assert {"--unshare-net", "--unshare-pid", "--unshare-ipc"} <= set(command)
+        assert "--unshare-user" not in command, "root could not leave uid 0 in one"
+    else:
+        assert kept == [] and {"--unshare-all", "--unshare-user", "--disable-userns"} <= set(
+            command
+        )
+    # Folders above a bind are made world-readable: bubblewrap's own would be mode 0700.
+    joined = " ".join(command)
+    for folder in ("/root", "/root/.pyenv", "/root/.pyenv/versions"):
+        assert f"--perms 0755 --dir {folder} " in joined
+
+
 def test_the_sandbox_sees_only_what_it_needs(tmp_path):
     command = bwrap_command(
         ["python"], read_only=[(str(tmp_path), "/grading")], env={"HOME": "/box/home"},
         chdir="/box", disk=1 << 20,
     )  # fmt: skip
     joined = " ".join(command)
-    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
+    for flag in ("--die-with-parent", "--new-session", "--clearenv", "--cap-drop"):
         assert flag in command
+    assert "--unshare-all" in command or {"--unshare-net", "--unshare-pid"} <= set(command)
     assert "--ro-bind / /" not in joined and "--bind " not in joined, "no writable host path"
     assert f"--ro-bind {tmp_path} /grading" in joined
     assert "/etc/shadow" not in joined and "/etc/passwd" not in joined

@@ -23,10 +23,14 @@ solutions, public and hidden tests in one file. Two functions cover the instruct
 
 One module per concept: :mod:`~tlcourse.grading.notebooks` (nbformat), :mod:`.assign`,
 :mod:`.leaks`, :mod:`.autograder` (otter's test-file classes), :mod:`.names` (what a question's
-tests read), :mod:`.answers` and :mod:`.restore` (answers as data, both ways), :mod:`.worker`,
-:mod:`.checker`, :mod:`.sandbox` (bubblewrap and limits), :mod:`.runner` (the two stages),
-:mod:`.processes`, :mod:`.submissions`, :mod:`.grade`, and :mod:`.student` (the student side:
-finding the notebook file for ``grader.check``).
+tests read), :mod:`.answers` and :mod:`.restore` (answers as data, both ways),
+:mod:`.keras_files` (model files inspected before they load), :mod:`.archive` (the worker's zip,
+checked before it is opened), :mod:`.worker`, :mod:`.checker`, :mod:`.sandbox` (bubblewrap and
+limits), :mod:`.privileges` (never root inside), :mod:`.cgroups` (a CPU share and a process count
+per sandbox), :mod:`.clock` (a time limit a busy machine cannot use up), :mod:`.runner` (the two
+stages), :mod:`.processes`, :mod:`.text` (submission text made safe to print),
+:mod:`.submissions`, :mod:`.grade`, and :mod:`.student` (the student side: finding the notebook
+file for ``grader.check``).
 """
 
 from tlcourse.grading.assign import (

@@ -3,7 +3,7 @@
 It runs the autograder's tests, public and hidden, through otter's own test-file classes
 (``OKTestFile.run`` / ``ExceptionTestFile.run``, as ``otter run`` would), but never in the
 student's kernel. Each question's tests see a namespace sealed for them
-(:func:`test_namespace`): a fresh copy of the real builtins, the real modules
+(:func:`question_namespace`): a fresh copy of the real builtins, the real modules
 (:data:`tlcourse.grading.names.TRUSTED_MODULES`: ``tl``, ``np``, ``pd``, ``keras``...), the
 grader's ``FAST``, and, of the answers that question exported (read back as data by
 :func:`tlcourse.grading.restore.restore_answers`), exactly the names its tests read: an answer
@@ -23,12 +23,20 @@ import sys
 import traceback
 from pathlib import Path
 
-__all__ = ["check_answers", "main", "test_namespace"]
+__all__ = ["check_answers", "main", "question_namespace"]
 
 _MESSAGE_CHARS = 2000
 
 
-def test_namespace(values: dict, names, trusted: dict) -> tuple[dict, dict]:
+def _answer_names(names, trusted: dict) -> list[str]:
+    """The names an answer may fill: never a builtin, a module or a name of the grader's, never
+    a dunder (``__builtins__``)."""
+    from tlcourse.grading.names import TRUSTED_NAMES
+
+    return [n for n in names if n not in TRUSTED_NAMES and n not in trusted and n[:2] != "__"]
+
+
+def question_namespace(values: dict, names, trusted: dict) -> tuple[dict, dict]:
     """The globals one question's tests run in, and the answers left out of them.
 
     Args:
@@ -43,15 +51,13 @@ def test_namespace(values: dict, names, trusted: dict) -> tuple[dict, dict]:
         answer to why it was left out.
 
     Example:
-        >>> namespace, ignored = test_namespace({"x": 1, "abs": 2}, ["x"], {"FAST": True})
+        >>> namespace, ignored = question_namespace({"x": 1, "abs": 2}, ["x"], {"FAST": True})
         >>> namespace["x"], "abs" in namespace, namespace["__builtins__"]["abs"] is abs
         (1, False, True)
         >>> ignored
         {'abs': "not a name this question's tests read"}
     """
-    from tlcourse.grading.names import TRUSTED_NAMES
-
-    wanted = {name for name in names if name not in TRUSTED_NAMES and name not in trusted}
+    wanted = set(_answer_names(names, trusted))
     namespace = {name: value for name, value in values.items() if name in wanted}
     ignored = {
         name: "not a name this question's tests read" for name in values if name not in wanted
@@ -97,8 +103,9 @@ def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fas
     trusted["FAST"] = bool(fast)
     for question, test_file in read_test_files(autograder).items():
         folder = Path(answers) / question
-        values, refused = restore_answers(folder) if folder.is_dir() else ({}, {"*": "none"})
-        environment, ignored = test_namespace(values, question_names(test_file), trusted)
+        names = _answer_names(question_names(test_file), trusted)
+        values, refused = restore_answers(folder, names) if folder.is_dir() else ({}, {"*": "none"})
+        environment, ignored = question_namespace(values, names, trusted)
         refused = {**refused, **ignored}
         try:
             test_file.run(environment)

@@ -207,17 +207,21 @@ def load_model(path: str | Path):
         raise ValueError(f"this model is refused: {problem}")
     before = keras_settings()
     generators = random.getstate(), np.random.get_state()
+    model, error = None, None
     try:
         model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as caught:  # checked below, after the settings
+        error = caught
     finally:
-        after = keras_settings()
         random.setstate(generators[0])
         np.random.set_state(generators[1])
-        if after != before:
-            _restore_settings(before)
+    after = keras_settings()
     if after != before:
+        _restore_settings(before)
         changed = sorted(k for k in before if before[k] != after.get(k))
         raise ValueError(f"loading this model changed Keras's global settings {changed}")
+    if error is not None:
+        raise error
     if not isinstance(model, keras.Model):
         raise ValueError(f"a {type(model).__name__} is not a keras.Model")
     return model

@@ -83,7 +83,7 @@ class _CapData(ctypes.Structure):
 
 
 def _capabilities() -> dict[str, int]:
-    with open("/proc/self/status", encoding="ascii") as status:
+    with open("/proc/self/status", encoding="utf-8") as status:  # a codec already loaded
         fields = dict(line.split(":", 1) for line in status if line.startswith("Cap"))
     return {name: int(fields[name], 16) for name in _CAPABILITY_SETS if name in fields}
 

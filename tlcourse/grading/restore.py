@@ -221,12 +221,14 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def restore_answers(folder: str | os.PathLike) -> tuple[dict, dict]:
+def restore_answers(folder: str | os.PathLike, names=None) -> tuple[dict, dict]:
     """Read the answers one question exported, as untrusted data.
 
     Args:
         folder: the folder :func:`tlcourse.grading.answers.export_answers` wrote, copied out
             of the sandbox.
+        names: the names to read back (the others are never decoded: a file the submission
+            slipped in under another name is not even opened); None for all. Defaults to None.
 
     Returns:
         ``(values, refused)``: ``{name: value}`` for every name that could be read back, and
@@ -259,8 +261,12 @@ def restore_answers(folder: str | os.PathLike) -> tuple[dict, dict]:
         if isinstance(k, str) and _IDENTIFIER_RE.fullmatch(k)
     }
     decoder = _Decoder(folder)
+    wanted = None if names is None else set(names)
     for name, value in values.items():
         if not isinstance(name, str) or not _IDENTIFIER_RE.fullmatch(name):
+            continue
+        if wanted is not None and name not in wanted:
+            refusals[name] = "not a name this question's tests read"
             continue
         try:
             restored[name] = decoder.decode(value)

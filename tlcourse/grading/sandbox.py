@@ -388,7 +388,7 @@ def bwrap_command(
     Example:
         >>> cmd = bwrap_command(["true"], read_only=[], env={"A": "1"}, chdir="/box",
         ...                     disk=1 << 20)
-        >>> "--unshare-net" in cmd and "--clearenv" in cmd and cmd[-1] == "true"
+        >>> "--cap-drop" in cmd and "--clearenv" in cmd and cmd[-1] == "true"
         True
     """
     args = [shutil.which("bwrap") or "bwrap", *_isolation(), "--die-with-parent",
