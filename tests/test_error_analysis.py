@@ -47,7 +47,10 @@ def test_confusion_matrix_pools_the_seeds_of_one_strategy():
     assert np.trace(confusion_matrix(predictions, "fine_tuning").to_numpy()) == 36
     with pytest.raises(InvalidParameterError, match="'strategy' parameter of confusion_matrix"):
         confusion_matrix(predictions, "nope")
-    with pytest.raises(InvalidParameterError, match=r"missing the column\(s\) \['predicted'\]"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"columns \['strategy', 'true', 'predicted'\]\. Got a DataFrame",
+    ):
         confusion_matrix(predictions.drop(columns="predicted"))
 
 
@@ -84,5 +87,5 @@ def test_fixed_by_transfer_needs_files_and_known_strategies():
         fixed_by_transfer(predictions, baseline="from_scratch")
     with pytest.raises(InvalidParameterError, match="'transfer' parameter"):
         fixed_by_transfer(predictions, transfer=["scratch"])
-    with pytest.raises(InvalidParameterError, match="must be a pandas DataFrame"):
+    with pytest.raises(InvalidParameterError, match="must be a non-empty pandas DataFrame"):
         fixed_by_transfer([1, 2])

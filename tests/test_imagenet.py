@@ -77,11 +77,11 @@ def test_decode_refuses_bad_top(top):
         (np.zeros(1000), r"\(1000,\)"),
         (np.zeros((2, 10)), r"\(2, 10\)"),
         (np.zeros((1, 1000, 1)), r"\(1, 1000, 1\)"),
-        ([["a"] * 1000], "list"),
+        ([["a"] * 1000], r"\[\['a'"),
     ],
 )
 def test_decode_refuses_bad_shapes(probs, shape):
-    with pytest.raises(InvalidParameterError, match=r"shape \(N, 1000\).*Got shape " + shape):
+    with pytest.raises(InvalidParameterError, match=r"shape \(N, 1000\).*Got .*" + shape):
         decode_predictions(probs)
 
 

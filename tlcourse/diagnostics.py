@@ -12,14 +12,9 @@ from dataclasses import dataclass
 import keras
 
 from tlcourse.backbones import find_backbone
-from tlcourse.errors import (
-    InvalidParameterError,
-    TLCourseError,
-    check_bool,
-    check_int,
-    invalid_parameter,
-)
+from tlcourse.errors import InvalidParameterError, TLCourseError
 from tlcourse.optimizers import is_layerwise, learning_rates
+from tlcourse.validation import Interval, validate_params
 
 __all__ = ["SetupProblem", "TransferSetupError", "check_transfer_setup"]
 
@@ -32,14 +27,8 @@ class TransferSetupError(TLCourseError, ValueError):
 
 @dataclass(frozen=True)
 class SetupProblem:
-    """One mistake found in a model.
-
-    Attributes:
-        check: short identifier of the check, e.g. ``"batchnorm_trainable"`` (stable, for
-            tests and autograders).
-        problem: what is wrong and what it does to training, in plain words.
-        fix: what to change.
-    """
+    """One mistake found in a model: ``check``, a stable identifier for tests and autograders
+    (``"batchnorm_trainable"``), ``problem``, what goes wrong in plain words, and ``fix``."""
 
     check: str
     problem: str
@@ -56,7 +45,9 @@ def _names(layers) -> str:
 
 
 def _flatten(layer) -> list:
-    return list(layer._flatten_layers(include_self=False, recursive=True))
+    """Every layer inside ``layer``, nested models opened."""
+    inner = layer.layers if isinstance(layer, keras.Model) else []
+    return [sub for child in inner for sub in (child, *_flatten(child))]
 
 
 def _bases(model: keras.Model) -> list[keras.Model]:
@@ -67,21 +58,17 @@ def _bases(model: keras.Model) -> list[keras.Model]:
         return [layer for layer in model.layers if isinstance(layer, keras.Model)]
 
 
-def _frozen_and_trainable(base, trainable_ids: set[int]) -> tuple[list, list]:
-    """Layers of ``base`` (BatchNorm aside) whose weights will / will not be trained."""
-    frozen, training = [], []
-    for layer in _flatten(base):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            continue
-        own = getattr(layer, "_trainable_variables", [])
-        if own:
-            (training if any(id(v) in trainable_ids for v in own) else frozen).append(layer)
-    return frozen, training
+def _frozen_layers(base, trainable_ids: set[int]) -> list:
+    """Layers of ``base`` (BatchNorm aside) with weights that will not be trained."""
+    return [
+        layer
+        for layer in _flatten(base)
+        if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+        and not any(id(v) in trainable_ids for v in layer.weights)
+    ]  # fmt: skip
 
 
-# ------------------------------------------------------------------------------------------
-# The checks. Each takes (model, num_classes) and returns a SetupProblem or None.
-# ------------------------------------------------------------------------------------------
+# The checks: each takes (model, num_classes) and returns a SetupProblem or None.
 
 
 def _check_nothing_trainable(model, num_classes):
@@ -115,7 +102,7 @@ def _check_frozen_parent(model, num_classes):
 def _check_batchnorm(model, num_classes):
     trainable_ids = {id(w) for w in model.trainable_weights}
     for base in _bases(model):
-        frozen, _ = _frozen_and_trainable(base, trainable_ids)
+        frozen = _frozen_layers(base, trainable_ids)
         live = [
             layer
             for layer in _flatten(base)
@@ -144,54 +131,38 @@ def _check_batchnorm(model, num_classes):
     return None
 
 
-def _trainable_under(model, flag) -> set[int]:
-    """Ids of the variables that train when each layer's flag is ``flag(layer)``."""
-    found: set[int] = set()
+def _training_layers(model, flag) -> set:
+    """The layers with weights that train when each layer's own flag is ``flag(layer)``."""
+    found = set()
 
     def walk(layer, on: bool) -> None:
         on = on and flag(layer)
-        if on:
-            found.update(id(v) for v in getattr(layer, "_trainable_variables", []))
-        for sub in getattr(layer, "_layers", []):
+        if on and layer.weights:
+            found.add(layer)
+        for sub in layer.layers if isinstance(layer, keras.Model) else []:
             walk(sub, on)
 
     walk(model, True)
     return found
 
 
-def _layers_owning(model, ids: set[int]) -> list:
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if any(id(v) in ids for v in getattr(layer, "_trainable_variables", []))
-    ]
-
-
 def _check_trainable_changed(model, num_classes):
-    if not getattr(model, "compiled", False):
-        return None
-    now = {id(w) for w in model.trainable_weights}
-    changed: set[int] = set()
-    # Keras records every layer's flag at compile time; compare what trained then and now.
+    # Keras records every layer's flag when compiling, but only in this private attribute:
+    # without it (another Keras version) the check finds nothing rather than failing.
     snapshot = getattr(model, "_compiled_trainable_state", None)
-    if isinstance(snapshot, dict):
-        then = _trainable_under(model, lambda layer: snapshot.get(layer, False))
-        changed |= then ^ now
-    # A built optimizer knows the exact variables it updates.
-    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    if optimizer is not None and getattr(optimizer, "built", False):
-        built = {id(v) for v in getattr(optimizer, "_trainable_variables", [])}
-        if built and built != now:
-            changed |= built ^ now
+    if not getattr(model, "compiled", False) or not isinstance(snapshot, dict):
+        return None
+    then = _training_layers(model, lambda layer: snapshot.get(layer, False))
+    changed = then ^ _training_layers(model, lambda layer: layer.trainable)
     if not changed:
         return None
     return SetupProblem(
         "trainable_changed_after_compile",
         f"Which layers are trainable changed after model.compile(...) (e.g. "
-        f"{_names(_layers_owning(model, changed))}). Keras fixes the trainable weights at "
-        "compile time: fit keeps training the old set (frozen layers still change, newly "
-        "unfrozen ones do not), or fails with 'This optimizer can only be called for the "
-        "variables it was originally built with'.",
+        f"{_names([layer for layer in _flatten(model) if layer in changed])}). "
+        "Keras fixes the trainable weights at compile time: fit keeps training the old set "
+        "(frozen layers still change, newly unfrozen ones do not), or fails with 'This "
+        "optimizer can only be called for the variables it was originally built with'.",
         "Call model.compile(...) again (with a new optimizer) after every change of "
         "trainable, or use tlcourse.set_trainable(model, depth), which recompiles for you.",
     )
@@ -209,13 +180,19 @@ def _is_preprocessing(layer) -> bool:
     return False
 
 
-def _check_double_preprocessing(model, num_classes):
+def _nested_backbone(model):
+    """``(backbone, spec)`` when ``model`` holds a tlcourse backbone as a layer, else None."""
     try:
         backbone, spec = find_backbone(model)
     except InvalidParameterError:
         return None
-    if backbone is model:
+    return None if backbone is model else (backbone, spec)
+
+
+def _check_double_preprocessing(model, num_classes):
+    if _nested_backbone(model) is None:
         return None
+    backbone, spec = _nested_backbone(model)
     before = model.layers[: model.layers.index(backbone)]
     extra = [layer for layer in before if _is_preprocessing(layer)]
     if not extra:
@@ -232,10 +209,7 @@ def _check_double_preprocessing(model, num_classes):
 
 
 def _check_imagenet_head(model, num_classes):
-    try:
-        backbone, _ = find_backbone(model)
-    except InvalidParameterError:
-        return None
+    backbone = (_nested_backbone(model) or (model,))[0]
     if backbone is model or "predictions" not in [layer.name for layer in backbone.layers]:
         return None
     return SetupProblem(
@@ -376,59 +350,33 @@ _CHECKS = (
 )
 
 
-def _check_arguments(model, num_classes, raise_on_error) -> None:
-    func = "check_transfer_setup"
-    if not isinstance(model, keras.Model):
-        raise invalid_parameter("model", func, "a keras.Model", model)
-    check_int("num_classes", num_classes, func, low=2, none_ok=True)
-    check_bool("raise_on_error", raise_on_error, func)
-
-
+@validate_params(
+    {
+        "model": [keras.Model],
+        "num_classes": [Interval(int, 2, None), None],
+        "raise_on_error": ["boolean"],
+    }
+)
 def check_transfer_setup(
     model: keras.Model, num_classes: int | None = None, raise_on_error: bool = False
 ) -> list[SetupProblem]:
     """List the classic transfer-learning mistakes found in ``model``.
 
-    Checks, each with a stable ``check`` identifier:
+    Checks, by their ``check`` identifier: ``nothing_trainable``;
+    ``trainable_inside_frozen_base`` (layers set trainable inside a backbone whose own flag is
+    False); ``batchnorm_trainable``; ``trainable_changed_after_compile``;
+    ``preprocessing_twice`` (a Rescaling or Normalization layer before a backbone that
+    preprocesses by itself); ``imagenet_head_kept``; ``layerwise_rates_equal`` (a layer-wise
+    optimizer whose groups share one rate); ``wrong_number_of_outputs`` (with
+    ``num_classes``); ``softmax_single_output`` and ``activation_loss_mismatch`` (a softmax or
+    sigmoid with a ``from_logits=True`` loss, or raw scores with a ``from_logits=False`` one).
 
-    * ``nothing_trainable``: every weight is frozen.
-    * ``trainable_inside_frozen_base``: layers set trainable inside a backbone whose own
-      ``trainable`` is False (they do not train).
-    * ``batchnorm_trainable``: BatchNormalization layers trainable in a partly frozen backbone.
-    * ``trainable_changed_after_compile``: ``trainable`` changed since ``compile`` (Keras keeps
-      training the old set of weights, or fails).
-    * ``preprocessing_twice``: a Rescaling/Normalization/preprocessing layer before a backbone
-      that preprocesses by itself (every tlcourse backbone does).
-    * ``imagenet_head_kept``: the backbone still has its ImageNet ``predictions`` layer.
-    * ``layerwise_rates_equal``: a layer-wise (discriminative) optimizer whose groups all train
-      at the same rate.
-    * ``wrong_number_of_outputs`` (needs ``num_classes``): the head does not output one value
-      per class.
-    * ``softmax_single_output`` and ``activation_loss_mismatch``: a softmax on one unit; a
-      softmax/sigmoid output with a ``from_logits=True`` loss, or raw scores with a
-      ``from_logits=False`` cross-entropy.
-
-    Args:
-        model: the model to check, usually a classifier around a tlcourse backbone (the
-            backbone-specific checks are skipped when there is none).
-        num_classes: number of classes in the data, to check the head's outputs. Defaults to
-            None (not checked).
-        raise_on_error: raise a :class:`TransferSetupError` listing every problem instead of
-            returning them. Defaults to False.
-
-    Returns:
-        A list of :class:`SetupProblem` (``check``, ``problem``, ``fix``), empty when nothing
-        was found. ``print(problem)`` shows the text and the fix.
-
-    Raises:
-        InvalidParameterError: ``model`` is not a Keras model, or a bad ``num_classes`` or
-            ``raise_on_error``.
-        TransferSetupError: problems were found and ``raise_on_error`` is True.
+    Backbone checks are skipped for a model without a tlcourse backbone. With
+    ``raise_on_error``, a :class:`TransferSetupError` lists every problem instead. Each
+    :class:`SetupProblem` prints with its fix.
 
     Example:
-        >>> import keras
         >>> from tlcourse.backbones import load_backbone
-        >>> from tlcourse.diagnostics import check_transfer_setup
         >>> base = load_backbone("mobilenet_v2", weights=None, input_shape=(64, 64, 3))
         >>> inputs = keras.Input((64, 64, 3))
         >>> x = keras.layers.Rescaling(1 / 255)(inputs)
@@ -437,7 +385,6 @@ def check_transfer_setup(
         >>> [p.check for p in check_transfer_setup(model, num_classes=3)]
         ['preprocessing_twice', 'wrong_number_of_outputs']
     """
-    _check_arguments(model, num_classes, raise_on_error)
     problems = [p for check in _CHECKS if (p := check(model, num_classes)) is not None]
     if problems and raise_on_error:
         listed = "\n".join(f"{i}. {p}" for i, p in enumerate(problems, 1))

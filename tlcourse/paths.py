@@ -16,11 +16,8 @@ _INSTALLED_DATA = Path(__file__).resolve().parent / "_shipped_data"  # see pypro
 
 
 def cache_dir() -> Path:
-    """Return the cache folder (created if missing).
-
-    Returns:
-        ``Path`` of ``$TLCOURSE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/tlcourse``, else
-        ``~/.cache/tlcourse``.
+    """The cache folder (created if missing): ``$TLCOURSE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/tlcourse``, else ``~/.cache/tlcourse``.
 
     Example:
         >>> cache_dir().is_dir()
@@ -37,13 +34,8 @@ def cache_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """Return the folder of shipped data.
-
-    ``$TLCOURSE_DATA_DIR`` if set; else the repository's ``data/`` (a clone, or an editable
-    install); else the copy a regular install carries as ``tlcourse._shipped_data``.
-
-    Returns:
-        ``Path`` to the data folder.
+    """The folder of shipped data: ``$TLCOURSE_DATA_DIR``, else the repository's ``data/`` (a
+    clone or an editable install), else the copy an install carries (``tlcourse._shipped_data``).
 
     Example:
         >>> (data_dir() / "imagenet_classes.txt").is_file()

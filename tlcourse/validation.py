@@ -32,14 +32,15 @@ import inspect
 import math
 import numbers
 
+import keras
 import numpy as np
 
 from tlcourse.errors import InvalidParameterError, invalid_parameter
 
 __all__ = [
-    "BACKBONE", "BATCH_SIZE", "DATASET", "EPOCHS", "FRACTION", "IMAGE_SIZE", "LEARNING_RATE",
-    "MODEL_WITH_BACKBONE", "SEED", "Interval", "Rule", "StrOptions", "frame_with", "int_list",
-    "validate_params",
+    "BACKBONE", "BATCH_SIZE", "COMPILED_MODEL", "DATASET", "EPOCHS", "FRACTION", "IMAGE_SIZE",
+    "LEARNING_RATE", "MODEL_WITH_BACKBONE", "SEED", "TRAINING_DATA", "Interval", "Rule",
+    "StrOptions", "check", "frame_with", "int_list", "validate_params",
 ]  # fmt: skip
 
 
@@ -74,27 +75,23 @@ class Interval(_Constraint):
         number = numbers.Integral if self.kind is int else numbers.Real
         if isinstance(value, bool) or not isinstance(value, number):
             return False
-        if self.kind is not int and not math.isfinite(value):
-            return False
-        left = self.left is None or (value > self.left if self.left_open else value >= self.left)
-        right = self.right is None or (
-            value < self.right if self.right_open else value <= self.right
+        low, high = self.left, self.right
+        return (self.kind is int or math.isfinite(value)) and (
+            (low is None or value > low or (value == low and not self.left_open))
+            and (high is None or value < high or (value == high and not self.right_open))
         )
-        return left and right
 
     def convert(self, value):
         return int(value) if self.kind is int else float(value)
 
     def __str__(self):
-        text = "an int" if self.kind is int else "a float"
-        if self.left is not None and self.right is not None:
-            brackets = "(" if self.left_open else "[", ")" if self.right_open else "]"
-            return f"{text} in the range {brackets[0]}{self.left}, {self.right}{brackets[1]}"
-        if self.left is not None:
-            return f"{text} {'>' if self.left_open else '>='} {self.left}"
-        if self.right is not None:
-            return f"{text} {'<' if self.right_open else '<='} {self.right}"
-        return text
+        text, low, high = "an int" if self.kind is int else "a float", self.left, self.right
+        if low is not None and high is not None:
+            opening, closing = "[("[self.left_open], "])"[self.right_open]
+            return f"{text} in the range {opening}{low}, {high}{closing}"
+        if low is not None:
+            return f"{text} {'>' if self.left_open else '>='} {low}"
+        return f"{text} {'<' if self.right_open else '<='} {high}" if high is not None else text
 
 
 class StrOptions(_Constraint):
@@ -141,20 +138,20 @@ class Rule(_Constraint):
         return self.description
 
 
+_NAMED = {
+    None: Rule(lambda value: value is None, "None"),
+    "boolean": Rule(lambda v: isinstance(v, bool | np.bool_), "a bool (True or False)", bool),
+    "callable": Rule(callable, "a callable"),
+}
+
+
 def _make(constraint) -> _Constraint:
-    if isinstance(constraint, type):
-        name = constraint.__name__
-        if constraint.__module__ != "builtins":
-            name = f"{constraint.__module__.split('.')[0]}.{name}"
+    if isinstance(constraint, type):  # "a str", "a keras.Model"
+        module = constraint.__module__.split(".")[0]
+        name = constraint.__name__ if module == "builtins" else f"{module}.{constraint.__name__}"
         article = "an" if name[0] in "aeiou" else "a"
         return Rule(lambda value: isinstance(value, constraint), f"{article} {name}")
-    if constraint is None:
-        return Rule(lambda value: value is None, "None")
-    if constraint == "boolean":
-        return Rule(lambda v: isinstance(v, bool | np.bool_), "a bool (True or False)", bool)
-    if constraint == "callable":
-        return Rule(callable, "a callable")
-    return constraint
+    return _NAMED.get(constraint, constraint) if isinstance(constraint, str | None) else constraint
 
 
 class _Shown(str):
@@ -172,16 +169,31 @@ def _shown(value):
     return value if len(text) <= 100 else _Shown(text[:97] + "...")
 
 
+def check(name: str, value, constraints: list, caller: str):
+    """``value`` as the first constraint that accepts it converts it, or the template error.
+
+    Example:
+        >>> check("seed", np.int64(3), [Interval(int, 0, None)], "load_dataset")
+        3
+    """
+    options = [_make(option) for option in constraints]
+    # The first that accepts: a later constraint never sees a value an earlier one took.
+    passing = next((option for option in options if option.accepts(value)), None)
+    if passing is None:
+        words = [str(option) for option in options]
+        rule = " or ".join([", ".join(words[:-1]), words[-1]] if words[1:] else words)
+        hint = " ".join(filter(None, (option.hint(value) for option in options)))
+        raise invalid_parameter(name, caller, rule, _shown(value), hint)
+    return passing.convert(value)
+
+
 def validate_params(constraints: dict):
     """Check a public function's arguments against ``constraints`` before its body runs.
 
-    Args:
-        constraints: parameter name -> list of constraints (any one must accept), or a function
-            of the already-checked arguments returning that list (a bound that depends on
-            another argument, such as a depth within a model's blocks).
-
-    Returns:
-        A decorator. The function receives its arguments as the passing constraints convert them.
+    ``constraints`` maps a parameter's name to a list of constraints (any one must accept), or
+    to a function of the arguments checked so far returning that list (a bound that depends on
+    another argument, such as a depth within a model's blocks). The function receives its
+    arguments as the passing constraints convert them.
     """
 
     def decorator(func):
@@ -192,17 +204,10 @@ def validate_params(constraints: dict):
         def wrapper(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
+            arguments = bound.arguments
             for name, options in constraints.items():
-                value = bound.arguments[name]
-                options = options(bound.arguments) if callable(options) else options
-                options = [_make(option) for option in options]
-                passing = [option for option in options if option.accepts(value)]
-                if not passing:
-                    words = [str(option) for option in options]
-                    rule = " or ".join([", ".join(words[:-1]), words[-1]] if words[1:] else words)
-                    hint = " ".join(filter(None, (option.hint(value) for option in options)))
-                    raise invalid_parameter(name, caller, rule, _shown(value), hint)
-                bound.arguments[name] = passing[0].convert(value)
+                options = options(arguments) if callable(options) else options
+                arguments[name] = check(name, arguments[name], options, caller)
             return func(*bound.args, **bound.kwargs)
 
         return wrapper
@@ -233,15 +238,14 @@ def int_list(low: int | None = None, extra=()) -> Rule:
             parts = items(value)
         except TypeError:
             return False
-        return bool(parts) and all(
-            item.accepts(p) or (isinstance(p, str) and p in extra) for p in parts
-        )
-
-    def convert(value):
-        return tuple(p if isinstance(p, str) else int(p) for p in items(value))
+        return bool(parts) and all(item.accepts(p) or p in extra for p in parts)
 
     described = str(item) + "".join(f" or {e!r}" for e in extra)
-    return Rule(test, f"{described}, a list of them or a comma-separated string", convert)
+    return Rule(
+        test,
+        f"{described}, a list of them or a comma-separated string",
+        lambda value: tuple(p if isinstance(p, str) else int(p) for p in items(value)),
+    )
 
 
 def frame_with(*columns: str) -> Rule:
@@ -261,8 +265,6 @@ def frame_with(*columns: str) -> Rule:
 
 
 def _holds_backbone(model) -> bool:
-    import keras
-
     from tlcourse.backbones import find_backbone
 
     try:
@@ -271,30 +273,27 @@ def _holds_backbone(model) -> bool:
         return False
 
 
-def _registered_backbones():
+def _registered_backbones() -> list[str]:
     from tlcourse.backbones.registry import registered_names
 
     return registered_names()
 
 
-def _dataset_names():
+def _dataset_names() -> list[str]:
     from tlcourse.data.sources import list_datasets
 
     return list(list_datasets().index)
 
 
-_MIN_SIDE = 32  # the smallest input every registered backbone accepts; small_cnn too
-
-
-def _is_image_size(value) -> bool:
-    side = Interval(int, _MIN_SIDE, None)
-    pair = isinstance(value, tuple | list) and len(value) == 2
-    return side.accepts(value) or (pair and all(side.accepts(v) for v in value))
-
-
+_SIDE = Interval(int, 32, None)  # the smallest input every registered backbone accepts
 IMAGE_SIZE = Rule(
-    _is_image_size,
-    f"an int >= {_MIN_SIDE} or a pair (height, width) of ints >= {_MIN_SIDE}",
+    lambda v: (
+        _SIDE.accepts(v)
+        or isinstance(v, tuple | list)
+        and len(v) == 2
+        and all(map(_SIDE.accepts, v))
+    ),
+    "an int >= 32 or a pair (height, width) of ints >= 32",
     lambda v: (int(v), int(v)) if isinstance(v, numbers.Integral) else (int(v[0]), int(v[1])),
 )
 SEED = Interval(int, 0, None)
@@ -303,17 +302,24 @@ BATCH_SIZE = Interval(int, 1, None)
 LEARNING_RATE = Interval(numbers.Real, 0, None, closed="neither")
 FRACTION = Interval(numbers.Real, 0, 1, closed="left")
 BACKBONE = StrOptions(_registered_backbones)
+DATASET = StrOptions(_dataset_names)
+TRAINING_DATA = Rule(
+    lambda data: len(data) in (2, 3) if isinstance(data, tuple)
+    else isinstance(data, keras.utils.PyDataset) or hasattr(data, "element_spec"),
+    "a tf.data.Dataset of (images, labels) batches, a keras.utils.PyDataset, or a tuple "
+    "(images, labels) of arrays",
+)  # fmt: skip
+COMPILED_MODEL = Rule(
+    lambda model: isinstance(model, keras.Model) and model.compiled and model.loss is not None,
+    "a keras.Model compiled with a loss",
+    hint=lambda _: "Compile it first, e.g. model.compile(optimizer='adam', "
+    "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)).",
+)  # fmt: skip
 MODEL_WITH_BACKBONE = Rule(
     _holds_backbone,
     "a keras.Model containing a tlcourse backbone",
     hint=lambda model: (
-        (
-            f"None of the layers of {model.name!r} is a registered backbone "
-            f"({', '.join(_registered_backbones())}): "
-            if hasattr(model, "layers")
-            else ""
-        )
-        + "build the base with tlcourse.load_backbone(...) and use it as a layer of the classifier."
-    ),
-)
-DATASET = StrOptions(_dataset_names)
+        f"None of the layers of {model.name!r} is a registered backbone: "
+        if isinstance(model, keras.Model) else ""
+    ) + "build the base with tlcourse.load_backbone(...) and use it as a layer of the classifier.",
+)  # fmt: skip
