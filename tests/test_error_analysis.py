@@ -29,9 +29,9 @@ def test_prediction_table_from_labels_probabilities_or_names():
 
 
 def test_prediction_table_refuses_what_does_not_line_up():
-    with pytest.raises(InvalidParameterError, match="one prediction per label"):
+    with pytest.raises(InvalidParameterError, match=r"'y_pred' .*one per label \(3\)"):
         prediction_table([0, 1, 1], [0, 1], ["a", "b"])
-    with pytest.raises(InvalidParameterError, match=r"labels in \[0, 1\].*Got 2"):
+    with pytest.raises(InvalidParameterError, match=r"'y_true' .*labels in \[0, 1\].*Got \[0, 2\]"):
         prediction_table([0, 2], [0, 1], ["a", "b"])
     with pytest.raises(InvalidParameterError, match="'class_names'"):
         prediction_table([0], [0], "ab")

@@ -35,31 +35,47 @@ def check_predictions(predictions, func: str) -> pd.DataFrame:
     return predictions
 
 
-def _names(values, class_names, param: str) -> np.ndarray:
+def _names(values, class_names) -> np.ndarray:
     values = np.asarray(values)
     if values.ndim == 2:  # probabilities: the predicted class is the most probable one
         values = values.argmax(axis=1)
     if np.issubdtype(values.dtype, np.integer) and class_names is not None:
-        bad = values[(values < 0) | (values >= len(class_names))]
-        if len(bad):
-            rule = f"labels in [0, {len(class_names) - 1}] (one per class name)"
-            raise invalid_parameter(param, "prediction_table", rule, int(bad[0]))
         return np.asarray(class_names, dtype=object)[values]
     return values.astype(str)
 
 
-_LABELS = Rule(lambda v: np.ndim(v) in (1, 2), "a 1-D array of labels or 2-D probabilities")
+def _labels_rule(arguments, like: str | None = None) -> list:
+    """Labels (or probabilities), one per image (as many as ``like``), within ``class_names``."""
+    names, count = arguments["class_names"], like and len(np.asarray(arguments[like]))
+
+    def ok(values) -> bool:
+        labels = np.asarray(values)
+        labels = labels.argmax(axis=1) if labels.ndim == 2 else labels
+        in_range = (
+            names is None
+            or not np.issubdtype(labels.dtype, np.integer)
+            or (labels.min(initial=0) >= 0 and labels.max(initial=0) < len(names))
+        )
+        return labels.ndim == 1 and in_range and (count is None or len(labels) == count)
+
+    rule = "a 1-D array of labels or 2-D probabilities"
+    rule += f" over labels in [0, {len(names) - 1}]" if names is not None else ""
+    return [Rule(ok, rule + (f", one per label ({count})" if like else ""))]
+
+
 _CLASS_NAMES = Rule(lambda v: not isinstance(v, str) and len(v) > 0, "a list of class names")
 
 
 @validate_params(
     {
-        "y_true": [_LABELS],
-        "y_pred": [_LABELS],
         "class_names": [None, _CLASS_NAMES],
-        "files": [None, Rule(lambda v: not isinstance(v, str), "a list of files")],
+        "y_true": _labels_rule,
+        "y_pred": lambda arguments: _labels_rule(arguments, like="y_true"),
+        "files": lambda arguments: [None, Rule(
+            lambda files: not isinstance(files, str) and len(files) == len(arguments["y_true"]),
+            f"one file per label ({len(arguments['y_true'])})")],
     }
-)
+)  # fmt: skip
 def prediction_table(
     y_true,
     y_pred,
@@ -83,12 +99,7 @@ def prediction_table(
         [['cat', 'cat', 0.9], ['dog', 'cat', 0.6], ['dog', 'dog', 0.8]]
     """
     probabilities = np.asarray(y_pred)
-    true = _names(y_true, class_names, "y_true")
-    predicted = _names(y_pred, class_names, "y_pred")
-    if len(true) != len(predicted) or (files is not None and len(files) != len(true)):
-        counts = f"{len(predicted)} predictions" + (f", {len(files)} files" if files else "")
-        rule = f"one prediction per label ({len(true)}), and as many files"
-        raise invalid_parameter("y_pred", "prediction_table", rule, counts)
+    true, predicted = _names(y_true, class_names), _names(y_pred, class_names)
     confidence = probabilities.max(axis=1).astype(float) if probabilities.ndim == 2 else np.nan
     return pd.DataFrame(
         {

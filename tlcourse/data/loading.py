@@ -23,7 +23,7 @@ from tlcourse.data.images import (
     _decode_all,
     _list_class_files,
 )
-from tlcourse.data.sources import _resolve
+from tlcourse.data.sources import _origin_rule, _resolve
 from tlcourse.errors import DatasetError, invalid_parameter
 from tlcourse.validation import (
     BATCH_SIZE,
@@ -180,7 +180,7 @@ def _test_fraction(arguments) -> list:
         "batch_size": [BATCH_SIZE],
         "train_per_class": [Interval(int, 1, None), None],
         "resize": [StrOptions(RESIZE_MODES)],
-        "origin": [str, os.PathLike, None],
+        "origin": _origin_rule,
     }
 )
 def load_dataset(
@@ -230,7 +230,8 @@ def load_dataset(
         every_file = [p for files in class_files.values() for p in files]
         images, skipped = _decode_all(every_file, image_size, resize)
     for path, reason in skipped:
-        warnings.warn(f"Skipped {path}: {reason}.", SkippedImageWarning, stacklevel=2)
+        # stacklevel 3: the line that called load_dataset, past validate_params' wrapper.
+        warnings.warn(f"Skipped {path}: {reason}.", SkippedImageWarning, stacklevel=3)
     bad = {path for path, _ in skipped}
     class_files = {c: [p for p in files if p not in bad] for c, files in class_files.items()}
     for class_name, files in class_files.items():

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import keras
 import pandas as pd
 
-from tlcourse.errors import DatasetError, invalid_parameter
+from tlcourse.errors import DatasetError
 from tlcourse.paths import cache_dir, data_dir
+from tlcourse.validation import Rule
 
 __all__ = ["FASHION_MNIST_CLASSES", "MIRROR_ENV", "DatasetSpec", "list_datasets"]
 
@@ -134,22 +135,23 @@ def list_datasets() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).set_index("name")
 
 
+def _origin_rule(arguments) -> list:
+    """``origin`` replaces a download's address: only downloaded datasets take one."""
+    name = arguments["name_or_folder"]
+    spec = _DATASETS.get(name) if isinstance(name, str) else None
+    if spec is not None and spec.url is not None:
+        return [str, os.PathLike, None]
+    where = f"for {spec.name!r}, which ships with tlcourse" if spec else "when loading a folder"
+    rule = f"None {where} (origin only applies to downloaded datasets, not to a folder)"
+    return [Rule(lambda origin: origin is None, rule)]
+
+
 def _resolve(name_or_folder, origin) -> tuple[str, list[Path], DatasetSpec | None]:
     """The dataset's display name, its folders and its record (None for a folder of yours)."""
     spec = _DATASETS.get(name_or_folder) if isinstance(name_or_folder, str) else None
     if spec is None:
-        if origin is not None:
-            raise invalid_parameter(
-                "origin", "load_dataset", "None when loading a folder (origin only applies to "
-                "downloaded datasets, not to a folder)", origin,
-            )  # fmt: skip
         return str(name_or_folder), [Path(name_or_folder).expanduser()], None
     if spec.url is None:
-        if origin is not None:
-            raise invalid_parameter(
-                "origin", "load_dataset", f"None for {spec.name!r}, which ships with tlcourse "
-                "(origin only applies to downloaded datasets)", origin,
-            )  # fmt: skip
         folders = [data_dir() / s for s in spec.subfolders]
         missing = [f for f in folders if not f.is_dir()]
         if missing:
