@@ -10,7 +10,6 @@ from tlcourse.plots.data_efficiency import (
     plot_crossover,
     plot_data_efficiency,
 )
-from tlcourse.plots.grad_cam import plot_grad_cam
 from tlcourse.plots.learning_curves import plot_learning_curves
 from tlcourse.plots.lecture import (
     LECTURE_FIGURES,
@@ -19,7 +18,7 @@ from tlcourse.plots.lecture import (
     lecture_figures,
     write_figures,
 )
-from tlcourse.plots.mistakes import plot_confusion, plot_gallery
+from tlcourse.plots.mistakes import plot_confusion, plot_gallery, plot_grad_cam
 from tlcourse.plots.style import save_figure
 from tlcourse.plots.training import (
     plot_learning_rates,
