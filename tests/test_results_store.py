@@ -238,3 +238,27 @@ def test_rows_keep_their_keys_through_the_store(tmp_path):
     ResultsStore(tmp_path, resume=False, overwrite=False).add(row, predictions)
     (back,) = read_results(tmp_path / "results.csv").to_dict("records")
     assert run_key(back) == run_key(row)
+
+
+def test_compare_resumes_a_table_cut_mid_line_and_computes_the_run_again(tmp_path, capsys):
+    from strategy_toys import MAJORITY, make_photo_folder, registered
+
+    from tlcourse.comparison import FAST_BUDGET, compare
+
+    (tmp_path / "photos").mkdir()
+    photos = make_photo_folder(tmp_path / "photos")
+    args = {"strategies": "majority", "seeds": "0,1,2", "out": tmp_path / "out",
+            "budget": FAST_BUDGET, "image_size": 32, "progress": None,
+            "deployment": False}  # fmt: skip
+    with registered(MAJORITY):
+        compare(str(photos), **args)
+        results = tmp_path / "out" / "results.csv"
+        text = results.read_text()
+        results.write_text(text[: len(text) - 25])  # a disk that filled up mid-line
+        lines = []
+        table = compare(str(photos), resume=True, **{**args, "progress": lines.append})
+    assert "damaged" in capsys.readouterr().err
+    assert len(list((tmp_path / "out").glob("results.csv.damaged-*"))) == 1
+    assert [("skipped" in line) for line in lines] == [True, True, False]
+    assert len(table) == 3 and _seeds(tmp_path / "out") == [0, 1, 2]
+    assert len(read_predictions(tmp_path / "out")) == 3 * 6
