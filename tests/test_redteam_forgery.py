@@ -197,6 +197,7 @@ def test_control_characters_neither_stop_the_batch_nor_forge_terminal_lines(batc
     assert "\x1b" not in csv and "\r" not in csv.replace("\r\n", "\n")
     assert list(pd.read_csv(logs.parent / "scores.csv")["total"]) == list(table["total"])
     assert not any("\x1b" in p.read_text(encoding="utf-8") for p in logs.iterdir())
+    assert all(p.name.isprintable() for p in logs.iterdir()), "log names are escaped too"
 
 
 def test_nothing_of_the_batch_is_left_running(batch):

@@ -378,7 +378,8 @@ int >= 1. Got 0 instead.
     lock, done = threading.Lock(), [0]
 
     def grade(path: Path) -> dict:
-        log = Path(logs) / f"{path.stem}.txt" if logs is not None else None
+        # Named as the CSV names the student: no control character in a file name either.
+        log = Path(logs) / f"{escape_text(path.stem)}.txt" if logs is not None else None
         try:
             row = grade_submission(path, zip_path, timeout=timeout, log=log, fast=fast,
                                    sandbox=sandbox, limits=limits)  # fmt: skip
