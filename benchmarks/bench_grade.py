@@ -8,9 +8,10 @@ wall-clock time (which adds the start-up of the command itself). The converted w
 once in a temporary cache, as an instructor's machine has them.
 
 Run: ``.venv/bin/python benchmarks/bench_grade.py [--notebook 01] [--rounds 3]
-[--before REVISION]``. ``--before`` also grades with the code of that git revision (a detached
-worktree), alternating with this tree round by round, so that both see the same machine: the
-ratio is what to read, the machine's speed changes from hour to hour.
+[--before REVISION] [--after REVISION]``. ``--before`` also grades with the code of that git
+revision (a detached worktree), alternating with this tree (or ``--after``'s revision) round by
+round, so that both see the same machine: the ratio is what to read, the machine's speed changes
+from hour to hour.
 """
 
 from __future__ import annotations
@@ -77,10 +78,12 @@ def main() -> None:
     parser.add_argument("--notebook", default="01", help="master notebook (start of its name)")
     parser.add_argument("--rounds", type=int, default=3, help="gradings per tree (default 3)")
     parser.add_argument("--before", help="a git revision to time against, side by side")
+    parser.add_argument("--after", help="a git revision to time instead of this tree")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-grade-"))
     submissions, autograder = _prepare(root, args.notebook)
-    trees = {"this tree": str(REPO)}
+    after = args.after or "this tree"
+    trees = {after: _checkout(args.after) if args.after else str(REPO)}
     if args.before:
         trees[args.before] = _checkout(args.before)
     print(f"tlcourse grade, one honest {autograder.stem} submission, --fast --jobs 1  [{load()}]")
@@ -95,15 +98,16 @@ def main() -> None:
                 print(f"   round {round_number}, {name}: {row_seconds:.1f} s per submission "
                       f"({wall:.1f} s for the whole command)  [{load()}]", flush=True)  # fmt: skip
     finally:
-        if args.before:
-            subprocess.run(["git", "worktree", "remove", "--force", trees[args.before]],
-                           check=False, capture_output=True, cwd=REPO)  # fmt: skip
+        for revision in (args.before, args.after):
+            if revision:
+                subprocess.run(["git", "worktree", "remove", "--force", trees[revision]],
+                               check=False, capture_output=True, cwd=REPO)  # fmt: skip
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     for name, median in medians.items():
         print(f"   {name}: median {median:.1f} s per submission over {args.rounds} rounds")
     if args.before:
-        ratio = medians["this tree"] / medians[args.before]
-        print(f"   this tree / {args.before}: {ratio:.2f}x")
+        ratio = medians[after] / medians[args.before]
+        print(f"   {after} / {args.before}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
