@@ -3,27 +3,20 @@
 Parts (all by default; ``--parts 1,3`` runs some), each printed with the load average:
 
 1. ``tlcourse compare`` as a user runs it (the default: 4 strategies x 3 seeds, 160 px), in a
-   fresh process: total time and peak memory; time and accuracy per run of each strategy;
-   fine-tuning against feature extraction per run (target <= 2.0x at equal or better accuracy).
-2. The TensorFlow-tutorial recipe on the same splits and seeds (frozen base in the loop for 10
-   epochs with a flip, then the top 30 layers unfrozen for 10 more at a 10x lower rate):
-   fine-tuning's time against it (target <= 0.20x at equal or better accuracy).
-3. One fine-tuning epoch (last 3 blocks + head): on cached boundary activations vs the whole
-   model in the loop; and one head epoch on cached features vs the frozen base in the loop
-   (target >= 20x).
-4. The scratch CNN per epoch: the original, the last round's (fused BatchNorm) and now (inputs
-   of 160 px average-pooled to 80 px, uint8 batches).
-5. The depth sweep of notebook 04 (1, 3 and 6 blocks, 3 seeds) in one ``compare`` call
-   (target <= 60 s).
-6. Fine-tuning with a random horizontal flip (the whole model at every step) and without (the
-   default, cached): accuracy and time over the seeds.
-7. Memory: features and boundary activations of N synthetic images at 160 px, computed in
-   batches: the peak resident memory against the cache's size.
+   fresh process: wall and CPU time, peak memory; time and accuracy per run of each strategy;
+   fine-tuning against feature extraction per run (target <= 2.0x). With ``--before REV`` the
+   same command from that git revision runs in between two runs of this tree.
+2. Fine-tuning both ways, same seeds: as written in Keras (``cache=False``: the whole model in
+   the loop, both stages) and on cached activations (the default); feature extraction beside.
+3. The TensorFlow-tutorial recipe on the same splits and seeds (frozen base in the loop for 10
+   epochs with a flip, then the top 30 layers unfrozen for 10 more at a 10x lower rate).
+4. One epoch, last 3 blocks + head: on cached boundary activations vs the whole model; one head
+   epoch on cached features vs the frozen base in the loop.
+5. Memory: features and boundary activations (3 and 6 blocks) of N synthetic images at 160 px.
 
-Run: ``.venv/bin/python benchmarks/bench_compare.py [--seeds 0,1,2] [--parts 1,2,3]
-[--before REVISION]`` (``--before``: part 1 also runs from that git revision, in between two
-runs of this tree, for a ratio that the machine's changing speed does not hide).
-Timings are wall-clock on whatever else the machine does: compare ratios, and read the load.
+Run: ``.venv/bin/python benchmarks/bench_compare.py [--seeds 0,1,2] [--parts 1,2]
+[--before REVISION]``. Timings are wall-clock on whatever else the machine does: compare
+ratios measured side by side, and read the load. Results go in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -43,14 +36,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from keras import layers  # noqa: E402
 
 import tlcourse as tl  # noqa: E402
-from tlcourse.batchnorm import FusedBatchNormalization  # noqa: E402
 from tlcourse.boundary import find_boundary  # noqa: E402
-from tlcourse.boundary.batches import shuffled_batches  # noqa: E402
-from tlcourse.strategies import Strategy, register_strategy, unregister_strategy  # noqa: E402
-from tlcourse.strategies.fine_tuning import fine_tune_from_head  # noqa: E402
+from tlcourse.boundary.cache import shuffled_batches  # noqa: E402
+from tlcourse.comparison import ComparisonContext  # noqa: E402
+from tlcourse.strategies import get_strategy  # noqa: E402
 
 
 def load() -> str:
@@ -69,16 +60,21 @@ def _env() -> dict:
 # 1. The default `tlcourse compare`, as a user runs it
 
 
-def _cli_compare(seeds: str, env: dict) -> tuple[float, Path]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cli_compare(seeds: str, env: dict) -> tuple[float, float, Path]:
     out = Path(tempfile.mkdtemp()) / "results"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     # From another folder: `python -m` puts the working directory first on the path, before
     # PYTHONPATH (the older checkout of --before).
     subprocess.run(
         [sys.executable, "-m", "tlcourse.cli", "compare", "--seeds", seeds, "--out", str(out)],
         check=True, env=env, stdout=subprocess.DEVNULL, cwd=out.parent,
     )  # fmt: skip
-    return time.perf_counter() - start, out
+    return time.perf_counter() - start, _cpu() - cpu, out
 
 
 def _checkout(revision: str) -> str:
@@ -91,21 +87,24 @@ def _checkout(revision: str) -> str:
 
 def default_compare(seeds: str, before: str | None = None) -> pd.DataFrame:
     header(1, f"`tlcourse compare --seeds {seeds}` (defaults: 4 strategies, 160 px), fresh process")
-    total, out = _cli_compare(seeds, _env())
+    total, cpu, out = _cli_compare(seeds, _env())
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     table = tl.comparison.read_results(out / "results.csv")
-    print(f"   total {total:.1f} s (target <= 60 s), peak memory {peak:.0f} MB")
+    print(f"   this tree: {total:.1f} s wall, {cpu:.1f} s CPU (target <= 60 s wall), "
+          f"peak memory {peak:.0f} MB  [{load()}]")  # fmt: skip
     if before:
         # The same command from an older commit, right after: the machine's speed changes
         # from hour to hour, the ratio much less.
         folder = _checkout(before)
-        then, _ = _cli_compare(seeds, {**_env(), "PYTHONPATH": folder})
+        then, then_cpu, _ = _cli_compare(seeds, {**_env(), "PYTHONPATH": folder})
         subprocess.run(["git", "worktree", "remove", "--force", folder], check=False,
                        capture_output=True, cwd=Path(__file__).parent)  # fmt: skip
-        again, _ = _cli_compare(seeds, _env())
+        print(f"   {before}: {then:.1f} s wall, {then_cpu:.1f} s CPU  [{load()}]")
+        again, again_cpu, _ = _cli_compare(seeds, _env())
         print(
-            f"   {before}: {then:.1f} s; this tree again: {again:.1f} s; "
-            f"this tree / {before}: {(total + again) / 2 / then:.2f}x  [{load()}]"
+            f"   this tree again: {again:.1f} s wall, {again_cpu:.1f} s CPU; this tree / "
+            f"{before}: {(total + again) / 2 / then:.2f}x wall, "
+            f"{(cpu + again_cpu) / 2 / then_cpu:.2f}x CPU  [{load()}]"
         )
     print(f"   {'strategy':<20}{'accuracy':>10}{'s per run':>11}")
     for strategy, group in table.groupby("strategy", sort=False):
@@ -150,8 +149,33 @@ def tutorial_recipe(data, backbone: str, seed: int) -> tuple[float, float]:
     return accuracy, time.perf_counter() - start
 
 
+def both_ways(seeds: list[int], size: int) -> None:
+    header(
+        2, f"fine-tuning (last 3 blocks) as written in Keras and on cached activations, {size} px"
+    )
+    cached = ComparisonContext(image_size=size)
+    looped = ComparisonContext(image_size=size, cache=False)
+    rows = []
+    for seed in seeds:  # interleaved, so each way sees the same load
+        for way, context, name in (("cached", cached, "feature_extraction"),
+                                   ("cached", cached, "fine_tuning"),
+                                   ("whole model", looped, "fine_tuning")):  # fmt: skip
+            result = get_strategy(name).run(context, context.dataset(seed), seed)
+            rows.append({"strategy": name, "way": way, "trained_on": result.trained_on,
+                         "seconds": result.cost.wall_seconds, "cpu": result.cost.cpu_seconds,
+                         "accuracy": result.test_accuracy})  # fmt: skip
+    table = pd.DataFrame(rows).groupby(["strategy", "way", "trained_on"], sort=False).mean()
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    fe = table.loc["feature_extraction", "seconds"].iloc[0]
+    cached_ft = table.loc[("fine_tuning", "cached"), "seconds"].iloc[0]
+    whole = table.loc[("fine_tuning", "whole model"), "seconds"].iloc[0]
+    print(f"   fine-tuning / feature extraction per run: cached {cached_ft / fe:.2f}x (target "
+          f"<= 2.0x), whole model in the loop {whole / fe:.2f}x; whole / cached "
+          f"{whole / cached_ft:.1f}x")  # fmt: skip
+
+
 def recipe_comparison(table: pd.DataFrame, seeds: list[int], size: int) -> None:
-    header(2, f"against the TensorFlow-tutorial recipe (efficientnet_lite0, {size} px)")
+    header(3, f"against the TensorFlow-tutorial recipe (efficientnet_lite0, {size} px)")
     runs = [tutorial_recipe(tl.load_dataset(image_size=size, seed=s), "efficientnet_lite0", s)
             for s in seeds]  # fmt: skip
     accuracy, seconds = np.mean([a for a, _ in runs]), np.mean([s for _, s in runs])
@@ -170,7 +194,7 @@ def recipe_comparison(table: pd.DataFrame, seeds: list[int], size: int) -> None:
 
 
 def epoch_times(size: int, depth: int = 3, repeats: int = 3) -> None:
-    header(3, f"one fine-tuning epoch, last {depth} blocks + head ({size} px, shipped photos)")
+    header(4, f"one fine-tuning epoch, last {depth} blocks + head ({size} px, shipped photos)")
     data = tl.load_dataset(image_size=size, seed=0)
     base = tl.load_backbone("efficientnet_lite0", input_shape=(size, size, 3))
     model = tl.transfer_classifier(base, data.num_classes, augment=False)
@@ -195,7 +219,7 @@ def epoch_times(size: int, depth: int = 3, repeats: int = 3) -> None:
         whole.append((time.perf_counter() - start) / 2)
     c, w = float(np.median(cached)), float(np.median(whole))
     print(f"   boundary cache {c * 1000:.0f} ms, whole model {w * 1000:.0f} ms per epoch: "
-          f"{w / c:.1f}x faster; activations {boundary.shape} "
+          f"{w / c:.1f}x less; activations {boundary.shape} "
           f"({activations.nbytes / len(images) / 1000:.1f} KB per image)")  # fmt: skip
     head_epochs(data, size, repeats)
 
@@ -204,9 +228,7 @@ def head_epochs(data, size: int, repeats: int) -> None:
     """One head epoch on cached features vs with the frozen base in the loop (each timing is
     one ``fit`` of several epochs, so Keras's fixed cost per ``fit`` is not counted)."""
     base = tl.load_backbone("efficientnet_lite0", input_shape=(size, size, 3))
-    features = tl.FeatureCache(base)
-    features.add(data)
-    train = features.dataset(data, "train", seed=0)
+    train = shuffled_batches(tl.ActivationCache(base).split(data, "train"), 32, 0)
     head = tl.classification_head(1280, data.num_classes)
     head.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     in_loop = tl.transfer_classifier(base, data.num_classes, augment=False)
@@ -224,141 +246,32 @@ def head_epochs(data, size: int, repeats: int) -> None:
     c, w = float(np.median(cached)), float(np.median(looped))
     print(
         f"   one head epoch: cached features {c * 1000:.1f} ms, frozen base in the loop "
-        f"{w * 1000:.0f} ms: {w / c:.0f}x faster (target >= 20x)"
+        f"{w * 1000:.0f} ms: {w / c:.0f}x less"
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. The scratch CNN, before and now
-
-
-def old_small_cnn(num_classes: int, size: int, fused: bool = False) -> keras.Model:
-    """small_cnn before: ReLU before the pool and Keras BatchNormalization (``fused``: the
-    fused kernel and the pool first, as in the last round); no input pool either way."""
-    inputs = keras.Input((size, size, 3))
-    x = layers.Rescaling(1 / 255)(inputs)
-    x = layers.RandomFlip("horizontal")(x)
-    for i, channels in enumerate((16, 32, 64, 128)):
-        x = layers.Conv2D(channels, 3, strides=2 if i == 0 else 1, padding="same",
-                          use_bias=False)(x)  # fmt: skip
-        if fused:
-            x = FusedBatchNormalization(momentum=0.9)(x)
-            x = layers.MaxPooling2D()(x) if i < 3 else x
-            x = layers.ReLU()(x)
-        else:
-            x = layers.BatchNormalization(momentum=0.9)(x)
-            x = layers.ReLU()(x)
-            x = layers.MaxPooling2D()(x) if i < 3 else x
-    x = layers.Dropout(0.3)(layers.GlobalAveragePooling2D()(x))
-    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
-
-
-def scratch_epochs(size: int, repeats: int = 3) -> None:
-    header(4, f"the scratch CNN per epoch ({size} px, 98 training images, validation included)")
-    data = tl.load_dataset(image_size=size, seed=0)
-    uint8 = (shuffled_batches(data.as_arrays("train", "uint8"), 32, 0),
-             shuffled_batches(data.as_arrays("val", "uint8"), 32, None))  # fmt: skip
-    runs = {
-        "original (Keras BN, float32 batches)": (old_small_cnn(data.num_classes, size),
-                                                 (data.train, data.val)),
-        "last round (fused BN, float32)": (old_small_cnn(data.num_classes, size, fused=True),
-                                           (data.train, data.val)),
-        "now (input pool, uint8 batches)": (tl.small_cnn(data.num_classes, size), uint8),
-    }  # fmt: skip
-    times = {name: ([], []) for name in runs}
-    for model, (train, val) in runs.values():
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
-        model.fit(train, validation_data=val, epochs=1, verbose=0)
-    for _ in range(repeats):
-        for name, (model, (train, val)) in runs.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            model.fit(train, validation_data=val, epochs=5, verbose=0)
-            times[name][0].append((time.perf_counter() - wall) / 5)
-            times[name][1].append((time.process_time() - cpu) / 5)
-    for name, (wall, cpu) in times.items():
-        print(f"   {name:<38} {np.median(wall) * 1000:4.0f} ms wall, "
-              f"{np.median(cpu) * 1000:4.0f} ms CPU per epoch")  # fmt: skip
-    original, last, now = (np.median(times[n][0]) for n in runs)
-    print(
-        f"   wall per epoch: {last / now:.2f}x less than the last round, "
-        f"{original / now:.2f}x less than the original"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# 5. The depth sweep of notebook 04
-
-
-def depth_sweep(seeds: str, size: int) -> None:
-    header(5, f"depth sweep 1, 3, 6 blocks, seeds {seeds}: compare(strategies='fine_tuning', "
-              "budget=[Budget(depth=d) ...])")  # fmt: skip
-    start = time.perf_counter()
-    table = tl.compare(strategies="fine_tuning", budget=[tl.Budget(depth=d) for d in (1, 3, 6)],
-                       seeds=seeds, image_size=size, out=None, progress=None)  # fmt: skip
-    total = time.perf_counter() - start
-    summary = table.groupby("depth")[["test_accuracy", "wall_seconds"]].mean()
-    for depth, row in summary.iterrows():
-        print(f"   depth {depth}: accuracy {row['test_accuracy']:.1%}, "
-              f"{row['wall_seconds']:.2f} s per run")  # fmt: skip
-    print(f"   total {total:.1f} s (target <= 60 s)")
-
-
-# ---------------------------------------------------------------------------------------------
-# 6. Fine-tuning with and without the flip
-
-
-def flip_comparison(seeds: str, size: int) -> None:
-    header(6, f"fine-tuning with a random flip (whole model in the loop) vs without, {size} px")
-
-    def run(context, data, seed):
-        return fine_tune_from_head(context, data, seed, differential=False,
-                                   label="fine_tuning_flip", augment=True)  # fmt: skip
-
-    register_strategy(Strategy("fine_tuning_flip", "Fine-tuning + flip", "#D55E00", run=run,
-                               default=False, budget_fields=tl.strategies.get_strategy(
-                                   "fine_tuning").budget_fields))  # fmt: skip
-    try:
-        table = tl.compare(strategies="feature_extraction,fine_tuning,fine_tuning_flip",
-                           seeds=seeds, image_size=size, out=None, progress=None)  # fmt: skip
-    finally:
-        unregister_strategy("fine_tuning_flip")
-    for strategy, group in table.groupby("strategy", sort=False):
-        values = ", ".join(f"{a:.1%}" for a in group["test_accuracy"])
-        print(f"   {strategy:<20} accuracy {group['test_accuracy'].mean():.1%} ({values}), "
-              f"{group['wall_seconds'].mean():.2f} s per run")  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------
-# 7. Memory of a large cache
+# 5. Memory of a large cache
 
 
 _MEMORY = """
-import json, resource, sys, types
-from pathlib import Path
+import json, resource, sys
 import numpy as np
 import tlcourse as tl
-from tlcourse.boundary import depth_boundary
 n, size = int(sys.argv[1]), int(sys.argv[2])
-base = tl.load_backbone("efficientnet_lite0", input_shape=(size, size, 3))
-names = [depth_boundary(base, d) for d in (3, 6)]
-rng = np.random.default_rng(0)
-split = {"train": (0, n), "val": (n, n), "test": (n, n)}
-images = {s: rng.integers(0, 256, (b - a, size, size, 3), dtype=np.uint8)
-          for s, (a, b) in split.items()}
-data = types.SimpleNamespace(files={s: tuple(Path(f"{i}.png") for i in range(a, b))
-                                    for s, (a, b) in split.items()}, _images=images)
+cache = tl.ActivationCache(tl.load_backbone("efficientnet_lite0", input_shape=(size, size, 3)))
+images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-cache = tl.FeatureCache(base, layers=names)
-cache.add(data)
+boundaries = [cache.boundary(d) for d in (0, 3, 6)]
+cache.activations(boundaries, images)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"before": before, "peak": peak, "cache": cache.nbytes() / 1e6,
-                  "images": images["train"].nbytes / 1e6, "layers": names}))
+print(json.dumps({"before": before, "peak": peak, "cache": cache.nbytes / 1e6,
+                  "images": images.nbytes / 1e6, "layers": [b.layer for b in boundaries[1:]]}))
 """
 
 
 def memory(count: int, size: int) -> None:
-    header(7, f"memory: features + boundary activations (3 and 6 blocks) of {count} images, "
+    header(5, f"memory: features + boundary activations (3 and 6 blocks) of {count} images, "
               f"{size} px, in batches")  # fmt: skip
     result = subprocess.run([sys.executable, "-c", _MEMORY, str(count), str(size)],
                             check=True, env=_env(), capture_output=True, text=True)  # fmt: skip
@@ -373,7 +286,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--image-size", type=int, default=160)
-    parser.add_argument("--parts", default="1,2,3,4,5,6,7")
+    parser.add_argument("--parts", default="1,2,3,4,5")
     parser.add_argument("--memory-images", type=int, default=2000)
     parser.add_argument("--before", help="a git revision to time part 1 against, side by side")
     args = parser.parse_args()
@@ -381,19 +294,15 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"bench_compare: seeds {seeds}, {args.image_size} px, {os.cpu_count()} CPUs [{load()}]")
     table = None
-    if 1 in parts or 2 in parts:
+    if 1 in parts or 3 in parts:
         table = default_compare(args.seeds, args.before)
     if 2 in parts:
-        recipe_comparison(table, seeds, args.image_size)
+        both_ways(seeds, args.image_size)
     if 3 in parts:
-        epoch_times(args.image_size)
+        recipe_comparison(table, seeds, args.image_size)
     if 4 in parts:
-        scratch_epochs(args.image_size)
+        epoch_times(args.image_size)
     if 5 in parts:
-        depth_sweep(args.seeds, args.image_size)
-    if 6 in parts:
-        flip_comparison(args.seeds, args.image_size)
-    if 7 in parts:
         memory(args.memory_images, args.image_size)
     print(f"\ndone [{load()}]")
 

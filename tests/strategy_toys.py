@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from tlcourse.strategies import Strategy, StrategyResult, register_strategy, unregister_strategy
+from tlcourse.tracking import combine_records
 
 
 def make_photo_folder(root, classes: int = 3, per_class: int = 8, size: int = 40):
@@ -97,7 +98,7 @@ def linear_probe_run(context, data, seed):
         test_accuracy=accuracy,
         test_loss=loss,
         trainable_params=int(model[0].size + model[1].size),
-        cost=cost + feature_cost,
+        cost=combine_records([cost, feature_cost]),
     )
 
 

@@ -143,22 +143,23 @@ def test_no_submodule_is_shadowed_by_a_name_of_its_package():
 
 
 _SIDE_EFFECTS = """
-import json, logging, sys, warnings
+import gc, json, logging, os, warnings
 import matplotlib
-before = {
-    "filters": [repr(f) for f in warnings.filters],
-    "backend": repr(dict.__getitem__(matplotlib.rcParams, "backend")),
-    "root_level": logging.getLogger().level,
-}
+
+def state():
+    return {
+        "filters": [repr(f) for f in warnings.filters],
+        "backend": repr(dict.__getitem__(matplotlib.rcParams, "backend")),
+        "root_level": logging.getLogger().level,
+        "gc": [gc.isenabled(), list(gc.get_threshold()), gc.get_freeze_count()],
+        "descriptors": {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in (0, 1, 2)},
+    }
+
+before = state()
 # Keras itself imports pyplot (keras/src/visualization), which leaves the backend unresolved;
 # what must not change is the backend setting itself.
 import tlcourse
-after = {
-    "filters": [repr(f) for f in warnings.filters],
-    "backend": repr(dict.__getitem__(matplotlib.rcParams, "backend")),
-    "root_level": logging.getLogger().level,
-}
-print(json.dumps({"before": before, "after": after}))
+print(json.dumps({"before": before, "after": state()}))
 """
 
 
@@ -172,5 +173,8 @@ def test_importing_tlcourse_changes_no_global_state(tmp_path):
         check=True,
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
+    # Warnings filters, the garbage collector (enabled, thresholds, nothing frozen), the
+    # standard file descriptors (no redirect), logging and matplotlib: as they were found.
     assert report["after"] == report["before"]
+    assert report["after"]["gc"] == [True, [700, 10, 10], 0]
     assert list(tmp_path.iterdir()) == [], "importing tlcourse wrote into the working directory"

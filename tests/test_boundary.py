@@ -170,7 +170,9 @@ def test_fine_tune_caches_arrays_too_and_says_why_when_it_cannot():
     with pytest.raises(InvalidParameterError, match="The 'cache' parameter of fine_tune.*flip"):
         fine_tune(model, (images, labels), epochs=1, depth=1, cache=True,
                   loss="sparse_categorical_crossentropy", verbose=0)  # fmt: skip
-    with pytest.raises(InvalidParameterError, match="'cache' parameter of fine_tune must be one"):
+    with pytest.raises(
+        InvalidParameterError, match="'cache' parameter of fine_tune must be 'auto'"
+    ):
         fine_tune(model, (images, labels), epochs=1, cache="yes",
                   loss="sparse_categorical_crossentropy", verbose=0)  # fmt: skip
 

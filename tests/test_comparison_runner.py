@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -243,15 +244,16 @@ def test_the_returned_table_holds_this_comparison_only(folder, majority, tmp_pat
     ("kwargs", "message"),
     [
         ({"strategies": "finetuning"}, r"Did you mean 'fine_tuning'"),
-        ({"strategies": []}, "at least one"),
+        ({"strategies": []}, "at least one registered strategy"),
         ({"strategies": 3}, r"'strategies' parameter of compare"),
         ({"seeds": [-1]}, r"'seeds'.*>= 0"),
-        ({"seeds": "0,x"}, r"'seeds' parameter of compare.*'x' is not allowed"),
+        ({"seeds": "0,x"}, r"'seeds' parameter of compare.*Got '0,x' instead"),
         ({"seeds": 1.5}, r"'seeds' parameter of compare"),
         ({"image_size": 8}, r"'image_size'.*>= 32"),
         ({"image_size": (96, 8)}, r"'image_size' parameter of compare"),
         ({"train_per_class": [0]}, r"'train_per_class'.*>= 1"),
         ({"train_per_class": "2,some"}, r"'train_per_class' parameter of compare"),
+        ({"train_per_class": [2, float("nan"), "some"]}, r"'train_per_class' parameter"),
         (
             {"backbone": "resnet"},
             r"^The 'backbone' parameter of compare must be one of \[.*\]\. Got 'resnet' "
@@ -338,3 +340,41 @@ def test_every_row_says_what_its_model_costs_to_deploy(folder, tmp_path, monkeyp
     # Written to results.csv, read back by the summary and the figures.
     summary = summarize(read_results(tmp_path / "out" / "results.csv"))
     assert {"model_mb", "latency_ms"} <= set(summary.columns)
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_split_and_run(folder):
+    first, second = (
+        compare(str(folder), strategies="scratch,feature_extraction", out=None,
+                return_predictions=True, **{**TINY, "seeds": (1,)})
+        for _ in range(2)
+    )  # fmt: skip
+    columns = ["strategy", "train_images", "test_accuracy", "test_loss", "history"]
+    pd.testing.assert_frame_equal(first[0][columns], second[0][columns])
+    pd.testing.assert_frame_equal(first[1], second[1])  # the same test files, the same classes
+
+
+@pytest.mark.slow
+def test_a_comparison_killed_with_sigkill_resumes_cleanly(folder, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tlcourse.cli", "compare", "--data", str(folder),
+               "--strategies", "feature_extraction", "--seeds", "0,1,2,3", "--fast",
+               "--image-size", "32", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        while process.poll() is None and not (out / "results.csv").exists():
+            time.sleep(0.2)
+        process.kill()  # SIGKILL: no clean-up of any kind
+    finally:
+        process.wait(timeout=60)
+    finished = len(read_results(out / "results.csv"))
+    assert finished >= 1
+    result = subprocess.run([*command, "--resume"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("skipped") >= finished
+    table = read_results(out / "results.csv")
+    assert sorted(table["seed"]) == [0, 1, 2, 3]
+    assert len(read_predictions(out)) == table["test_predictions"].sum()

@@ -4,6 +4,14 @@ The public API is flat: ``import tlcourse as tl`` then ``tl.load_backbone(...)``
 ``tl.set_trainable(...)``, ``tl.compare(...)``.
 """
 
+import warnings
+
+# TensorFlow's dependencies (urllib3, requests, numpy) add warnings filters when first imported:
+# imported here inside catch_warnings, so that `import tlcourse` leaves the filters as it found
+# them.
+with warnings.catch_warnings():
+    import tensorflow  # noqa: F401
+
 from tlcourse.backbones import (
     BackboneSpec,
     Block,

@@ -18,6 +18,7 @@ a :class:`~tlcourse.boundary.BoundaryCacheWarning` says why.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import keras
@@ -32,22 +33,22 @@ from tlcourse.boundary import (
     find_boundary,
 )
 from tlcourse.boundary.cache import shuffled_batches
-from tlcourse.errors import (
-    InvalidParameterError,
-    check_int,
-    check_real,
-    invalid_parameter,
-    is_int,
-)
-from tlcourse.freezing import _check_depth, _freeze
-from tlcourse.groups import require_backbone
-from tlcourse.optimizers import (
-    is_layerwise,
-    layerwise_class,
-    layerwise_optimizer,
-    supported_optimizers,
-)
+from tlcourse.errors import InvalidParameterError, invalid_parameter
+from tlcourse.freezing import DEPTH, _freeze
+from tlcourse.groups import UNITS
+from tlcourse.optimizers import is_layerwise, layerwise_class, layerwise_optimizer
 from tlcourse.optimizers.layerwise import LAYERWISE_ARGUMENTS
+from tlcourse.validation import (
+    BATCH_SIZE,
+    EPOCHS,
+    LEARNING_RATE,
+    MODEL_WITH_BACKBONE,
+    TRAINING_DATA,
+    Interval,
+    Rule,
+    StrOptions,
+    validate_params,
+)
 
 __all__ = ["FineTuneHistory", "fine_tune"]
 
@@ -94,10 +95,8 @@ class FineTuneHistory:
         self.stage.extend([stage] * len(history.epoch))
 
     def to_frame(self) -> pd.DataFrame:
-        """Return one row per epoch: ``epoch``, ``stage`` and every logged metric.
-
-        The frame's ``attrs["fine_tune_start"]`` repeats :attr:`fine_tune_start`.
-        """
+        """One row per epoch: ``epoch``, ``stage`` and every logged metric (``attrs`` holds
+        ``fine_tune_start``)."""
         frame = pd.DataFrame({"epoch": self.epoch, "stage": self.stage, **self.history})
         frame.attrs["fine_tune_start"] = self.fine_tune_start
         return frame
@@ -109,53 +108,28 @@ class FineTuneHistory:
         )
 
 
-_FUNC = "fine_tune"
-
-
-def _check_factor(factor) -> float | None:
-    return check_real(
-        "factor", factor, _FUNC, low=1, low_open=True, none_ok=True,
-        hint="The lecture's advice is 3 to 10; None trains every unfrozen layer at base_lr.",
-    )  # fmt: skip
+def _is_optimizer(value) -> bool:
+    if isinstance(value, str):
+        try:
+            return bool(keras.optimizers.get(value))
+        except ValueError:
+            return False
+    is_class = isinstance(value, type) and issubclass(value, keras.optimizers.Optimizer)
+    return is_class or isinstance(value, keras.optimizers.Optimizer)
 
 
 def _optimizer_template(optimizer) -> tuple[type, dict]:
     """``(class, settings without learning rate)`` from a name, class or instance."""
-    if isinstance(optimizer, keras.optimizers.Optimizer):
+    config = {}
+    if isinstance(optimizer, str):
+        optimizer = type(keras.optimizers.get(optimizer))
+    elif isinstance(optimizer, keras.optimizers.Optimizer):
         config = optimizer.get_config()
         for key in ("name", "learning_rate", *LAYERWISE_ARGUMENTS):
             config.pop(key, None)
-        return _plain_class(type(optimizer)), config
-    if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
-        return _plain_class(optimizer), {}
-    if isinstance(optimizer, str):
-        try:
-            return type(keras.optimizers.get(optimizer)), {}
-        except ValueError:
-            pass
-    raise invalid_parameter(
-        "optimizer", _FUNC,
-        "an optimizer name such as 'adam' or 'sgd', a keras.optimizers.Optimizer class, or an "
-        "instance whose settings (momentum, weight decay...) are copied", optimizer,
-        "Its learning rate is replaced by each stage's.",
-    )  # fmt: skip
-
-
-def _check_layerwise(optimizer, optimizer_class: type) -> None:
-    # Stage 2 needs per-layer rates: refuse an optimizer they would break before stage 1 runs.
-    try:
-        layerwise_class(optimizer_class)
-    except InvalidParameterError as error:
-        raise invalid_parameter(
-            "optimizer", _FUNC,
-            f"one of {supported_optimizers()} (or a class whose step follows its learning "
-            "rate) when factor is given", optimizer, str(error),
-        ) from None  # fmt: skip
-
-
-def _plain_class(cls: type) -> type:
-    # A layer-wise class stands for its parent: fine_tune adds the multipliers itself.
-    return cls.optimizer_class if is_layerwise(cls) else cls
+        optimizer = type(optimizer)
+    # A layer-wise class stands for its parent: fine_tune adds the rates itself.
+    return (optimizer.optimizer_class if is_layerwise(optimizer) else optimizer), config
 
 
 def _compile_settings(model: keras.Model, loss, metrics) -> dict:
@@ -177,42 +151,6 @@ def _compile_settings(model: keras.Model, loss, metrics) -> dict:
     return settings
 
 
-def _fit_arguments(train, batch_size) -> dict:
-    if train is None:
-        raise InvalidParameterError(
-            "The 'train' parameter of fine_tune must be training data: a tf.data.Dataset of "
-            "(images, labels) batches, a keras.utils.PyDataset, or a tuple (images, labels). "
-            "Got None instead."
-        )
-    if isinstance(train, tuple):
-        if len(train) not in (2, 3):
-            raise InvalidParameterError(
-                "The 'train' parameter of fine_tune must be (images, labels) or (images, "
-                f"labels, sample_weights) when a tuple. Got a tuple of {len(train)} items."
-            )
-        return {
-            **dict(zip(("x", "y", "sample_weight"), train, strict=False)),
-            "batch_size": batch_size,
-        }
-    # Datasets shuffle themselves; Keras warns at every fit if asked to shuffle them.
-    return {"x": train, "shuffle": False}
-
-
-def _check_fit_options(callbacks, verbose) -> None:
-    ok = callbacks is None or (
-        isinstance(callbacks, list | tuple)
-        and all(isinstance(c, keras.callbacks.Callback) for c in callbacks)
-    )
-    if not ok:
-        raise invalid_parameter(
-            "callbacks", _FUNC, "None or a list of keras.callbacks.Callback", callbacks
-        )
-    if not (
-        (isinstance(verbose, str) and verbose == "auto") or (is_int(verbose) and 0 <= verbose <= 2)
-    ):
-        raise invalid_parameter("verbose", _FUNC, "one of ['auto', 0, 1, 2]", verbose)
-
-
 def _make_optimizer(model, optimizer_class, optimizer_settings, lr, factor, unit):
     if factor is None:
         return optimizer_class(learning_rate=lr, **optimizer_settings)
@@ -222,6 +160,38 @@ def _make_optimizer(model, optimizer_class, optimizer_settings, lr, factor, unit
     )
 
 
+_CALLBACKS = Rule(
+    lambda v: (
+        isinstance(v, list | tuple) and all(isinstance(c, keras.callbacks.Callback) for c in v)
+    ),
+    "a list of keras.callbacks.Callback",
+)
+_OPTIMIZER = Rule(
+    _is_optimizer,
+    "an optimizer name such as 'adam' or 'sgd', a keras.optimizers.Optimizer class, or an "
+    "instance whose settings (momentum, weight decay...) are copied",
+)
+
+
+@validate_params(
+    {
+        "model": [MODEL_WITH_BACKBONE],
+        "train": [TRAINING_DATA],
+        "head_epochs": [EPOCHS],
+        "epochs": [EPOCHS],
+        "unit": [StrOptions(UNITS)],
+        "train_batchnorm": ["boolean"],
+        "depth": DEPTH,
+        "base_lr": [LEARNING_RATE],
+        "factor": [None, Interval(numbers.Real, 1, None, closed="neither")],
+        "head_lr": [LEARNING_RATE, None],
+        "optimizer": [_OPTIMIZER],
+        "batch_size": [None, BATCH_SIZE],
+        "callbacks": [None, _CALLBACKS],
+        "verbose": [StrOptions(["auto"]), Interval(int, 0, 2)],
+        "cache": [StrOptions(["auto"]), "boolean", ActivationCache],
+    }
+)
 def fine_tune(
     model: keras.Model,
     train,
@@ -314,27 +284,23 @@ def fine_tune(
         >>> history.stage, history.fine_tune_start
         (['head', 'fine_tune'], 1)
     """
-    require_backbone(model, _FUNC)
-    head_epochs = check_int("head_epochs", head_epochs, _FUNC, low=0)
-    epochs = check_int("epochs", epochs, _FUNC, low=0)
-    base_lr = check_real("base_lr", base_lr, _FUNC, low=0, low_open=True)
-    head_lr = check_real("head_lr", head_lr, _FUNC, low=0, low_open=True, none_ok=True)
     head_lr = 10 * base_lr if head_lr is None else head_lr
-    factor = _check_factor(factor)
-    _check_depth(model, depth, unit, train_batchnorm, _FUNC)
-    _check_fit_options(callbacks, verbose)
-    batch_size = check_int("batch_size", batch_size, _FUNC, low=1, none_ok=True)
-    if not (
-        (isinstance(cache, str) and cache == "auto") or isinstance(cache, bool | ActivationCache)
-    ):
-        raise invalid_parameter(
-            "cache", _FUNC, "one of ['auto', True, False] or an ActivationCache", cache
-        )
     optimizer_class, optimizer_settings = _optimizer_template(optimizer)
     if factor is not None:
-        _check_layerwise(optimizer, optimizer_class)
+        # Stage 2 needs per-layer rates: refuse an optimizer they would break before stage 1.
+        try:
+            layerwise_class(optimizer_class)
+        except InvalidParameterError as error:
+            raise invalid_parameter(
+                "optimizer", "fine_tune", "an optimizer whose step follows its learning rate "
+                "when factor is given", optimizer, str(error),
+            ) from None  # fmt: skip
     compile_settings = _compile_settings(model, loss, metrics)
-    data = _fit_arguments(train, batch_size)
+    if isinstance(train, tuple):
+        names = ("x", "y", "sample_weight")
+        data = {**dict(zip(names, train, strict=False)), "batch_size": batch_size}
+    else:
+        data = {"x": train, "shuffle": False}  # a pipeline shuffles itself
     fit = {"callbacks": callbacks, "verbose": verbose}
     stages = [(HEAD_STAGE, 0, head_epochs), (FINE_TUNE_STAGE, depth, epochs)]
     stages = [stage for stage in stages if stage[2]]
@@ -342,7 +308,7 @@ def fine_tune(
 
     histories, done = [], 0
     for index, (stage, stage_depth, stage_epochs) in enumerate(stages):
-        _freeze(model, stage_depth, unit, train_batchnorm, _FUNC)
+        _freeze(model, stage_depth, unit, train_batchnorm)
         if stage == HEAD_STAGE:
             optimizer = optimizer_class(learning_rate=head_lr, **optimizer_settings)
         else:
@@ -360,13 +326,11 @@ def fine_tune(
         done += len(history.epoch)
     if not stages or stages[-1][0] == HEAD_STAGE:
         # Left ready for stage 2 anyway: compiled with the last blocks unfrozen.
-        _freeze(model, depth, unit, train_batchnorm, _FUNC)
-        model.compile(
-            optimizer=_make_optimizer(
-                model, optimizer_class, optimizer_settings, base_lr, factor, unit
-            ),
-            **compile_settings,
+        _freeze(model, depth, unit, train_batchnorm)
+        optimizer = _make_optimizer(
+            model, optimizer_class, optimizer_settings, base_lr, factor, unit
         )
+        model.compile(optimizer=optimizer, **compile_settings)
     settings = {
         "head_lr": head_lr,
         "base_lr": base_lr,
@@ -411,7 +375,7 @@ def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache, b
                 )
         boundaries = []
         for _, stage_depth, _ in stages:
-            _freeze(model, stage_depth, unit, train_batchnorm, _FUNC)
+            _freeze(model, stage_depth, unit, train_batchnorm)
             boundaries.append(find_boundary(model))
         arrays, targets, pipeline_batch, same_order = store.fit_data(boundaries, train)
         if val is not None:
@@ -421,13 +385,13 @@ def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache, b
             if isinstance(error, CacheMemoryError):
                 raise
             raise invalid_parameter(
-                "cache", _FUNC, "'auto' or False for this model and data", cache,
+                "cache", "fine_tune", "'auto' or False for this model and data", cache,
                 f"The boundary cache cannot be used: {error}.",
             ) from None  # fmt: skip
         warnings.warn(
             f"fine_tune trains the whole model at every step, without cached activations: {error}",
             BoundaryCacheWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of fine_tune (through validate_params)
         )
         return None
     size = pipeline_batch or batch_size or 32

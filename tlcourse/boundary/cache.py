@@ -21,7 +21,13 @@ import numpy as np
 import psutil
 import tensorflow as tf
 
-from tlcourse.boundary.cut import Boundary, NoBoundaryError, depth_boundary, lower_model
+from tlcourse.boundary.cut import (
+    Boundary,
+    NoBoundaryError,
+    depth_boundary,
+    find_boundary,
+    lower_model,
+)
 from tlcourse.errors import TLCourseError
 
 __all__ = ["ActivationCache", "CacheMemoryError", "format_bytes", "shuffled_batches"]
@@ -156,6 +162,16 @@ class ActivationCache:
             np.stack([s[d] for d in digests]) if digests else np.zeros((0, *b.shape), "float32")
             for s, b in zip(stores, boundaries, strict=True)
         ]
+
+    def predict(self, model: keras.Model, images) -> np.ndarray:
+        """``model.predict(images)``, the frozen part's output read from the cache.
+
+        The same numbers: the part above ``model``'s freeze boundary runs on the cached
+        activations (computed now for images not seen yet).
+        """
+        boundary = find_boundary(model)
+        activations = self.activations([boundary], images)[0]
+        return boundary.upper.predict(activations, batch_size=self.batch_size, verbose=0)
 
     def boundary(self, depth: int | str = 0) -> Boundary:
         """The backbone's boundary when its last ``depth`` blocks train (0: the features)."""

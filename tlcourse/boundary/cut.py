@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import keras
 from keras import tree
 
-from tlcourse.backbones import backbone_blocks
+from tlcourse.backbones import backbone_blocks, find_backbone
 from tlcourse.errors import TLCourseError
-from tlcourse.groups import require_backbone
+from tlcourse.validation import MODEL_WITH_BACKBONE, validate_params
 
 __all__ = [
     "Boundary",
@@ -184,7 +184,7 @@ def _chain(model: keras.Model, backbone: keras.Model) -> tuple[list, dict, list]
 
 
 def _crossing(operations: list, start: int) -> list:
-    """The tensors made before ``operations[start]`` (or graph inputs) used from it on."""
+    """The tensors made before ``operations[start]`` (or inputs) used from it on."""
     made_by = {id(t): i for i, op in enumerate(operations) for t in tree.flatten(op.output)}
     crossing = {}
     for op in operations[start:]:
@@ -258,20 +258,15 @@ def _boundary(model, backbone, first: int, trainable: set[int], frozen: bool) ->
     return Boundary(model, backbone, name, tensor, index, upper, tuple(pre), arguments)
 
 
+@validate_params({"model": [MODEL_WITH_BACKBONE]})
 def find_boundary(model: keras.Model) -> Boundary:
     """Cut ``model`` at its freeze boundary: the input of the first backbone block that trains.
 
-    The trainable flags decide (set them first, e.g. with :func:`tlcourse.set_trainable`); when
-    no backbone layer trains, the boundary is the backbone's output (the pooled features).
-
-    Args:
-        model: a classifier containing a tlcourse backbone (a chain of layers around it, such
-            as :func:`tlcourse.transfer_classifier` or a ``Sequential``), or the backbone.
-
-    Raises:
-        InvalidParameterError: ``model`` holds no tlcourse backbone.
-        NoBoundaryError: training above a boundary would not be the same computation; the
-            message says why.
+    ``model`` is a chain of layers around a tlcourse backbone (such as
+    :func:`tlcourse.transfer_classifier` or a ``Sequential``), or the backbone. Its trainable
+    flags decide (:func:`tlcourse.set_trainable`); when no backbone layer trains, the boundary is
+    the backbone's output. Raises :class:`NoBoundaryError` (saying why) where training above a
+    boundary would not be the same computation.
 
     Example:
         >>> from tlcourse import set_trainable, transfer_classifier
@@ -286,7 +281,7 @@ def find_boundary(model: keras.Model) -> Boundary:
         ...
         tlcourse.boundary.cut.NoBoundaryError: 'augment_flip' (RandomFlip) is random during ...
     """
-    backbone, _ = require_backbone(model, "find_boundary")
+    backbone, _ = find_backbone(model)
     trainable = {id(w) for w in model.trainable_weights}
     layers = backbone.layers
     first = next((i for i, layer in enumerate(layers) if _trains(layer, trainable)), len(layers))

@@ -1,13 +1,9 @@
 """``tlcourse compare``: scratch vs feature extraction vs fine-tuning, measured.
 
-The strategies offered, their help and their validation come from the strategy registry
-(:mod:`tlcourse.strategies`), so a registered strategy is accepted here as in
-:func:`tlcourse.compare`. On a terminal a live bar shows the run in progress, its epoch and the
-time left for the whole plan; finished runs stay printed above it, one line each (the only
-output when it is not a terminal). ``OUT`` receives ``results.csv``, ``predictions.csv`` (the
-class every run predicts for every test image) and the figures. Values are passed to
-``compare`` as typed (``--seeds 0,1``, ``--train-per-class 2,5,all``, ``--image-size 96`` or
-``96x128``): ``compare`` validates them and names what is wrong.
+The strategies offered come from the registry (:mod:`tlcourse.strategies`). ``OUT`` receives
+``results.csv``, ``predictions.csv`` and the figures. Values are passed to
+:func:`tlcourse.compare` as typed (``--seeds 0,1``, ``--train-per-class 2,5,all``): it
+validates them and names what is wrong.
 """
 
 from __future__ import annotations
@@ -68,12 +64,6 @@ def _run(args) -> int:
 def format_summary(summary) -> str:
     """Render :func:`tlcourse.summarize` as the table ``tlcourse compare`` prints.
 
-    Args:
-        summary: the DataFrame :func:`tlcourse.summarize` returns.
-
-    Returns:
-        The table as text, one line per strategy and training-set size.
-
     Example:
         >>> import pandas as pd
         >>> summary = pd.DataFrame({"train_per_class": ["all"], "strategy": ["scratch"],
@@ -115,12 +105,8 @@ def format_summary(summary) -> str:
 
 
 def add_parser(sub) -> None:
-    """Add the ``compare`` subcommand to ``sub`` (argparse subparsers).
-
-    The ``--strategies`` default and help list the registry as it is when the parser is built.
-
-    Args:
-        sub: what ``argparse.ArgumentParser.add_subparsers`` returns.
+    """Add the ``compare`` subcommand to ``sub`` (argparse subparsers), the strategies offered
+    as registered when the parser is built.
 
     Example:
         >>> import argparse
@@ -132,68 +118,34 @@ def add_parser(sub) -> None:
     from tlcourse.strategies import get_strategy, strategy_names
 
     defaults = ",".join(strategy_names(default=True))
+    names = "; ".join(f"{n} ({get_strategy(n).label})" for n in strategy_names())
     compare = sub.add_parser(
         "compare", help="scratch vs feature extraction vs fine-tuning: accuracy, time, CO2"
     )
-    compare.add_argument(
-        "--data",
-        default="photos",
-        help="'photos' (shipped), 'flowers', 'cats_vs_dogs' or a folder of "
-        "class subfolders (default: photos)",
-    )
-    compare.add_argument(
-        "--backbone",
-        default="efficientnet_lite0",
-        help="pretrained network (default: efficientnet_lite0, offline)",
-    )
-    names = "; ".join(f"{n} ({get_strategy(n).label})" for n in strategy_names())
-    compare.add_argument(
-        "--strategies",
-        default=defaults,
-        metavar="NAME[,NAME...]",
-        help=f"comma-separated, among: {names} (default: {defaults})",
-    )
-    compare.add_argument(
-        "--seeds",
-        default=None,
-        metavar="N[,N...]",
-        help="comma-separated seeds (default: 0,1,2; --fast: 0)",
-    )
-    compare.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="epochs from scratch and of the head (default 30; --fast 3)",
-    )
-    compare.add_argument(
-        "--image-size",
-        default=None,
-        metavar="SIDE|HxW",
-        help="image size in pixels, e.g. 96 or 96x128 (default 160; --fast 64)",
-    )
-    compare.add_argument(
-        "--train-per-class",
-        default=None,
-        metavar="N[,N...]",
-        help="training images per class, e.g. 2,5,10,all: accuracy vs data",
-    )
-    compare.add_argument("--out", default="results", help="output folder (default: results)")
-    compare.add_argument(
-        "--resume", action="store_true", help="finish an interrupted comparison in --out"
-    )
-    compare.add_argument(
-        "--overwrite", action="store_true", help="start again even if --out holds results"
-    )
-    compare.add_argument("--fast", action="store_true", help="a smoke run (seconds)")
-    compare.add_argument(
-        "--country",
-        default=None,
-        help="ISO-3 grid for the CO2 estimate, e.g. FRA (default: world mix)",
-    )
-    compare.add_argument(
-        "--distribute",
-        default="default",
-        choices=["default", "mirrored"],
-        help="'mirrored': tf.distribute.MirroredStrategy over local devices",
-    )
+    options = {
+        "--data": {"default": "photos", "help": "'photos' (shipped), a dataset name or a folder "
+                   "of class subfolders (default: photos)"},
+        "--backbone": {"default": "efficientnet_lite0", "help": "pretrained network (default: "
+                       "efficientnet_lite0, offline)"},
+        "--strategies": {"default": defaults, "metavar": "NAME[,NAME...]",
+                         "help": f"comma-separated, among: {names} (default: {defaults})"},
+        "--seeds": {"metavar": "N[,N...]", "help": "comma-separated seeds (default: 0,1,2; "
+                    "--fast: 0)"},
+        "--epochs": {"type": int, "help": "epochs from scratch and of the head (default 30; "
+                     "--fast 3)"},
+        "--image-size": {"metavar": "SIDE|HxW", "help": "image size in pixels, e.g. 96 or "
+                         "96x128 (default 160; --fast 64)"},
+        "--train-per-class": {"metavar": "N[,N...]", "help": "training images per class, e.g. "
+                              "2,5,10,all: accuracy vs data"},
+        "--out": {"default": "results", "help": "output folder (default: results)"},
+        "--resume": {"action": "store_true", "help": "finish an interrupted comparison in --out"},
+        "--overwrite": {"action": "store_true", "help": "start again even if --out holds "
+                        "results"},
+        "--fast": {"action": "store_true", "help": "a smoke run (seconds)"},
+        "--country": {"help": "ISO-3 grid for the CO2 estimate, e.g. FRA (default: world mix)"},
+        "--distribute": {"default": "default", "choices": ["default", "mirrored"],
+                         "help": "'mirrored': tf.distribute.MirroredStrategy over local devices"},
+    }  # fmt: skip
+    for flag, settings in options.items():
+        compare.add_argument(flag, **settings)
     compare.set_defaults(func=_run)

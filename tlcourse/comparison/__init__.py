@@ -1,16 +1,5 @@
-"""The comparison: every strategy on the same splits, under one budget, measured.
-
-- :mod:`~tlcourse.comparison.budget`: :class:`Budget` and :data:`FAST_BUDGET`;
-- :mod:`~tlcourse.comparison.context`: :class:`ComparisonContext`, what the runs share;
-- :mod:`~tlcourse.comparison.results`: the table's columns, run keys, reading and writing;
-- :mod:`~tlcourse.comparison.predictions`: ``predictions.csv``, one row per test image per run;
-- :mod:`~tlcourse.comparison.progress`: the live progress of a plan;
-- :mod:`~tlcourse.comparison.runner`: :func:`compare`;
-- :mod:`~tlcourse.comparison.summary`: :func:`summarize`.
-
-Its figures are written by :func:`tlcourse.plots.write_figures`, from the one list of the
-lecture's figures.
-"""
+"""The comparison: every strategy on the same splits, under one budget, measured
+(:func:`compare`, :class:`Budget`, :func:`summarize`, the results and predictions tables)."""
 
 from tlcourse.comparison.budget import FAST_BUDGET, Budget
 from tlcourse.comparison.context import ComparisonContext

@@ -3,39 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from tlcourse.errors import check_int, check_real, invalid_parameter
+from tlcourse.errors import invalid_parameter
+from tlcourse.validation import Interval, StrOptions, validate_params
 
 __all__ = ["FAST_BUDGET", "Budget"]
+
+_RATE = [Interval(numbers.Real, 0, None, closed="neither")]
 
 
 @dataclass(frozen=True)
 class Budget:
     """The training budget every strategy follows (each uses the fields its record lists).
 
-    Validated when created: numpy scalars are accepted and stored as Python numbers.
-
     Attributes:
-        epochs: epochs of training from scratch, and of the head on cached features. An int
-            >= 1. Default 30.
-        fine_tune_epochs: extra epochs with the last ``depth`` blocks unfrozen. An int >= 0.
-            Default 5.
-        depth: blocks unfrozen for fine-tuning (counted from the output), an int >= 0 or
-            ``"all"``; :func:`tlcourse.compare` checks it against the backbone. Default 3.
-        head_lr: Adam learning rate of the networks trained from scratch and of the head. A
-            float > 0. Default 1e-3.
-        fine_tune_lr: learning rate of the head during fine-tuning (the unfrozen blocks train at
-            this rate, or slower by ``factor`` per block with differential rates). A float > 0.
-            Default 1e-4.
-        factor: ratio between consecutive blocks' learning rates (differential). A float > 0.
-            Default 3.0.
-        batch_size: images per step. An int >= 1. Default 32.
-
-    Raises:
-        InvalidParameterError: a field outside what it accepts, e.g. "The 'epochs' parameter of
-            Budget must be an int >= 1. Got 0 instead."
+        epochs: epochs of training from scratch, and of the head. Default 30.
+        fine_tune_epochs: extra epochs with the last ``depth`` blocks unfrozen. Default 5.
+        depth: blocks unfrozen for fine-tuning (counted from the output), or ``"all"``.
+            Default 3.
+        head_lr: Adam learning rate of the networks trained from scratch and of the head.
+            Default 1e-3.
+        fine_tune_lr: learning rate of fine-tuning (of its head and last block, with
+            differential rates). Default 1e-4.
+        factor: ratio between consecutive blocks' learning rates (differential). Default 3.0.
+        batch_size: images per step. Default 32.
 
     Example:
         >>> Budget(epochs=10).fine_tune_epochs
@@ -52,51 +46,34 @@ class Budget:
     factor: float = 3.0
     batch_size: int = 32
 
-    def __post_init__(self):
-        checked = {
-            "epochs": check_int("epochs", self.epochs, "Budget", low=1),
-            "fine_tune_epochs": check_int(
-                "fine_tune_epochs", self.fine_tune_epochs, "Budget", low=0
-            ),
-            "depth": check_int("depth", self.depth, "Budget", low=0, extra=["all"]),
-            "batch_size": check_int("batch_size", self.batch_size, "Budget", low=1),
+    @validate_params(
+        {
+            "epochs": [Interval(int, 1, None)],
+            "fine_tune_epochs": [Interval(int, 0, None)],
+            "depth": [Interval(int, 0, None), StrOptions(["all"])],
+            "head_lr": _RATE,
+            "fine_tune_lr": _RATE,
+            "factor": _RATE,
+            "batch_size": [Interval(int, 1, None)],
         }
-        for name in ("head_lr", "fine_tune_lr", "factor"):
-            checked[name] = check_real(name, getattr(self, name), "Budget", low=0, low_open=True)
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)  # frozen: store the normalised value
+    )
+    def __init__(self, epochs=30, fine_tune_epochs=5, depth=3, head_lr=1e-3, fine_tune_lr=1e-4,
+                 factor=3.0, batch_size=32):  # fmt: skip
+        values = dict(locals())
+        for field in dataclasses.fields(self):
+            object.__setattr__(self, field.name, values[field.name])
 
     def get_config(self) -> dict[str, Any]:
-        """Every field, as saved with each result row (and read back by :meth:`from_config`).
-
-        Example:
-            >>> Budget().get_config()["depth"]
-            3
-        """
+        """Every field, as saved with each result row (and read back by :meth:`from_config`)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Budget:
-        """The budget of :meth:`get_config`.
-
-        Args:
-            config: a dict of Budget fields (missing ones take their default).
-
-        Returns:
-            A validated :class:`Budget`.
-
-        Raises:
-            InvalidParameterError: not a dict, an unknown field or a bad value.
-
-        Example:
-            >>> Budget.from_config({"epochs": 3}).epochs
-            3
-        """
+        """The budget of :meth:`get_config` (missing fields take their default)."""
         fields = [f.name for f in dataclasses.fields(cls)]
         if not isinstance(config, dict) or not set(config) <= set(fields):
-            raise invalid_parameter(
-                "config", "Budget.from_config", f"a dict with keys among {fields}", config
-            )
+            rule = f"a dict with keys among {fields}"
+            raise invalid_parameter("config", "Budget.from_config", rule, config)
         return cls(**config)
 
 

@@ -19,8 +19,7 @@ from tlcourse.backbones import load_backbone
 from tlcourse.boundary import ActivationCache, CacheMemoryError, NoBoundaryError
 from tlcourse.comparison.budget import Budget
 from tlcourse.data import load_dataset
-from tlcourse.strategies.context import Cost
-from tlcourse.tracking import track
+from tlcourse.tracking import EmissionsRecord, combine_records, track
 
 __all__ = ["ComparisonContext"]
 
@@ -71,7 +70,7 @@ class ComparisonContext:
         self._training_backbone = None
         self._pretrained_weights = None
         self._cache = None
-        self._pass_cost = Cost()
+        self._passes: list[EmissionsRecord] = []
         self._last_dataset = None
 
     def dataset(self, seed: int = 0, train_per_class: int | None = None):
@@ -91,11 +90,11 @@ class ComparisonContext:
             self._last_dataset = (key, data)
         return self._last_dataset[1].copy()
 
-    def measure(self, label: str, work: Callable[[], Any]) -> tuple[Any, Cost]:
-        """Run ``work()`` in the distribution scope, tracked; return ``(value, cost)``."""
+    def measure(self, label: str, work: Callable[[], Any]) -> tuple[Any, EmissionsRecord]:
+        """Run ``work()`` in the distribution scope, tracked; return ``(value, its record)``."""
         with self.distribution.scope(), track(label, country=self.country) as record:
             value = work()
-        return value, Cost.of(record)
+        return value, record
 
     def _load_backbone(self) -> keras.Model:
         with self.distribution.scope():
@@ -116,7 +115,7 @@ class ComparisonContext:
         self._training_backbone.set_weights(self._pretrained_weights)
         return self._training_backbone
 
-    def features(self, data) -> tuple[ActivationCache, Cost]:
+    def features(self, data) -> tuple[ActivationCache, EmissionsRecord]:
         """The cache, holding the features (and boundary activations) of ``data``'s images,
         and the cost of every pass over the images so far."""
         if self._cache is None:
@@ -133,6 +132,5 @@ class ComparisonContext:
                 self._cache.add(data, depths)
             except CacheMemoryError:  # the features alone, and fine-tuning says why
                 self._cache.add(data)
-        if record.wall_seconds:
-            self._pass_cost = self._pass_cost + Cost.of(record)
-        return self._cache, self._pass_cost
+        self._passes.append(record)
+        return self._cache, combine_records(self._passes)

@@ -1,12 +1,10 @@
 """Progress of a comparison: a live bar on a terminal, one line per finished run otherwise.
 
-On a terminal, :class:`PlanProgress` draws one bar for the whole plan with :mod:`rich` (a
-dependency of Keras): the run in progress, its epoch, the epochs done out of the plan's, the
-time spent and an estimate of the time left, from the runs already finished (per strategy,
-since a scratch epoch and a head epoch on cached features differ 100-fold). Finished runs are
-printed above the bar, so the terminal keeps them. Elsewhere (logs, pytest's capture, a
-notebook) each finished run gives one line, as the ``progress`` callable of
-:func:`tlcourse.compare` receives it.
+On a terminal, :class:`PlanProgress` draws one bar for the whole plan with :mod:`rich`: the run
+in progress, its epoch, the time spent and an estimate of the time left from the runs already
+finished (per strategy: a scratch epoch and a head epoch on cached features differ 100-fold).
+Finished runs are printed above the bar. Elsewhere each finished run gives one line, as the
+``progress`` callable of :func:`tlcourse.compare` receives it.
 """
 
 from __future__ import annotations
@@ -35,13 +33,9 @@ def format_duration(seconds: float) -> str:
 
 
 class PlanProgress:
-    """The progress of a plan of runs (see the module).
-
-    Args:
-        runs: one ``(strategy, expected epochs)`` per run of the plan, in order.
-        say: called with one line per finished (or skipped) run; None for silence.
-        live: draw the live bar; None: when standard output is a terminal. Defaults to None.
-        console: the ``rich.console.Console`` to draw on. Defaults to None (standard output).
+    """The progress of a plan of runs: ``runs`` holds one ``(strategy, expected epochs)`` per
+    run; ``say`` gets one line per finished (or skipped) run (None: silence); ``live`` draws
+    the bar (None: when standard output is a terminal) on ``console``.
 
     Example:
         >>> lines = []

@@ -1,24 +1,15 @@
 """The main job: training from scratch vs feature extraction vs fine-tuning, measured.
 
-:func:`compare` runs every strategy of the registry it is asked for (:mod:`tlcourse.strategies`)
-on the same splits (one per seed and training-set size), under the same budget
-(:class:`~tlcourse.comparison.Budget`), and measures each run the same way (wall time, CPU time,
-energy and CO2 through :func:`tlcourse.track`). Results are a pandas DataFrame, one row per run,
-written to ``OUT/results.csv`` after every run, with the class each run predicts for every test
-image in ``OUT/predictions.csv``, so a run killed midway loses nothing and ``resume=True``
-finishes it without duplicates.
-
-What is charged to which run: each run carries its own training and evaluation; the pass of the
-pretrained backbone over the images (the features, and the activations at the freeze boundary,
-:class:`~tlcourse.boundary.ActivationCache`) is charged to every run that uses it, in full.
-
-``budget`` may be a list of budgets (a sweep): every run once per budget, sharing the pass over
-the images. The depth sweep of notebook 04 is ``compare(strategies="fine_tuning",
-budget=[Budget(depth=d) for d in (1, 3, 6)])``; each row's ``depth`` column says which.
+:func:`compare` runs the strategies of the registry (:mod:`tlcourse.strategies`) on the same
+splits (one per seed and training-set size), under the same budget, and measures each run the
+same way (:func:`tlcourse.track`). ``OUT/results.csv`` (one row per run) and
+``OUT/predictions.csv`` (its class for every test image) are written after every run, so a run
+killed midway loses nothing and ``resume=True`` finishes it without duplicates. Each run is
+charged its own training and evaluation, plus the pass of the pretrained backbone over the
+images (:class:`~tlcourse.boundary.ActivationCache`) when it relies on it.
 
 A run is identified by its strategy, network, data, seed, training-set size, image size, whole
-budget, country and distribution (:data:`~tlcourse.comparison.results.KEY_COLUMNS`): ``resume``
-skips a run only when ``results.csv`` holds that exact run.
+budget, country and distribution (:data:`~tlcourse.comparison.results.KEY_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -29,52 +20,109 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tlcourse.backbones import list_backbones
-from tlcourse.comparison._arguments import (
-    check_budget_fields,
-    check_budgets,
-    check_country,
-    check_data,
-    check_depth,
-    check_sizes,
-    check_strategies,
-    distribution,
-)
-from tlcourse.comparison.budget import Budget
+from tlcourse.backbones import backbone_blocks
+from tlcourse.comparison.budget import FAST_BUDGET, Budget
 from tlcourse.comparison.context import ComparisonContext
-from tlcourse.comparison.predictions import (
-    PREDICTION_COLUMNS,
-    prediction_rows,
-)
+from tlcourse.comparison.predictions import PREDICTION_COLUMNS, prediction_rows
 from tlcourse.comparison.progress import PlanProgress
-from tlcourse.comparison.results import (
-    ResultsStore,
-    image_size_value,
-    normalize_results,
-)
+from tlcourse.comparison.results import ResultsStore, image_size_value, normalize_results
 from tlcourse.deployment import deployment_columns
-from tlcourse.errors import (
-    InvalidParameterError,
-    check_bool,
-    check_choice,
-    check_image_size,
-    check_int_list,
-    invalid_parameter,
+from tlcourse.errors import invalid_parameter
+from tlcourse.strategies import Strategy, StrategyResult, get_strategy, strategy_names
+from tlcourse.tracking import COUNTRY, co2_columns
+from tlcourse.validation import (
+    BACKBONE,
+    DATASET,
+    IMAGE_SIZE,
+    Rule,
+    StrOptions,
+    int_list,
+    validate_params,
 )
-from tlcourse.strategies import Strategy, StrategyResult, get_strategy
 
 __all__ = ["compare"]
-
-_FUNC = "compare"
 
 
 def _print(message: str) -> None:
     print(message, flush=True)
 
 
+def _names(value) -> list:
+    return [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
+
+
+def _close_strategy(value) -> str:
+    names = _names(value) if isinstance(value, str | list | tuple) else []
+    unknown = [n for n in names if isinstance(n, str) and n not in strategy_names()]
+    return StrOptions(strategy_names).hint(unknown[0]) if unknown else ""
+
+
+_STRATEGIES = Rule(
+    lambda v: (
+        isinstance(v, str | list | tuple)
+        and bool(_names(v))
+        and all(isinstance(n, str) and n in strategy_names() for n in _names(v))
+    ),
+    "at least one registered strategy name, as a list or a comma-separated string",
+    lambda v: tuple(dict.fromkeys(_names(v))),
+    hint=_close_strategy,
+)
+
+
+def _folder(value) -> bool:
+    return isinstance(value, str | os.PathLike) and Path(value).expanduser().is_dir()
+
+
+def _sizes(value):
+    """Sizes as a list: NaN (how results.csv writes "all") read back as "all"."""
+    if isinstance(value, np.ndarray | pd.Series):
+        value = list(value)
+    if isinstance(value, list | tuple):
+        return [
+            "all" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in value
+        ]
+    return value
+
+
+_SIZE_LIST = int_list(1, ["all"])
+_SIZES = Rule(
+    lambda v: _SIZE_LIST.accepts(_sizes(v)),
+    str(_SIZE_LIST),
+    lambda v: tuple(
+        dict.fromkeys(None if s == "all" else s for s in _SIZE_LIST.convert(_sizes(v)))
+    ),
+)
+_BUDGETS = Rule(
+    lambda v: isinstance(v, list | tuple) and bool(v) and all(isinstance(b, Budget) for b in v),
+    "a non-empty list of them (a sweep)",
+)
+
+
+@validate_params(
+    {
+        "data": [DATASET, Rule(_folder, "an existing folder of class subfolders")],
+        "backbone": [BACKBONE],
+        "strategies": [None, _STRATEGIES],
+        "seeds": [None, int_list(0)],
+        "budget": [None, Budget, _BUDGETS],
+        "image_size": [None, IMAGE_SIZE],
+        "train_per_class": [None, _SIZES],
+        "out": [None, str, os.PathLike],
+        "resume": ["boolean"],
+        "overwrite": ["boolean"],
+        "fast": ["boolean"],
+        "country": [None, COUNTRY],
+        "distribute": [None, StrOptions(["default", "mirrored"]), tf.distribute.Strategy],
+        "progress": [None, "callable"],
+        "live": [None, "boolean"],
+        "return_predictions": ["boolean"],
+        "deployment": ["boolean"],
+    }
+)
 def compare(
     data: str | os.PathLike = "photos",
     backbone: str = "efficientnet_lite0",
@@ -98,54 +146,36 @@ def compare(
 
     Args:
         data: ``"photos"`` (shipped, offline), a dataset name from
-            :func:`tlcourse.list_datasets`, or a folder of class subfolders. Default "photos".
-        backbone: registry name of the pretrained network. Default ``"efficientnet_lite0"``.
-        strategies: registered names (:func:`tlcourse.strategies.strategy_names`), a list or a
-            comma-separated string. Default None: the default ones (``tlcourse.STRATEGIES``).
-        seeds: the seeds, as ints, a list, a numpy array or a string ``"0,1,2"``; each gives
-            its own split, initialisation and shuffling. Default None: ``(0, 1, 2)``, ``(0,)``
-            with ``fast``. Always look at the spread, never at one run.
-        budget: epochs and learning rates (:class:`~tlcourse.comparison.Budget`), or a list of
-            budgets (a sweep, e.g. over ``depth``: each run once per budget). Default None:
-            ``Budget()``, ``FAST_BUDGET`` with ``fast``.
-        image_size: an int or ``(height, width)`` in pixels. Default None: 160, 64 with
-            ``fast``.
-        train_per_class: training images per class, to measure accuracy against data size:
-            an int, a list, a numpy array or a string such as ``"2,5,all"``; ``"all"`` or None
-            means every training image. Default None (all).
-        out: folder for ``results.csv`` and ``predictions.csv`` (written after every run);
-            None keeps results in memory only. Default ``"results"``.
-        resume: skip the runs already in ``out/results.csv`` with all their predictions (the
-            same run exactly: same budget, country...). Default False.
-        overwrite: start again even if ``out/results.csv`` exists. Default False.
-        fast: a smoke run: the defaults above become ``FAST_BUDGET``, one seed, 64 pixels.
-            Default False.
-        country: ISO-3 code for the CO2 estimate (see :func:`tlcourse.track`); None = world mix.
-        distribute: None/"default" (one device, the GPU when present), "mirrored"
-            (``tf.distribute.MirroredStrategy`` over all local devices) or a strategy object.
-        progress: called with one line per run; None for silence. Default ``print``.
-        live: a live progress bar for the whole plan (epochs, time left) while it runs; None:
-            when ``progress`` is the default and the output is a terminal. Default None.
-        return_predictions: also return the predictions table of this comparison's runs
-            (:data:`~tlcourse.comparison.predictions.PREDICTION_COLUMNS`, one row per test image
-            per run; :func:`~tlcourse.comparison.predictions.read_predictions` reads the file
-            back). Default False.
+            :func:`tlcourse.list_datasets`, or a folder of class subfolders.
+        backbone: registry name of the pretrained network.
+        strategies: registered names, a list or a comma-separated string; None: the default
+            ones (``tlcourse.STRATEGIES``).
+        seeds: ints, a list or a string ``"0,1,2"``; each gives its own split, initialisation
+            and shuffling. None: ``(0, 1, 2)``, ``(0,)`` with ``fast``.
+        budget: a :class:`~tlcourse.comparison.Budget`, or a list of them (a sweep, e.g. over
+            ``depth``). None: ``Budget()``, ``FAST_BUDGET`` with ``fast``.
+        image_size: an int or ``(height, width)``. None: 160, 64 with ``fast``.
+        train_per_class: training images per class (an int, a list or ``"2,5,all"``), to
+            measure accuracy against data size; None: all of them.
+        out: folder for ``results.csv`` and ``predictions.csv``, written after every run; None
+            keeps results in memory.
+        resume: skip the runs already in ``out`` (the same run exactly: budget, country...).
+        overwrite: start again even if ``out/results.csv`` exists.
+        fast: a smoke run: ``FAST_BUDGET``, one seed, 64 pixels.
+        country: ISO-3 code for the CO2 estimate (see :func:`tlcourse.track`); None: world mix.
+        distribute: None/"default" (one device), "mirrored" (``tf.distribute.MirroredStrategy``)
+            or a strategy object.
+        progress: called with one line per run; None for silence.
+        live: a live progress bar for the whole plan; None: when ``progress`` is the default
+            and the output is a terminal.
+        return_predictions: also return the predictions table (one row per test image per run).
         deployment: measure what each run's model costs to use (``model_mb``, ``latency_ms``,
-            ``co2_per_1000_predictions_kg`` and its range: :mod:`tlcourse.deployment`). Measured
-            once per network, image size and number of classes in a comparison (a second or
-            two each; the runs of feature extraction and fine-tuning deploy the same
-            architecture, backbone plus head, and weights change neither size nor time), and
-            copied to the rows of its other runs. Default True.
+            ``co2_per_1000_predictions_kg``: :mod:`tlcourse.deployment`), once per architecture.
 
     Returns:
-        The rows of this comparison, in plan order (training-set size, seed, budget, strategy),
-        one per run, with the :data:`~tlcourse.comparison.results.RESULT_COLUMNS`;
-        ``train_per_class`` is NaN for all training images. ``results.csv`` also keeps any other
-        rows it held. With ``return_predictions``: ``(results, predictions)``.
-
-    Raises:
-        InvalidParameterError: bad arguments, or ``out/results.csv`` exists without
-            ``resume``/``overwrite``.
+        The rows of this comparison (one per run, in plan order: training-set size, seed,
+        budget, strategy); ``results.csv`` also keeps the other rows it held. With
+        ``return_predictions``: ``(results, predictions)``.
 
     Example:
         >>> table = compare(strategies="scratch,feature_extraction", fast=True, image_size=32,
@@ -158,49 +188,41 @@ def compare(
         >>> bool(accuracy == table["test_accuracy"].item()), len(predictions)
         (True, 46)
     """
-    fast = check_bool("fast", fast, _FUNC)
-    names = check_strategies(strategies)
-    backbone = check_choice("backbone", backbone, list_backbones().index, _FUNC)
-    data_id, dataset_name = check_data(data)
-    if seeds is None:
-        seeds = (0,) if fast else (0, 1, 2)
-    seeds = tuple(dict.fromkeys(check_int_list("seeds", seeds, _FUNC, low=0)))
-    budgets = check_budgets(budget, fast)
-    if image_size is None:
-        image_size = 64 if fast else 160
-    size = check_image_size("image_size", image_size, _FUNC)
-    sizes = check_sizes(train_per_class)
-    if out is not None and not isinstance(out, str | os.PathLike):
-        raise invalid_parameter("out", _FUNC, "a folder path (str or Path) or None", out)
-    resume = check_bool("resume", resume, _FUNC)
-    overwrite = check_bool("overwrite", overwrite, _FUNC)
-    country = check_country(country)
-    strategy, distribute_name = distribution(distribute)
-    if progress is not None and not callable(progress):
-        raise invalid_parameter("progress", _FUNC, "a function of one str, or None", progress)
-    if live is not None:
-        live = check_bool("live", live, _FUNC)
-    elif progress is not _print:
+    records = [get_strategy(name) for name in strategies or strategy_names(default=True)]
+    seeds = tuple(dict.fromkeys(seeds or ((0,) if fast else (0, 1, 2))))
+    budgets = (budget,) if isinstance(budget, Budget) else tuple(dict.fromkeys(budget or ()))
+    budgets = budgets or (FAST_BUDGET if fast else Budget(),)
+    size = image_size or ((64, 64) if fast else (160, 160))
+    sizes = train_per_class or (None,)
+    if live is None and progress is not _print:
         live = False  # the caller's own progress function gets the lines, no bar
-    return_predictions = check_bool("return_predictions", return_predictions, _FUNC)
-    deployment = check_bool("deployment", deployment, _FUNC)
-
-    records = [get_strategy(name, _FUNC, "strategies") for name in names]
-    check_budget_fields(records)
+    if isinstance(distribute, tf.distribute.Strategy):
+        name = f"{type(distribute).__name__}({distribute.num_replicas_in_sync} replicas)"
+    else:
+        name = distribute or "default"
+        distribute = tf.distribute.MirroredStrategy() if name == "mirrored" else None
     depths = [b.depth for b in budgets if any("depth" in r.budget_fields for r in records)]
-    context = ComparisonContext(data, backbone, size, budgets[0], country, strategy, depths=depths)
-    for each in budgets:
-        check_depth(context, records, each)
-
-    folder = Path(out).expanduser() if out is not None else None
-    store = ResultsStore(folder, resume, overwrite)
+    context = ComparisonContext(
+        data, backbone, size, budgets[0], country, distribute, depths=depths
+    )
+    if depths:
+        blocks = len(backbone_blocks(context.pretrained_backbone()))
+        for each in budgets:
+            if each.depth != "all" and each.depth > blocks:
+                raise invalid_parameter(
+                    "budget", "compare", f"a Budget whose depth is in [0, {blocks}] or 'all' "
+                    f"for backbone {backbone!r} ({blocks} blocks)", each,
+                )  # fmt: skip
+    # A known dataset by its name; a folder by its absolute path (its name for display).
+    folder = None if DATASET.accepts(data) else Path(data).expanduser().resolve()
     common = {
-        "dataset": dataset_name,
-        "data": data_id,
+        "dataset": folder.name if folder else data,
+        "data": str(folder) if folder else data,
         "image_size": image_size_value(size),
         "country": country,
-        "distribute": distribute_name,
+        "distribute": name,
     }
+    store = ResultsStore(None if out is None else Path(out).expanduser(), resume, overwrite)
     plan = [
         (seed, n, each, record)
         for n in sizes
@@ -261,16 +283,8 @@ def _expected_epochs(record: Strategy, budget: Budget) -> int:
 
 
 def _deployment_columns(result: StrategyResult, data, identity: dict, measured: dict) -> dict:
-    """The deployment-cost columns of a run: model size, CPU latency, CO2 per prediction.
-
-    ``result.deployable()`` is the model a user would deploy (images in, probabilities out;
-    valid until the next run starts). Its architecture, not its weights, sets the three numbers,
-    so ``measured`` keeps them per network, image size and number of classes: one measurement
-    per architecture and comparison, its timed calls going on for at least a quarter of a second
-    and 20 calls (about 20 for the backbone, 150 for the small CNN; the machine's load moves the
-    median more than the number of calls does: 12.5-17 ms for the backbone over a dozen default
-    comparisons on 2 cores). A strategy without a deployable model gets no columns.
-    """
+    """Model size, CPU latency and CO2 per prediction of the model the run would deploy,
+    measured once per architecture (``measured``: per network, image size, classes)."""
     if result.deployable is None:
         return {}
     key = (identity["backbone"], identity["image_size"], data.num_classes, identity["country"])
@@ -284,11 +298,6 @@ def _deployment_columns(result: StrategyResult, data, identity: dict, measured: 
 
 def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tuple[dict, object]:
     """The results row of a run and its predictions table."""
-    if not isinstance(result, StrategyResult):
-        raise InvalidParameterError(
-            f"The run function of strategy {record.name!r} must return a StrategyResult. "
-            f"Got {type(result).__name__} instead."
-        )
     accuracy = float(result.test_accuracy)
     predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     if result.test_probabilities is not None:
@@ -307,7 +316,7 @@ def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tupl
         "test_loss": float(result.test_loss),
         "test_predictions": len(predictions),
         "trainable_params": int(result.trainable_params),
-        **result.cost.columns(),
+        **_cost_columns(result.cost),
         "fine_tune_start": (
             float("nan") if result.fine_tune_start is None else result.fine_tune_start
         ),
@@ -315,6 +324,17 @@ def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tupl
         "trained_on": result.trained_on,
     }
     return row, predictions
+
+
+def _cost_columns(record) -> dict:
+    nan = float("nan")
+    return {
+        "wall_seconds": record.wall_seconds or 0.0,
+        "cpu_seconds": record.cpu_seconds or 0.0,
+        "energy_kwh": nan if record.energy_kwh is None else record.energy_kwh,
+        "co2_kg": nan if record.co2_kg is None else record.co2_kg,
+        **co2_columns(record),
+    }
 
 
 def _describe(row: dict) -> str:

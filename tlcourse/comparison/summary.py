@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tlcourse.comparison.results import normalize_results
-from tlcourse.errors import invalid_parameter
+from tlcourse.validation import frame_with, validate_params
 
 __all__ = ["summarize"]
 
@@ -13,23 +13,15 @@ _NEEDED = ("strategy", "seed", "train_per_class", "test_accuracy", "wall_seconds
            "trainable_params")  # fmt: skip
 
 
+@validate_params({"results": [frame_with(*_NEEDED)]})
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread over seeds, one row per strategy (and training-set size).
 
-    Args:
-        results: the DataFrame :func:`tlcourse.compare` returns (or ``results.csv`` read back,
-            e.g. with :func:`tlcourse.comparison.read_results`).
-
-    Returns:
-        DataFrame with ``train_per_class`` (an int, or ``"all"``), ``strategy``, ``runs``,
-        ``accuracy_mean``, ``accuracy_std``, ``accuracy_min``, ``accuracy_max``,
-        ``seconds_mean``, ``co2_g_mean`` and ``trainable_params``; when the results have
-        them, ``co2_g_low_mean`` and ``co2_g_high_mean`` (the range of the CO2 estimate,
-        :mod:`tlcourse.tracking.ranges`) and the medians of the deployment columns
-        (``model_mb``, ``latency_ms``, ``co2_per_1000_predictions_g``: :mod:`tlcourse.deployment`).
-
-    Raises:
-        InvalidParameterError: not a DataFrame, or a column missing.
+    ``results``: what :func:`tlcourse.compare` returns, or ``results.csv`` read back. Returns
+    ``train_per_class`` (an int, or ``"all"``), ``strategy``, ``runs``, ``accuracy_mean``,
+    ``accuracy_std``, ``accuracy_min``, ``accuracy_max``, ``seconds_mean``, ``co2_g_mean`` and
+    ``trainable_params``; when the results have them, the CO2 range (``co2_g_low_mean``,
+    ``co2_g_high_mean``) and the medians of the deployment columns.
 
     Example:
         >>> runs = pd.DataFrame({"strategy": ["scratch"] * 2, "seed": [0, 1],
@@ -39,14 +31,6 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         >>> summarize(runs)[["train_per_class", "runs", "accuracy_mean"]].values.tolist()
         [['all', 2, 0.6]]
     """
-    if not isinstance(results, pd.DataFrame):
-        raise invalid_parameter("results", "summarize", "a pandas DataFrame", results)
-    missing = [c for c in _NEEDED if c not in results.columns]
-    if missing:
-        raise invalid_parameter(
-            "results", "summarize", f"a DataFrame with the columns {list(_NEEDED)}",
-            f"a DataFrame with columns {list(results.columns)}", f"Missing: {missing}.",
-        )  # fmt: skip
     frame = normalize_results(results)
     frame["train_per_class"] = frame["train_per_class"].fillna(-1)
     grouped = frame.groupby(["train_per_class", "strategy"], sort=False)

@@ -1,30 +1,23 @@
 """Strategies: how a classifier is trained (from scratch, feature extraction, fine-tuning...).
 
-A registry of records, timm-style (:mod:`~tlcourse.strategies.registry`): the comparison runner
-(:func:`tlcourse.compare`), the figures and ``tlcourse compare`` read it, so adding a strategy is
-calling :func:`register_strategy`, from a module or a notebook. The built-in ones are in
-:mod:`~tlcourse.strategies.builtin`.
+A registry of records, timm-style (:mod:`~tlcourse.strategies.registry`), read by
+:func:`tlcourse.compare`, the figures and ``tlcourse compare``: adding a strategy is calling
+:func:`register_strategy`. The built-in ones are in :mod:`~tlcourse.strategies.builtin`.
 
-**The run contract.** A strategy's ``run(context, data, seed) -> StrategyResult``:
-
-- ``context``, a :class:`tlcourse.comparison.ComparisonContext`, is what the runs of one
-  comparison share: ``context.budget``, ``context.backbone`` (registry name),
-  ``context.callbacks`` (pass them to every ``fit``: the progress bar counts epochs with them),
-  ``context.measure(label, work) -> (value, cost)`` (runs ``work()`` and measures its time,
-  energy and CO2), ``context.pretrained_backbone()`` (the backbone, pretrained weights
-  restored, to train) and ``context.features(data) -> (cache, cost)`` (the
-  :class:`~tlcourse.boundary.ActivationCache` holding the pretrained backbone's features of
-  ``data``, and the cost of the passes over the images so far);
-- ``data``: the run's :class:`tlcourse.Dataset`;
-- ``seed``: call ``keras.utils.set_random_seed(seed)`` just before building what you train.
-
-It returns a :class:`StrategyResult` whose ``cost`` sums everything the run relies on
-(``cost + pass_cost``).
+**The run contract.** ``run(context, data, seed) -> StrategyResult``, where ``context`` (a
+:class:`tlcourse.comparison.ComparisonContext`) gives ``budget``, ``backbone``, ``callbacks``
+(for every ``fit``), ``measure(label, work) -> (value, record)`` (time, energy and CO2 of
+``work()``), ``pretrained_backbone()`` and ``features(data) -> (cache, record)`` (the
+:class:`~tlcourse.boundary.ActivationCache` of the pretrained backbone holding ``data``'s
+images, and the record of the passes over the images so far); ``data`` is the run's
+:class:`tlcourse.Dataset`; call ``keras.utils.set_random_seed(seed)`` before building what you
+train. The result's ``cost`` sums everything the run relies on.
 
 Example:
     A nearest-class-mean probe on cached features, registered from a notebook, then run alone:
 
     >>> import numpy as np
+    >>> from tlcourse.tracking import combine_records
     >>> def run(context, data, seed):
     ...     cache, pass_cost = context.features(data)
     ...     def work():
@@ -35,7 +28,7 @@ Example:
     ...         return means, float((nearest == test_y).mean())
     ...     (means, accuracy), cost = context.measure("class_means", work)
     ...     return StrategyResult(means, {}, accuracy, float("nan"), trainable_params=0,
-    ...                           cost=cost + pass_cost)
+    ...                           cost=combine_records([cost, pass_cost]))
     >>> probe = register_strategy(Strategy("class_means", "Class means", "#CC79A7", run=run,
     ...                                    uses_features=True, default=False))
     >>> from tlcourse.comparison import ComparisonContext
@@ -47,9 +40,9 @@ Example:
 """
 
 import tlcourse.strategies.builtin  # noqa: F401 (registers the built-in strategies)
-from tlcourse.strategies.context import Cost, StrategyResult
 from tlcourse.strategies.registry import (
     Strategy,
+    StrategyResult,
     get_strategy,
     list_strategies,
     register_strategy,
@@ -61,7 +54,6 @@ from tlcourse.strategies.registry import (
 
 __all__ = [
     "STRATEGIES",
-    "Cost",
     "Strategy",
     "StrategyResult",
     "get_strategy",

@@ -27,8 +27,8 @@ import numpy as np
 from tlcourse.finetune import fine_tune
 from tlcourse.freezing import set_trainable
 from tlcourse.models import classification_head, small_cnn, transfer_classifier
-from tlcourse.strategies.context import Cost, StrategyResult
-from tlcourse.strategies.registry import Strategy, register_strategy
+from tlcourse.strategies.registry import Strategy, StrategyResult, register_strategy
+from tlcourse.tracking import combine_records
 
 __all__ = ["feature_extraction", "fine_tuning", "fine_tuning_dlr", "scratch", "scratch_backbone"]
 
@@ -42,8 +42,9 @@ def _predict(model, test, num_classes: int) -> np.ndarray:
     return model.predict(test, verbose=0)
 
 
-def _result(model, history, probabilities, labels, cost: Cost, trained_on: str, **extra):
-    """A run's result; accuracy and loss are computed from the probabilities written out."""
+def _result(model, history, probabilities, data, costs: list, trained_on: str, **extra):
+    """A run's result: accuracy and loss from the probabilities written out, costs summed."""
+    labels = data.labels["test"]
     accuracy = loss = float("nan")
     if len(labels):
         accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
@@ -51,6 +52,7 @@ def _result(model, history, probabilities, labels, cost: Cost, trained_on: str, 
         loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     history = {k: [float(v) for v in values] for k, values in history.items()}
+    cost = combine_records(costs)
     return StrategyResult(model, history, accuracy, loss, trainable, cost,
                           test_probabilities=probabilities, trained_on=trained_on,
                           **extra)  # fmt: skip
@@ -75,7 +77,7 @@ def _train_end_to_end(context, data, seed: int, build, label: str) -> StrategyRe
         return model, history.history, _predict(model, data.test, data.num_classes)
 
     (model, history, probabilities), cost = context.measure(label, work)
-    return _result(model, history, probabilities, data.labels["test"], cost, WHOLE,
+    return _result(model, history, probabilities, data, [cost], WHOLE,
                    deployable=lambda: model)  # fmt: skip
 
 
@@ -119,13 +121,14 @@ def feature_extraction(context, data, seed: int) -> StrategyResult:
     def deployable():
         return transfer_classifier(cache.backbone, data.num_classes, head=head, augment=False)
 
-    return _result(head, history, probabilities, data.labels["test"], cost + pass_cost, CACHED,
+    return _result(head, history, probabilities, data, [cost, pass_cost], CACHED,
                    deployable=deployable)  # fmt: skip
 
 
 def _fine_tune(context, data, seed: int, factor, label: str) -> StrategyResult:
     budget = context.budget
-    cache, pass_cost = context.features(data)
+    # As written in Keras (cache False): the whole model in the loop, and no pass to charge.
+    cache, passes = context.features(data) if context.cache else (False, None)
 
     def work():
         keras.utils.set_random_seed(seed)
@@ -135,12 +138,15 @@ def _fine_tune(context, data, seed: int, factor, label: str) -> StrategyResult:
             model, data.train, data.val, head_epochs=budget.epochs,
             epochs=budget.fine_tune_epochs, depth=budget.depth, base_lr=budget.fine_tune_lr,
             factor=factor, head_lr=budget.head_lr, **COMPILE,
-            callbacks=list(context.callbacks), verbose=0, cache=cache if context.cache else False,
+            callbacks=list(context.callbacks), verbose=0, cache=cache,
         )  # fmt: skip
+        if history.settings["cached"]:  # the test images' frozen part from the cache too
+            return model, history, cache.predict(model, data.as_arrays("test")[0])
         return model, history, _predict(model, data.test, data.num_classes)
 
     (model, history, probabilities), cost = context.measure(label, work)
-    return _result(model, history.history, probabilities, data.labels["test"], cost + pass_cost,
+    costs = [cost] if passes is None else [cost, passes]
+    return _result(model, history.history, probabilities, data, costs,
                    CACHED if history.settings["cached"] else WHOLE, deployable=lambda: model,
                    fine_tune_start=history.fine_tune_start)  # fmt: skip
 
