@@ -84,7 +84,7 @@ def test_train_per_class_subsamples_nested_subsets(folder):
 
 
 def test_train_per_class_larger_than_a_class_is_refused(folder):
-    with pytest.raises(InvalidParameterError, match=r"'train_per_class'.*'red' has 4 training"):
+    with pytest.raises(InvalidParameterError, match=r"'train_per_class'.*'red' has 4, of"):
         _load(folder, train_per_class=5)
 
 

@@ -352,3 +352,17 @@ def test_other_bad_arguments():
 def test_docstring_examples():
     result = doctest.testmod(freezing_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_private_keras_state_read_is_still_there():
+    # recompile and check_transfer_setup read what Keras keeps of compile(): fail loudly here,
+    # not silently there, when an upgrade moves it.
+    from tlcourse.freezing import compile_arguments, compiled_flags
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="dense")])
+    assert compile_arguments(model) is None and compiled_flags(model) is None
+    loss = keras.losses.MeanSquaredError()
+    model.compile(optimizer="sgd", loss=loss, metrics=["mae"])
+    arguments = compile_arguments(model)
+    assert arguments["loss"] is loss and arguments["metrics"] == ["mae"]
+    assert compiled_flags(model)[model.get_layer("dense")] is True

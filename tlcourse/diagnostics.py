@@ -1,8 +1,8 @@
 """Spot the classic transfer-learning mistakes in a model before a long ``fit``.
 
-Each check looks at the model only (layers, trainable flags, compile settings, optimizer), runs
-in milliseconds and explains in plain words what goes wrong and how to fix it. Notebooks and
-autograder tests call :func:`check_transfer_setup`; an empty list means nothing was found.
+Each check looks at the model only (layers, flags, compile settings, optimizer) and says in
+plain words what goes wrong and how to fix it; notebooks and autograder tests call
+:func:`check_transfer_setup`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import keras
 
 from tlcourse.backbones import find_backbone
 from tlcourse.errors import InvalidParameterError, TLCourseError
+from tlcourse.freezing import compiled_flags
 from tlcourse.optimizers import is_layerwise, learning_rates
 from tlcourse.validation import Interval, validate_params
 
 __all__ = ["SetupProblem", "TransferSetupError", "check_transfer_setup"]
-
-_MAX_NAMES = 4
 
 
 class TransferSetupError(TLCourseError, ValueError):
@@ -40,8 +39,7 @@ class SetupProblem:
 
 def _names(layers) -> str:
     names = [repr(layer.name) for layer in layers]
-    more = f" and {len(names) - _MAX_NAMES} more" if len(names) > _MAX_NAMES else ""
-    return ", ".join(names[:_MAX_NAMES]) + more
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 def _flatten(layer) -> list:
@@ -103,30 +101,22 @@ def _check_batchnorm(model, num_classes):
     trainable_ids = {id(w) for w in model.trainable_weights}
     for base in _bases(model):
         frozen = _frozen_layers(base, trainable_ids)
-        live = [
-            layer
-            for layer in _flatten(base)
-            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
-        ]
+        batchnorm = keras.layers.BatchNormalization
+        live = [sub for sub in _flatten(base) if isinstance(sub, batchnorm) and sub.trainable]
         if not live:
             continue
-        where = (
-            "while other layers of it are frozen"
-            if frozen
-            else "with the whole backbone trainable (as in the keras.io guide's last step)"
-        )
+        where = "while other layers of it are frozen" if frozen else (
+            "with the whole backbone trainable (as in the keras.io guide's last step)"
+        )  # fmt: skip
         return SetupProblem(
             "batchnorm_trainable",
             f"{len(live)} BatchNormalization layer(s) of {base.name!r} are trainable "
-            f"({_names(live)}) {where}. During fit they re-estimate their mean and variance "
-            "from your small batches, which shifts the features the pretrained layers rely "
-            "on: accuracy often drops sharply when fine-tuning starts. Calling "
-            "base(x, training=False) does not prevent it in Keras 3.15.",
-            "Keep BatchNorm frozen: use tlcourse.set_trainable(model, depth) (depth='all' for "
-            "the whole backbone), or set layer.trainable = False on every BatchNormalization "
-            "layer of the backbone and compile again. If you chose this on purpose "
-            "(set_trainable(..., train_batchnorm=True) with large batches, or training the "
-            "architecture from random weights), you can ignore this.",
+            f"({_names(live)}) {where}. During fit they re-estimate their statistics from your "
+            "small batches and shift the features the pretrained layers rely on: accuracy often "
+            "drops sharply when fine-tuning starts (base(x, training=False) does not prevent it).",
+            "Use tlcourse.set_trainable(model, depth), or set trainable = False on every "
+            "BatchNormalization layer of the backbone and compile again (ignore this if you "
+            "chose it: train_batchnorm=True with large batches, or random weights).",
         )
     return None
 
@@ -147,10 +137,8 @@ def _training_layers(model, flag) -> set:
 
 
 def _check_trainable_changed(model, num_classes):
-    # Keras records every layer's flag when compiling, but only in this private attribute:
-    # without it (another Keras version) the check finds nothing rather than failing.
-    snapshot = getattr(model, "_compiled_trainable_state", None)
-    if not getattr(model, "compiled", False) or not isinstance(snapshot, dict):
+    snapshot = compiled_flags(model)
+    if snapshot is None:
         return None
     then = _training_layers(model, lambda layer: snapshot.get(layer, False))
     changed = then ^ _training_layers(model, lambda layer: layer.trainable)
@@ -158,26 +146,21 @@ def _check_trainable_changed(model, num_classes):
         return None
     return SetupProblem(
         "trainable_changed_after_compile",
-        f"Which layers are trainable changed after model.compile(...) (e.g. "
-        f"{_names([layer for layer in _flatten(model) if layer in changed])}). "
-        "Keras fixes the trainable weights at compile time: fit keeps training the old set "
-        "(frozen layers still change, newly unfrozen ones do not), or fails with 'This "
-        "optimizer can only be called for the variables it was originally built with'.",
-        "Call model.compile(...) again (with a new optimizer) after every change of "
-        "trainable, or use tlcourse.set_trainable(model, depth), which recompiles for you.",
+        "Which layers are trainable changed after model.compile(...) (e.g. "
+        f"{_names([layer for layer in _flatten(model) if layer in changed])}). Keras fixes "
+        "the trainable weights at compile time: fit keeps training the old set, or fails "
+        "with 'This optimizer can only be called for the variables it was originally built with'.",
+        "Compile again (with a new optimizer) after every change of trainable, or use "
+        "tlcourse.set_trainable(model, depth), which recompiles for you.",
     )
 
 
-_PREPROCESSING_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
-
-
 def _is_preprocessing(layer) -> bool:
-    if isinstance(layer, _PREPROCESSING_LAYERS):
+    if isinstance(layer, keras.layers.Rescaling | keras.layers.Normalization):
         return True
-    if isinstance(layer, keras.layers.Lambda):
-        function = getattr(layer, "function", None)
-        return "preprocess" in f"{layer.name} {getattr(function, '__name__', '')}".lower()
-    return False
+    function = getattr(layer, "function", None)  # a Lambda around preprocess_input
+    named = f"{layer.name} {getattr(function, '__name__', '')}".lower()
+    return isinstance(layer, keras.layers.Lambda) and "preprocess" in named
 
 
 def _nested_backbone(model):
@@ -190,10 +173,8 @@ def _nested_backbone(model):
 
 
 def _check_double_preprocessing(model, num_classes):
-    if _nested_backbone(model) is None:
-        return None
-    backbone, spec = _nested_backbone(model)
-    before = model.layers[: model.layers.index(backbone)]
+    backbone, spec = _nested_backbone(model) or (None, None)
+    before = model.layers[: model.layers.index(backbone)] if backbone else []
     extra = [layer for layer in before if _is_preprocessing(layer)]
     if not extra:
         return None
@@ -244,9 +225,7 @@ def _check_equal_rates(model, num_classes):
 
 def _single_output_units(model):
     outputs = getattr(model, "outputs", None)
-    if not outputs or len(outputs) != 1:
-        return None
-    return tuple(outputs[0].shape)
+    return tuple(outputs[0].shape) if outputs and len(outputs) == 1 else None
 
 
 def _check_num_outputs(model, num_classes):
@@ -278,13 +257,10 @@ def _check_num_outputs(model, num_classes):
 
 
 def _final_activation(model) -> str | None:
-    if not model.layers:
-        return None
-    last = model.layers[-1]
+    last = model.layers[-1] if model.layers else None
     if isinstance(last, keras.layers.Softmax):
         return "softmax"
-    activation = getattr(last, "activation", None)
-    return getattr(activation, "__name__", None)
+    return getattr(getattr(last, "activation", None), "__name__", None)
 
 
 def _crossentropy_from_logits(loss) -> tuple[str, bool] | None:
@@ -338,16 +314,10 @@ def _check_activation_loss(model, num_classes):
 
 
 _CHECKS = (
-    _check_nothing_trainable,
-    _check_frozen_parent,
-    _check_batchnorm,
-    _check_trainable_changed,
-    _check_double_preprocessing,
-    _check_imagenet_head,
-    _check_equal_rates,
-    _check_num_outputs,
+    _check_nothing_trainable, _check_frozen_parent, _check_batchnorm, _check_trainable_changed,
+    _check_double_preprocessing, _check_imagenet_head, _check_equal_rates, _check_num_outputs,
     _check_activation_loss,
-)
+)  # fmt: skip
 
 
 @validate_params(

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from tlcourse.comparison.predictions import PREDICTION_COLUMNS
-from tlcourse.errors import invalid_parameter
 from tlcourse.validation import Rule, frame_with, validate_params
 
 __all__ = [
@@ -26,13 +25,6 @@ __all__ = [
 
 #: A predictions table, as the figures and the functions below take it.
 PREDICTIONS = frame_with("strategy", "true", "predicted")
-
-
-def check_predictions(predictions, func: str) -> pd.DataFrame:
-    """Kept until plots declare ``PREDICTIONS``: the template error naming ``func``."""
-    if not PREDICTIONS.accepts(predictions):
-        raise invalid_parameter("predictions", func, str(PREDICTIONS), predictions)
-    return predictions
 
 
 def _names(values, class_names) -> np.ndarray:

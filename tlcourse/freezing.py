@@ -79,8 +79,8 @@ def _set_flag(layer: keras.layers.Layer, value: bool, train_batchnorm: bool) -> 
         sub.trainable = value and (train_batchnorm or not _is_batchnorm(sub))
 
 
-def _freeze(model, depth, unit: str = BLOCK, train_batchnorm: bool = False, func=None) -> None:
-    """Set the flags for ``depth`` (checked by the caller; ``func`` is unused)."""
+def _freeze(model, depth, unit: str = BLOCK, train_batchnorm: bool = False) -> None:
+    """Set the flags for ``depth``, which the caller has checked (declare ``DEPTH``)."""
     backbone, _ = find_backbone(model)
     units = _units(backbone, unit, train_batchnorm)
     depth = len(units) if depth == "all" else depth
@@ -97,8 +97,9 @@ def _freeze(model, depth, unit: str = BLOCK, train_batchnorm: bool = False, func
                 _set_flag(layer, id(layer) in unfrozen, train_batchnorm)
 
 
-def _check_depth(model, depth, unit, train_batchnorm, func: str):
-    """Kept until fine_tune declares ``DEPTH``: validates as :func:`freeze` does."""
+def _check_depth(model, depth, unit, train_batchnorm, func: str) -> None:
+    """Remove once fine_tune declares ``DEPTH`` (committed finetune.py still calls it)."""
+
     def check(model, depth, unit, train_batchnorm):
         pass
 
@@ -225,12 +226,25 @@ def recompile(model: keras.Model) -> bool:
         >>> recompile(model), len(model.trainable_weights)
         (True, 0)
     """
-    # Keras keeps the arguments of compile() only here; get_compile_config() serializes them,
-    # which would lose custom losses and metrics.
-    config = getattr(model, "_compile_config", None)
-    if not getattr(model, "compiled", False) or config is None:
+    settings = compile_arguments(model)
+    if settings is None:
         return False
-    settings = dict(config.config)
     settings["optimizer"] = fresh_optimizer(model, settings["optimizer"])
     model.compile(**settings)
     return True
+
+
+# The package's only reads of private Keras state (3.15): the arguments compile() was given
+# (get_compile_config() serializes them, losing custom losses and metrics) and each layer's flag
+# at compile time. Keras has no public view of either; tests/test_freezing.py fails if an
+# upgrade moves them.
+def compile_arguments(model: keras.Model) -> dict | None:
+    """The arguments of the model's last ``compile()``, or None if it was never compiled."""
+    config = getattr(model, "_compile_config", None)
+    return dict(config.config) if getattr(model, "compiled", False) and config else None
+
+
+def compiled_flags(model: keras.Model) -> dict | None:
+    """``{layer: trainable}`` as each layer was at the last ``compile()``, or None."""
+    flags = getattr(model, "_compiled_trainable_state", None)
+    return flags if getattr(model, "compiled", False) and isinstance(flags, dict) else None

@@ -4,15 +4,12 @@ Grad-CAM (Selvaraju et al., 2017) weighs each channel of the last convolutional 
 the average gradient of the class score with respect to it, sums the weighted channels, keeps
 the positive part and scales it up to the photo: bright where the evidence is.
 
-The keras-io example (and tf-keras-vis) builds ``keras.Model(model.inputs,
-[model.get_layer(name).output, model.output])``. That breaks on the models transfer learning
-makes: :func:`tlcourse.transfer_classifier` nests the backbone as *one* layer between the
-augmentation layers and the head, and a layer inside the backbone belongs to the backbone's own
-graph, not the outer one ("Graph disconnected", tensorflow#44462, keras#16355). Here the model
-is split instead: the layers before the nested model that holds the feature map run as they
-are, the nested model is cut at its feature map (one sub-model returning the map and its own
-output), and the layers after it run on that output. Every layer runs with ``training=False``:
-augmentation is off and BatchNorm uses its moving statistics, as in ``predict``.
+The keras-io example builds ``keras.Model(model.inputs, [model.get_layer(name).output,
+model.output])``, which fails ("Graph disconnected", keras#16355) on a transfer classifier: the
+backbone is *one* layer of it, and its inner layers belong to its own graph. Here the model is
+split instead: the layers before the nested backbone run as they are, the backbone is cut at
+its feature map (a sub-model returning the map and its output), the layers after it run on
+that output. Every layer runs with ``training=False``, as in ``predict``.
 """
 
 from __future__ import annotations
@@ -28,12 +25,7 @@ from tlcourse.validation import BATCH_SIZE, Interval, Rule, validate_params
 
 __all__ = ["feature_map_layer", "grad_cam"]
 
-_CONVOLUTIONS = (
-    keras.layers.Conv2D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.SeparableConv2D,
-    keras.layers.Conv2DTranspose,
-)
+_CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
 
 def _walk(model, path=()) -> Iterator[tuple]:
@@ -218,11 +210,8 @@ def _scores(output, classes):
 
 
 def _heat_function(forward, size):
-    """``(images, classes or -1) -> maps`` for one model cut.
-
-    Run eagerly: tracing the backbone's forward and backward pass as a ``tf.function`` costs
-    more than the few batches a figure or a notebook explains.
-    """
+    """``(images, classes or -1) -> maps`` for one model cut, run eagerly: a figure explains a
+    few batches, fewer than tracing a ``tf.function`` would pay for."""
 
     def heat(batch, classes):
         with tf.GradientTape() as tape:

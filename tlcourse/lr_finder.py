@@ -53,12 +53,9 @@ class LRFindResult:
     message: str = ""
 
     def __repr__(self) -> str:
-        suggestion = (
-            "None" if self.suggested_lr is None else f"{self.suggested_lr:.3g} ({self.method})"
-        )
+        lr = "None" if self.suggested_lr is None else f"{self.suggested_lr:.3g} ({self.method})"
         return (
-            f"LRFindResult(suggested_lr={suggestion}, {len(self.history)} steps, "
-            f"diverged={self.diverged})"
+            f"LRFindResult(suggested_lr={lr}, {len(self.history)} steps, diverged={self.diverged})"
         )
 
 
@@ -83,23 +80,13 @@ def _cycle_arrays(arrays, batch_size: int):
         yield tuple(None if a is None else a[part] for a in arrays)
 
 
-def _cycle_pydataset(dataset):
-    for index in itertools.cycle(range(len(dataset))):
-        yield _split(dataset[index])
-
-
-def _cycle_tf_data(dataset):
-    for batch in dataset.repeat():
-        yield _split(batch)
-
-
 def _batches(train, batch_size: int):
     """An endless iterator of ``(x, y, sample_weight)`` batches, cycling through ``train``."""
     if isinstance(train, tuple):
         return _cycle_arrays(tuple(train) + (None,) * (3 - len(train)), batch_size)
     if isinstance(train, keras.utils.PyDataset):
-        return _cycle_pydataset(train)
-    return _cycle_tf_data(train)
+        return (_split(train[i]) for i in itertools.cycle(range(len(train))))
+    return (_split(batch) for batch in train.repeat())
 
 
 def _suggest(table: pd.DataFrame) -> tuple[float | None, float | None]:

@@ -46,12 +46,10 @@ def preprocessing(images, mode: str):
         >>> float(preprocessing(np.full((1, 1, 1, 3), 255.0), "tf")[0, 0, 0, 0])
         1.0
     """
-    if mode == "caffe":
+    if mode == "caffe":  # a keras.ops call in a functional model is saved like a layer
+        mean, ones = _CAFFE_MEAN_BGR, (1.0, 1.0, 1.0)
         bgr = keras.ops.flip(images, axis=-1)
-        ones = [1.0, 1.0, 1.0]
-        return keras.layers.Normalization(
-            mean=_CAFFE_MEAN_BGR, variance=ones, name="preprocessing"
-        )(bgr)
+        return keras.layers.Normalization(mean=mean, variance=ones, name="preprocessing")(bgr)
     scale, offset = (1 / 128, -127 / 128) if mode == "lite" else (1 / 127.5, -1.0)
     return keras.layers.Rescaling(scale, offset, name="preprocessing")(images)
 
@@ -141,17 +139,8 @@ def list_backbones() -> pd.DataFrame:
         (18, True)
     """
     columns = ["input_size", "blocks", "preprocessing", "weights_source", "licence", "offline"]
-    rows = [
-        (
-            s.default_input_size,
-            s.num_blocks,
-            s.preprocessing,
-            s.weights_source,
-            s.licence,
-            s.offline,
-        )
-        for s in _REGISTRY.values()
-    ]
+    fields = ["default_input_size", "num_blocks", "preprocessing", "weights_source", "licence"]
+    rows = [[getattr(s, f) for f in fields] + [s.offline] for s in _REGISTRY.values()]
     return pd.DataFrame(rows, columns=columns, index=pd.Index(list(_REGISTRY), name="name"))
 
 

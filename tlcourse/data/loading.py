@@ -46,16 +46,11 @@ SPLITS = ("train", "val", "test")
 class Dataset:
     """Images decoded in memory, split per class, with ready ``tf.data`` pipelines.
 
-    ``class_names`` are sorted (a named idx dataset keeps its label order): label ``i`` is
-    ``class_names[i]``. ``image_size`` is ``(height, width)``, as in every Keras image API.
-    ``files`` and ``labels`` map each split to its files (an idx dataset: official set and
-    index, ``Path("test/00042")``) and int32 labels, sorted by class then path; ``skipped``
-    lists ``(path, reason)`` for files that could not be decoded.
-
-    ``train`` gives batches of ``(float32 images in 0..255 RGB, int32 labels)``, reshuffled
-    every epoch (seeded; the order also depends on TensorFlow's global seed when the pipeline
-    is made, on first use: call ``keras.utils.set_random_seed`` first for the same order every
-    time); ``val`` and ``test`` keep file order and are None for an empty split.
+    Label ``i`` is ``class_names[i]``; ``files`` and ``labels`` map each split to its files
+    (Fashion-MNIST: official set and index, ``Path("test/00042")``) and int32 labels. ``train``
+    reshuffles every epoch (seeded, and by TensorFlow's global seed when first used:
+    ``keras.utils.set_random_seed`` first for the same order); ``val`` and ``test`` keep file
+    order, None when empty.
     """
 
     name: str
@@ -197,20 +192,16 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset, decode it once, split it per class and wrap it in ``tf.data``.
 
-    ``name_or_folder`` is a name from :func:`~tlcourse.data.list_datasets` (``"photos"`` and
-    ``"fashion_mnist"`` ship with tlcourse, the others are downloaded once into
-    ``cache_dir() / "datasets"``; ``origin``, or the environment variable
-    ``TLCOURSE_DATASET_MIRROR``, replaces the address), or a folder with one subfolder per class.
-    Images are decoded with PIL into 8-bit RGB and resized to ``image_size`` (``(height,
-    width)`` or one int): ``resize="crop"`` keeps the centre, ``"pad"`` pads with white. A file
-    that cannot be decoded is left out with a :class:`~tlcourse.data.SkippedImageWarning`.
-
-    Per class, the sorted files are shuffled with ``seed``: the first ``n * test_fraction``
-    (rounded half up) go to test, the next ``n * val_fraction`` to validation, the rest to
-    training, so the test split does not depend on ``val_fraction`` and ``train_per_class=k``
-    keeps the first ``k`` training images (the 5-image subset is inside the 10-image one).
-    Images are float32 RGB in 0..255 (tlcourse backbones preprocess inside the model), labels
-    int32. No augmentation: its layers belong in the model, where they run only in training.
+    ``name_or_folder``: a name from :func:`~tlcourse.data.list_datasets` (downloaded once
+    unless shipped; ``origin`` or ``$TLCOURSE_DATASET_MIRROR`` replaces the address) or a folder
+    with one subfolder per class. Images are decoded into RGB and resized to ``image_size``
+    (``resize="crop"`` keeps the centre, ``"pad"`` pads with white); a file that cannot be
+    decoded is skipped with a :class:`~tlcourse.data.SkippedImageWarning`. Per class, the
+    shuffled files give ``n * test_fraction`` (rounded half up) to test, ``n * val_fraction``
+    to validation, the rest to training: the test split does not depend on ``val_fraction``,
+    and ``train_per_class=5`` is inside ``train_per_class=10``. Batches hold float32 RGB in
+    0..255 (tlcourse backbones preprocess inside the model) and int32 labels; augmentation
+    belongs in the model.
 
     Example:
         >>> load_dataset("fashion_mnist", image_size=32).counts().loc["total"].tolist()
@@ -298,13 +289,9 @@ def _split(class_files, val_fraction, test_fraction, seed, train_per_class):
         }
         if train_per_class is not None:
             if train_per_class > len(parts["train"]):
-                raise invalid_parameter(
-                    "train_per_class",
-                    "load_dataset",
-                    "at most the size of every class's training split (class "
-                    f"{class_name!r} has {len(parts['train'])} training images, of {n})",
-                    train_per_class,
-                )
+                rule = "at most every class's training images (class "
+                rule += f"{class_name!r} has {len(parts['train'])}, of {n})"
+                raise invalid_parameter("train_per_class", "load_dataset", rule, train_per_class)
             parts["train"] = parts["train"][:train_per_class]
         for split, paths in parts.items():
             splits[split].extend((p, class_name) for p in sorted(paths))
