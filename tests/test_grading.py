@@ -335,7 +335,8 @@ def test_grade_command_on_correct_blank_broken_and_garbage(tiny, tmp_path, capsy
     table = pd.read_csv(out, keep_default_na=False).set_index("student")
     assert list(table.index) == ["blank", "broken", "correct", "garbage"]
     assert list(table.columns) == [
-        "q1", "q2", "total", "possible", "status", "reason", "seconds", "sandbox"
+        "q1", "q2", "total", "possible", "status", "reason", "seconds", "sandbox",
+        "autograder", "shard", "feedback",
     ]  # fmt: skip
     assert (table["sandbox"] == "bwrap").all()
     assert table.loc["correct", ["q1", "q2", "total", "status"]].tolist() == [2, 1, 3, "ok"]

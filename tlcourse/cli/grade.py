@@ -39,11 +39,32 @@ def _run_grade(args) -> int:
         fast=args.fast,
         sandbox=not args.no_sandbox,
         limits=limits,
+        shard=args.shard,
+        resume=args.resume,
     )
     counts = table["status"].value_counts()
     statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
     where = "" if not args.no_sandbox else "; graded WITHOUT a sandbox"
     print(f"scores: {args.out} ({len(table)} submission(s): {statuses}{where})")
+    return 0
+
+
+def _run_gradebook(args) -> int:
+    from pathlib import Path
+
+    from tlcourse.grading.gradebook import ScoreFile, merge_shards, write_canvas, write_feedback
+
+    rows, columns = merge_shards([Path(p) for p in args.shards])
+    if args.out:
+        ScoreFile(Path(args.out), columns).replace(rows)
+        print(f"gradebook: {args.out} ({len(rows)} students from {len(args.shards)} table(s))")
+    if args.canvas:
+        name = args.assignment or (rows[0]["autograder"].split("@")[0] if rows else "Grade")
+        write_canvas(rows, Path(args.canvas), name, args.roster)
+        print(f"Canvas import: {args.canvas} (column {name!r})")
+    if args.feedback:
+        write_feedback(rows, columns, Path(args.feedback))
+        print(f"feedback: {len(rows)} file(s) in {args.feedback}/ (no hidden test shown)")
     return 0
 
 
@@ -140,4 +161,39 @@ def add_parser(sub) -> None:
         metavar="GIB",
         help="memory limit per submission in GiB (default: 8)",
     )
+    grade.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="grade only the K-th of N parts of SUBMISSIONS (by a hash of each file name, so a "
+        "late submission moves no one else); merge the tables with `tlcourse gradebook`",
+    )
+    grade.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows already in --out graded with this same autograder, grade the rest",
+    )
     grade.set_defaults(func=_run_grade)
+
+    book = sub.add_parser(
+        "gradebook", help="merge score tables (shards) and export Canvas grades and feedback"
+    )
+    book.add_argument("shards", nargs="+", metavar="SCORES.csv", help="tables of tlcourse grade")
+    book.add_argument("--out", default=None, help="the merged table (CSV)")
+    book.add_argument("--canvas", default=None, metavar="CSV", help="a Canvas gradebook import")
+    book.add_argument(
+        "--roster",
+        default=None,
+        metavar="CSV",
+        help="a Canvas gradebook export: file names matched to SIS Login ID, SIS User ID or ID",
+    )
+    book.add_argument(
+        "--assignment", default=None, help="the Canvas column (default: the assignment name)"
+    )
+    book.add_argument(
+        "--feedback",
+        default=None,
+        metavar="DIR",
+        help="one STUDENT.md per student: public tests and messages, hidden tests only counted",
+    )
+    book.set_defaults(func=_run_gradebook)

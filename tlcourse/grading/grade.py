@@ -28,6 +28,7 @@ from pathlib import Path
 from tlcourse.errors import check_bool, check_int, check_real, invalid_parameter
 from tlcourse.grading.autograder import DIST_DIR, read_test_files, resolve_autograder
 from tlcourse.grading.cgroups import cgroup_support
+from tlcourse.grading.gradebook import ScoreFile, autograder_id, feedback_of, in_shard, parse_shard
 from tlcourse.grading.names import question_names
 from tlcourse.grading.privileges import sandbox_slot, slot_uid
 from tlcourse.grading.processes import ProcessResult, kill_running
@@ -128,33 +129,34 @@ def _log_text(stages: dict, report: dict, checked: dict) -> str:
 
 def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sandbox, limits,
            uid):  # fmt: skip
-    """``(scores or None, status, reason, log text)`` of one submission."""
+    """``(scores or None, status, reason, log text, feedback)`` of one submission."""
     tests = read_test_files(autograder)
     points = {q: float(t.possible) for q, t in tests.items()}
     questions = {q: question_names(t) for q, t in tests.items()}
     assignment = _assignment_name(autograder)
     notebook, problem = prepare_submission(submission, tmp / "submission", assignment)
     if problem:
-        return None, "error", f"grading failed: {problem}", ""
+        return None, "error", f"grading failed: {problem}", "", "{}"
     options = dict(sandbox=sandbox, fast=fast, timeout=timeout, limits=limits, uid=uid)
     worker = run_worker(notebook, questions, tmp / "worker", **options)
     stages = {"worker": worker}
     if worker.process.timed_out:
         reason = f"timed out after {timeout:g} s"
-        return None, "timeout", reason, _log_text(stages, {}, {})
+        return None, "timeout", reason, _log_text(stages, {}, {}), "{}"
     if worker.process.killed_reason:
         reason = f"stopped: the submission {worker.process.killed_reason}"
-        return None, "error", reason, _log_text(stages, {}, {})
+        return None, "error", reason, _log_text(stages, {}, {}), "{}"
     ended_badly = _ended_badly("worker", worker.process)
     if ended_badly:  # its zip may be the kernel's: never read it
-        return None, "error", f"grading failed: {ended_badly}", _log_text(stages, {}, {})
+        return None, "error", f"grading failed: {ended_badly}", _log_text(stages, {}, {}), "{}"
     if worker.overflow:
         reason = f"grading failed: the answers are over {limits.answers >> 20} MiB"
-        return None, "error", reason, _log_text(stages, {}, {})
+        return None, "error", reason, _log_text(stages, {}, {}), "{}"
     report = unpack_answers(worker.sent, tmp / "answers", limits.answers)
     failure = report.get("failure")
     if failure and not report.get("exported"):
-        return None, "error", f"grading failed: {_text(failure)}", _log_text(stages, report, {})
+        log = _log_text(stages, report, {})
+        return None, "error", f"grading failed: {_text(failure)}", log, "{}"
     (tmp / "answers").mkdir(exist_ok=True)
     checker = run_checker(autograder, tmp / "answers", tmp / "checker", **options)
     stages["checker"] = checker
@@ -169,14 +171,14 @@ def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sand
     log = _log_text(stages, report, checked if isinstance(checked, dict) else {})
     if not isinstance(checked, dict) or checked.get("failure"):
         why = checked.get("failure") if isinstance(checked, dict) else "unreadable report"
-        return None, "error", f"checking the answers failed: {_text(why)}", log
-    scores = _scores(checked, points)
+        return None, "error", f"checking the answers failed: {_text(why)}", log, "{}"
+    scores, feedback = _scores(checked, points), feedback_of(checked)
     errors = report.get("errors") if isinstance(report.get("errors"), list) else []
     if failure:
-        return scores, "error", f"grading failed: {_text(failure)}", log
+        return scores, "error", f"grading failed: {_text(failure)}", log, feedback
     if errors:
-        return scores, "error", _error_reason(errors), log
-    return scores, "ok", "", log
+        return scores, "error", _error_reason(errors), log, feedback
+    return scores, "ok", "", log, feedback
 
 
 def grade_submission(
@@ -240,12 +242,13 @@ be a float > 0. Got 0 instead.
         # Graded by root, the sandboxed stages run as the slot's own unprivileged uid.
         uid = slot_uid(slot) if sandbox and os.geteuid() == 0 else None
         try:
-            scores, status, reason, text = _grade(
+            scores, status, reason, text, feedback = _grade(
                 submission, autograder, Path(tmp), timeout=timeout, fast=fast, sandbox=sandbox,
                 limits=limits, uid=uid,
             )  # fmt: skip
         except Exception as error:  # nothing a submission does stops the batch
-            scores, status, reason, text = None, "error", f"grading failed: {error}", ""
+            scores, status, text, feedback = None, "error", "", "{}"
+            reason = f"grading failed: {error}"
     if log is not None:
         try:
             Path(log).parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +267,9 @@ be a float > 0. Got 0 instead.
         "reason": escape_text(reason, 500),
         "seconds": round(time.perf_counter() - start, 1),
         "sandbox": "bwrap" if sandbox else "none",
+        "autograder": autograder_id(autograder, _assignment_name(autograder)),
+        "shard": "1/1",
+        "feedback": feedback,
     }
 
 
@@ -278,6 +284,7 @@ def _failed_row(path: Path, points: dict, sandbox: bool, error: Exception) -> di
         "reason": escape_text(f"grading failed: {type(error).__name__}: {error}", 500),
         "seconds": 0.0,
         "sandbox": "bwrap" if sandbox else "none",
+        "feedback": "{}",
     }
 
 
@@ -302,6 +309,20 @@ def sandbox_description(sandbox: bool) -> str:
     return f"each in a bubblewrap sandbox {user}, {cgroup_support()[1]}"
 
 
+def _duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"3 min 05 s"`` or ``"8 s"``.
+
+    Example:
+        >>> _duration(3725), _duration(185.2), _duration(8.4)
+        ('1 h 02 min', '3 min 05 s', '8 s')
+    """
+    minutes, seconds = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
 def grade_folder(
     submissions: str | os.PathLike | Iterable[str | os.PathLike],
     autograder: str | os.PathLike,
@@ -315,44 +336,41 @@ def grade_folder(
     sandbox: bool = True,
     limits: Limits | None = None,
     progress: Callable[[str], None] | None = print,
+    shard: str | None = None,
+    resume: bool = False,
 ):
     """Grade a folder of submitted notebooks offline into one table of scores.
 
-    Each submission is graded by :func:`grade_submission`: run in a bubblewrap sandbox, its
-    answers exported as data, its tests run outside it through otter's test-file classes. A
-    submission that raises keeps the score of its tests that pass, with status ``error`` and the
-    first error as reason; one that does not finish gets 0 with status ``timeout``; one that
-    cannot be graded at all (not a notebook, another assignment's notebook, over a limit) gets 0
-    with status ``error``. Nothing a submission does stops the batch.
+    Each submission is graded by :func:`grade_submission`. Nothing a submission does stops the
+    batch. With ``out``, each row is written as it finishes (atomically, under a lock:
+    :class:`tlcourse.grading.gradebook.ScoreFile`), so an interrupted batch loses no finished
+    row and ``resume=True`` finishes it.
 
     Args:
         submissions: a folder (its ``*.ipynb`` and ``*.zip`` files; the student is the file name
             without extension) or a list of files.
-        autograder: an autograder zip, or a notebook name resolved in ``dist``
-            (``resolve_autograder``).
-        out: CSV file to write; None to only return the table. Defaults to None.
-        timeout: seconds allowed per submission and stage. Defaults to 600.
-        jobs: submissions graded at the same time. Defaults to 1.
-        dist: build folder for notebook names. Defaults to ``dist``.
-        logs: folder to keep each student's log (``STUDENT.txt``); None to discard.
-            Defaults to None.
-        fast: the notebooks' fast mode, the grader's choice (see :func:`grade_submission`);
-            None for ``TLCOURSE_FAST=1`` in your environment. Defaults to None.
-        sandbox: grade in bubblewrap sandboxes; False grades with your permissions (the CSV
-            says so in its ``sandbox`` column). Defaults to True.
-        limits: resource limits per submission; None for the defaults. Defaults to None.
-        progress: called with one line per graded submission; None for silence. Defaults to
-            ``print``.
+        autograder: an autograder zip, or a notebook name resolved in ``dist``.
+        out: CSV file to write; None to only return the table.
+        timeout: seconds allowed per submission and stage.
+        jobs: submissions graded at the same time.
+        dist: build folder for notebook names.
+        logs: folder to keep each student's log (``STUDENT.txt``, for you: it names hidden
+            tests); None to discard.
+        fast: the notebooks' fast mode (see :func:`grade_submission`); None for
+            ``TLCOURSE_FAST=1`` in your environment.
+        sandbox: grade in bubblewrap sandboxes; False grades with your permissions.
+        limits: resource limits per submission; None for the defaults.
+        progress: called with one line per graded submission, with an estimate of the time
+            left; None for silence.
+        shard: ``"K/N"``: grade only the K-th of N disjoint parts of the submissions, chosen by
+            a hash of each file name (:func:`tlcourse.grading.gradebook.in_shard`).
+        resume: keep the rows of ``out`` graded with this same autograder (its checksum is in
+            the ``autograder`` column) and grade only the others.
 
     Returns:
         A pandas DataFrame, one row per submission in name order: ``student``, one column per
-        question, ``total``, ``possible``, ``status``, ``reason``, ``seconds``, ``sandbox``.
-
-    Raises:
-        InvalidParameterError: no submissions, an unknown autograder, a bad argument, or two
-            submissions with the same student name.
-        SandboxUnavailableError: ``sandbox=True`` and bubblewrap cannot run here; the message
-            says why and how to install it.
+        question, ``total``, ``possible``, ``status``, ``reason``, ``seconds``, ``sandbox``,
+        ``autograder``, ``shard``, ``feedback`` (student-safe JSON).
 
     Example:
         >>> grade_folder("submissions/", "02", jobs=0)
@@ -370,12 +388,25 @@ int >= 1. Got 0 instead.
     sandbox = check_bool("sandbox", sandbox, func)
     if progress is not None and not callable(progress):
         raise invalid_parameter("progress", func, "a function or None", progress)
+    k, n = (1, 1) if shard is None else parse_shard(shard, func)
+    if resume and out is None:
+        raise invalid_parameter("resume", func, "False when there is no 'out' table", resume)
     zip_path = resolve_autograder(autograder, dist)
     points = {q: float(t.possible) for q, t in read_test_files(zip_path).items()}
-    files = submission_files(submissions, func)
+    grader = autograder_id(zip_path, _assignment_name(zip_path))
+    files = [p for p in submission_files(submissions, func) if in_shard(p.stem, k, n)]
     if sandbox:
         require_bwrap()
-    lock, done = threading.Lock(), [0]
+    columns = ["student", *points, "total", "possible", "status", "reason", "seconds", "sandbox",
+               "autograder", "shard", "feedback"]  # fmt: skip
+    store = ScoreFile(Path(out), columns) if out is not None else None
+    kept = []
+    if store is not None:
+        kept = [r for r in store.rows() if resume and r.get("autograder") == grader]
+        store.replace(kept)
+    done_before = {r["student"] for r in kept}
+    todo = [p for p in files if escape_text(p.stem) not in done_before]
+    lock, done, start = threading.Lock(), [0], time.monotonic()
 
     def grade(path: Path) -> dict:
         # Named as the CSV names the student: no control character in a file name either.
@@ -385,32 +416,40 @@ int >= 1. Got 0 instead.
                                    sandbox=sandbox, limits=limits)  # fmt: skip
         except Exception as error:  # one row's error, never the batch's
             row = _failed_row(path, points, sandbox, error)
-        if progress is not None:
-            with lock:
-                done[0] += 1
+        row.update(autograder=grader, shard=f"{k}/{n}")
+        with lock:
+            if store is not None:
+                store.add(row)
+            done[0] += 1
+            if progress is not None:
+                left = (time.monotonic() - start) / done[0] * (len(todo) - done[0])
                 detail = f" ({row['reason']})" if row["reason"] else ""
                 _show(progress, (
-                    f"[{done[0]}/{len(files)}] {row['student']}: {row['total']:g}/"
-                    f"{row['possible']:g} {row['status']}{detail} in {row['seconds']:.0f} s"
+                    f"[{done[0]}/{len(todo)}] {row['student']}: {row['total']:g}/"
+                    f"{row['possible']:g} {row['status']}{detail} in {row['seconds']:.0f} s; "
+                    f"{_duration(left)} left"
                 ))  # fmt: skip
         return row
 
     if progress is not None:
+        part = f" (shard {k}/{n} of {len(submission_files(submissions, func))})" if n > 1 else ""
+        again = f", {len(kept)} already graded" if resume else ""
         _show(progress, (
-            f"Grading {len(files)} submission(s) with {escape_text(zip_path)} ({len(points)} "
-            f"questions, {sum(points.values()):g} points, {timeout:g} s each at most, {jobs} at "
-            f"a time, {sandbox_description(sandbox)}, {'fast' if fast else 'full'} mode)"
+            f"Grading {len(todo)} submission(s){part}{again} with {escape_text(zip_path)} "
+            f"({len(points)} questions, {sum(points.values()):g} points, {timeout:g} s each at "
+            f"most, {jobs} at a time, {sandbox_description(sandbox)}, "
+            f"{'fast' if fast else 'full'} mode)"
         ))  # fmt: skip
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         try:
-            rows = list(pool.map(grade, files))
+            rows = list(pool.map(grade, todo))
         except BaseException:  # Ctrl-C: start nothing more, stop what runs, then re-raise
             pool.shutdown(wait=False, cancel_futures=True)
             kill_running()
             raise
-    columns = ["student", *points, "total", "possible", "status", "reason", "seconds", "sandbox"]
-    table = pd.DataFrame(rows, columns=columns)
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False, encoding="utf-8", errors="backslashreplace")
-    return table
+    if store is None:
+        return pd.DataFrame(rows, columns=columns)
+    order = {escape_text(p.stem): i for i, p in enumerate(files)}
+    final = sorted(store.rows(), key=lambda r: order.get(r["student"], len(order)))
+    store.replace(final)
+    return pd.read_csv(out, keep_default_na=False, dtype={"student": str, "shard": str})
