@@ -82,17 +82,15 @@ def feedback_of(checked: dict) -> str:
     """
     out = {}
     for question, cases in (checked.get("cases") or {}).items():
-        public = [c for c in cases if not c.get("hidden")]
-        hidden = [c for c in cases if c.get("hidden")]
-        out[escape_text(question)] = {
-            "public": [
-                [escape_text(c.get("name")), bool(c.get("passed")),
-                 "" if c.get("passed") else "\n".join(
-                     escape_text(c.get("message"), 1500, lines=True).strip().splitlines()[-_MESSAGE_LINES:])]
-                for c in public
-            ],
-            "hidden": [len(hidden), sum(bool(c.get("passed")) for c in hidden)],
-        }  # fmt: skip
+        public, hidden = [], []
+        for case in cases:
+            if case.get("hidden"):
+                hidden.append(bool(case.get("passed")))
+                continue
+            message = escape_text(case.get("message"), 1500, lines=True).strip().splitlines()
+            message = "" if case.get("passed") else "\n".join(message[-_MESSAGE_LINES:])
+            public.append([escape_text(case.get("name")), bool(case.get("passed")), message])
+        out[escape_text(question)] = {"public": public, "hidden": [len(hidden), sum(hidden)]}
     return json.dumps(out)
 
 
