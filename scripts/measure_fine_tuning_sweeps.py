@@ -151,14 +151,18 @@ def run(seeds):
             row.update(seed=seed, val_majority=majority)
         rows += found
         print(f"seed {seed}: {len(found)} rows", flush=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    commit = subprocess.run(  # of the tlcourse imported, which may not be this checkout's
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=Path(tl.__file__).parent,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     return pd.DataFrame(rows).assign(
         image_size=SIZE,
         head_epochs=HEAD_EPOCHS,
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
-        commit=commit,
+        commit=f"tlcourse@{commit or 'unknown'}",
         date=datetime.date.today().isoformat(),
         keras=keras.__version__,
     )

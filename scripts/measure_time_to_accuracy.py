@@ -144,12 +144,16 @@ def transfer(data, splits, size, head_epochs, fine_tune_epochs):
 
 
 def machine() -> dict:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    commit = subprocess.run(  # of the tlcourse imported, which may not be this checkout's
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=Path(tl.__file__).parent,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "commit": commit,
+        "commit": f"tlcourse@{commit or 'unknown'}",
         "date": datetime.date.today().isoformat(),
         "tensorflow_keras": f"keras {keras.__version__}",
     }
