@@ -68,132 +68,79 @@ def _run_gradebook(args) -> int:
     return 0
 
 
+def _add(parser, *specs) -> None:
+    """``(flags, help, options)`` triples as arguments of ``parser``."""
+    for flags, text, options in specs:
+        parser.add_argument(*flags.split(), help=text, **options)
+
+
 def add_parser(sub) -> None:
-    """Add the ``assign`` and ``grade`` subcommands to ``sub`` (argparse subparsers)."""
+    """Add the ``assign``, ``grade`` and ``gradebook`` subcommands to ``sub``."""
     assign = sub.add_parser(
         "assign", help="student notebooks and autograders from the master notebooks (otter)"
     )
-    assign.add_argument(
-        "--masters",
-        default="notebooks/masters",
-        help="folder of master notebooks (default: notebooks/masters)",
-    )
-    assign.add_argument(
-        "--out",
-        default="dist",
-        help="build folder for otter's output and the autograder zips (default: dist)",
-    )
-    assign.add_argument(
-        "--student-dir",
-        default="notebooks/student",
-        help="where the student notebooks are written (default: notebooks/student)",
-    )
-    assign.add_argument(
-        "--run-tests",
-        action="store_true",
-        help="let otter execute each solutions notebook against its tests "
-        "(slow; set TLCOURSE_FAST=1 for the fast mode)",
-    )
-    assign.add_argument(
-        "--colab",
-        action="store_true",
-        help="also build Colab versions (notebook + tests/ folder + zip) in OUT/colab/",
-    )
-    assign.add_argument(
-        "--colab-install",
-        default=None,
-        metavar="REQUIREMENT",
-        help="pip requirement the Colab versions install tlcourse from, e.g. "
-        "'tlcourse @ git+https://github.com/ORG/REPO' (implies --colab)",
-    )
+    _add(
+        assign,
+        ("--masters", "folder of master notebooks (default: notebooks/masters)",
+         {"default": "notebooks/masters"}),
+        ("--out", "build folder for otter's output and the autograder zips (default: dist)",
+         {"default": "dist"}),
+        ("--student-dir", "where the student notebooks are written (default: notebooks/student)",
+         {"default": "notebooks/student"}),
+        ("--run-tests", "let otter execute each solutions notebook against its tests (slow; set "
+         "TLCOURSE_FAST=1 for the fast mode)", {"action": "store_true"}),
+        ("--colab", "also build Colab versions (notebook + tests/ folder + zip) in OUT/colab/",
+         {"action": "store_true"}),
+        ("--colab-install", "pip requirement the Colab versions install tlcourse from, e.g. "
+         "'tlcourse @ git+https://github.com/ORG/REPO' (implies --colab)",
+         {"default": None, "metavar": "REQUIREMENT"}),
+    )  # fmt: skip
     assign.set_defaults(func=_run_assign)
 
     grade = sub.add_parser(
         "grade", help="grade a folder of submitted notebooks offline (otter run) into a CSV"
     )
-    grade.add_argument(
-        "submissions",
-        metavar="SUBMISSIONS",
-        help="folder of submitted .ipynb (or otter .zip) files, one per student",
-    )
-    grade.add_argument(
-        "--autograder",
-        required=True,
-        help="autograder zip, or a notebook name such as 02 or "
-        "02_training_from_scratch, looked up in --dist",
-    )
-    grade.add_argument(
-        "--out",
-        default="scores.csv",
-        help="CSV of scores, one row per student (default: scores.csv)",
-    )
-    grade.add_argument(
-        "--timeout",
-        type=float,
-        default=600,
-        help="seconds per submission before it is stopped (default: 600)",
-    )
-    grade.add_argument(
-        "--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)"
-    )
-    grade.add_argument(
-        "--dist", default="dist", help="build folder of `tlcourse assign` (default: dist)"
-    )
-    grade.add_argument(
-        "--logs", default=None, metavar="DIR", help="keep otter's output per student in DIR"
-    )
-    grade.add_argument(
-        "--fast",
-        action="store_true",
-        help="run the notebooks in fast mode: the grader sets FAST = True right after each "
-        "notebook's parameters cell, whatever the student wrote there",
-    )
-    grade.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="run submissions WITHOUT the bubblewrap sandbox, with your permissions (only for "
-        "submissions you trust; the CSV says so per row)",
-    )
-    grade.add_argument(
-        "--memory",
-        type=float,
-        default=None,
-        metavar="GIB",
-        help="memory limit per submission in GiB (default: 8)",
-    )
-    grade.add_argument(
-        "--shard",
-        default=None,
-        metavar="K/N",
-        help="grade only the K-th of N parts of SUBMISSIONS (by a hash of each file name, so a "
-        "late submission moves no one else); merge the tables with `tlcourse gradebook`",
-    )
-    grade.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep the rows already in --out graded with this same autograder, grade the rest",
-    )
+    _add(
+        grade,
+        ("submissions", "folder of submitted .ipynb (or otter .zip) files, one per student",
+         {"metavar": "SUBMISSIONS"}),
+        ("--autograder", "autograder zip, or a notebook name such as 02 or "
+         "02_training_from_scratch, looked up in --dist", {"required": True}),
+        ("--out", "CSV of scores, one row per student, written as each finishes (default: "
+         "scores.csv)", {"default": "scores.csv"}),
+        ("--timeout", "seconds per submission before it is stopped (default: 600)",
+         {"type": float, "default": 600}),
+        ("--jobs", "submissions graded at the same time (default: 1)", {"type": int, "default": 1}),
+        ("--dist", "build folder of `tlcourse assign` (default: dist)", {"default": "dist"}),
+        ("--logs", "keep each student's log in DIR (for you: it names hidden tests)",
+         {"default": None, "metavar": "DIR"}),
+        ("--fast", "run the notebooks in fast mode: the grader sets FAST = True right after "
+         "each notebook's parameters cell, whatever the student wrote there",
+         {"action": "store_true"}),
+        ("--no-sandbox", "run submissions WITHOUT the bubblewrap sandbox, with your permissions "
+         "(only for submissions you trust; the CSV says so per row)", {"action": "store_true"}),
+        ("--memory", "memory limit per submission in GiB (default: 8)",
+         {"type": float, "default": None, "metavar": "GIB"}),
+        ("--shard", "grade only the K-th of N parts of SUBMISSIONS (by a hash of each file "
+         "name, so a late submission moves no one else); merge with `tlcourse gradebook`",
+         {"default": None, "metavar": "K/N"}),
+        ("--resume", "keep the rows already in --out graded with this same autograder, grade "
+         "the rest", {"action": "store_true"}),
+    )  # fmt: skip
     grade.set_defaults(func=_run_grade)
 
     book = sub.add_parser(
         "gradebook", help="merge score tables (shards) and export Canvas grades and feedback"
     )
-    book.add_argument("shards", nargs="+", metavar="SCORES.csv", help="tables of tlcourse grade")
-    book.add_argument("--out", default=None, help="the merged table (CSV)")
-    book.add_argument("--canvas", default=None, metavar="CSV", help="a Canvas gradebook import")
-    book.add_argument(
-        "--roster",
-        default=None,
-        metavar="CSV",
-        help="a Canvas gradebook export: file names matched to SIS Login ID, SIS User ID or ID",
-    )
-    book.add_argument(
-        "--assignment", default=None, help="the Canvas column (default: the assignment name)"
-    )
-    book.add_argument(
-        "--feedback",
-        default=None,
-        metavar="DIR",
-        help="one STUDENT.md per student: public tests and messages, hidden tests only counted",
-    )
+    _add(
+        book,
+        ("shards", "tables of `tlcourse grade`", {"nargs": "+", "metavar": "SCORES.csv"}),
+        ("--out", "the merged table (CSV)", {"default": None}),
+        ("--canvas", "a Canvas gradebook import CSV", {"default": None, "metavar": "CSV"}),
+        ("--roster", "a Canvas gradebook export: file names matched to its SIS Login ID, SIS "
+         "User ID or ID", {"default": None, "metavar": "CSV"}),
+        ("--assignment", "the Canvas column (default: the assignment name)", {"default": None}),
+        ("--feedback", "one STUDENT.md per student: public tests and their messages, hidden "
+         "tests only counted", {"default": None, "metavar": "DIR"}),
+    )  # fmt: skip
     book.set_defaults(func=_run_gradebook)

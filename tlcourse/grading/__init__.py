@@ -1,36 +1,12 @@
-"""Instructor tools for the graded notebooks: student versions, autograders, offline grading.
+"""Instructor tools for the graded notebooks: student versions, autograders, grading.
 
-The course notebooks are otter-grader "master" notebooks (``notebooks/masters/NN_slug.ipynb``):
-solutions, public and hidden tests in one file. Two functions cover the instructor's job:
-
-- :func:`assign_all` runs ``otter assign`` on every master into ``dist/NN_slug/`` (student
-  notebook, autograder notebook with solutions, autograder zip renamed without its timestamp to
-  ``dist/NN_slug/autograder/NN_slug-autograder.zip``), normalises the student notebook through
-  nbformat (no outputs, cell ids numbered, only the notebook metadata Jupyter and otter need) so
-  that regenerating gives byte-identical files, refuses a student notebook that shows a solution
-  line or a hidden test (:func:`find_leaks`), and copies it to ``notebooks/student/``. With
-  ``colab=True`` it also builds the Colab versions (:func:`assign_colab`), which need their tests
-  as files.
-- :func:`grade_folder` grades every submission in a folder into one table: one row per student,
-  one column per question, ``total``, ``possible``, ``status`` (``ok``, ``error`` or
-  ``timeout``), ``reason``, ``seconds`` and ``sandbox``. Each submission runs in a bubblewrap
-  sandbox (:mod:`~tlcourse.grading.sandbox`) in the worker (``python -m
-  tlcourse.grading.worker``), which exports each question's answers as data
-  (:mod:`~tlcourse.grading.answers`); the tests, public and hidden, then run outside it in the
-  checker (``python -m tlcourse.grading.checker``), through otter's test-file classes, against
-  those answers read back (:mod:`~tlcourse.grading.restore`). The threat model is in
-  ``notebooks/README.md``.
-
-One module per concept: :mod:`~tlcourse.grading.notebooks` (nbformat), :mod:`.assign`,
-:mod:`.leaks`, :mod:`.autograder` (otter's test-file classes), :mod:`.names` (what a question's
-tests read), :mod:`.answers` and :mod:`.restore` (answers as data, both ways),
-:mod:`.keras_files` (model files inspected before they load), :mod:`.archive` (the worker's zip,
-checked before it is opened), :mod:`.worker`, :mod:`.checker`, :mod:`.sandbox` (bubblewrap and
-limits), :mod:`.privileges` (never root inside), :mod:`.cgroups` (a CPU share and a process count
-per sandbox), :mod:`.clock` (a time limit a busy machine cannot use up), :mod:`.runner` (the two
-stages), :mod:`.processes`, :mod:`.text` (submission text made safe to print),
-:mod:`.submissions`, :mod:`.grade`, and :mod:`.student` (the student side: finding the notebook
-file for ``grader.check``).
+:func:`assign_all` runs ``otter assign`` on every master notebook (solutions, public and hidden
+tests in one file) into ``dist/NN_slug/`` and copies the checked student notebook to
+``notebooks/student/``. :func:`grade_folder` grades a folder of submissions into one table:
+each notebook runs in a sandbox (the worker) that exports its answers as data, and the tests
+run in another (the checker) against those answers only; ``tlcourse gradebook`` merges shards
+and writes Canvas grades and feedback (:mod:`.gradebook`). The threat model is in
+``notebooks/README.md``.
 """
 
 from tlcourse.grading.assign import (

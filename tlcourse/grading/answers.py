@@ -185,15 +185,6 @@ class _Encoder:
 def export_answers(namespace: dict, names: dict, folder: str) -> dict:
     """Write the values of ``names`` from ``namespace`` into ``folder`` as data.
 
-    Args:
-        namespace: the student kernel's globals.
-        names: ``{name: [attributes the tests read on it]}`` (see
-            :func:`tlcourse.grading.names.question_names`).
-        folder: an existing empty folder; ``answers.json`` and the data files go there.
-
-    Returns:
-        ``{name: reason}`` for the names that could not be exported (also in the JSON file).
-
     Example:
         >>> import tempfile
         >>> folder = tempfile.mkdtemp()

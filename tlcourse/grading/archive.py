@@ -31,14 +31,6 @@ def zip_problem(
 ) -> str | None:
     """Why the zip at ``path`` must not be opened, or None when ``zipfile`` may open it.
 
-    Args:
-        path: the file.
-        max_members: the most members allowed.
-        max_directory_bytes: the largest central directory allowed, in bytes.
-
-    Returns:
-        A short reason, or None.
-
     Example:
         >>> import io, tempfile, zipfile
         >>> path = tempfile.mktemp(suffix=".zip")

@@ -115,22 +115,6 @@ def assign_notebook(
     ``student_dir``. The zip is not reproducible byte for byte (otter stamps times into it), so
     it belongs to a build folder, not to version control.
 
-    Args:
-        master: the master notebook.
-        out: build folder. Defaults to ``dist``.
-        student_dir: where the student notebook is copied; None to leave it in ``out`` only.
-            Defaults to ``notebooks/student``.
-        run_tests: let otter execute the solutions against every test (a full run of the
-            notebook, in fast mode if ``TLCOURSE_FAST=1``). Defaults to False.
-
-    Returns:
-        An :class:`AssignedNotebook`.
-
-    Raises:
-        InvalidParameterError: ``master`` is not an existing ``.ipynb`` file.
-        GradingError: otter assign failed, or the student notebook shows solution or hidden-test
-            lines (see ``find_leaks``).
-
     Example:
         >>> assign_notebook("missing.ipynb")
         Traceback (most recent call last):
@@ -220,21 +204,6 @@ def assign_colab(
     and writes ``OUT/NAME/NAME.ipynb`` (its first cell installs otter-grader), ``OUT/NAME/tests/``
     (public tests only) and ``OUT/NAME.zip`` of both, for students to upload and unzip in Colab.
 
-    Args:
-        master: the master notebook.
-        out: folder of the Colab versions. Defaults to ``dist/colab``.
-        install: a pip requirement for tlcourse, e.g.
-            ``"tlcourse @ git+https://github.com/ORG/REPO"``, installed by a cell after otter's;
-            None adds no such cell. Defaults to None.
-
-    Returns:
-        The folder ``OUT/NAME``.
-
-    Raises:
-        InvalidParameterError: ``master`` is not an existing ``.ipynb`` file, or ``install`` is
-            not a string.
-        GradingError: otter assign failed, or the notebook would show a solution.
-
     Example:
         >>> assign_colab("notebooks/masters/01_why_transfer_learning.ipynb", install=3)
         Traceback (most recent call last):
@@ -287,26 +256,6 @@ def assign_all(
     """Regenerate every student notebook and autograder from the master notebooks.
 
     Calls :func:`assign_notebook` on each ``*.ipynb`` of ``masters``, in name order.
-
-    Args:
-        masters: folder of master notebooks. Defaults to ``notebooks/masters``.
-        out: build folder for otter's output. Defaults to ``dist``.
-        student_dir: folder of the published student notebooks; None to skip publishing.
-            Defaults to ``notebooks/student``.
-        run_tests: let otter execute each solutions notebook against its tests. Defaults to
-            False.
-        colab: also build the Colab versions in ``OUT/colab`` (:func:`assign_colab`).
-            Defaults to False.
-        colab_install: pip requirement for tlcourse in the Colab versions (see
-            :func:`assign_colab`). Defaults to None.
-        progress: called with one line per notebook; None for silence. Defaults to ``print``.
-
-    Returns:
-        One :class:`AssignedNotebook` per master.
-
-    Raises:
-        InvalidParameterError: ``masters`` is not a folder holding ``.ipynb`` files.
-        GradingError: as :func:`assign_notebook`.
 
     Example:
         >>> assign_all("no-such-folder")

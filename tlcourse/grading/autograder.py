@@ -32,15 +32,6 @@ def read_test_files(autograder: str | os.PathLike) -> dict:
     Each ``tests/NAME.py`` of the zip is parsed by ``otter.test_files.create_test_file`` (an
     ``OKTestFile`` or an ``ExceptionTestFile``, as otter itself would when grading).
 
-    Args:
-        autograder: an autograder zip written by ``otter assign``.
-
-    Returns:
-        ``{question: otter TestFile}`` in natural order (``q2`` before ``q10``).
-
-    Raises:
-        InvalidParameterError: not a readable zip, a test file otter cannot read, or no tests.
-
     Example:
         >>> import zipfile, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "a.zip")
@@ -80,16 +71,6 @@ def read_test_files(autograder: str | os.PathLike) -> dict:
 def autograder_questions(autograder: str | os.PathLike) -> dict[str, float]:
     """Read the questions and their points from an autograder zip.
 
-    Args:
-        autograder: an autograder zip written by ``otter assign``.
-
-    Returns:
-        ``{question: points}`` in natural order (``q2`` before ``q10``), the points as otter
-        resolves them (``TestFile.possible``).
-
-    Raises:
-        InvalidParameterError: not a readable zip with otter tests in ``tests/``.
-
     Example:
         >>> import zipfile, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "a.zip")
@@ -105,18 +86,6 @@ def autograder_questions(autograder: str | os.PathLike) -> dict[str, float]:
 
 def resolve_autograder(name_or_path: str | os.PathLike, dist: str | os.PathLike = DIST_DIR) -> Path:
     """Find an autograder zip from a path or from a notebook's name in the build folder.
-
-    Args:
-        name_or_path: an autograder zip; a folder written by ``assign_notebook``
-            (``dist/02_training_from_scratch``); or a notebook name or its unambiguous start
-            (``"02_training_from_scratch"``, ``"02"``), looked up in ``dist``.
-        dist: build folder of ``assign_all``. Defaults to ``dist``.
-
-    Returns:
-        Path of the zip.
-
-    Raises:
-        InvalidParameterError: nothing or several zips match; the message lists what exists.
 
     Example:
         >>> resolve_autograder("01", dist="no-such-folder")

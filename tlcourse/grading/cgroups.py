@@ -93,10 +93,6 @@ def _usable(folder: Path, version: int, controllers: list[str]) -> bool:
 def cgroup_support() -> tuple[dict[str, _Place], str]:
     """Where sandbox cgroups can be made here, and a one-line description.
 
-    Returns:
-        ``({controller: place}, description)``; the dict is empty where none can be made,
-        and the description then says why.
-
     Example:
         >>> places, description = cgroup_support()
         >>> set(places) <= {"cpu", "pids"} and isinstance(description, str)
@@ -192,15 +188,7 @@ class SandboxGroup:
 
 
 def sandbox_group(processes: int) -> SandboxGroup | None:
-    """A new group for one sandbox, or None where cgroups cannot be made here.
-
-    Args:
-        processes: ``pids.max``, the processes and threads of the whole sandbox together.
-
-    Returns:
-        A :class:`SandboxGroup` (call :meth:`~SandboxGroup.remove` when the sandbox is done), or
-        None.
-    """
+    """A new group for one sandbox, or None where cgroups cannot be made here."""
     places, _ = cgroup_support()
     if not places:
         return None

@@ -39,17 +39,6 @@ def _answer_names(names, trusted: dict) -> list[str]:
 def question_namespace(values: dict, names, trusted: dict) -> tuple[dict, dict]:
     """The globals one question's tests run in, and the answers left out of them.
 
-    Args:
-        values: the question's answers, as restored.
-        names: the names its tests read (:func:`tlcourse.grading.names.question_names`).
-        trusted: the grader's own names (modules, ``FAST``).
-
-    Returns:
-        ``(namespace, ignored)``: ``namespace`` holds the answers named in ``names`` that are
-        not the grader's, then ``trusted``, then a fresh copy of the builtins (a test that
-        changes one changes it for its own question only); ``ignored`` maps every other
-        answer to why it was left out.
-
     Example:
         >>> namespace, ignored = question_namespace({"x": 1, "abs": 2}, ["x"], {"FAST": True})
         >>> namespace["x"], "abs" in namespace, namespace["__builtins__"]["abs"] is abs
@@ -68,16 +57,9 @@ def question_namespace(values: dict, names, trusted: dict) -> tuple[dict, dict]:
 
 
 def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fast: bool) -> dict:
-    """Run every test of an autograder against the answers exported for each question.
-
-    Args:
-        autograder: the autograder zip.
-        answers: folder with one subfolder of exported answers per question.
-        fast: the grader's fast mode, the ``FAST`` the tests see.
-
-    Returns:
-        ``{"scores": {q: points}, "possible": {q: points}, "cases": {q: [{"name", "hidden",
-        "points", "passed", "message"}]}, "refused": {q: {name: reason}}, "failure": None}``.
+    """Run every test of an autograder against the answers exported for each question:
+    ``{"scores": {q: points}, "possible": {q: points}, "cases": {q: [{"name", "hidden",
+    "points", "passed", "message"}]}, "refused": {q: {name: reason}}, "failure": None}``.
 
     Example:
         >>> import tempfile, zipfile, os

@@ -84,12 +84,7 @@ class StageClock:
         return self.seconds >= self.timeout or self.wall >= self.timeout * LONGEST
 
     def tick(self, pid: int, stages: int) -> None:
-        """Count the time since the last tick for the stage whose process is ``pid``.
-
-        Args:
-            pid: the stage's process (its whole tree is measured).
-            stages: the stages running now, this one included (for the fair share).
-        """
+        """Count the time since the last tick for the stage whose process is ``pid``."""
         now = time.perf_counter()
         interval, self._last = now - self._last, now
         times = _task_times(_tree(pid))

@@ -193,30 +193,17 @@ def grade_submission(
 ) -> dict:
     """Grade one submission: run it in a sandbox, then its tests outside it, each time-limited.
 
-    Args:
-        submission: a notebook (or an otter submission zip holding one).
-        autograder: the autograder zip (see ``resolve_autograder``).
-        timeout: seconds allowed to each of the two stages (running the notebook, checking
-            its answers) before it is killed with everything it started. Defaults to 600.
-        log: file to keep the processes' output and which tests passed in; None to discard
-            it. Defaults to None.
-        fast: run the notebook in its fast mode: ``FAST`` is set right after the cell tagged
-            ``parameters``, whatever that cell says; None for ``TLCOURSE_FAST=1`` in the
-            grader's environment. Defaults to None.
-        sandbox: run the submission in a bubblewrap sandbox; False runs it with your
-            permissions (only for submissions you trust). Defaults to True.
-        limits: resource limits (:class:`tlcourse.grading.sandbox.Limits`); None for the
-            defaults. Defaults to None.
+    ``timeout`` bounds each of the two stages (running the notebook, checking its answers);
+    ``log`` keeps the processes' output and which tests passed (for you: it names hidden
+    tests); ``fast`` sets ``FAST`` right after the cell tagged ``parameters`` (None:
+    ``TLCOURSE_FAST=1`` in your environment); ``sandbox=False`` runs the submission with your
+    permissions (only for submissions you trust).
 
-    Returns:
-        ``{"student": file stem, question: score..., "total", "possible", "status", "reason",
-        "seconds", "sandbox"}``; ``status`` is ``"ok"`` (ran without errors), ``"error"`` (a
-        cell raised: partial score, the first error in ``reason``; or grading failed: 0) or
-        ``"timeout"`` (killed: 0); ``sandbox`` is ``"bwrap"`` or ``"none"``.
-
-    Raises:
-        InvalidParameterError: a bad argument, or an autograder that is not an otter zip.
-        SandboxUnavailableError: ``sandbox=True`` and bubblewrap cannot run here.
+    Returns ``{"student", question: score..., "total", "possible", "status", "reason",
+    "seconds", "sandbox", "autograder", "shard", "feedback"}``; ``status`` is ``"ok"``,
+    ``"error"`` (a cell raised: partial score, the first error in ``reason``; or grading
+    failed: 0) or ``"timeout"`` (killed: 0); ``feedback`` is student-safe JSON
+    (:func:`tlcourse.grading.gradebook.feedback_of`).
 
     Example:
         >>> grade_submission("alice.ipynb", "a.zip", timeout=0)

@@ -87,12 +87,6 @@ def _object_problem(item: dict, functions: frozenset[str]) -> str | None:
 def config_problem(config) -> str | None:
     """Why a model's parsed ``config.json`` must not be deserialised, or None.
 
-    Args:
-        config: the parsed ``config.json``.
-
-    Returns:
-        The first reason found, or None.
-
     Example:
         >>> config_problem({"class_name": "Sequential", "module": "keras", "config": {
         ...     "layers": [{"class_name": "Lambda", "module": "keras.layers", "config": {}}]}})
@@ -188,17 +182,7 @@ def _restore_settings(settings: dict) -> None:
 
 
 def load_model(path: str | Path):
-    """Load a submission's ``.keras`` file after the checks the module docstring lists.
-
-    Args:
-        path: the ``.keras`` file.
-
-    Returns:
-        The ``keras.Model``.
-
-    Raises:
-        ValueError: the file is refused; the message says why.
-    """
+    """Load a submission's ``.keras`` file after the checks the module docstring lists."""
     import keras
     import numpy as np
 

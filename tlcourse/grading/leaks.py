@@ -93,13 +93,6 @@ def find_leaks(master, student) -> list[str]:
     in a public part of the master. Lines such as ``...`` or ``)`` are ignored. Markers outside a
     raw ``# BEGIN SOLUTION`` block are a classic mistake: otter then leaves the solution in.
 
-    Args:
-        master: path, dict or ``NotebookNode`` of the master notebook.
-        student: path, dict or ``NotebookNode`` of its student version.
-
-    Returns:
-        The leaked lines, sorted; empty when nothing leaks.
-
     Example:
         >>> master = {"cells": [
         ...     {"cell_type": "raw", "source": "# BEGIN QUESTION\\nname: q1"},

@@ -78,16 +78,6 @@ class _Reads(ast.NodeVisitor):
 def code_names(code: str) -> dict[str, list[str]]:
     """The free names of Python code (or a doctest) and the attributes read on each.
 
-    Args:
-        code: Python source, or doctest text (``>>> ...`` lines, as in otter's OK format).
-
-    Returns:
-        ``{name: sorted attributes read on it}``, without the names the code binds itself and
-        without :data:`TRUSTED_NAMES`.
-
-    Raises:
-        SyntaxError: the code does not parse.
-
     Example:
         >>> code_names(">>> assert model.output_shape == (None, data.num_classes)")
         {'data': ['num_classes'], 'model': ['output_shape']}
@@ -108,13 +98,6 @@ def code_names(code: str) -> dict[str, list[str]]:
 
 def question_names(test_file) -> dict[str, list[str]]:
     """The names (and attributes) every test case of one otter test file reads.
-
-    Args:
-        test_file: an otter ``TestFile`` (``OKTestFile``: doctest bodies; ``ExceptionTestFile``:
-            otter calls each test function with the globals named by its parameters).
-
-    Returns:
-        ``{name: sorted attributes}`` over all the file's test cases.
 
     Example:
         >>> from otter.test_files import OKTestFile

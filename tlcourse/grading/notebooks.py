@@ -35,13 +35,6 @@ def cell_source(cell) -> str:
 def read_notebook(notebook) -> nbformat.NotebookNode:
     """Read a notebook from a path, or wrap a dict read elsewhere, as an nbformat node.
 
-    Args:
-        notebook: a path (``str`` or ``os.PathLike``) or a notebook dict / ``NotebookNode``.
-
-    Returns:
-        A ``NotebookNode`` (a copy when given a dict; not validated, so that partial
-        notebooks can be inspected).
-
     Example:
         >>> read_notebook({"cells": [{"cell_type": "raw", "source": "x"}]}).cells[0].source
         'x'
@@ -62,12 +55,6 @@ def normalize_notebook(notebook) -> nbformat.NotebookNode:
     ``tags``, ``otter``), and the notebook keeps only ``kernelspec`` (the standard ``python3``
     kernel), ``language_info`` (the language name) and ``otter`` (assignment name and public
     tests). The result passes ``nbformat.validate``.
-
-    Args:
-        notebook: a notebook as a dict (``json.load``) or ``nbformat.NotebookNode``.
-
-    Returns:
-        A normalised ``NotebookNode``; the input is not changed.
 
     Example:
         >>> nb = {"cells": [{"cell_type": "code", "id": "x1", "source": "1", "metadata":

@@ -93,12 +93,6 @@ def drop_privileges(uid: int) -> None:
 
     Needs :data:`DROP_CAPABILITIES`. Run by the worker and the checker inside the sandbox,
     before anything of the submission is read or run.
-
-    Args:
-        uid: the unprivileged uid (:func:`slot_uid`).
-
-    Raises:
-        RuntimeError: a capability or a privileged id is left (never grade then).
     """
     libc = ctypes.CDLL(None, use_errno=True)
     for capability in range(64):  # the bounding set: past the last one, EINVAL is harmless

@@ -114,21 +114,6 @@ def run_process(
     The time limit is counted by :class:`~tlcourse.grading.clock.StageClock` over the
     processes running through this function at that moment.
 
-    Args:
-        command: the program and its arguments.
-        cwd: working folder of the child.
-        env: its whole environment.
-        timeout: seconds before it is killed (see above).
-        output_limit: bytes of its standard output and error kept. Defaults to 4 MiB.
-        pass_fds: file descriptors the child inherits. Defaults to ().
-        watchdog: called about twice a second with the child's pid; a non-empty string it
-            returns kills the child, and becomes ``killed_reason``. Defaults to None.
-        on_start: called with the ``Popen`` once started (e.g. to close the parent's end of a
-            pipe). Defaults to None.
-
-    Returns:
-        A :class:`ProcessResult`.
-
     Example:
         >>> import sys
         >>> result = run_process([sys.executable, "-c", "print('hi')"], cwd=".", env={},

@@ -224,16 +224,6 @@ def _reject_constant(name: str):
 def restore_answers(folder: str | os.PathLike, names=None) -> tuple[dict, dict]:
     """Read the answers one question exported, as untrusted data.
 
-    Args:
-        folder: the folder :func:`tlcourse.grading.answers.export_answers` wrote, copied out
-            of the sandbox.
-        names: the names to read back (the others are never decoded: a file the submission
-            slipped in under another name is not even opened); None for all. Defaults to None.
-
-    Returns:
-        ``(values, refused)``: ``{name: value}`` for every name that could be read back, and
-        ``{name: reason}`` for the others (the export's refusals and what failed here).
-
     Example:
         >>> import tempfile
         >>> from tlcourse.grading.answers import export_answers

@@ -213,20 +213,6 @@ def run_worker(
 ) -> Stage:  # fmt: skip
     """Run the submission ``notebook`` in the worker; ``Stage.sent`` is its answers zip.
 
-    Args:
-        notebook: the prepared submission (named as its otter init cell expects).
-        questions: ``{question: {name: [attributes]}}``, what to export for each question.
-        folder: an empty private folder of the grader for this stage.
-        sandbox: run in bubblewrap.
-        fast: the grader's fast mode.
-        timeout: seconds before the whole stage is killed.
-        limits: the resource limits.
-        uid: the unprivileged user the stage runs as (graded by root), or None for the
-            grader's own. Defaults to None.
-
-    Returns:
-        A :class:`Stage`.
-
     Example:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
@@ -254,9 +240,6 @@ def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
     uncompressed as the worker writes them, each read with a size cap (its declared size
     first); anything else in the zip is ignored, and a zip that cannot be read means nothing
     was exported.
-
-    Returns:
-        The worker's report, or ``{"failure": why}`` when the zip is unusable.
 
     Example:
         >>> import tempfile
@@ -313,20 +296,6 @@ def run_checker(
     timeout: float, limits: Limits, uid: int | None = None,
 ) -> Stage:  # fmt: skip
     """Run the tests against the unpacked ``answers``; ``Stage.sent`` is the JSON report.
-
-    Args:
-        autograder: the autograder zip (copied into the checker's inputs).
-        answers: the folder :func:`unpack_answers` filled (moved into the checker's inputs).
-        folder: an empty private folder of the grader for this stage.
-        sandbox: run in bubblewrap.
-        fast: the grader's fast mode, the ``FAST`` the tests see.
-        timeout: seconds before the stage is killed.
-        limits: the resource limits.
-        uid: the unprivileged user the stage runs as (graded by root), or None for the
-            grader's own. Defaults to None.
-
-    Returns:
-        A :class:`Stage`.
 
     Example:
         >>> import tempfile

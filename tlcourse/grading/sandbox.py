@@ -71,20 +71,6 @@ class Limits:
     Example:
         >>> Limits(memory=2 << 30).memory
         2147483648
-
-    Attributes:
-        memory: bytes of address space per process (``RLIMIT_AS``), and of resident memory
-            of the whole sandbox, watched from outside. Defaults to 8 GiB.
-        cpu_seconds: CPU seconds per process (``RLIMIT_CPU``); None for the time limit times
-            the number of CPUs. Defaults to None.
-        file_size: bytes of the largest file written (``RLIMIT_FSIZE``). Defaults to 1 GiB.
-        processes: processes and threads of the sandbox: its cgroup's ``pids.max`` where the
-            grader may create cgroups; ``RLIMIT_NPROC`` allows this many beyond those the
-            sandbox's user already runs (a uid of its own when graded by root); and the
-            grader's watchdog stops a sandbox holding more. Defaults to 1024.
-        disk: bytes of the writable folder. Defaults to 2 GiB.
-        output: bytes of standard output and error kept for the log. Defaults to 4 MiB.
-        answers: bytes of answers that may leave the sandbox. Defaults to 512 MiB.
     """
 
     memory: int = 8 << 30
@@ -118,14 +104,6 @@ def _user_tasks(uid: int) -> int:
 def rlimits(limits: Limits, timeout: float, uid: int | None = None) -> dict[str, int]:
     """The rlimits a sandboxed command sets on itself, by ``resource`` constant name.
 
-    Args:
-        limits: the limits.
-        timeout: the stage's time limit, for the default CPU seconds.
-        uid: the user the command runs as; None for the grader's own. Defaults to None.
-
-    Returns:
-        ``{name: value}`` for :func:`apply_limits`.
-
     Example:
         >>> rlimits(Limits(memory=4 << 30), timeout=60)["RLIMIT_AS"]
         4294967296
@@ -142,9 +120,6 @@ def rlimits(limits: Limits, timeout: float, uid: int | None = None) -> dict[str,
 
 def apply_limits(limits: dict[str, int]) -> None:
     """Set each rlimit, soft and hard (the limited code cannot raise them again).
-
-    Args:
-        limits: ``{resource constant name: value}``, as :func:`rlimits` returns.
 
     Example:
         >>> apply_limits({})  # nothing to set
@@ -288,17 +263,6 @@ def sandbox_environment(
 ) -> dict[str, str]:
     """The whole environment of a sandboxed command (nothing of the grader's own).
 
-    Args:
-        root: the writable folder (``/box`` in the sandbox): HOME is ``ROOT/home``, temporary
-            files go to ``ROOT/tmp``.
-        tlcourse_parent: the folder holding the ``tlcourse`` package (``PYTHONPATH``).
-        data_dir: tlcourse's shipped data (``TLCOURSE_DATA_DIR``).
-        cache_dir: tlcourse's cache (``TLCOURSE_CACHE_DIR``).
-        fast: the notebooks' fast mode (``TLCOURSE_FAST``).
-
-    Returns:
-        ``{variable: value}``.
-
     Example:
         >>> env = sandbox_environment(root="/box", tlcourse_parent="/src", data_dir="/src/data",
         ...                           cache_dir="/box/cache", fast=True)
@@ -372,18 +336,6 @@ def bwrap_command(
     folders: tuple[str, ...] = (),
 ) -> list[str]:
     """Wrap ``command`` in bubblewrap, as the module docstring describes.
-
-    Args:
-        command: the program to run inside, and its arguments.
-        read_only: ``(source on the machine, destination inside)`` pairs bound read-only, on
-            top of the system and the Python installation.
-        env: the whole environment inside.
-        chdir: the working folder inside.
-        disk: bytes of the writable folder ``/box``.
-        folders: folders to create in ``/box`` before the command starts. Defaults to ().
-
-    Returns:
-        The ``bwrap`` command line.
 
     Example:
         >>> cmd = bwrap_command(["true"], read_only=[], env={"A": "1"}, chdir="/box",

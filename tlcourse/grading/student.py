@@ -74,13 +74,6 @@ def notebook_file(assignment: str, folder: str | os.PathLike | None = None) -> s
     this assignment (a renamed copy). When none is found, prints what to do and returns
     ``ASSIGNMENT.ipynb``.
 
-    Args:
-        assignment: the assignment's name, as in the notebook's otter metadata.
-        folder: the working folder; None for the current one. Defaults to None.
-
-    Returns:
-        A path to give to ``otter.Notebook``.
-
     Example:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())

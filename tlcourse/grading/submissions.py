@@ -47,14 +47,6 @@ def prepare_submission(
     everything installed. An otter submission zip gives its notebook. Anything that is not a
     readable notebook is copied unchanged, for the worker to report.
 
-    Args:
-        submission: the submitted file.
-        folder: where to write the copy.
-        assignment: the autograder's assignment name, or None when unknown.
-
-    Returns:
-        ``(copy, problem)``: ``problem`` names another assignment's notebook, else None.
-
     Example:
         >>> import tempfile, nbformat
         >>> folder = Path(tempfile.mkdtemp())
@@ -97,18 +89,6 @@ def prepare_submission(
 
 def submission_files(submissions, func: str = "grade_folder") -> list[Path]:
     """The submitted files to grade, in natural name order, one per student name.
-
-    Args:
-        submissions: a folder (its ``*.ipynb`` and ``*.zip`` files, hidden files excluded) or a
-            list of files.
-        func: the public function, for error messages. Defaults to ``"grade_folder"``.
-
-    Returns:
-        The files.
-
-    Raises:
-        InvalidParameterError: not a folder, missing files, none at all, or two files with the
-            same student name (file name without extension).
 
     Example:
         >>> submission_files("no-such-folder")

@@ -37,15 +37,6 @@ def _escape(match: re.Match) -> str:
 def escape_text(value, limit: int | None = None, *, lines: bool = False) -> str:
     """``value`` as text with every unsafe character escaped, cut to ``limit`` characters.
 
-    Args:
-        value: any object (``str(value)`` is escaped; None gives "").
-        limit: the most characters kept, before escaping; None for all. Defaults to None.
-        lines: keep newlines and tabs (a log); otherwise they are escaped too (one line of a
-            table or of the terminal). Defaults to False.
-
-    Returns:
-        Text that holds no control character, no surrogate and no direction override.
-
     Example:
         >>> escape_text("ok\\r\\x1b[2K[7/12] alice: 10/10 ok \\ud800")
         'ok\\\\x0d\\\\x1b[2K[7/12] alice: 10/10 ok \\\\ud800'

@@ -61,13 +61,6 @@ def is_otter_call(source: str) -> bool:
 def prepare_notebook(notebook, fast: bool):
     """Insert the grader's ``FAST`` right after the ``parameters`` cell (else at the top).
 
-    Args:
-        notebook: the submission, an nbformat ``NotebookNode`` (changed in place).
-        fast: the grader's fast mode.
-
-    Returns:
-        The index of the inserted cell.
-
     Example:
         >>> import nbformat
         >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("FAST = False")])
@@ -92,13 +85,6 @@ def prepare_notebook(notebook, fast: bool):
 
 def export_points(notebook, questions) -> dict[int, list[str]]:
     """Where to export each question's answers: after its last ``grader.check`` cell.
-
-    Args:
-        notebook: the prepared notebook.
-        questions: the question names.
-
-    Returns:
-        ``{cell index: [questions]}``; index ``len(cells)`` stands for the end of the notebook.
 
     Example:
         >>> import nbformat
