@@ -97,16 +97,6 @@ def _freeze(model, depth, unit: str = BLOCK, train_batchnorm: bool = False) -> N
                 _set_flag(layer, id(layer) in unfrozen, train_batchnorm)
 
 
-def _check_depth(model, depth, unit, train_batchnorm, func: str) -> None:
-    """Remove once fine_tune declares ``DEPTH`` (committed finetune.py still calls it)."""
-
-    def check(model, depth, unit, train_batchnorm):
-        pass
-
-    check.__qualname__ = func
-    validate_params(_CONSTRAINTS)(check)(model, depth, unit, train_batchnorm)
-
-
 @validate_params(_CONSTRAINTS)
 def set_trainable(
     model: keras.Model, depth, unit: str = "block", train_batchnorm: bool = False
