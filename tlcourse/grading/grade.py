@@ -1,16 +1,10 @@
 """Offline grading of a folder of submissions into one table of scores, one sandbox each.
 
 Each submission goes through two fresh processes (:mod:`tlcourse.grading.runner`): the worker
-runs the notebook in a bubblewrap sandbox (no network, read-only system, nothing of the
-instructor's in view, limits on memory, CPU, disk, files and processes) and exports the answers
-as data; the checker then runs otter's tests, public and hidden, in another sandbox, against
-those answers only. Like ``otter run``, a cell that raises does not stop the notebook, and every
-test is still scored, so a broken notebook keeps the points of what works; a cell that never
-ends is stopped at the time limit with everything the submission started.
-
-Nothing a submission does stops the batch: every string that comes from it (reasons, names,
-test output) is escaped (:func:`tlcourse.grading.text.escape_text`) before it is printed,
-logged or written, and an exception while grading one row becomes that row's ``error``.
+runs the notebook in a sandbox and exports the answers as data; the checker runs the tests,
+public and hidden, in another, against those answers only. As with ``otter run``, a cell that
+raises does not stop the notebook, and a broken notebook keeps the points of what works.
+Nothing a submission does stops the batch: its text is escaped before it is shown.
 """
 
 from __future__ import annotations
@@ -328,36 +322,20 @@ def grade_folder(
 ):
     """Grade a folder of submitted notebooks offline into one table of scores.
 
-    Each submission is graded by :func:`grade_submission`. Nothing a submission does stops the
-    batch. With ``out``, each row is written as it finishes (atomically, under a lock:
-    :class:`tlcourse.grading.gradebook.ScoreFile`), so an interrupted batch loses no finished
-    row and ``resume=True`` finishes it.
+    ``submissions``: a folder (its ``*.ipynb`` and ``*.zip`` files; the student is the file
+    name without extension) or a list of files; ``autograder``: a zip, or a notebook name
+    resolved in ``dist``. Each submission is graded by :func:`grade_submission` (``timeout``,
+    ``fast``, ``sandbox``, ``limits``; ``logs``: a folder for each student's log), ``jobs`` at
+    a time; ``progress`` gets one line per submission, with the time left (None: silence).
+    With ``out``, each row is written as it finishes, atomically, under a lock
+    (:class:`tlcourse.grading.gradebook.ScoreFile`): an interrupted batch loses no finished
+    row, and ``resume=True`` keeps the rows graded with this same autograder (its checksum is
+    in the ``autograder`` column) and grades the others. ``shard="K/N"`` grades only the K-th
+    of N disjoint parts, chosen by a hash of each file name
+    (:func:`tlcourse.grading.gradebook.in_shard`).
 
-    Args:
-        submissions: a folder (its ``*.ipynb`` and ``*.zip`` files; the student is the file name
-            without extension) or a list of files.
-        autograder: an autograder zip, or a notebook name resolved in ``dist``.
-        out: CSV file to write; None to only return the table.
-        timeout: seconds allowed per submission and stage.
-        jobs: submissions graded at the same time.
-        dist: build folder for notebook names.
-        logs: folder to keep each student's log (``STUDENT.txt``, for you: it names hidden
-            tests); None to discard.
-        fast: the notebooks' fast mode (see :func:`grade_submission`); None for
-            ``TLCOURSE_FAST=1`` in your environment.
-        sandbox: grade in bubblewrap sandboxes; False grades with your permissions.
-        limits: resource limits per submission; None for the defaults.
-        progress: called with one line per graded submission, with an estimate of the time
-            left; None for silence.
-        shard: ``"K/N"``: grade only the K-th of N disjoint parts of the submissions, chosen by
-            a hash of each file name (:func:`tlcourse.grading.gradebook.in_shard`).
-        resume: keep the rows of ``out`` graded with this same autograder (its checksum is in
-            the ``autograder`` column) and grade only the others.
-
-    Returns:
-        A pandas DataFrame, one row per submission in name order: ``student``, one column per
-        question, ``total``, ``possible``, ``status``, ``reason``, ``seconds``, ``sandbox``,
-        ``autograder``, ``shard``, ``feedback`` (student-safe JSON).
+    Returns a pandas DataFrame, one row per submission in name order (the columns of
+    :func:`grade_submission`).
 
     Example:
         >>> grade_folder("submissions/", "02", jobs=0)

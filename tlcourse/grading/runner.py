@@ -1,18 +1,10 @@
 """The two stages of grading one submission, each a fresh process in a sandbox of its own.
 
-1. :func:`run_worker` runs the submission (:mod:`tlcourse.grading.worker`) with only the
-   notebook and the public data in view, and receives its answers as a zip on a pipe.
-2. :func:`run_checker` runs the tests (:mod:`tlcourse.grading.checker`) against those answers,
-   with the autograder in view but no code of the submission.
-
-Without a sandbox (``sandbox=False``) the same processes run directly, with the same scrubbed
-environment and limits, but with the grader's view of the machine.
-
-Each stage runs in a cgroup of its own where the grader may create one
-(:mod:`tlcourse.grading.cgroups`), and, when the grader is root, as the unprivileged uid of its
-sandbox slot (:mod:`tlcourse.grading.privileges`). What a stage sends back is read as untrusted:
-the worker's zip is checked from its last bytes before it is opened
-(:func:`tlcourse.grading.archive.zip_problem`), then member by member.
+:func:`run_worker` runs the submission (:mod:`tlcourse.grading.worker`) with only the notebook
+and the public data in view and receives its answers as a zip on a pipe; :func:`run_checker`
+runs the tests (:mod:`tlcourse.grading.checker`) against them, with no code of the submission.
+Each stage runs in a cgroup of its own where one can be made, as an unprivileged uid when the
+grader is root; what it sends back is read as untrusted (:func:`unpack_answers`).
 """
 
 from __future__ import annotations
