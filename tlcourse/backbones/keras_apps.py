@@ -15,9 +15,8 @@ import keras
 
 from tlcourse.backbones.registry import MODES, BackboneSpec, preprocessing, register_backbone
 from tlcourse.errors import WeightsUnavailableError
-from tlcourse.validation import validate_params
 
-__all__ = ["cached_weights", "keras_models_dir"]
+__all__ = ["keras_models_dir"]
 
 _KERAS_SOURCE = "keras.applications download (storage.googleapis.com), cached in ~/.keras/models"
 
@@ -65,22 +64,11 @@ def _app_builder(name: str, app, mode: str | None, **app_kwargs):
     return build
 
 
-@validate_params({"weights_glob": [str]})
-def cached_weights(weights_glob: str) -> list[Path]:
-    """The files matching ``weights_glob`` in Keras's download cache, sorted.
-
-    Example:
-        >>> cached_weights("no_such_weights_file_*")
-        []
-    """
-    return sorted(keras_models_dir().glob(weights_glob))
-
-
 def _in_keras_cache(weights_glob: str):
-    """Make a record's ``weights_available``: are the weights in Keras's download cache?"""
+    """A record's ``weights_available``: are the weights in Keras's download cache?"""
 
     def weights_available() -> tuple[bool, str]:
-        files = cached_weights(weights_glob)
+        files = sorted(keras_models_dir().glob(weights_glob))
         if files:
             return True, f"downloaded, in {files[0].parent}"
         return False, "not cached: downloaded by Keras on first use (needs network)"
