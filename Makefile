@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= results
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-lowest venv clean
 
 venv: $(VENV)/.installed
 
@@ -29,5 +29,16 @@ test: venv
 	@# Python (building and tracing Keras models). `pytest` alone runs everything in one process.
 	$(BIN)/python -m pytest -n 2 --dist loadfile; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
 
+# The lowest TensorFlow of the supported range (pyproject.toml): the core tests, in their own venv.
+LOWEST_TF ?= 2.19.*
+test-lowest:
+	$(PYTHON) -m venv .venv-lowest
+	.venv-lowest/bin/python -m pip install --quiet --upgrade pip
+	.venv-lowest/bin/python -m pip install --quiet -e ".[test]" "tensorflow==$(LOWEST_TF)"
+	.venv-lowest/bin/python -c "import tensorflow as tf, keras; print('TensorFlow', tf.__version__, 'Keras', keras.__version__)"
+	.venv-lowest/bin/python -m pytest -q -n 2 --dist loadfile tests/test_freezing.py tests/test_groups.py \
+		tests/test_optimizers.py tests/test_finetune.py tests/test_models.py tests/test_data.py \
+		tests/test_registry.py tests/test_saved_models.py tests/test_validation.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-lowest .pytest_cache .ruff_cache
