@@ -130,7 +130,7 @@ def _scores(path: Path) -> list[tuple]:
 def test_shards_merge_into_the_one_process_table_and_export_safely(course, tmp_path, capsys):
     root, result, subs = course
     zip_ = str(result.autograder)
-    assert {s for s in ("amy", "bob", "cy", "dee") if in_shard(s, 1, 2)} not in (set(), None)
+    assert [in_shard(s, 1, 2) for s in ("amy", "bob", "cy", "dee")] == [True, True, True, False]
     grade_folder(subs, zip_, tmp_path / "one.csv", timeout=300, sandbox=False, progress=None)
     for k in (1, 2):
         code = main(["grade", str(subs), "--autograder", zip_, "--out", str(tmp_path / f"{k}.csv"),
