@@ -96,3 +96,14 @@ def test_every_package_of_tlcourse_goes_into_a_regular_install():
         for init in (ROOT / "tlcourse").rglob("__init__.py")
     }
     assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+
+
+def test_the_top_level_is_the_verbs_students_type():
+    import tlcourse as tl
+
+    assert len(tl.__all__) <= 30, sorted(tl.__all__)
+    assert len(set(tl.__all__)) == len(tl.__all__)
+    assert all(hasattr(tl, name) for name in tl.__all__)
+    # The figures, the backbone registry and the exceptions are namespaces of their own.
+    assert tl.plots.plot_comparison and tl.backbones.find_backbone and tl.errors.TLCourseError
+    assert "plot_comparison" not in tl.__all__ and "InvalidParameterError" not in tl.__all__

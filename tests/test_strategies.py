@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from strategy_toys import LINEAR_PROBE, MAJORITY, make_photo_folder, registered
 
-import tlcourse as tl
 from tlcourse.cli import main
 from tlcourse.comparison import FAST_BUDGET, Budget, compare
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import plot_comparison, plot_learning_curves
 from tlcourse.strategies import (
+    STRATEGIES,
     Strategy,
     get_strategy,
     list_strategies,
@@ -30,12 +30,12 @@ def folder(tmp_path_factory):
 
 
 def test_the_built_in_records():
-    assert strategy_names(default=True) == tl.STRATEGIES == (
+    assert strategy_names(default=True) == STRATEGIES == (
         "scratch", "feature_extraction", "fine_tuning", "fine_tuning_dlr",
     )  # fmt: skip
     assert strategy_names(default=False) == ("scratch_backbone",)
     table = list_strategies()
-    assert list(table.index) == [*tl.STRATEGIES, "scratch_backbone"]
+    assert list(table.index) == [*STRATEGIES, "scratch_backbone"]
     assert table.loc["scratch", "network"] == "small_cnn"
     assert table["uses_features"].tolist() == [False, True, True, True, False]
     for name in strategy_names():
