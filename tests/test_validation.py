@@ -5,16 +5,9 @@ import numbers
 import numpy as np
 import pytest
 
+from tlcourse.backbones.registry import BACKBONE
 from tlcourse.errors import InvalidParameterError
-from tlcourse.validation import (
-    BACKBONE,
-    IMAGE_SIZE,
-    Interval,
-    Rule,
-    StrOptions,
-    int_list,
-    validate_params,
-)
+from tlcourse.validation import IMAGE_SIZE, Interval, Rule, StrOptions, int_list, validate_params
 
 
 @validate_params(

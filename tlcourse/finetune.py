@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from tlcourse.backbones.registry import MODEL_WITH_BACKBONE
 from tlcourse.boundary import (
     ActivationCache,
     BoundaryCacheWarning,
@@ -42,7 +43,6 @@ from tlcourse.validation import (
     BATCH_SIZE,
     EPOCHS,
     LEARNING_RATE,
-    MODEL_WITH_BACKBONE,
     TRAINING_DATA,
     Interval,
     Rule,

@@ -24,9 +24,10 @@ import keras
 import pandas as pd
 
 from tlcourse.backbones import backbone_blocks, find_backbone
+from tlcourse.backbones.registry import MODEL_WITH_BACKBONE
 from tlcourse.groups import BLOCK, HEAD, PREPROCESSING, UNITS, variable_groups
 from tlcourse.optimizers import is_layerwise, layerwise_optimizer
-from tlcourse.validation import MODEL_WITH_BACKBONE, Interval, StrOptions, validate_params
+from tlcourse.validation import Interval, StrOptions, validate_params
 
 __all__ = ["DEPTH", "freeze", "fresh_optimizer", "recompile", "set_trainable", "trainable_summary"]
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import keras
 
 from tlcourse.backbones import backbone_blocks, find_backbone
+from tlcourse.backbones.registry import MODEL_WITH_BACKBONE
 from tlcourse.errors import invalid_parameter
-from tlcourse.validation import MODEL_WITH_BACKBONE, validate_params
+from tlcourse.validation import validate_params
 
 __all__ = ["BLOCK", "HEAD", "PREPROCESSING", "UNITS", "VariableGroup", "variable_groups"]
 

@@ -19,8 +19,9 @@ import pandas as pd
 from keras import layers
 
 from tlcourse.backbones import get_spec, load_backbone
+from tlcourse.backbones.registry import BACKBONE
 from tlcourse.errors import invalid_parameter
-from tlcourse.validation import BACKBONE, IMAGE_SIZE, Interval, Rule, StrOptions, validate_params
+from tlcourse.validation import IMAGE_SIZE, Interval, Rule, StrOptions, validate_params
 
 __all__ = [
     "LECTURE_NETWORKS",

@@ -35,11 +35,11 @@ import numbers
 import keras
 import numpy as np
 
-from tlcourse.errors import InvalidParameterError, invalid_parameter
+from tlcourse.errors import invalid_parameter
 
 __all__ = [
-    "BACKBONE", "BATCH_SIZE", "COMPILED_MODEL", "DATASET", "EPOCHS", "FRACTION", "IMAGE_SIZE",
-    "LEARNING_RATE", "MODEL_WITH_BACKBONE", "SEED", "TRAINING_DATA", "Interval", "Rule",
+    "BATCH_SIZE", "COMPILED_MODEL", "EPOCHS", "FRACTION", "IMAGE_SIZE",
+    "LEARNING_RATE", "SEED", "TRAINING_DATA", "Interval", "Rule",
     "StrOptions", "check", "frame_with", "int_list", "validate_params",
 ]  # fmt: skip
 
@@ -264,27 +264,6 @@ def frame_with(*columns: str) -> Rule:
     return Rule(test, f"a non-empty pandas DataFrame with the columns {list(columns)}")
 
 
-def _holds_backbone(model) -> bool:
-    from tlcourse.backbones import find_backbone
-
-    try:
-        return isinstance(model, keras.Model) and bool(find_backbone(model))
-    except InvalidParameterError:
-        return False
-
-
-def _registered_backbones() -> list[str]:
-    from tlcourse.backbones.registry import registered_names
-
-    return registered_names()
-
-
-def _dataset_names() -> list[str]:
-    from tlcourse.data.sources import list_datasets
-
-    return list(list_datasets().index)
-
-
 _SIDE = Interval(int, 32, None)  # the smallest input every registered backbone accepts
 IMAGE_SIZE = Rule(
     lambda v: (
@@ -301,8 +280,6 @@ EPOCHS = Interval(int, 0, None)  # 0 epochs: a stage skipped
 BATCH_SIZE = Interval(int, 1, None)
 LEARNING_RATE = Interval(numbers.Real, 0, None, closed="neither")
 FRACTION = Interval(numbers.Real, 0, 1, closed="left")
-BACKBONE = StrOptions(_registered_backbones)
-DATASET = StrOptions(_dataset_names)
 TRAINING_DATA = Rule(
     lambda data: len(data) in (2, 3) if isinstance(data, tuple)
     else isinstance(data, keras.utils.PyDataset) or hasattr(data, "element_spec"),
@@ -314,12 +291,4 @@ COMPILED_MODEL = Rule(
     "a keras.Model compiled with a loss",
     hint=lambda _: "Compile it first, e.g. model.compile(optimizer='adam', "
     "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)).",
-)  # fmt: skip
-MODEL_WITH_BACKBONE = Rule(
-    _holds_backbone,
-    "a keras.Model containing a tlcourse backbone",
-    hint=lambda model: (
-        f"None of the layers of {model.name!r} is a registered backbone: "
-        if isinstance(model, keras.Model) else ""
-    ) + "build the base with tlcourse.load_backbone(...) and use it as a layer of the classifier.",
 )  # fmt: skip

@@ -19,7 +19,7 @@ import keras
 import pandas as pd
 
 from tlcourse.errors import InvalidParameterError
-from tlcourse.validation import BACKBONE, Interval, Rule, StrOptions, validate_params
+from tlcourse.validation import Interval, Rule, StrOptions, validate_params
 
 __all__ = [
     "MODES", "BackboneSpec", "Block", "backbone_blocks", "find_backbone", "get_spec",
@@ -117,6 +117,10 @@ def registered_names() -> list[str]:
         ['efficientnet_lite0', 'mobilenet_v2']
     """
     return list(_REGISTRY)
+
+
+# The one rule for a backbone name (with close-name suggestions), read from the registry.
+BACKBONE = StrOptions(registered_names)
 
 
 @validate_params({"name": [BACKBONE]})
@@ -256,3 +260,20 @@ def backbone_blocks(model: keras.Model) -> list[Block]:
         if current is not None:
             groups.setdefault(current, []).append(layer)
     return [Block(name, tuple(layers)) for name, layers in groups.items()]
+
+
+def _holds_backbone(model) -> bool:
+    try:
+        return isinstance(model, keras.Model) and bool(find_backbone(model))
+    except InvalidParameterError:
+        return False
+
+
+MODEL_WITH_BACKBONE = Rule(
+    _holds_backbone,
+    "a keras.Model containing a tlcourse backbone",
+    hint=lambda model: (
+        f"None of the layers of {model.name!r} is a registered backbone: "
+        if isinstance(model, keras.Model) else ""
+    ) + "build the base with tlcourse.load_backbone(...) and use it as a layer of the classifier.",
+)  # fmt: skip

@@ -22,8 +22,9 @@ import keras
 from keras import tree
 
 from tlcourse.backbones import backbone_blocks, find_backbone
+from tlcourse.backbones.registry import MODEL_WITH_BACKBONE
 from tlcourse.errors import TLCourseError
-from tlcourse.validation import MODEL_WITH_BACKBONE, validate_params
+from tlcourse.validation import validate_params
 
 __all__ = [
     "Boundary",

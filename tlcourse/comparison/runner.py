@@ -25,24 +25,18 @@ import pandas as pd
 import tensorflow as tf
 
 from tlcourse.backbones import backbone_blocks
+from tlcourse.backbones.registry import BACKBONE
 from tlcourse.comparison.budget import FAST_BUDGET, Budget
 from tlcourse.comparison.context import ComparisonContext
 from tlcourse.comparison.predictions import PREDICTION_COLUMNS, prediction_rows
 from tlcourse.comparison.progress import PlanProgress
 from tlcourse.comparison.results import ResultsStore, image_size_value, normalize_results
+from tlcourse.data.sources import DATASET
 from tlcourse.deployment import deployment_columns
 from tlcourse.errors import invalid_parameter
 from tlcourse.strategies import Strategy, StrategyResult, get_strategy, strategy_names
 from tlcourse.tracking import COUNTRY, co2_columns
-from tlcourse.validation import (
-    BACKBONE,
-    DATASET,
-    IMAGE_SIZE,
-    Rule,
-    StrOptions,
-    int_list,
-    validate_params,
-)
+from tlcourse.validation import IMAGE_SIZE, Rule, StrOptions, int_list, validate_params
 
 __all__ = ["compare"]
 

@@ -23,11 +23,10 @@ from tlcourse.data.images import (
     _decode_all,
     _list_class_files,
 )
-from tlcourse.data.sources import _origin_rule, _resolve
+from tlcourse.data.sources import DATASET, _origin_rule, _resolve
 from tlcourse.errors import DatasetError, invalid_parameter
-from tlcourse.validation import (
+from tlcourse.validation import (  # fmt: skip
     BATCH_SIZE,
-    DATASET,
     FRACTION,
     IMAGE_SIZE,
     SEED,
@@ -35,7 +34,7 @@ from tlcourse.validation import (
     Rule,
     StrOptions,
     validate_params,
-)  # fmt: skip
+)
 
 __all__ = ["SPLITS", "Dataset", "load_dataset"]
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from tlcourse.errors import DatasetError
 from tlcourse.paths import cache_dir, data_dir
-from tlcourse.validation import Rule
+from tlcourse.validation import Rule, StrOptions
 
 __all__ = ["FASHION_MNIST_CLASSES", "MIRROR_ENV", "DatasetSpec", "list_datasets"]
 
@@ -133,6 +133,10 @@ def list_datasets() -> pd.DataFrame:
     rows = [(s.name, s.description, s.licence, s.url, s.url is None) for s in _DATASETS.values()]
     columns = ["name", "description", "licence", "url", "offline"]
     return pd.DataFrame(rows, columns=columns).set_index("name")
+
+
+# The one rule for a dataset name (with close-name suggestions).
+DATASET = StrOptions(lambda: list(list_datasets().index))
 
 
 def _origin_rule(arguments) -> list:

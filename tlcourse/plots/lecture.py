@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tlcourse.backbones.registry import BACKBONE
 from tlcourse.errors import InvalidParameterError, invalid_parameter
 from tlcourse.plots.comparison import has_deployment_columns, plot_comparison, plot_deployment
 from tlcourse.plots.data_efficiency import plot_crossover, plot_data_efficiency
@@ -21,7 +22,7 @@ from tlcourse.plots.learning_curves import plot_learning_curves
 from tlcourse.plots.mistakes import PREDICTIONS, gallery_applies, plot_confusion, plot_gallery
 from tlcourse.plots.style import PATH, each, save_figure, several_sizes
 from tlcourse.plots.training import plot_learning_rates, plot_parameter_counts, plot_trainable_map
-from tlcourse.validation import BACKBONE, Interval, Rule, StrOptions, frame_with, validate_params
+from tlcourse.validation import Interval, Rule, StrOptions, frame_with, validate_params
 
 __all__ = ["LECTURE_FIGURES", "LectureFigure", "LectureSetup", "lecture_figures", "write_figures"]
 

@@ -12,6 +12,7 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from tlcourse.backbones.registry import BACKBONE
 from tlcourse.errors import InvalidParameterError, invalid_parameter
 from tlcourse.models import LECTURE_NETWORKS, parameter_counts
 from tlcourse.plots.style import (
@@ -29,7 +30,7 @@ from tlcourse.plots.style import (
     slide_style,
 )
 from tlcourse.strategies import strategy_color, strategy_label
-from tlcourse.validation import BACKBONE, Interval, Rule, StrOptions, frame_with, validate_params
+from tlcourse.validation import Interval, Rule, StrOptions, frame_with, validate_params
 
 __all__ = ["plot_learning_rates", "plot_lr_find", "plot_parameter_counts", "plot_trainable_map"]
 
