@@ -25,7 +25,7 @@ Run from the repository root (about an hour on two busy CPU cores)::
 
     python scripts/measure_time_to_accuracy.py
 
-Options: ``--seeds 0,1,2 --image-size 96 --scratch-epochs 300 --backbone-epochs 120
+Options: ``--seeds 0,1,2 --image-size 96 --scratch-epochs 300 --backbone-epochs 90
 --out data/measured/time_to_accuracy.csv``.
 """
 
@@ -213,7 +213,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--scratch-epochs", type=int, default=300)
-    parser.add_argument("--backbone-epochs", type=int, default=120)
+    parser.add_argument("--backbone-epochs", type=int, default=90)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
