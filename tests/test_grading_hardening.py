@@ -201,6 +201,17 @@ def test_each_question_gets_fresh_builtins(tmp_path):
     }  # fmt: skip
 
 
+def test_arrays_as_large_as_a_notebooks_images_leave_whole(tmp_path):
+    # Notebook 03's question 6 reads test_images and prepared: (45, 64, 64, 3) each in fast
+    # mode, 1.1 million values together; each leaves as one .npy file.
+    import numpy as np
+
+    images = np.zeros((45, 64, 64, 3), dtype="float32")
+    names = {"test_images": [], "prepared": []}
+    assert export_answers({"test_images": images, "prepared": images + 1}, names,
+                          str(tmp_path)) == {}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Keras files
 
