@@ -30,7 +30,7 @@ test: venv
 	$(BIN)/python -m pytest -n 2 --dist loadfile; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
 
 # The lowest TensorFlow of the supported range (pyproject.toml): the core tests, in their own venv.
-LOWEST_TF ?= 2.19.*
+LOWEST_TF ?= 2.20.*
 test-lowest:
 	$(PYTHON) -m venv .venv-lowest
 	.venv-lowest/bin/python -m pip install --quiet --upgrade pip
