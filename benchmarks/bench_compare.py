@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import tlcourse as tl  # noqa: E402
-from tlcourse.boundary import find_boundary  # noqa: E402
+from tlcourse.boundary import find_boundary, lower_model  # noqa: E402
 from tlcourse.boundary.cache import shuffled_batches  # noqa: E402
 from tlcourse.comparison import ComparisonContext  # noqa: E402
 from tlcourse.strategies import get_strategy  # noqa: E402
@@ -201,7 +201,7 @@ def epoch_times(size: int, depth: int = 3, repeats: int = 3) -> None:
     tl.set_trainable(model, depth)
     boundary = find_boundary(model)
     images, labels = data.as_arrays("train")
-    activations = boundary.lower.predict(images, batch_size=64, verbose=0)
+    activations = lower_model(boundary).predict(images, batch_size=64, verbose=0)
     trainer = boundary.upper
     for m in (trainer, model):
         m.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")

@@ -60,15 +60,12 @@ class FineTuneHistory:
     """The joined history of both stages of :func:`fine_tune`, shaped like a Keras History.
 
     Attributes:
-        history: ``{metric: [one value per epoch]}`` over both stages, as in
-            ``keras.callbacks.History.history`` (a metric logged in one stage only is NaN in
-            the other).
+        history: ``{metric: [one value per epoch]}`` over both stages (NaN in a stage that did
+            not log the metric).
         epoch: epoch indices, from 0, continuous across stages.
         stage: ``"head"`` or ``"fine_tune"`` per epoch.
-        fine_tune_start: index of the first fine-tuning epoch (the ``initial_epoch`` of the
-            second ``fit``); equals the number of head epochs run. None when no fine-tuning
-            epoch ran.
-        settings: the learning rates, depth and optimizer used.
+        fine_tune_start: index of the first fine-tuning epoch, or None.
+        settings: the learning rates, depth and optimizer used; ``cached``: how it trained.
         model: the trained model.
     """
 
@@ -229,47 +226,31 @@ def fine_tune(
 
     Args:
         model: a classifier containing a tlcourse backbone.
-        train: training data: a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of
-            ``(images, labels)`` batches, or a tuple ``(images, labels)`` of arrays.
-        val: validation data, as accepted by ``fit(validation_data=...)``. Defaults to None.
+        train: a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``(images, labels)``
+            batches, or ``(images, labels)`` arrays.
+        val: validation data, as ``fit(validation_data=...)`` takes it. Defaults to None.
         head_epochs: epochs of stage 1 (0 skips it). Defaults to 5.
         epochs: epochs of stage 2, after the head epochs (0 skips it). Defaults to 5.
-        depth: blocks to unfreeze in stage 2 (an int or ``"all"``, as in
-            :func:`~tlcourse.freezing.set_trainable`). Defaults to 2.
+        depth: blocks to unfreeze in stage 2 (an int or ``"all"``). Defaults to 2.
         base_lr: learning rate of stage 2 (of its head, with ``factor``). Defaults to 1e-4.
-        factor: ratio between the learning rates of consecutive groups in stage 2, a float > 1
-            (3 to 10 is usual), using :func:`tlcourse.optimizers.layerwise_optimizer`. Defaults
-            to None (one learning rate).
+        factor: ratio between consecutive blocks' learning rates in stage 2 (3 to 10 is usual;
+            :func:`tlcourse.layerwise_optimizer`). Defaults to None (one rate).
         head_lr: learning rate of stage 1. Defaults to None (``10 * base_lr``).
-        loss: loss for both stages. Defaults to None (the model's compiled loss).
-        metrics: metrics for both stages. Defaults to None (the model's compiled metrics).
-        optimizer: a name (``"adam"``, ``"sgd"``...), an optimizer class, or an optimizer
-            instance whose other settings (momentum, weight decay...) are kept; the learning
-            rate is set per stage. Defaults to ``"adam"``.
-        unit: ``"block"`` or ``"layer"``: what ``depth`` (and ``factor``) count. Defaults to
-            ``"block"``.
-        train_batchnorm: train the BatchNormalization layers of the unfrozen blocks in stage 2.
-            Defaults to False.
-        batch_size: examples per batch for arrays (``fit``'s default, 32, when None);
-            a pipeline keeps its own batches. Defaults to None.
-        callbacks: Keras callbacks for both stages. Defaults to None.
-        verbose: ``fit``'s verbosity (``"auto"``, 0, 1 or 2). Defaults to ``"auto"``.
-        cache: ``"auto"``: train on cached activations where that is the same computation
-            (see the module), else in the loop with a warning saying why; True: the same, but
-            raise instead of training in the loop; False: always run the whole model; an
-            :class:`~tlcourse.boundary.ActivationCache`: as ``"auto"``, keeping the activations
-            in it (a later call on the same images and weights computes none). Defaults to
-            ``"auto"``.
+        loss, metrics: for both stages. Default to None (the model's compiled ones).
+        optimizer: a name, an optimizer class, or an instance whose other settings (momentum,
+            weight decay...) are kept; the rate is set per stage. Defaults to ``"adam"``.
+        unit: ``"block"`` or ``"layer"``: what ``depth`` and ``factor`` count.
+        train_batchnorm: train the unfrozen blocks' BatchNormalization layers. Defaults to False.
+        batch_size: examples per batch for arrays (None: ``fit``'s 32); a pipeline keeps its own.
+        callbacks, verbose: as ``fit`` takes them, for both stages.
+        cache: ``"auto"``: train on cached activations where that is the same computation (see
+            the module), else the whole model with a warning saying why; True: raise instead;
+            False: the whole model; an :class:`~tlcourse.boundary.ActivationCache`: as
+            ``"auto"``, keeping the activations in it for later calls. Defaults to ``"auto"``.
 
     Returns:
         A :class:`FineTuneHistory`: ``.history`` like a Keras History over both stages,
-        ``.fine_tune_start`` (the first fine-tuning epoch) and ``.to_frame()`` with a
-        ``stage`` column.
-
-    Raises:
-        InvalidParameterError: ``model`` holds no tlcourse backbone, no loss, or a bad argument
-            (checked before any training); with ``cache=True``, why the cache cannot be used.
-        CacheMemoryError: with ``cache=True``, activations that would not fit in memory.
+        ``.fine_tune_start`` and ``.to_frame()`` with a ``stage`` column.
 
     Example:
         >>> import keras, numpy as np

@@ -47,9 +47,7 @@ _WEIGHTS_FILE = Rule(
 _DROPOUT = [Interval(numbers.Real, 0, 1, closed="left")]
 
 
-def _room_for_pools(arguments) -> list:
-    # The stride-2 stem and each pool halve the side: it must not reach 0 before the last block.
-    low = max(32, 2 ** len(arguments["filters"]))
+def _side_at_least(low: int) -> list:
     return [
         Rule(
             lambda v: IMAGE_SIZE.accepts(v) and min(IMAGE_SIZE.convert(v)) >= low,
@@ -64,7 +62,8 @@ def _room_for_pools(arguments) -> list:
         "num_classes": _CLASSES,
         "filters": [Rule(lambda v: bool(v) and all(Interval(int, 1, None).accepts(f) for f in v),
                          "a non-empty list of ints >= 1", lambda v: [int(f) for f in v])],
-        "image_size": _room_for_pools,
+        # The stride-2 stem and each pool halve the side: it must not reach 0 before the end.
+        "image_size": lambda a: _side_at_least(max(32, 2 ** len(a["filters"]))),
         "dropout": _DROPOUT,
     }
 )  # fmt: skip
@@ -146,24 +145,11 @@ def classification_head(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _input_features(model: keras.Model) -> int | None:
-    """The length of the vector a head takes, or None when it is not known yet (not built)."""
-    try:
-        return model.input_shape[-1]
-    except (AttributeError, ValueError):  # a Sequential never called has no input yet
-        return None
-
-
 def _image_size_rule(arguments) -> list:
     backbone = arguments["backbone"]
-    low = 32 if isinstance(backbone, keras.Model) else get_spec(backbone).min_input_size
-    return [
-        Rule(
-            lambda v: IMAGE_SIZE.accepts(v) and min(IMAGE_SIZE.convert(v)) >= low,
-            f"an int >= {low} or a pair (height, width) of ints >= {low}",
-            IMAGE_SIZE.convert,
-        )
-    ]
+    return _side_at_least(
+        32 if isinstance(backbone, keras.Model) else get_spec(backbone).min_input_size
+    )
 
 
 @validate_params(
@@ -214,10 +200,10 @@ def transfer_classifier(
     features = base.output_shape[-1]
     if head is None:
         head = classification_head(features, num_classes)
-    elif _input_features(head) not in (None, features):
+    elif head.built and head.input_shape[-1] != features:
         raise invalid_parameter(
             "head", "transfer_classifier", f"a model taking the backbone's {features} features",
-            head, f"Its input has {_input_features(head)}.",
+            head, f"Its input has {head.input_shape[-1]}.",
         )  # fmt: skip
     inputs = keras.Input(base.input_shape[1:], name="image")
     x = layers.RandomFlip("horizontal", name="augment_flip")(inputs) if augment else inputs
@@ -273,8 +259,7 @@ def parameter_counts(
     global average pooling and one dense layer. None counts the backbone alone. Building VGG16
     takes a few seconds and about 0.5 GB.
 
-    Returns:
-        DataFrame with columns ``name``, ``parameters``, ``millions`` and ``built_with``.
+    Returns a DataFrame with columns ``name``, ``parameters``, ``millions`` and ``built_with``.
 
     Example:
         >>> parameter_counts(["efficientnet_lite0"])["parameters"].item()

@@ -42,12 +42,7 @@ class CacheMemoryError(TLCourseError, MemoryError):
 
 
 def format_bytes(count: float) -> str:
-    """``1.5 GB``-style text for a number of bytes.
-
-    Example:
-        >>> format_bytes(19_200_000), format_bytes(512)
-        ('19.2 MB', '512 B')
-    """
+    """``"19.2 MB"``-style text for a number of bytes."""
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if count >= size:
             return f"{count / size:.1f} {unit}"
@@ -55,7 +50,7 @@ def format_bytes(count: float) -> str:
 
 
 def memory_limit() -> tuple[int, int]:
-    """``(limit, available)`` in bytes: a cache may take :data:`MEMORY_SHARE` of what is free."""
+    """``(limit, available)`` in bytes."""
     available = int(psutil.virtual_memory().available)
     return int(available * MEMORY_SHARE), available
 
@@ -121,19 +116,9 @@ class ActivationCache:
         return checksum, boundary.index, layers, tuple(int(d) for d in image_shape)
 
     def activations(self, boundaries: list[Boundary], images, keys=None) -> list[np.ndarray]:
-        """The activations of ``images`` at each boundary, computed for images not seen yet.
-
-        Args:
-            boundaries: boundaries of one model (:func:`~tlcourse.boundary.find_boundary`).
-            images: an array of images the model takes.
-            keys: their :meth:`key` for these images, when known already.
-
-        Returns:
-            One float32 array ``(len(images), *boundary.shape)`` per boundary.
-
-        Raises:
-            CacheMemoryError: the new activations would not fit (nothing computed).
-        """
+        """One float32 array ``(len(images), *boundary.shape)`` per boundary of one model,
+        computed (in one pass) for the images not seen yet; ``keys``: their :meth:`key`, when
+        known. Raises :class:`CacheMemoryError` when the new ones would not fit."""
         images = np.asarray(images)
         keys = keys or [self.key(b, images.shape[1:]) for b in boundaries]
         stores = [self._store.setdefault(k, {}) for k in keys]
@@ -180,12 +165,8 @@ class ActivationCache:
         return self._depths[depth]
 
     def add(self, data, depths=(0,)) -> None:
-        """Compute the features (and the activations of ``depths``) of every image of ``data``.
-
-        Args:
-            data: a :class:`~tlcourse.data.Dataset`.
-            depths: boundaries by depth (0: the features), all in one pass. Defaults to (0,).
-        """
+        """Compute the features (and the activations at the boundaries of ``depths``) of every
+        image of ``data`` (a :class:`~tlcourse.data.Dataset`), in one pass."""
         images = np.concatenate([data.as_arrays(s, "uint8")[0] for s in _SPLITS])
         self.activations([self.boundary(d) for d in depths], images)
 
@@ -201,14 +182,9 @@ class ActivationCache:
         """Training data of ``fit`` as cached activations, one array per boundary.
 
         ``data`` is ``(images, labels[, sample_weights])`` arrays or a finite ``tf.data`` pipeline
-        of such tuples. A pipeline is read twice and must hold the same images both times
-        (otherwise it augments at random, and cannot be cached).
-
-        Returns:
-            ``(activations, targets, batch size or None for arrays, same order at every pass)``.
-
-        Raises:
-            NoBoundaryError: data that cannot be cached (the message says why).
+        of such tuples, read twice: both passes must hold the same images (a pipeline that
+        augments at random cannot be cached: :class:`NoBoundaryError` says why). Returns
+        ``(activations, targets, batch size or None for arrays, same order at both passes)``.
         """
         if isinstance(data, tuple):
             images, targets = _element(data)

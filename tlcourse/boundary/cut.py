@@ -55,7 +55,7 @@ class Boundary:
             backbone is frozen (the boundary is the backbone's output, the pooled features).
         tensor: the boundary, a symbolic tensor of the backbone's graph.
         index: position in ``backbone.operations`` of the first operation above the boundary
-            (the same in every copy of the backbone, unlike automatic names).
+            (the same in every copy of the backbone).
         upper: ``keras.Model`` from boundary activations to the classifier's output, sharing its
             layers (so its weights) with ``model``: training it trains ``model``.
         pre: ``(layer, call arguments)`` of the classifier's layers before the backbone.
@@ -75,11 +75,6 @@ class Boundary:
     def shape(self) -> tuple[int, ...]:
         """Shape of one image's activations, e.g. ``(5, 5, 192)``."""
         return tuple(int(d) for d in self.tensor.shape[1:])
-
-    @property
-    def lower(self) -> keras.Model:
-        """``keras.Model`` from the classifier's input to the boundary (the frozen part)."""
-        return lower_model(self)
 
     @property
     def frozen_weights(self) -> list:

@@ -1,10 +1,6 @@
-"""The ``tlcourse`` command line.
+"""The ``tlcourse`` command line: one module per subcommand, each with ``add_parser``.
 
-One module per subcommand, each with ``add_parser(subparsers)`` and ``run(args)``:
-``doctor`` and ``predict`` (:mod:`tlcourse.cli.doctor`), ``compare``
-(:mod:`tlcourse.cli.compare`), ``figures`` (:mod:`tlcourse.cli.figures`), ``assign`` and
-``grade`` (:mod:`tlcourse.cli.grade`). Errors a user can fix are printed as one line, without a
-traceback, and exit with status 2.
+Errors a user can fix are printed as one line, without a traceback, and exit with status 2.
 """
 
 from __future__ import annotations

@@ -22,12 +22,9 @@ class Budget:
     Attributes:
         epochs: epochs of training from scratch, and of the head. Default 30.
         fine_tune_epochs: extra epochs with the last ``depth`` blocks unfrozen. Default 5.
-        depth: blocks unfrozen for fine-tuning (counted from the output), or ``"all"``.
-            Default 3.
-        head_lr: Adam learning rate of the networks trained from scratch and of the head.
-            Default 1e-3.
-        fine_tune_lr: learning rate of fine-tuning (of its head and last block, with
-            differential rates). Default 1e-4.
+        depth: blocks unfrozen for fine-tuning (from the output), or ``"all"``. Default 3.
+        head_lr: Adam learning rate from scratch and of the head. Default 1e-3.
+        fine_tune_lr: learning rate of fine-tuning (of its last block and head). Default 1e-4.
         factor: ratio between consecutive blocks' learning rates (differential). Default 3.0.
         batch_size: images per step. Default 32.
 
@@ -46,17 +43,11 @@ class Budget:
     factor: float = 3.0
     batch_size: int = 32
 
-    @validate_params(
-        {
-            "epochs": [Interval(int, 1, None)],
-            "fine_tune_epochs": [Interval(int, 0, None)],
-            "depth": [Interval(int, 0, None), StrOptions(["all"])],
-            "head_lr": _RATE,
-            "fine_tune_lr": _RATE,
-            "factor": _RATE,
-            "batch_size": [Interval(int, 1, None)],
-        }
-    )
+    @validate_params({
+        "epochs": [Interval(int, 1, None)], "fine_tune_epochs": [Interval(int, 0, None)],
+        "depth": [Interval(int, 0, None), StrOptions(["all"])], "head_lr": _RATE,
+        "fine_tune_lr": _RATE, "factor": _RATE, "batch_size": [Interval(int, 1, None)],
+    })  # fmt: skip
     def __init__(self, epochs=30, fine_tune_epochs=5, depth=3, head_lr=1e-3, fine_tune_lr=1e-4,
                  factor=3.0, batch_size=32):  # fmt: skip
         values = dict(locals())

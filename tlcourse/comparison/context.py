@@ -29,18 +29,11 @@ class ComparisonContext:
 
     Build one yourself to run a single strategy outside ``compare`` (see the example).
 
-    Args:
-        data: a dataset name or a folder of class subfolders. Defaults to ``"photos"``.
-        backbone: registry name of the pretrained backbone. Defaults to
-            ``"efficientnet_lite0"``.
-        image_size: an int or ``(height, width)``. Defaults to 160.
-        budget: the :class:`~tlcourse.comparison.Budget`; None for ``Budget()``.
-        country: ISO-3 code of the grid for the CO2 estimate; None for the world average.
-        distribution: a ``tf.distribute.Strategy``; None for the default (one device).
-        cache: fine-tune on cached activations where that is the same computation; False runs
-            the whole model at every step, as a plain Keras loop does. Defaults to True.
-        depths: the depths whose boundary activations the pass computes with the features.
-            Defaults to None (the budget's depth).
+    ``data``, ``backbone``, ``image_size``, ``budget`` (None: ``Budget()``), ``country`` and
+    ``distribution`` (None: one device) are as :func:`tlcourse.compare` takes them. ``cache``:
+    fine-tune on cached activations where that is the same computation; False runs the whole
+    model at every step, as a plain Keras loop does. ``depths``: the depths whose boundary
+    activations the pass computes with the features (None: the budget's).
 
     Example:
         >>> from tlcourse.strategies import get_strategy
@@ -97,16 +90,15 @@ class ComparisonContext:
         return value, record
 
     def _load_backbone(self) -> keras.Model:
+        # A second copy takes the pretrained weights from memory: they are not read again.
+        weights = "imagenet" if self._pretrained_weights is None else None
         with self.distribution.scope():
-            if self._pretrained_weights is None:
-                backbone = load_backbone(self.backbone, input_shape=(*self.image_size, 3))
-                self._pretrained_weights = backbone.get_weights()
-                return backbone
-            # A second copy: the pretrained weights are in memory already, not read again.
-            backbone = load_backbone(self.backbone, input_shape=(*self.image_size, 3),
-                                     weights=None)  # fmt: skip
+            backbone = load_backbone(self.backbone, (*self.image_size, 3), weights=weights)
+        if weights:
+            self._pretrained_weights = backbone.get_weights()
+        else:
             backbone.set_weights(self._pretrained_weights)
-            return backbone
+        return backbone
 
     def pretrained_backbone(self) -> keras.Model:
         """The training copy of the backbone, its pretrained weights restored."""

@@ -21,12 +21,7 @@ __all__ = ["PlanProgress", "format_duration"]
 
 
 def format_duration(seconds: float) -> str:
-    """``"1 min 05 s"``-style text.
-
-    Example:
-        >>> format_duration(65.2), format_duration(8.4)
-        ('1 min 05 s', '8 s')
-    """
+    """``"1 min 05 s"``-style text (``"8 s"`` under a minute)."""
     seconds = max(0, round(seconds))
     minutes, seconds = divmod(seconds, 60)
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
@@ -83,9 +78,6 @@ class PlanProgress:
             total = sum(epochs for _, epochs in self.runs)
             self._task = self._bar.add_task("", total=total, epoch="", left="")
             self._bar.start()
-
-    def _done_before(self, index: int) -> int:
-        return sum(epochs for _, epochs in self.runs[:index])
 
     def start(self, index: int, description: str) -> None:
         """Run ``index`` of the plan starts (``description``: what the bar shows)."""
@@ -144,7 +136,7 @@ class PlanProgress:
         left = self.estimate_left()
         epochs = self.runs[self._index][1] if self._index >= 0 else 0
         fields = {
-            "completed": self._done_before(self._index) + min(self._epochs, epochs),
+            "completed": sum(e for _, e in self.runs[: self._index]) + min(self._epochs, epochs),
             "epoch": f"epoch {min(self._epochs + 1, epochs)}/{epochs}",
             "left": "estimating time left" if left is None else f"~{format_duration(left)} left",
         }

@@ -10,13 +10,11 @@
   the run: its training, plus every pass over the images so far.
 - ``fine_tuning`` and ``fine_tuning_dlr``: :func:`tlcourse.fine_tune` on the pretrained backbone
   with a new head: the head for ``budget.epochs`` epochs at ``budget.head_lr``, then the last
-  ``budget.depth`` blocks for ``budget.fine_tune_epochs`` more at ``budget.fine_tune_lr`` (with
-  differential rates, each earlier block ``budget.factor`` times slower). No augmentation, so
-  the frozen part is a fixed function of the image and ``fine_tune`` trains on the comparison's
-  cached activations (the ``trained_on`` column says which way each run trained; a
-  :class:`ComparisonContext <tlcourse.comparison.ComparisonContext>` made with ``cache=False``
-  runs the whole model at every step, as a plain Keras loop does). Charged as feature
-  extraction.
+  ``budget.depth`` blocks for ``budget.fine_tune_epochs`` more at ``budget.fine_tune_lr`` (each
+  earlier block ``budget.factor`` times slower with differential rates). No augmentation: the
+  frozen part is a fixed function of the image, so ``fine_tune`` trains on the comparison's
+  cached activations (``trained_on`` says so; ``ComparisonContext(cache=False)`` runs the
+  whole model at every step, as a plain Keras loop does).
 """
 
 from __future__ import annotations
@@ -66,14 +64,8 @@ def _train_end_to_end(context, data, seed: int, build, label: str) -> StrategyRe
         model = build()
         model.compile(optimizer=keras.optimizers.Adam(budget.head_lr), **COMPILE)
         # data.train reshuffles itself every epoch (seeded): no shuffle of fit's own.
-        history = model.fit(
-            data.train,
-            validation_data=data.val,
-            epochs=budget.epochs,
-            shuffle=False,
-            callbacks=list(context.callbacks),
-            verbose=0,
-        )
+        history = model.fit(data.train, validation_data=data.val, epochs=budget.epochs,
+                            shuffle=False, callbacks=[*context.callbacks], verbose=0)  # fmt: skip
         return model, history.history, _predict(model, data.test, data.num_classes)
 
     (model, history, probabilities), cost = context.measure(label, work)

@@ -44,17 +44,16 @@ class Strategy:
 
     Attributes:
         name: registry key, as in ``compare(strategies=...)`` and the ``strategy`` column.
-        label: what figures and tables call it ("Feature extraction").
-        color: matplotlib colour used for it in every figure.
+        label, color: what figures and tables call it, and its colour in every figure.
         run: ``run(context, data, seed) -> StrategyResult`` (see :mod:`tlcourse.strategies`).
         network: ``"backbone"`` when it trains (part of) the comparison's backbone, else the
             name of the network it trains (``"small_cnn"``): the ``backbone`` column.
         uses_features: True when it trains on the backbone's cached activations.
         default: part of the default comparison (``compare()`` without ``strategies``).
         description: one sentence for ``list_strategies()``.
-        order: position in tables and legends (smaller first; ties keep registration order).
-        budget_fields: the :class:`~tlcourse.comparison.Budget` fields its runs follow; the
-            results' ``epochs``, ``fine_tune_epochs`` and ``depth`` columns are 0 for others.
+        order: position in tables and legends (smaller first).
+        budget_fields: the :class:`~tlcourse.comparison.Budget` fields its runs follow (the
+            ``epochs``, ``fine_tune_epochs`` and ``depth`` columns are 0 for the others).
     """
 
     name: str
@@ -68,24 +67,16 @@ class Strategy:
     order: float = 100.0
     budget_fields: tuple[str, ...] = ()
 
-    @validate_params(
-        {
-            "name": [_TEXT],
-            "label": [_TEXT],
-            "color": [Rule(is_color_like, "a matplotlib colour")],
-            "run": [Rule(callable, "a function run(context, data, seed) -> StrategyResult")],
-            "network": [_TEXT],
-            "uses_features": ["boolean"],
-            "default": ["boolean"],
-            "budget_fields": [
-                Rule(
-                    lambda v: isinstance(v, tuple | list) and all(isinstance(f, str) for f in v),
-                    "a tuple of Budget field names",
-                    tuple,
-                )
-            ],
-        }
-    )
+    @validate_params({
+        "name": [_TEXT], "label": [_TEXT], "network": [_TEXT],
+        "color": [Rule(is_color_like, "a matplotlib colour")],
+        "run": [Rule(callable, "a function run(context, data, seed) -> StrategyResult")],
+        "uses_features": ["boolean"], "default": ["boolean"],
+        "budget_fields": [Rule(
+            lambda v: isinstance(v, tuple | list) and all(isinstance(f, str) for f in v),
+            "a tuple of Budget field names", tuple,
+        )],
+    })  # fmt: skip
     def __init__(self, name, label, color, run, network="backbone", uses_features=False,
                  default=True, description="", order=100.0, budget_fields=()):  # fmt: skip
         values = dict(locals())
@@ -161,12 +152,7 @@ def unregister_strategy(name: str) -> Strategy:
 
 @validate_params({"name": _NAME})
 def get_strategy(name: str) -> Strategy:
-    """The record of a registered strategy.
-
-    Example:
-        >>> get_strategy("feature_extraction").uses_features
-        True
-    """
+    """The record of a registered strategy."""
     return _REGISTRY[name]
 
 
@@ -189,12 +175,7 @@ def strategy_label(name: str) -> str:
 
 
 def strategy_color(name: str) -> str:
-    """The colour of a strategy; an unregistered name gets a stable colour from its name.
-
-    Example:
-        >>> strategy_color("scratch"), strategy_color("x") == strategy_color("x")
-        ('#7F7F7F', True)
-    """
+    """The colour of a strategy; an unregistered name gets a stable colour from its name."""
     strategy = _REGISTRY.get(name)
     if strategy is not None:
         return strategy.color
