@@ -381,11 +381,11 @@ def test_04_q7_early_stopping(score):
 def test_05_q3_same_architecture_control(score):
     budget = tl.FAST_BUDGET  # what the tests expect under the grader's fast mode
 
-    def points(weights=None, batchnorm=True, epochs=budget.epochs, fit=False):
+    def points(weights=None, batchnorm=True, epochs=budget.epochs, fit=False, momentum=0.9):
         base = _lite0(weights=weights)
         for layer in base.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = batchnorm
+                layer.trainable, layer.momentum = batchnorm, momentum
         control = keras.Sequential(
             [
                 keras.Input((SIZE, SIZE, 3)),
@@ -418,3 +418,4 @@ def test_05_q3_same_architecture_control(score):
     assert points(weights="imagenet") == 2.0
     assert points(batchnorm=False) == 2.0
     assert points(epochs=budget.epochs + 1) == 1.5
+    assert points(momentum=0.99) == 2.0  # Keras's default: predictions from stale statistics
