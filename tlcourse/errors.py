@@ -65,7 +65,7 @@ def check_real(param, value, func, *, low=None, low_open=False):
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok and (low is None or (value > low if low_open else value >= low)):
         return float(value)
-    rule = "a real number" + ("" if low is None else f" {'>' if low_open else '>='} {low}")
+    rule = "a float" + ("" if low is None else f" {'>' if low_open else '>='} {low}")
     raise invalid_parameter(param, func, rule, value)
 
 
