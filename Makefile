@@ -37,7 +37,7 @@ test-lowest:
 	.venv-lowest/bin/python -m pip install --quiet -e ".[test]" "tensorflow==$(LOWEST_TF)"
 	.venv-lowest/bin/python -c "import tensorflow as tf, keras; print('TensorFlow', tf.__version__, 'Keras', keras.__version__)"
 	.venv-lowest/bin/python -m pytest -q -n 2 --dist loadfile tests/test_freezing.py tests/test_groups.py \
-		tests/test_optimizers.py tests/test_finetune.py tests/test_models.py tests/test_data.py \
+		tests/test_optimizers.py tests/test_fine_tune.py tests/test_models.py tests/test_data.py \
 		tests/test_registry.py tests/test_saved_models.py tests/test_validation.py
 
 clean:

@@ -38,10 +38,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import tlcourse as tl  # noqa: E402
-from tlcourse.boundary import find_boundary, lower_model  # noqa: E402
-from tlcourse.boundary.cache import shuffled_batches  # noqa: E402
 from tlcourse.comparison import ComparisonContext  # noqa: E402
-from tlcourse.strategies import get_strategy  # noqa: E402
+from tlcourse.comparison.strategies import get_strategy  # noqa: E402
+from tlcourse.transfer.boundary import find_boundary, lower_model  # noqa: E402
+from tlcourse.transfer.boundary.cache import shuffled_batches  # noqa: E402
 
 
 def load() -> str:

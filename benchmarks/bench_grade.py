@@ -43,8 +43,8 @@ def _checkout(revision: str) -> str:
 
 def _prepare(root: Path, notebook: str) -> tuple[Path, Path]:
     """(submissions folder with one honest submission, autograder zip); weights converted."""
-    from tlcourse.backbones.efficientnet_lite import convert_efficientnet_lite0
     from tlcourse.grading import assign_notebook
+    from tlcourse.models.backbones.efficientnet_lite import convert_efficientnet_lite0
 
     convert_efficientnet_lite0(root / "cache" / "weights")
     master = next((REPO / "notebooks" / "masters").glob(f"{notebook}*.ipynb"))

@@ -2,7 +2,7 @@
 
 Two identical models (MobileNetV2, random weights, 96 px, the last blocks and a new head
 trainable, BatchNorm frozen) train on the same batch; one compiled with ``keras.optimizers.Adam``,
-the other with ``tlcourse.optimizers.layerwise_optimizer(..., optimizer="adam")``. After a
+the other with ``tlcourse.transfer.optimizers.layerwise_optimizer(..., optimizer="adam")``. After a
 warm-up (tracing), rounds of ``train_on_batch`` alternate between the two (the order flips every
 round, so drift in machine load hits both), and the median time per step is compared.
 
@@ -33,9 +33,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tlcourse.backbones import load_backbone  # noqa: E402
-from tlcourse.freezing import freeze  # noqa: E402
-from tlcourse.optimizers import layerwise_optimizer, learning_rates  # noqa: E402
+from tlcourse.models.backbones import load_backbone  # noqa: E402
+from tlcourse.transfer.freezing import freeze  # noqa: E402
+from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates  # noqa: E402
 
 TARGET_OVERHEAD = 0.10
 

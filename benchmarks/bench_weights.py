@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="tlcourse-bench-") as cache:
         os.environ["TLCOURSE_CACHE_DIR"] = cache
         start = time.perf_counter()
-        from tlcourse.backbones import load_backbone
+        from tlcourse.models.backbones import load_backbone
 
         import_s = time.perf_counter() - start
 
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         cached_top_s = time.perf_counter() - start
 
     rows = [
-        ("import tlcourse.backbones (TensorFlow)", import_s, None),
+        ("import tlcourse.models.backbones (TensorFlow)", import_s, None),
         ("first load, converting (fresh cache)", first_s, FIRST_TARGET_S),
         (f"cached load, median of {args.repeats}", statistics.median(cached), CACHED_TARGET_S),
         (f"cached load, slowest of {args.repeats}", max(cached), CACHED_TARGET_S),

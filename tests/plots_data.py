@@ -108,7 +108,7 @@ def grid_of(fig) -> np.ndarray:
 @contextlib.contextmanager
 def linear_probe():
     """A toy strategy registered for the duration: every figure must show it."""
-    from tlcourse.strategies import Strategy, register_strategy, unregister_strategy
+    from tlcourse.comparison.strategies import Strategy, register_strategy, unregister_strategy
 
     def run(*args, **kwargs):
         raise NotImplementedError("only drawn in these tests")

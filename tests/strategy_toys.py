@@ -1,6 +1,7 @@
 """Helpers for the comparison tests: a folder of photos, and two toy strategies.
 
-The toys follow the run contract of :mod:`tlcourse.strategies` and cost milliseconds, so tests
+The toys follow the run contract of :mod:`tlcourse.comparison.strategies` and cost milliseconds, so
+tests
 of the runner (plans, keys, resume) need no real training:
 
 - ``majority``: predicts the most frequent training class; trains nothing. It returns its test
@@ -16,8 +17,13 @@ import contextlib
 import numpy as np
 from PIL import Image
 
-from tlcourse.strategies import Strategy, StrategyResult, register_strategy, unregister_strategy
-from tlcourse.tracking import combine_records
+from tlcourse.comparison.strategies import (
+    Strategy,
+    StrategyResult,
+    register_strategy,
+    unregister_strategy,
+)
+from tlcourse.measure import combine_records
 
 
 def make_photo_folder(root, classes: int = 3, per_class: int = 8, size: int = 40):

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tlcourse.boundary.cache as cache_module
-from tlcourse.backbones import backbone_blocks, list_backbones, load_backbone
-from tlcourse.boundary import (
+import tlcourse.transfer.boundary.cache as cache_module
+from tlcourse.errors import InvalidParameterError
+from tlcourse.models.backbones import backbone_blocks, list_backbones, load_backbone
+from tlcourse.models.classifiers import transfer_classifier
+from tlcourse.transfer.boundary import (
     ActivationCache,
     BoundaryCacheWarning,
     CacheMemoryError,
@@ -18,10 +20,8 @@ from tlcourse.boundary import (
     find_boundary,
     lower_model,
 )
-from tlcourse.errors import InvalidParameterError
-from tlcourse.finetune import fine_tune
-from tlcourse.freezing import set_trainable
-from tlcourse.models import transfer_classifier
+from tlcourse.transfer.fine_tune import fine_tune
+from tlcourse.transfer.freezing import set_trainable
 
 SIZE = 32
 LITE = "efficientnet_lite0"

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from strategy_toys import make_photo_folder
 
-import tlcourse.boundary.cache as cache_module
-from tlcourse.backbones import load_backbone
-from tlcourse.boundary import ActivationCache, BoundaryCacheWarning
+import tlcourse.transfer.boundary.cache as cache_module
 from tlcourse.comparison import Budget, ComparisonContext, compare
-from tlcourse.strategies import get_strategy
+from tlcourse.comparison.strategies import get_strategy
+from tlcourse.models.backbones import load_backbone
+from tlcourse.transfer.boundary import ActivationCache, BoundaryCacheWarning
 
 BUDGET = Budget(epochs=2, fine_tune_epochs=2, depth=3, batch_size=8)
 

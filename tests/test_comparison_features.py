@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from strategy_toys import make_photo_folder
 
-from tlcourse.backbones import load_backbone
-from tlcourse.boundary import ActivationCache
 from tlcourse.comparison import FAST_BUDGET, ComparisonContext
-from tlcourse.strategies import get_strategy
+from tlcourse.comparison.strategies import get_strategy
+from tlcourse.models.backbones import load_backbone
+from tlcourse.transfer.boundary import ActivationCache
 
 
 @pytest.fixture(scope="module")

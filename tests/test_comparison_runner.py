@@ -22,10 +22,10 @@ from tlcourse.comparison import (
     summarize,
 )
 from tlcourse.comparison.results import run_key
+from tlcourse.comparison.strategies import STRATEGIES
 from tlcourse.errors import InvalidParameterError
+from tlcourse.measure import CO2_COLUMNS
 from tlcourse.plots import write_figures
-from tlcourse.strategies import STRATEGIES
-from tlcourse.tracking import CO2_COLUMNS
 
 TINY = {"budget": FAST_BUDGET, "image_size": 32, "seeds": (0,), "progress": None,
         "deployment": False}  # fmt: skip
@@ -313,7 +313,7 @@ print("REPLICAS", strategy.num_replicas_in_sync, "ROWS", len(table), table["dist
 @pytest.mark.slow
 def test_every_row_says_what_its_model_costs_to_deploy(folder, tmp_path, monkeypatch):
     import tlcourse.comparison.runner as runner
-    from tlcourse.deployment import DEPLOYMENT_COLUMNS
+    from tlcourse.measure.deployment import DEPLOYMENT_COLUMNS
 
     calls = []
     real = runner.deployment_columns

@@ -5,16 +5,15 @@ import contextlib
 import numpy as np
 import pytest
 
-from tlcourse import deployment
-from tlcourse.deployment import (
+from tlcourse.errors import InvalidParameterError
+from tlcourse.measure import EmissionsRecord, deployment
+from tlcourse.measure.deployment import (
     DEPLOYMENT_COLUMNS,
     deployment_columns,
     deployment_table,
     model_size_mb,
 )
-from tlcourse.errors import InvalidParameterError
-from tlcourse.models import classification_head, small_cnn, transfer_classifier
-from tlcourse.tracking import EmissionsRecord
+from tlcourse.models.classifiers import classification_head, small_cnn, transfer_classifier
 
 
 def test_size_is_the_saved_file_or_the_bytes_of_every_weight(tmp_path):

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-import tlcourse.diagnostics as diagnostics_module
-from tlcourse.backbones import load_backbone
-from tlcourse.diagnostics import SetupProblem, TransferSetupError, check_transfer_setup
+import tlcourse.transfer.diagnostics as diagnostics_module
 from tlcourse.errors import InvalidParameterError, TLCourseError
-from tlcourse.freezing import set_trainable
-from tlcourse.optimizers import layerwise_optimizer
+from tlcourse.models.backbones import load_backbone
+from tlcourse.transfer.diagnostics import SetupProblem, TransferSetupError, check_transfer_setup
+from tlcourse.transfer.freezing import set_trainable
+from tlcourse.transfer.optimizers import layerwise_optimizer
 
 LOGITS_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

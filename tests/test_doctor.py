@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from tlcourse import doctor
-from tlcourse.backbones import get_spec, keras_apps, registry
-from tlcourse.backbones.efficientnet_lite import pretrained
 from tlcourse.errors import InvalidParameterError
+from tlcourse.models.backbones import get_spec, keras_apps, registry
+from tlcourse.models.backbones.efficientnet_lite import pretrained
 
 
 def test_backbone_availability_asks_each_record(monkeypatch):

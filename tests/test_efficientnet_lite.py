@@ -11,8 +11,9 @@ import matplotlib.cbook as cbook
 import numpy as np
 import pytest
 
-from tlcourse.backbones import backbone_blocks, get_spec, list_backbones, load_backbone
-from tlcourse.backbones.efficientnet_lite import (
+from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
+from tlcourse.models.backbones import backbone_blocks, get_spec, list_backbones, load_backbone
+from tlcourse.models.backbones.efficientnet_lite import (
     NUM_BLOCKS,
     STAGES,
     assign_state_dict,
@@ -23,10 +24,9 @@ from tlcourse.backbones.efficientnet_lite import (
     imagenet_weights_file,
     pretrained,
 )
-from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
-from tlcourse.imagenet import decode_predictions, load_image_for_imagenet
+from tlcourse.models.imagenet import decode_predictions, load_image_for_imagenet
+from tlcourse.models.weights import WeightsMismatchError, load_legacy_state_dict
 from tlcourse.paths import data_dir
-from tlcourse.weights import WeightsMismatchError, load_legacy_state_dict
 
 TOP_FILE = "efficientnet_lite0_imagenet.weights.h5"
 NOTOP_FILE = "efficientnet_lite0_imagenet_notop.weights.h5"

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from plots_data import make_predictions
 
-from tlcourse.error_analysis import (
+from tlcourse.comparison.error_analysis import (
     PREDICTION_COLUMNS,
     confusion_matrix,
     fixed_by_transfer,

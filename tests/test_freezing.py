@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-import tlcourse.freezing as freezing_module
-from tlcourse.backbones import backbone_blocks, list_backbones, load_backbone
+import tlcourse.transfer.freezing as freezing_module
 from tlcourse.errors import InvalidParameterError
-from tlcourse.freezing import freeze, recompile, set_trainable, trainable_summary
-from tlcourse.optimizers import LayerwiseAdam, layerwise_optimizer, learning_rates
+from tlcourse.models.backbones import backbone_blocks, list_backbones, load_backbone
+from tlcourse.transfer.freezing import freeze, recompile, set_trainable, trainable_summary
+from tlcourse.transfer.optimizers import LayerwiseAdam, layerwise_optimizer, learning_rates
 
 ACCEPTANCE = [
     name
@@ -352,17 +352,3 @@ def test_other_bad_arguments():
 def test_docstring_examples():
     result = doctest.testmod(freezing_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
-
-
-def test_the_private_keras_state_read_is_still_there():
-    # recompile and check_transfer_setup read what Keras keeps of compile(): fail loudly here,
-    # not silently there, when an upgrade moves it.
-    from tlcourse.freezing import compile_arguments, compiled_flags
-
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="dense")])
-    assert compile_arguments(model) is None and compiled_flags(model) is None
-    loss = keras.losses.MeanSquaredError()
-    model.compile(optimizer="sgd", loss=loss, metrics=["mae"])
-    arguments = compile_arguments(model)
-    assert arguments["loss"] is loss and arguments["metrics"] == ["mae"]
-    assert compiled_flags(model)[model.get_layer("dense")] is True

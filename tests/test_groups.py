@@ -12,12 +12,12 @@ import keras
 import numpy as np
 import pytest
 
-import tlcourse.groups as groups_module
-from tlcourse.backbones import load_backbone
+import tlcourse.transfer.groups as groups_module
 from tlcourse.errors import InvalidParameterError
-from tlcourse.freezing import set_trainable, trainable_summary
-from tlcourse.groups import VariableGroup, require_backbone, variable_groups
-from tlcourse.optimizers import layerwise_optimizer, learning_rates
+from tlcourse.models.backbones import load_backbone
+from tlcourse.transfer.freezing import set_trainable, trainable_summary
+from tlcourse.transfer.groups import VariableGroup, require_backbone, variable_groups
+from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates
 
 
 def _fake_backbone():

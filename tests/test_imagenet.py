@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tlcourse.errors import DatasetError, InvalidParameterError, TLCourseError
-from tlcourse.imagenet import (
+from tlcourse.models.imagenet import (
     decode_predictions,
     imagenet_class_names,
     load_image_for_imagenet,

@@ -6,7 +6,7 @@ import pytest
 
 import tlcourse as tl
 from tlcourse.errors import InvalidParameterError
-from tlcourse.models import (
+from tlcourse.models.classifiers import (
     classification_head,
     parameter_counts,
     small_cnn,

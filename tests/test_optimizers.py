@@ -1,7 +1,7 @@
-"""Tests for tlcourse.optimizers: per-layer (discriminative) learning rates.
+"""Tests for tlcourse.transfer.optimizers: per-layer (discriminative) learning rates.
 
 Models are VGG16 at 32 px with random weights: cheap to build, five clean blocks. Freezing is
-done by hand (layer.trainable) so these tests do not depend on tlcourse.freezing.
+done by hand (layer.trainable) so these tests do not depend on tlcourse.transfer.freezing.
 """
 
 import doctest
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tlcourse.optimizers.discriminative as discriminative_module
-import tlcourse.optimizers.layerwise as layerwise_module
-import tlcourse.optimizers.rates as rates_module
-from tlcourse.backbones import load_backbone
+import tlcourse.transfer.optimizers.discriminative as discriminative_module
+import tlcourse.transfer.optimizers.layerwise as layerwise_module
+import tlcourse.transfer.optimizers.rates as rates_module
 from tlcourse.errors import InvalidParameterError
-from tlcourse.optimizers import (
+from tlcourse.models.backbones import load_backbone
+from tlcourse.transfer.optimizers import (
     LayerwiseAdam,
     LayerwiseSGD,
     layerwise_class,
@@ -302,20 +302,19 @@ def test_a_plain_checkpoint_resumes_in_the_layerwise_twin(data, tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
 
 
-def test_the_one_private_keras_name_is_still_keras_s_documented_route():
-    # update_step finds a variable's position (on TensorFlow it gets the raw tf.Variable) as
-    # keras.optimizers.Optimizer's docstring shows subclasses; nothing else private is used.
-    assert "self._get_variable_index(variable)" in keras.optimizers.Optimizer.__doc__
+def test_the_optimizers_use_no_private_keras_route_of_their_own():
+    # The variable's position goes through tlcourse.keras_private (tested there).
     sources = [
         inspect.getsource(m) for m in (layerwise_module, discriminative_module, rates_module)
     ]
-    assert sum(s.count("self._get_variable_index(") for s in sources) == 1
+    assert sum(s.count("variable_index(self, variable)") for s in sources) == 1
     for private in (
         "keras.src",
         "tf.__internal__",
         "_getframe",
         "._apply_weight_decay",
         "._var_key",
+        "._get_variable_index",
     ):
         assert not any(private in s for s in sources), private
 

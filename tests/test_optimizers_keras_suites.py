@@ -24,7 +24,7 @@ from keras_optimizer_suites import (
     sgd_test,
 )
 
-from tlcourse.optimizers import is_layerwise, layerwise_class
+from tlcourse.transfer.optimizers import is_layerwise, layerwise_class
 
 SUITES = [
     (adadelta_test, "Adadelta"),

@@ -6,10 +6,10 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from plots_data import STRATEGIES, linear_probe, make_results, with_strategy
 
+from tlcourse.comparison.strategies import strategy_color
 from tlcourse.errors import InvalidParameterError
+from tlcourse.measure import co2_footnote
 from tlcourse.plots import plot_comparison
-from tlcourse.strategies import strategy_color
-from tlcourse.tracking import co2_footnote
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from plots_data import make_predictions
 
-from tlcourse.error_analysis import prediction_table
+from tlcourse.comparison.error_analysis import prediction_table
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import plot_confusion
 

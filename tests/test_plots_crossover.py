@@ -6,6 +6,7 @@ import pytest
 from matplotlib.colors import to_hex
 from plots_data import labelled, make_results, refused_without
 
+from tlcourse.comparison.strategies import strategy_color
 from tlcourse.errors import DatasetError, InvalidParameterError
 from tlcourse.plots import (
     LECTURE_FIGURES,
@@ -15,7 +16,6 @@ from tlcourse.plots import (
     plot_crossover,
 )
 from tlcourse.plots.data_efficiency import MEASURED_CROSSOVER
-from tlcourse.strategies import strategy_color
 
 THREE = {"scratch": 0.4, "feature_extraction": 0.8, "fine_tuning": 0.85}
 

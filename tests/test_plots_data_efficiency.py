@@ -5,9 +5,9 @@ from matplotlib import pyplot as plt
 from matplotlib.colors import to_hex
 from plots_data import STRATEGIES, labelled, linear_probe, make_results, with_strategy
 
+from tlcourse.comparison.strategies import strategy_color
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import plot_data_efficiency
-from tlcourse.strategies import strategy_color
 
 
 @pytest.fixture(scope="module")

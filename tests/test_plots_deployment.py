@@ -6,9 +6,9 @@ import pytest
 from matplotlib.colors import to_hex
 from plots_data import make_results, refused_without
 
+from tlcourse.comparison.strategies import strategy_color
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import plot_deployment
-from tlcourse.strategies import strategy_color
 
 
 def networks() -> pd.DataFrame:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tlcourse.errors import InvalidParameterError
-from tlcourse.models import small_cnn
+from tlcourse.models.classifiers import small_cnn
 from tlcourse.plots import plot_grad_cam
 
 

@@ -17,9 +17,9 @@ from plots_data import (
     with_strategy,
 )
 
+from tlcourse.comparison.strategies import strategy_color
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots import plot_learning_curves
-from tlcourse.strategies import strategy_color
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from plots_data import labelled
 
-from tlcourse.backbones import load_backbone
 from tlcourse.errors import InvalidParameterError
-from tlcourse.freezing import set_trainable
-from tlcourse.optimizers import layerwise_optimizer, learning_rates
+from tlcourse.models.backbones import load_backbone
 from tlcourse.plots import plot_learning_rates
+from tlcourse.transfer.freezing import set_trainable
+from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates
 
 
 def test_learning_rates_one_bar_per_block_head_last_with_ratios():

@@ -5,7 +5,7 @@ import pytest
 from plots_data import refused_without
 
 from tlcourse.errors import InvalidParameterError
-from tlcourse.models import parameter_counts
+from tlcourse.models.classifiers import parameter_counts
 from tlcourse.plots import plot_parameter_counts
 
 

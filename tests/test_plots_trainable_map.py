@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from plots_data import grid_of, summary
 
-from tlcourse.backbones import load_backbone
 from tlcourse.errors import InvalidParameterError
-from tlcourse.freezing import set_trainable, trainable_summary
+from tlcourse.models.backbones import load_backbone
 from tlcourse.plots import plot_trainable_map
+from tlcourse.transfer.freezing import set_trainable, trainable_summary
 
 
 def test_trainable_map_from_summaries_is_legible_for_18_blocks():

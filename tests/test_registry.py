@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlcourse.backbones import (
+from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
+from tlcourse.models.backbones import (
     backbone_blocks,
     find_backbone,
     get_spec,
@@ -16,8 +17,7 @@ from tlcourse.backbones import (
     register_backbone,
     registered_names,
 )
-from tlcourse.backbones.registry import preprocessing
-from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
+from tlcourse.models.backbones.registry import preprocessing
 
 KERAS_APPS = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "vgg16"]
 EXPECTED_BLOCKS = {
@@ -184,7 +184,7 @@ def test_offline_keras_weights_error_names_file_place_and_alternative(tmp_path):
     # Keras reads KERAS_HOME at import, so run in a fresh interpreter with an empty cache; this
     # machine (and CI) has no route to the download host, which is exactly the offline case.
     code = (
-        "from tlcourse.backbones import load_backbone\n"
+        "from tlcourse.models.backbones import load_backbone\n"
         "from tlcourse.errors import WeightsUnavailableError\n"
         "try:\n"
         "    load_backbone('mobilenet_v2', input_shape=(96, 96, 3))\n"

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlcourse.backbones import list_backbones
-from tlcourse.models import small_cnn, transfer_classifier
+from tlcourse.models.backbones import list_backbones
+from tlcourse.models.classifiers import small_cnn, transfer_classifier
 
 _LOAD = """
 import sys

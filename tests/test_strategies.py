@@ -8,9 +8,7 @@ from strategy_toys import LINEAR_PROBE, MAJORITY, make_photo_folder, registered
 
 from tlcourse.cli import main
 from tlcourse.comparison import FAST_BUDGET, Budget, compare
-from tlcourse.errors import InvalidParameterError
-from tlcourse.plots import plot_comparison, plot_learning_curves
-from tlcourse.strategies import (
+from tlcourse.comparison.strategies import (
     STRATEGIES,
     Strategy,
     get_strategy,
@@ -20,6 +18,8 @@ from tlcourse.strategies import (
     strategy_label,
     strategy_names,
 )
+from tlcourse.errors import InvalidParameterError
+from tlcourse.plots import plot_comparison, plot_learning_curves
 
 BUDGET_FIELDS = {f.name for f in dataclasses.fields(Budget)}
 
@@ -42,7 +42,8 @@ def test_the_built_in_records():
         record = get_strategy(name)
         assert set(record.budget_fields) <= BUDGET_FIELDS
         assert (
-            record.run.__module__ == f"tlcourse.strategies.{record.run.__module__.split('.')[-1]}"
+            record.run.__module__
+            == f"tlcourse.comparison.strategies.{record.run.__module__.split('.')[-1]}"
         )
     assert "factor" in get_strategy("fine_tuning_dlr").budget_fields
     assert "factor" not in get_strategy("fine_tuning").budget_fields

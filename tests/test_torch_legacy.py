@@ -13,9 +13,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from tlcourse.backbones.efficientnet_lite import efficientnet_lite0_source_file
 from tlcourse.errors import TLCourseError, UnsafeWeightsFileError
-from tlcourse.weights.torch_legacy import (
+from tlcourse.models.backbones.efficientnet_lite import efficientnet_lite0_source_file
+from tlcourse.models.weights.torch_legacy import (
     ALLOWED_GLOBALS,
     LEGACY_MAGIC_NUMBER,
     LEGACY_PROTOCOL_VERSION,

@@ -1,4 +1,4 @@
-"""Tests of tlcourse.tracking: time and CO2 measurement with codecarbon, offline."""
+"""Tests of tlcourse.measure: time and CO2 measurement with codecarbon, offline."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tlcourse.errors import InvalidParameterError
-from tlcourse.tracking import (
+from tlcourse.measure import (
     CO2_EQUIVALENT_FACTORS,
     COUNTRY,
     EmissionsRecord,
@@ -371,7 +371,7 @@ def test_format_co2_refuses_negative_amounts():
 
 
 def test_unreadable_result_is_not_measured(monkeypatch):
-    from tlcourse.tracking import tracker
+    from tlcourse.measure import tracker
 
     def broken_fill(record, data, reason):
         if data is not None:

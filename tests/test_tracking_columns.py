@@ -1,4 +1,4 @@
-"""Tests of tlcourse.tracking.columns and combine_records: results-row columns, footnotes."""
+"""Tests of tlcourse.measure.columns and combine_records: results-row columns, footnotes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tlcourse.errors import InvalidParameterError
-from tlcourse.tracking import (
+from tlcourse.measure import (
     CO2_COLUMNS,
     EmissionsRecord,
     co2_columns,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tlcourse.errors import InvalidParameterError
-from tlcourse.tracking import (
+from tlcourse.measure import (
     CPU_WATTS_PER_THREAD,
     EmissionsRecord,
     co2_columns,
@@ -15,7 +15,7 @@ from tlcourse.tracking import (
     format_co2_range,
     track,
 )
-from tlcourse.tracking.record import co2_range
+from tlcourse.measure.record import co2_range
 
 
 def measured(**fields) -> EmissionsRecord:

@@ -5,8 +5,8 @@ import numbers
 import numpy as np
 import pytest
 
-from tlcourse.backbones.registry import BACKBONE
 from tlcourse.errors import InvalidParameterError
+from tlcourse.models.backbones.registry import BACKBONE
 from tlcourse.validation import IMAGE_SIZE, Interval, Rule, StrOptions, int_list, validate_params
 
 
@@ -126,7 +126,7 @@ def test_int_list():
 
 
 def test_backbone_names_come_from_the_registry():
-    from tlcourse.backbones import list_backbones
+    from tlcourse.models.backbones import list_backbones
 
     names = list(list_backbones().index)
     assert all(BACKBONE.accepts(name) for name in names)

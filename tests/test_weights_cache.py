@@ -1,4 +1,4 @@
-"""The checksummed, atomically written cache of weights files (tlcourse.weights.cache)."""
+"""The checksummed, atomically written cache of weights files (tlcourse.models.weights.cache)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
-from tlcourse.weights import cache_problem, cached_weights_file, weights_dir
+from tlcourse.models.weights import cache_problem, cached_weights_file, weights_dir
 
 
 class Builder:

@@ -3,7 +3,7 @@
 ``import tlcourse as tl``: the verbs students type are at the top level (``tl.load_backbone``,
 ``tl.set_trainable``, ``tl.fine_tune``, ``tl.compare``...); the figures are in ``tl.plots``, the
 backbone registry in ``tl.backbones``, the exceptions in ``tl.errors``, and everything else in
-the module that is its home (``tlcourse.tracking``, ``tlcourse.strategies``...).
+the module that is its home (``tlcourse.measure``, ``tlcourse.comparison.strategies``...).
 """
 
 import warnings
@@ -14,20 +14,26 @@ import warnings
 with warnings.catch_warnings():
     import tensorflow  # noqa: F401
 
-from tlcourse import backbones, errors, plots
-from tlcourse.backbones import list_backbones, load_backbone
-from tlcourse.boundary import ActivationCache
+from tlcourse import errors, plots
 from tlcourse.comparison import FAST_BUDGET, Budget, compare, read_results, summarize
 from tlcourse.data import list_datasets, load_dataset
-from tlcourse.diagnostics import check_transfer_setup
-from tlcourse.finetune import fine_tune
-from tlcourse.freezing import set_trainable, trainable_summary
-from tlcourse.gradcam import grad_cam
-from tlcourse.imagenet import imagenet_class_names, predict_image_files
-from tlcourse.lr_finder import lr_find
-from tlcourse.models import classification_head, parameter_counts, small_cnn, transfer_classifier
-from tlcourse.optimizers import layerwise_optimizer, learning_rates
-from tlcourse.tracking import co2_equivalents, format_co2, track
+from tlcourse.measure import co2_equivalents, format_co2, track
+from tlcourse.models import backbones
+from tlcourse.models.backbones import list_backbones, load_backbone
+from tlcourse.models.classifiers import (
+    classification_head,
+    parameter_counts,
+    small_cnn,
+    transfer_classifier,
+)
+from tlcourse.models.grad_cam import grad_cam
+from tlcourse.models.imagenet import imagenet_class_names, predict_image_files
+from tlcourse.transfer.boundary import ActivationCache
+from tlcourse.transfer.diagnostics import check_transfer_setup
+from tlcourse.transfer.fine_tune import fine_tune
+from tlcourse.transfer.freezing import set_trainable, trainable_summary
+from tlcourse.transfer.lr_find import lr_find
+from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates
 
 __version__ = "0.1.0"
 

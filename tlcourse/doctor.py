@@ -7,7 +7,7 @@ import platform
 
 import pandas as pd
 
-from tlcourse.backbones.registry import get_spec, registered_names
+from tlcourse.models.backbones.registry import get_spec, registered_names
 from tlcourse.paths import cache_dir, data_dir
 from tlcourse.validation import Rule, validate_params
 

@@ -1,6 +1,7 @@
 """``tlcourse compare``: scratch vs feature extraction vs fine-tuning, measured.
 
-The strategies offered come from the registry (:mod:`tlcourse.strategies`). ``OUT`` receives
+The strategies offered come from the registry (:mod:`tlcourse.comparison.strategies`). ``OUT``
+receives
 ``results.csv``, ``predictions.csv`` and the figures. Values are passed to
 :func:`tlcourse.compare` as typed (``--seeds 0,1``, ``--train-per-class 2,5,all``): it
 validates them and names what is wrong.
@@ -97,7 +98,7 @@ def format_summary(summary) -> str:
         "CO2 (g)",
         "trainable",
     ]
-    if "model_mb" in table:  # what the trained model costs to use (tlcourse.deployment)
+    if "model_mb" in table:  # what the trained model costs to use (tlcourse.measure.deployment)
         table["model (MB)"] = table["model_mb"].map(lambda v: "n/a" if v != v else f"{v:.1f}")
         table["latency (ms)"] = table["latency_ms"].map(lambda v: "n/a" if v != v else f"{v:.1f}")
         columns += ["model (MB)", "latency (ms)"]
@@ -115,7 +116,7 @@ def add_parser(sub) -> None:
         >>> sub.choices["compare"].parse_args(["--seeds", "0,1"]).seeds
         '0,1'
     """
-    from tlcourse.strategies import get_strategy, strategy_names
+    from tlcourse.comparison.strategies import get_strategy, strategy_names
 
     defaults = ",".join(strategy_names(default=True))
     names = "; ".join(f"{n} ({get_strategy(n).label})" for n in strategy_names())

@@ -13,7 +13,7 @@ def _run_doctor(args) -> int:
 
 
 def _run_predict(args) -> int:
-    from tlcourse.imagenet import predict_image_files
+    from tlcourse.models.imagenet import predict_image_files
 
     for path, predictions in zip(
         args.images, predict_image_files(args.images, top=args.top), strict=True

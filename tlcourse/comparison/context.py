@@ -1,7 +1,8 @@
 """What the runs of one comparison share: the data, the budget, the pretrained backbone, the cache.
 
 It holds two copies of the pretrained backbone: one only ever computes activations (the
-:class:`~tlcourse.boundary.ActivationCache`), the other is handed to strategies that train it
+:class:`~tlcourse.transfer.boundary.ActivationCache`), the other is handed to strategies that train
+it
 and gets its pretrained weights back at every :meth:`ComparisonContext.pretrained_backbone`
 call. The pass over the images computes, at once, the features and the activations at the
 freeze boundary of every depth the comparison fine-tunes: fine-tuning then costs no second pass.
@@ -15,11 +16,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tlcourse.backbones import load_backbone
-from tlcourse.boundary import ActivationCache, CacheMemoryError, NoBoundaryError
 from tlcourse.comparison.budget import Budget
 from tlcourse.data import load_dataset
-from tlcourse.tracking import EmissionsRecord, combine_records, track
+from tlcourse.measure import EmissionsRecord, combine_records, track
+from tlcourse.models.backbones import load_backbone
+from tlcourse.transfer.boundary import ActivationCache, CacheMemoryError, NoBoundaryError
 
 __all__ = ["ComparisonContext"]
 
@@ -36,7 +37,7 @@ class ComparisonContext:
     activations the pass computes with the features (None: the budget's).
 
     Example:
-        >>> from tlcourse.strategies import get_strategy
+        >>> from tlcourse.comparison.strategies import get_strategy
         >>> context = ComparisonContext(budget=Budget(epochs=1), image_size=32)
         >>> result = get_strategy("scratch").run(context, context.dataset(seed=0), seed=0)
         >>> 0 <= result.test_accuracy <= 1, result.cost.wall_seconds > 0

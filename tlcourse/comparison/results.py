@@ -27,7 +27,7 @@ from filelock import FileLock
 
 from tlcourse.comparison.budget import Budget
 from tlcourse.errors import InvalidParameterError, TLCourseError, invalid_parameter
-from tlcourse.tracking import CO2_COLUMNS
+from tlcourse.measure import CO2_COLUMNS
 
 __all__ = ["KEY_COLUMNS", "PREDICTIONS_FILE", "PREDICTION_COLUMNS", "RESULTS_FILE",
            "RESULT_COLUMNS", "ResultsStore", "image_size_value", "normalize_results",

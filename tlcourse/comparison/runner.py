@@ -1,12 +1,13 @@
 """The main job: training from scratch vs feature extraction vs fine-tuning, measured.
 
-:func:`compare` runs the strategies of the registry (:mod:`tlcourse.strategies`) on the same
+:func:`compare` runs the strategies of the registry (:mod:`tlcourse.comparison.strategies`) on the
+same
 splits (one per seed and training-set size), under the same budget, and measures each run the
 same way (:func:`tlcourse.track`). ``OUT/results.csv`` (one row per run) and
 ``OUT/predictions.csv`` (its class for every test image) are written after every run, so a run
 killed midway loses nothing and ``resume=True`` finishes it without duplicates. Each run is
 charged its own training and evaluation, plus the pass of the pretrained backbone over the
-images (:class:`~tlcourse.boundary.ActivationCache`) when it relies on it.
+images (:class:`~tlcourse.transfer.boundary.ActivationCache`) when it relies on it.
 
 A run is identified by its strategy, network, data, seed, training-set size, image size, whole
 budget, country and distribution (:data:`~tlcourse.comparison.results.KEY_COLUMNS`).
@@ -24,18 +25,18 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tlcourse.backbones import backbone_blocks
-from tlcourse.backbones.registry import BACKBONE
 from tlcourse.comparison.budget import FAST_BUDGET, Budget
 from tlcourse.comparison.context import ComparisonContext
 from tlcourse.comparison.predictions import PREDICTION_COLUMNS, prediction_rows
 from tlcourse.comparison.progress import PlanProgress
 from tlcourse.comparison.results import ResultsStore, image_size_value, normalize_results
+from tlcourse.comparison.strategies import Strategy, StrategyResult, get_strategy, strategy_names
 from tlcourse.data.sources import DATASET
-from tlcourse.deployment import deployment_columns
 from tlcourse.errors import invalid_parameter
-from tlcourse.strategies import Strategy, StrategyResult, get_strategy, strategy_names
-from tlcourse.tracking import COUNTRY, co2_columns
+from tlcourse.measure import COUNTRY, co2_columns
+from tlcourse.measure.deployment import deployment_columns
+from tlcourse.models.backbones import backbone_blocks
+from tlcourse.models.backbones.registry import BACKBONE
 from tlcourse.validation import IMAGE_SIZE, Rule, StrOptions, int_list, validate_params
 
 __all__ = ["compare"]
@@ -164,7 +165,8 @@ def compare(
             and the output is a terminal.
         return_predictions: also return the predictions table (one row per test image per run).
         deployment: measure what each run's model costs to use (``model_mb``, ``latency_ms``,
-            ``co2_per_1000_predictions_kg``: :mod:`tlcourse.deployment`), once per architecture.
+            ``co2_per_1000_predictions_kg``: :mod:`tlcourse.measure.deployment`), once per
+            architecture.
 
     Returns:
         The rows of this comparison (one per run, in plan order: training-set size, seed,

@@ -163,10 +163,10 @@ class _Encoder:
             raise _Refused(f"this Keras model cannot be saved: {type(error).__name__}") from error
         # Keras remembers which layers were trainable at compile time; a model whose flags
         # changed since must still look stale once reloaded (reloading compiles it afresh).
-        state = getattr(model, "_compiled_trainable_state", None)
-        flags = None
-        if getattr(model, "compiled", False) and isinstance(state, dict):
-            flags = [state.get(layer) for layer in model._flatten_layers()]
+        from tlcourse.keras_private import all_layers, compiled_flags
+
+        state = compiled_flags(model)
+        flags = None if state is None else [state.get(layer) for layer in all_layers(model)]
         return {"$": "keras_model", "file": name, "compiled_trainable": flags}
 
     def attributes(self, value, attributes, depth: int = 0):

@@ -31,9 +31,9 @@ class Exported:
     """An object of the submission that left the sandbox as the attributes the tests read.
 
     Example:
-        >>> record = Exported("tlcourse.tracking.EmissionsRecord", {"wall_seconds": 2.5})
+        >>> record = Exported("tlcourse.measure.EmissionsRecord", {"wall_seconds": 2.5})
         >>> record.wall_seconds, record
-        (2.5, <exported tlcourse.tracking.EmissionsRecord: wall_seconds>)
+        (2.5, <exported tlcourse.measure.EmissionsRecord: wall_seconds>)
     """
 
     __slots__ = ("_type", "_attributes", "_refused")
@@ -180,16 +180,17 @@ class _Decoder:
 
     def _keras(self, value):
         from tlcourse.grading.keras_files import load_model
+        from tlcourse.keras_private import all_layers, set_compiled_flags
 
         model = load_model(self._path(value["file"]))
         flags = value.get("compiled_trainable")
-        layers = list(model._flatten_layers())
+        layers = all_layers(model)
         usable = isinstance(flags, list) and len(flags) == len(layers)
         if getattr(model, "compiled", False) and usable:
             pairs = zip(layers, flags, strict=True)
-            model._compiled_trainable_state = {
-                layer: flag for layer, flag in pairs if flag is True or flag is False
-            }
+            set_compiled_flags(
+                model, {layer: flag for layer, flag in pairs if flag is True or flag is False}
+            )
         return model
 
 

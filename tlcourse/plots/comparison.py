@@ -8,7 +8,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from tlcourse.comparison.strategies import strategy_color, strategy_label
 from tlcourse.errors import InvalidParameterError
+from tlcourse.measure import co2_footnote
 from tlcourse.plots.style import (
     ABOVE,
     CO2_UNITS,
@@ -28,8 +30,6 @@ from tlcourse.plots.style import (
     wrap,
     wrap_to_width,
 )  # fmt: skip
-from tlcourse.strategies import strategy_color, strategy_label
-from tlcourse.tracking import co2_footnote
 from tlcourse.validation import frame_with, validate_params
 
 __all__ = ["has_deployment_columns", "plot_comparison", "plot_deployment"]
@@ -86,7 +86,7 @@ def plot_comparison(results: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
 
     One bar per strategy (the mean over seeds, of the largest training set), whiskers for the
     spread, every seed a dot; a footnote says how CO₂ was obtained
-    (:func:`tlcourse.tracking.co2_footnote`), a hatched band its range (``co2_kg_low/high``).
+    (:func:`tlcourse.measure.co2_footnote`), a hatched band its range (``co2_kg_low/high``).
 
     Example:
         >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"] * 2,
@@ -193,7 +193,7 @@ def _number(value: float, digits: int = 2) -> str:
 def plot_deployment(table: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     """Draw what using each model costs: size, CPU latency and CO₂ per 1,000 predictions.
 
-    One bar per network (:func:`tlcourse.deployment.deployment_table`) or per strategy (the
+    One bar per network (:func:`tlcourse.measure.deployment.deployment_table`) or per strategy (the
     median of its runs in a results table); a panel spanning more than 30x has a log axis.
 
     Example:
@@ -205,7 +205,7 @@ def plot_deployment(table: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     if "strategy" not in table.columns and "name" not in table.columns:
         raise InvalidParameterError(
             "The 'table' parameter of plot_deployment needs a 'strategy' column (a results "
-            "table) or a 'name' column (tlcourse.deployment.deployment_table). Got columns "
+            "table) or a 'name' column (tlcourse.measure.deployment.deployment_table). Got columns "
             f"{list(table.columns)}."
         )
     if "strategy" in table.columns:

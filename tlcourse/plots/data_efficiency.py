@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from tlcourse.comparison.strategies import strategy_color, strategy_label
 from tlcourse.errors import DatasetError, InvalidParameterError, invalid_parameter
 from tlcourse.paths import data_dir
 from tlcourse.plots.style import (
@@ -28,7 +29,6 @@ from tlcourse.plots.style import (
     training_sizes,
     trains_backbone,
 )
-from tlcourse.strategies import strategy_color, strategy_label
 from tlcourse.validation import frame_with, validate_params
 
 __all__ = ["MEASURED_CROSSOVER", "crossover_table", "measured_crossover", "plot_crossover",

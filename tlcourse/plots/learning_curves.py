@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from tlcourse.comparison.strategies import strategy_color, strategy_label
 from tlcourse.errors import InvalidParameterError
 from tlcourse.plots.style import (
     FIGSIZE,
@@ -26,7 +27,6 @@ from tlcourse.plots.style import (
     spread,
     wrap_to_width,
 )
-from tlcourse.strategies import strategy_color, strategy_label
 from tlcourse.validation import Interval, Rule, frame_with, validate_params
 
 __all__ = ["plot_learning_curves"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tlcourse.backbones.registry import BACKBONE
 from tlcourse.errors import InvalidParameterError, invalid_parameter
+from tlcourse.models.backbones.registry import BACKBONE
 from tlcourse.plots.comparison import has_deployment_columns, plot_comparison, plot_deployment
 from tlcourse.plots.data_efficiency import plot_crossover, plot_data_efficiency
 from tlcourse.plots.learning_curves import plot_learning_curves
@@ -57,9 +57,9 @@ class LectureFigure:
 
 def _learning_rates(results, setup: LectureSetup) -> Figure:
     """The fine-tuning set-up the lecture draws: the last blocks + head, a factor per block."""
-    from tlcourse.freezing import set_trainable
-    from tlcourse.models import transfer_classifier
-    from tlcourse.optimizers import layerwise_optimizer, learning_rates
+    from tlcourse.models.classifiers import transfer_classifier
+    from tlcourse.transfer.freezing import set_trainable
+    from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates
 
     model = transfer_classifier(setup.backbone, setup.num_classes, image_size=96, weights=None)
     set_trainable(model, setup.depth)
@@ -69,7 +69,7 @@ def _learning_rates(results, setup: LectureSetup) -> Figure:
 
 
 def _deployment_networks(results, setup: LectureSetup) -> Figure:
-    from tlcourse.deployment import deployment_table
+    from tlcourse.measure.deployment import deployment_table
 
     # Short measurements: the figure compares orders of magnitude (VGG16 against a small CNN).
     return plot_deployment(deployment_table(num_classes=setup.num_classes, repeats=10, seconds=1.0))
@@ -197,7 +197,7 @@ def lecture_figures(out: str | os.PathLike, results: pd.DataFrame | str | os.Pat
         >>> [p.name for p in paths]
         ['trainable_map.png']
     """
-    from tlcourse.backbones import backbone_blocks, get_spec, load_backbone
+    from tlcourse.models.backbones import backbone_blocks, get_spec, load_backbone
 
     if depth != "all":  # within the backbone's blocks, checked before anything is drawn
         side = max(96, get_spec(backbone).min_input_size)  # small: only the blocks are counted

@@ -14,10 +14,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
+from tlcourse.comparison.error_analysis import class_order, confusion_matrix, fixed_by_transfer
+from tlcourse.comparison.strategies import strategy_label
 from tlcourse.data import to_rgb
-from tlcourse.error_analysis import class_order, confusion_matrix, fixed_by_transfer
 from tlcourse.errors import InvalidParameterError, invalid_parameter
-from tlcourse.gradcam import grad_cam
+from tlcourse.models.grad_cam import grad_cam
 from tlcourse.plots.style import (
     FIGSIZE,
     PATH,
@@ -31,7 +32,6 @@ from tlcourse.plots.style import (
     wrap,
     wrap_to_width,
 )
-from tlcourse.strategies import strategy_label
 from tlcourse.validation import Interval, Rule, frame_with, validate_params
 
 __all__ = ["PREDICTIONS", "gallery_applies", "plot_confusion", "plot_gallery", "plot_grad_cam"]
@@ -56,7 +56,7 @@ def plot_confusion(predictions: pd.DataFrame, *, strategies=None, figsize=None) 
     against predicted class, the seeds pooled, each cell coloured by its share of the row.
 
     Example:
-        >>> from tlcourse.error_analysis import prediction_table
+        >>> from tlcourse.comparison.error_analysis import prediction_table
         >>> table = prediction_table([0, 1, 2, 2], [0, 1, 1, 2], ["cat", "dog", "fox"])
         >>> plot_confusion(table).axes[0].get_title()
         'model: 75% right\\n(1 seed, 4 predictions)'
@@ -152,7 +152,8 @@ def plot_gallery(predictions: pd.DataFrame, *, baseline: str | None = None, tran
 
     A photo is shown when most runs of ``baseline`` (default: the first strategy that trains a
     network of its own) get it wrong and most runs of a ``transfer`` strategy (default: the
-    others) get it right (:func:`tlcourse.error_analysis.fixed_by_transfer`), with what each
+    others) get it right (:func:`tlcourse.comparison.error_analysis.fixed_by_transfer`), with what
+    each
     predicted. Relative ``file`` paths start from ``images_root``.
 
     Example:
@@ -260,7 +261,7 @@ def plot_grad_cam(models, images, *, labels: Sequence[int] | None = None,
     (``layer``, or ``{name: layer}``) over it, and the predicted class (✓/✗ given ``labels``).
 
     Example:
-        >>> from tlcourse.models import small_cnn
+        >>> from tlcourse.models.classifiers import small_cnn
         >>> photos = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3))
         >>> fig = plot_grad_cam({"scratch": small_cnn(3, 32)}, photos, labels=[0, 2])
         >>> [ax.get_title() for ax in fig.axes[:2]]

@@ -22,8 +22,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from tlcourse.comparison.strategies import get_strategy, strategy_label, strategy_names
 from tlcourse.errors import InvalidParameterError, TLCourseError
-from tlcourse.strategies import get_strategy, strategy_label, strategy_names
 from tlcourse.validation import Rule, validate_params
 
 __all__ = ["FIGSIZE", "PATH", "SPREAD_NOTE", "TITLE_FONTSIZE", "each", "NotebookFigure",

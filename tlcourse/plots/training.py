@@ -12,9 +12,10 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from tlcourse.backbones.registry import BACKBONE
+from tlcourse.comparison.strategies import strategy_color, strategy_label
 from tlcourse.errors import InvalidParameterError, invalid_parameter
-from tlcourse.models import LECTURE_NETWORKS, parameter_counts
+from tlcourse.models.backbones.registry import BACKBONE
+from tlcourse.models.classifiers import LECTURE_NETWORKS, parameter_counts
 from tlcourse.plots.style import (
     FIGSIZE,
     FROZEN_COLOR,
@@ -29,7 +30,6 @@ from tlcourse.plots.style import (
     short_block,
     slide_style,
 )
-from tlcourse.strategies import strategy_color, strategy_label
 from tlcourse.validation import Interval, Rule, StrOptions, frame_with, validate_params
 
 __all__ = ["plot_learning_rates", "plot_lr_find", "plot_parameter_counts", "plot_trainable_map"]
@@ -46,7 +46,8 @@ def plot_parameter_counts(names: Sequence[str] = LECTURE_NETWORKS,
                           figsize=(10, 5)) -> Figure:  # fmt: skip
     """Horizontal bars of the networks' parameter counts, in millions, largest on top.
 
-    ``names`` are counted by :func:`tlcourse.models.parameter_counts` (with a classifier of
+    ``names`` are counted by :func:`tlcourse.models.classifiers.parameter_counts` (with a
+    classifier of
     ``with_head_classes`` outputs), or ``counts``, a table of it, is drawn.
 
     Example:
@@ -89,7 +90,7 @@ _TABLES = Rule(lambda v: isinstance(v, Mapping) and bool(v),
 def _summary(table, label) -> pd.DataFrame:
     """Columns block, trainable, frozen of a trainable_summary table, or of a model's."""
     if hasattr(table, "trainable_weights"):  # a model: its flags are read, not changed
-        from tlcourse.freezing import trainable_summary
+        from tlcourse.transfer.freezing import trainable_summary
 
         table = trainable_summary(table)
     if isinstance(table, pd.DataFrame) and "block" not in table.columns:
@@ -114,8 +115,8 @@ def _summaries_for_depths(backbone: str, depths: Mapping, num_classes: int) -> d
     """Build the backbone (random weights) with a dense head, freeze it per depth, count."""
     import keras
 
-    from tlcourse.backbones import backbone_blocks, load_backbone
-    from tlcourse.freezing import set_trainable, trainable_summary
+    from tlcourse.models.backbones import backbone_blocks, load_backbone
+    from tlcourse.transfer.freezing import set_trainable, trainable_summary
 
     base = load_backbone(backbone, weights=None, input_shape=(96, 96, 3))
     inputs = keras.Input(base.input_shape[1:])

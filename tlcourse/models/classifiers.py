@@ -1,0 +1,274 @@
+"""The lecture's networks: the classifiers the strategies train, and their parameter counts.
+
+:func:`small_cnn` is trained from scratch, :func:`classification_head` on cached features, and
+:func:`transfer_classifier` (a backbone plus a head) is what fine-tuning trains; all are stock
+Keras layers, so a saved model loads with plain Keras. :func:`parameter_counts` counts the
+lecture's ImageNet networks with their original tops. Image sizes follow Keras: an int for a
+square, or ``(height, width)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import pandas as pd
+from keras import layers
+
+from tlcourse.errors import invalid_parameter
+from tlcourse.models.backbones import get_spec, load_backbone
+from tlcourse.models.backbones.registry import BACKBONE
+from tlcourse.validation import IMAGE_SIZE, Interval, Rule, StrOptions, validate_params
+
+__all__ = [
+    "LECTURE_NETWORKS",
+    "SMALL_CNN_SIDE",
+    "classification_head",
+    "parameter_counts",
+    "small_cnn",
+    "transfer_classifier",
+]
+
+#: The networks the lecture compares by size.
+LECTURE_NETWORKS = ("vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0", "efficientnet_lite0")
+
+#: The side (px) :func:`small_cnn` works at: a larger input is average-pooled towards it.
+SMALL_CNN_SIDE = 80
+
+_CLASSES = [Interval(int, 2, None)]
+_WEIGHTS_FILE = Rule(
+    lambda w: isinstance(w, str | os.PathLike) and Path(w).expanduser().is_file(),
+    "the path of an existing weights file",
+    lambda w: str(Path(w).expanduser()),
+)
+_DROPOUT = [Interval(numbers.Real, 0, 1, closed="left")]
+
+
+def _side_at_least(low: int) -> list:
+    return [
+        Rule(
+            lambda v: IMAGE_SIZE.accepts(v) and min(IMAGE_SIZE.convert(v)) >= low,
+            f"an int >= {low} or a pair (height, width) of ints >= {low}",
+            IMAGE_SIZE.convert,
+        )
+    ]
+
+
+@validate_params(
+    {
+        "num_classes": _CLASSES,
+        "filters": [Rule(lambda v: bool(v) and all(Interval(int, 1, None).accepts(f) for f in v),
+                         "a non-empty list of ints >= 1", lambda v: [int(f) for f in v])],
+        # The stride-2 stem and each pool halve the side: it must not reach 0 before the end.
+        "image_size": lambda a: _side_at_least(max(32, 2 ** len(a["filters"]))),
+        "dropout": _DROPOUT,
+    }
+)  # fmt: skip
+def small_cnn(
+    num_classes: int, image_size=160, filters=(16, 32, 64, 128), dropout: float = 0.3
+) -> keras.Model:
+    """A small convolutional network to train from scratch.
+
+    A stride-2 conv, then conv + max-pool blocks, BatchNorm and ReLU. An input of
+    ``2 * SMALL_CNN_SIDE`` (160) px or more is first average-pooled by ``side // 80`` (layer
+    ``input_pool``): a network this small trained on a hundred photos gains nothing from more
+    pixels, and the stem at full resolution would dominate its cost. BatchNorm uses momentum 0.9:
+    a few hundred images make only ~100 steps in 30 epochs, too few for Keras's default 0.99 to
+    forget its initial statistics. A horizontal flip augments the few training images (active
+    only in training). Each block pools before its ReLU, the same function (a ReLU and a
+    max-pool commute) on a quarter of the values.
+
+    Args:
+        num_classes: number of classes (an int >= 2).
+        image_size: side of the square RGB input (0..255), or ``(height, width)``; at least
+            32 px and ``2 ** len(filters)`` px. Defaults to 160.
+        filters: output channels of the stem and of each following block. Defaults to
+            ``(16, 32, 64, 128)``.
+        dropout: dropout rate before the classifier, in [0, 1). Defaults to 0.3.
+
+    Example:
+        >>> import numpy as np
+        >>> small_cnn(np.int64(3), image_size=(64, 48)).input_shape
+        (None, 64, 48, 3)
+        >>> small_cnn(3, image_size=160).get_layer("input_pool").output.shape
+        (None, 80, 80, 3)
+    """
+    height, width = image_size
+    inputs = keras.Input((height, width, 3), name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    pool = max(1, min(height, width) // SMALL_CNN_SIDE)
+    if pool > 1:
+        x = layers.AveragePooling2D(pool, name="input_pool")(x)
+    # After the pool: the same flip (on an even side the two commute) on fewer pixels.
+    x = layers.RandomFlip("horizontal", name="augment_flip")(x)
+    for i, channels in enumerate(filters):
+        stride = 2 if i == 0 else 1
+        x = layers.Conv2D(
+            channels, 3, strides=stride, padding="same", use_bias=False, name=f"conv_{i}"
+        )(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"conv_{i}_BN")(x)
+        if i < len(filters) - 1:
+            x = layers.MaxPooling2D(name=f"conv_{i}_pool")(x)
+        x = layers.ReLU(name=f"conv_{i}_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+@validate_params(
+    {
+        "num_features": [Interval(int, 1, None)],
+        "num_classes": _CLASSES,
+        "dropout": _DROPOUT,
+        "name": [Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty str")],
+    }
+)
+def classification_head(
+    num_features: int, num_classes: int, dropout: float = 0.2, name: str = "head"
+) -> keras.Model:
+    """The new head: dropout and a softmax layer over ``num_features`` backbone features.
+
+    Trained alone on cached features (feature extraction), or on top of the backbone
+    (:func:`transfer_classifier`, fine-tuning).
+
+    Example:
+        >>> classification_head(1280, 6).count_params()
+        7686
+    """
+    inputs = keras.Input((num_features,), name="features")
+    x = layers.Dropout(dropout, name="head_dropout")(inputs)
+    outputs = layers.Dense(num_classes, activation="softmax", name="head_predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _image_size_rule(arguments) -> list:
+    backbone = arguments["backbone"]
+    return _side_at_least(
+        32 if isinstance(backbone, keras.Model) else get_spec(backbone).min_input_size
+    )
+
+
+@validate_params(
+    {
+        "backbone": [BACKBONE, keras.Model],
+        "num_classes": _CLASSES,
+        "image_size": _image_size_rule,
+        "weights": [StrOptions(["imagenet"]), None, _WEIGHTS_FILE],
+        "head": [None, Rule(lambda v: isinstance(v, keras.Model), "a keras.Model")],
+        "augment": ["boolean"],
+    }
+)
+def transfer_classifier(
+    backbone: str | keras.Model,
+    num_classes: int,
+    image_size=160,
+    weights: str | None = "imagenet",
+    head: keras.Model | None = None,
+    augment: bool = True,
+) -> keras.Model:
+    """A pretrained backbone (frozen) with a new head: the model fine-tuning trains.
+
+    The backbone is called with ``training=False``; :func:`tlcourse.set_trainable` keeps every
+    BatchNorm layer frozen later (in Keras 3.15 ``training=False`` alone does not keep their
+    statistics frozen once the base is trainable).
+
+    Args:
+        backbone: a registry name (see :func:`tlcourse.list_backbones`) or a model from
+            :func:`tlcourse.load_backbone`.
+        num_classes: number of classes (an int >= 2).
+        image_size: an int or ``(height, width)``, used when ``backbone`` is a name (a model
+            keeps its own input). Defaults to 160.
+        weights: backbone weights when ``backbone`` is a name: ``"imagenet"``, None (random) or
+            a weights file. Defaults to ``"imagenet"``.
+        head: a head from :func:`classification_head` to reuse (e.g. one trained on cached
+            features); a new one when None.
+        augment: add a random horizontal flip (active only while training). Defaults to True.
+
+    Example:
+        >>> model = transfer_classifier("mobilenet_v2", 3, image_size=(64, 80), weights=None)
+        >>> [layer.name for layer in model.layers][-2:], model.input_shape
+        (['mobilenet_v2', 'head'], (None, 64, 80, 3))
+    """
+    base = backbone
+    if not isinstance(backbone, keras.Model):
+        base = load_backbone(backbone, input_shape=(*image_size, 3), weights=weights)
+    base.trainable = False
+    features = base.output_shape[-1]
+    if head is None:
+        head = classification_head(features, num_classes)
+    elif head.built and head.input_shape[-1] != features:
+        raise invalid_parameter(
+            "head", "transfer_classifier", f"a model taking the backbone's {features} features",
+            head, f"Its input has {head.input_shape[-1]}.",
+        )  # fmt: skip
+    inputs = keras.Input(base.input_shape[1:], name="image")
+    x = layers.RandomFlip("horizontal", name="augment_flip")(inputs) if augment else inputs
+    outputs = head(base(x, training=False))
+    return keras.Model(inputs, outputs, name="classifier")
+
+
+def _count_with_head(name: str, classes: int | None) -> tuple[int, str]:
+    if classes is None:
+        base = load_backbone(name, weights=None)
+        return base.count_params(), f"load_backbone({name!r}, weights=None), global average pool"
+    if name == "vgg16":
+        # VGG16's own top: flatten 7x7x512, two 4096-unit layers, then the classifier. It holds
+        # ~120 M of the ~134 M parameters, which is the lecture's point about VGG16.
+        base = load_backbone(name, weights=None, pooling=None)
+        x = layers.Flatten(name="flatten")(base.output)
+        x = layers.Dense(4096, activation="relu", name="fc1")(x)
+        x = layers.Dense(4096, activation="relu", name="fc2")(x)
+        how = f"original top: flatten, 4096, 4096, {classes} outputs"
+    else:
+        base = load_backbone(name, weights=None)
+        x = base.output
+        how = f"global average pool + dense {classes} outputs (its original top)"
+    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(base.input, outputs, name=f"{name}_with_head")
+    return model.count_params(), f"load_backbone({name!r}, weights=None), 224 px; {how}"
+
+
+_COUNT_RULES = {
+        "names": [
+            Rule(
+                lambda v: isinstance(v, Sequence) and not isinstance(v, str) and bool(v)
+                and all(BACKBONE.accepts(n) for n in v),
+                "a non-empty list of backbone names, for example ['vgg16', 'efficientnet_lite0']",
+                tuple,
+                hint=lambda v: " ".join(BACKBONE.hint(n) for n in v if not BACKBONE.accepts(n))
+                if isinstance(v, list | tuple) else "",
+            )
+        ],
+        "with_head_classes": [Interval(int, 1, None), None],
+    }  # fmt: skip
+
+
+@validate_params(_COUNT_RULES)
+def parameter_counts(
+    names: Sequence[str] = LECTURE_NETWORKS, with_head_classes: int | None = 2
+) -> pd.DataFrame:
+    """Count the parameters of the lecture's networks, built at 224 px with random weights.
+
+    Each network gets its **original ImageNet top with** ``with_head_classes`` **outputs**
+    instead of 1000: for VGG16, flatten, two 4096-unit dense layers and the classifier
+    (134,268,738 parameters with 2 classes, the lecture's "about 134 million"); the others,
+    global average pooling and one dense layer. None counts the backbone alone. Building VGG16
+    takes a few seconds and about 0.5 GB.
+
+    Returns a DataFrame with columns ``name``, ``parameters``, ``millions`` and ``built_with``.
+
+    Example:
+        >>> parameter_counts(["efficientnet_lite0"])["parameters"].item()
+        3415586
+    """
+    rows = []
+    for name in names:
+        count, how = _count_with_head(name, with_head_classes)
+        rows.append({"name": name, "parameters": int(count), "built_with": how})
+    table = pd.DataFrame(rows)
+    table.insert(2, "millions", table["parameters"] / 1e6)
+    return table

@@ -1,0 +1,290 @@
+"""Grad-CAM: where in a photo a classifier finds the evidence for a class.
+
+Grad-CAM (Selvaraju et al., 2017) weighs each channel of the last convolutional feature map by
+the average gradient of the class score with respect to it, sums the weighted channels, keeps
+the positive part and scales it up to the photo: bright where the evidence is.
+
+The keras-io example builds ``keras.Model(model.inputs, [model.get_layer(name).output,
+model.output])``, which fails ("Graph disconnected", keras#16355) on a transfer classifier: the
+backbone is *one* layer of it, and its inner layers belong to its own graph. Here the model is
+split instead: the layers before the nested backbone run as they are, the backbone is cut at
+its feature map (a sub-model returning the map and its output), the layers after it run on
+that output. Every layer runs with ``training=False``, as in ``predict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tlcourse.errors import InvalidParameterError
+from tlcourse.validation import BATCH_SIZE, Interval, Rule, validate_params
+
+__all__ = ["feature_map_layer", "grad_cam"]
+
+_CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+
+
+def _walk(model, path=()) -> Iterator[tuple]:
+    """Every layer of ``model``, nested models opened in place: ``(outer, ..., layer)`` paths."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _walk(layer, (*path, layer))
+        else:
+            yield (*path, layer)
+
+
+def _rank(layer) -> int | None:
+    try:
+        return len(layer.output.shape)
+    except (AttributeError, ValueError):  # a layer never called has no output
+        return None
+
+
+def _path_text(path) -> str:
+    return "/".join(layer.name for layer in path)
+
+
+def _paths(model: keras.Model, layer) -> list[tuple]:
+    return [p for p in _walk(model) if layer in (p[-1], p[-1].name)]
+
+
+def _find_path(model: keras.Model, layer) -> tuple:
+    """The path to ``layer`` (checked), or to the last 4-D output after a convolution."""
+    if layer is not None:
+        return _paths(model, layer)[-1]
+    found, after_conv = None, False
+    for path in _walk(model):
+        after_conv = after_conv or isinstance(path[-1], _CONVOLUTIONS)
+        if after_conv and _rank(path[-1]) == 4:
+            found = path
+    if found is None:
+        raise InvalidParameterError(
+            "Grad-CAM needs a model with a convolutional feature map (a 4-D output after a "
+            f"convolution); {model.name!r} has none (input shape {model.input_shape}). A head "
+            "trained on cached features takes vectors: put the base and the head together "
+            "first, e.g. tl.transfer_classifier(base, num_classes, head=head)."
+        )
+    return found
+
+
+def _layer_rule(arguments) -> list:
+    """None, or a layer of the model (or its name) with a 4-D output."""
+    model = arguments["model"]
+    four_d = [_path_text(p) for p in _walk(model) if _rank(p[-1]) == 4]
+
+    def ok(layer) -> bool:
+        found = isinstance(layer, str | keras.layers.Layer) and _paths(model, layer)
+        return bool(found) and _rank(found[-1][-1]) == 4
+
+    rule = "a layer of the model with a 4-D output (batch, height, width, channels), or its name"
+    return [None, Rule(ok, rule, hint=lambda _: f"Its 4-D layers include {four_d[-3:]}.")]
+
+
+@validate_params({"model": [keras.Model], "layer": _layer_rule})
+def feature_map_layer(model: keras.Model, layer=None) -> str:
+    """The feature map :func:`grad_cam` uses, as ``"outer/inner/layer"`` names: ``layer``, or
+    the last 4-D output that follows a convolution, inside nested models too.
+
+    Example:
+        >>> from tlcourse.models.classifiers import small_cnn, transfer_classifier
+        >>> feature_map_layer(small_cnn(3, image_size=32))
+        'conv_3_relu'
+        >>> feature_map_layer(transfer_classifier("mobilenet_v2", 3, 64, weights=None))
+        'mobilenet_v2/out_relu'
+    """
+    return _path_text(_find_path(model, layer))
+
+
+def _tensor_sources(value) -> list[str]:
+    """Names of the layers whose tensors a serialized call argument refers to."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [value["config"]["keras_history"][0]]
+        return [name for v in value.values() for name in _tensor_sources(v)]
+    if isinstance(value, list | tuple):
+        return [name for v in value for name in _tensor_sources(v)]
+    return []
+
+
+def _chain(model: keras.Model) -> list:
+    """The layers of ``model`` in call order, if each takes the previous one's output alone."""
+    if isinstance(model, keras.Sequential):
+        return list(model.layers)
+    problem = None
+    try:
+        config = model.get_config()  # the graph's public description: who feeds whom
+        entries = config["layers"]
+        previous = None
+        for entry in entries:
+            nodes = entry["inbound_nodes"]
+            if not nodes and previous is None:
+                previous = entry["name"]  # the input layer
+                continue
+            if len(nodes) != 1 or _tensor_sources(nodes[0]) != [previous]:
+                problem = f"layer {entry['name']!r} does not take the previous layer's output alone"
+                break
+            previous = entry["name"]
+        outputs = config.get("output_layers") or []
+        # [name, node, tensor] for one output, a list of those for several
+        outputs = [outputs[0]] if outputs and isinstance(outputs[0], str) else outputs
+        if problem is None and outputs != [previous]:
+            problem = "it has several outputs, or its last layer is not its output"
+    except Exception as error:  # a layer that cannot describe itself
+        problem = f"its graph cannot be read ({type(error).__name__}: {error})"
+    if problem:
+        raise InvalidParameterError(
+            f"Grad-CAM splits {model.name!r} at the nested model holding the feature map, which "
+            f"needs a chain of layers, but {problem}. Pass layer= a layer of {model.name!r} "
+            "itself (not of a model nested in it)."
+        )
+    by_name = {layer.name: layer for layer in model.layers}
+    return [by_name[entry["name"]] for entry in entries[1:]]
+
+
+def _split_forward(model: keras.Model, path: tuple):
+    """``forward(images) -> (feature_map, output)``: the model cut at ``path[-1]``."""
+    if len(path) == 1:
+        cut = keras.Model(model.inputs, [path[0].output, model.outputs[0]])
+        return lambda x: cut(x, training=False)
+    inner, inner_forward = path[0], _split_forward(path[0], path[1:])
+    chain = _chain(model)
+
+    def forward(x):
+        feature_map = None
+        for layer in chain:
+            if layer is inner:
+                feature_map, x = inner_forward(x)
+            else:
+                x = layer(x, training=False)
+        return feature_map, x
+
+    return forward
+
+
+def _images_rule(arguments) -> list:
+    """Inputs of the model's input shape: a batch of n >= 1, or one."""
+    expected = tuple(arguments["model"].input_shape[1:])
+
+    def batch(images) -> np.ndarray:
+        array = np.asarray(images, dtype=np.float32)
+        return array[None] if array.ndim == len(expected) else array
+
+    def ok(images) -> bool:
+        try:
+            array = batch(images)
+        except (TypeError, ValueError):  # not numbers, or ragged lists
+            return False
+        shape_ok = array.ndim == len(expected) + 1 and len(array) > 0
+        return shape_ok and all(
+            e in (None, a) for e, a in zip(expected, array.shape[1:], strict=True)
+        )
+
+    wanted = "(n, " + ", ".join("any" if e is None else str(e) for e in expected) + ")"
+    return [Rule(ok, f"an array of images of shape {wanted} (or one image)", batch)]
+
+
+def _class_rule(arguments) -> list:
+    """None (the predicted class), one class for every image, or one per image."""
+    one = Interval(int, 0, arguments["model"].output_shape[-1] - 1)
+    n = len(arguments["images"])
+
+    def per_image(value) -> bool:
+        listed = isinstance(value, list | tuple | np.ndarray) and len(value) == n
+        return listed and all(one.accepts(v) for v in value)
+
+    each = Rule(per_image, f"one such int per image ({n})", lambda v: [int(c) for c in v])
+    return [None, one, each]
+
+
+def _scores(output, classes):
+    """The score whose gradient is taken: log-probability when the model outputs
+    probabilities (better conditioned than the probability itself), else the raw output."""
+    chosen = tf.gather(output, classes, axis=1, batch_dims=1)
+    sums = tf.reduce_sum(output, axis=1)
+    probabilities = tf.reduce_all(output >= 0) & tf.reduce_all(tf.abs(sums - 1.0) < 1e-3)
+    return tf.where(probabilities, tf.math.log(chosen + 1e-12), chosen)
+
+
+def _heat_function(forward, size):
+    """``(images, classes or -1) -> maps`` for one model cut, run eagerly: a figure explains a
+    few batches, fewer than tracing a ``tf.function`` would pay for."""
+
+    def heat(batch, classes):
+        with tf.GradientTape() as tape:
+            feature_map, output = forward(batch)
+            predicted = tf.argmax(output, axis=1, output_type=tf.int32)
+            chosen = tf.where(classes < 0, predicted, classes)
+            score = _scores(output, chosen)
+        gradients = tape.gradient(score, feature_map)
+        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=-1))
+        cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
+        peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
+        return tf.math.divide_no_nan(cam, peak)
+
+    return heat
+
+
+_ONE_OUTPUT = Rule(
+    lambda m: isinstance(m, keras.Model) and len(m.outputs) == 1,
+    "a keras.Model taking images, with one output (a score per class)",
+)
+
+
+@validate_params(
+    {
+        "model": [_ONE_OUTPUT],
+        "images": _images_rule,
+        "class_index": _class_rule,
+        "layer": _layer_rule,
+        "batch_size": [BATCH_SIZE],
+    }
+)
+def grad_cam(
+    model: keras.Model,
+    images,
+    class_index=None,
+    layer=None,
+    *,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Grad-CAM heat maps: where each photo holds the evidence for a class.
+
+    Works on a plain CNN (:func:`tlcourse.small_cnn`), a backbone with its ImageNet top, and a
+    transfer classifier that nests the backbone as one layer (see the module). Augmentation
+    is off and BatchNorm in inference mode, as in ``predict``.
+
+    Args:
+        model: a Keras model taking images (RGB 0..255 for tlcourse models) and returning
+            class probabilities or scores.
+        images: one image ``(height, width, 3)`` or a batch ``(n, height, width, 3)``.
+        class_index: the class explained: None for each image's predicted class, an int for
+            every image, or one int per image.
+        layer: the feature map explained, a layer or its name (inside nested models too);
+            None for :func:`feature_map_layer`'s choice.
+
+    Returns:
+        float32 ``(n, height, width)`` in [0, 1] at the images' size, each map scaled to a
+        maximum of 1 (all zeros where no region raises the score).
+
+    Example:
+        >>> from tlcourse.models.classifiers import transfer_classifier
+        >>> model = transfer_classifier("mobilenet_v2", 3, image_size=64, weights=None)
+        >>> heat = grad_cam(model, np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)))
+        >>> heat.shape, bool(heat.min() >= 0 and heat.max() <= 1)
+        ((2, 64, 64), True)
+    """
+    heat = _heat_function(_split_forward(model, _find_path(model, layer)), images.shape[1:3])
+    classes = np.full(len(images), -1 if class_index is None else 0)
+    if class_index is not None:
+        classes[:] = class_index
+    maps = []
+    for start in range(0, len(images), batch_size):
+        batch = tf.convert_to_tensor(images[start : start + batch_size])
+        chosen = tf.constant(classes[start : start + batch_size], tf.int32)
+        maps.append(heat(batch, chosen).numpy())
+    return np.clip(np.concatenate(maps), 0.0, 1.0).astype(np.float32)

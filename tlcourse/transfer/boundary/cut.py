@@ -1,0 +1,326 @@
+"""Where a partly frozen classifier can be cut: its freeze boundary, and the model on each side.
+
+With the lower blocks of a backbone frozen, BatchNorm frozen and nothing random before them
+(augmentation, dropout), the frozen part is a fixed function of the image: its output, the
+**boundary activations**, can be computed once per image (:class:`ActivationCache
+<tlcourse.transfer.boundary.cache.ActivationCache>`), and only the part above the boundary (the
+unfrozen
+blocks and the head) needs to run at every training step. The boundary is the input of the
+first block that trains.
+
+A model is cut only where that is exactly the same computation: one tensor crosses from the
+frozen part to the rest, every layer below it is frozen and behaves the same in training and in
+inference, and the classifier is a chain of layers around the backbone. Anything else raises
+:class:`NoBoundaryError`, whose message says why (callers then train the whole model).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import keras
+from keras import tree
+
+from tlcourse.errors import TLCourseError
+from tlcourse.models.backbones import backbone_blocks, find_backbone
+from tlcourse.models.backbones.registry import MODEL_WITH_BACKBONE
+from tlcourse.validation import validate_params
+
+__all__ = [
+    "Boundary",
+    "BoundaryCacheWarning",
+    "NoBoundaryError",
+    "depth_boundary",
+    "find_boundary",
+    "lower_model",
+]
+
+
+class NoBoundaryError(TLCourseError, ValueError):
+    """The model cannot be trained on boundary activations; the message says why."""
+
+
+class BoundaryCacheWarning(UserWarning):
+    """Training runs the whole model at every step, without cached activations: why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Boundary:
+    """A classifier cut at its freeze boundary.
+
+    Attributes:
+        model: the classifier that was cut (or the backbone itself).
+        backbone: its registered backbone.
+        layer: name of the operation whose output is the boundary; None when the whole
+            backbone is frozen (the boundary is the backbone's output, the pooled features).
+        tensor: the boundary, a symbolic tensor of the backbone's graph.
+        index: position in ``backbone.operations`` of the first operation above the boundary
+            (the same in every copy of the backbone).
+        upper: ``keras.Model`` from boundary activations to the classifier's output, sharing its
+            layers (so its weights) with ``model``: training it trains ``model``.
+        pre: ``(layer, call arguments)`` of the classifier's layers before the backbone.
+        backbone_arguments: the arguments the classifier calls the backbone with.
+    """
+
+    model: keras.Model
+    backbone: keras.Model
+    layer: str | None
+    tensor: object
+    index: int
+    upper: keras.Model
+    pre: tuple
+    backbone_arguments: dict
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one image's activations, e.g. ``(5, 5, 192)``."""
+        return tuple(int(d) for d in self.tensor.shape[1:])
+
+    @property
+    def frozen_weights(self) -> list:
+        """The weights the activations depend on: the layers before the backbone, then the
+        backbone's below the boundary."""
+        below = self.backbone.operations[: self.index]
+        layers = [layer for layer, _ in self.pre] + below
+        return [w for layer in layers for w in getattr(layer, "weights", [])]
+
+    def __repr__(self) -> str:
+        where = self.layer or f"{self.backbone.name} output"
+        return f"Boundary(after {where!r}, activations {self.shape})"
+
+
+def _leaves(layer) -> list:
+    if isinstance(layer, keras.Model):
+        return [leaf for inner in layer.layers for leaf in _leaves(inner)]
+    return [layer]
+
+
+def _is_random(layer) -> bool:
+    # Dropout, noise and random augmentation layers draw from a keras.random.SeedGenerator.
+    return any(isinstance(v, keras.random.SeedGenerator) for v in vars(layer).values())
+
+
+# Layers whose call takes ``training`` but ignores it (no randomness, no statistics).
+_DETERMINISTIC = (keras.layers.Resizing, keras.layers.CenterCrop, keras.layers.Rescaling)
+
+
+def _differs_in_training(layer, frozen: bool = False) -> str | None:
+    """Why ``layer`` computes something else during ``fit`` than in inference, or None.
+
+    ``frozen``: judge it as ``set_trainable`` leaves it below the boundary (BatchNorm frozen).
+    """
+    for leaf in _leaves(layer):
+        if isinstance(leaf, keras.layers.BatchNormalization):
+            if leaf.trainable and not frozen:
+                return f"{leaf.name!r} (BatchNormalization) is trainable: it uses batch statistics"
+            continue
+        if _is_random(leaf):
+            return (
+                f"{leaf.name!r} ({type(leaf).__name__}) is random during training "
+                "(augmentation or dropout): its output changes at every epoch"
+            )
+        takes_training = "training" in inspect.signature(leaf.call).parameters
+        if takes_training and not isinstance(leaf, _DETERMINISTIC):
+            return f"{leaf.name!r} ({type(leaf).__name__}) may behave differently in training"
+    return None
+
+
+def _trains(layer, trainable: set[int]) -> bool:
+    return any(id(w) in trainable for w in layer.weights)
+
+
+def _sources(args) -> list[str]:
+    """Names of the layers whose outputs a node's serialised arguments take."""
+    if isinstance(args, dict) and args.get("class_name") == "__keras_tensor__":
+        return [args["config"]["keras_history"][0]]
+    values = (
+        args.values() if isinstance(args, dict) else args if isinstance(args, list | tuple) else []
+    )
+    return [name for value in values for name in _sources(value)]
+
+
+def _names(entries) -> list[str]:
+    # One input (or output) is ``[name, node, index]``, several a list of those.
+    return [entries[0]] if isinstance(entries[0], str) else [entry[0] for entry in entries]
+
+
+def _chain(model: keras.Model, backbone: keras.Model) -> tuple[list, dict, list]:
+    """``(pre, backbone call arguments, post)``: the layers around the backbone, in order.
+
+    Each of ``pre`` and ``post`` is a list of ``(layer, call keyword arguments)``; the graph is
+    read from the model's public configuration.
+    """
+    if model is backbone:
+        return [], {}, []
+    if isinstance(model, keras.Sequential):
+        layers = [(layer, {}) for layer in model.layers]
+    else:
+        config = model.get_config()
+        previous = _names(config["input_layers"])
+        layers = []
+        for entry, layer in zip(config["layers"], model.layers, strict=True):
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            nodes = entry["inbound_nodes"]
+            if len(nodes) != 1:
+                raise NoBoundaryError(f"layer {layer.name!r} is used more than once")
+            sources = _sources(nodes[0]["args"])
+            if sources != previous:
+                raise NoBoundaryError(
+                    f"the classifier is not a chain of layers: {layer.name!r} does not take the "
+                    "output of the layer before it (alone)"
+                )
+            kwargs = {k: v for k, v in nodes[0]["kwargs"].items() if k != "mask" or v is not None}
+            layers.append((layer, kwargs))
+            previous = [layer.name]
+        if _names(config["output_layers"]) != previous:
+            raise NoBoundaryError("the classifier's output is not its last layer's")
+    index = [layer for layer, _ in layers].index(backbone)
+    return layers[:index], layers[index][1], layers[index + 1 :]
+
+
+def _crossing(operations: list, start: int) -> list:
+    """The tensors made before ``operations[start]`` (or inputs) used from it on."""
+    made_by = {id(t): i for i, op in enumerate(operations) for t in tree.flatten(op.output)}
+    crossing = {}
+    for op in operations[start:]:
+        for tensor in tree.flatten(op.input):
+            if made_by.get(id(tensor), -1) < start:
+                crossing[id(tensor)] = tensor
+    return list(crossing.values())
+
+
+def _position(items: list, item) -> int:
+    return next(i for i, candidate in enumerate(items) if candidate is item)
+
+
+def _cut(backbone: keras.Model, first: int, trainable: set[int]):
+    """``(tensor, name or None, index)`` of a cut before ``backbone.layers[first]``."""
+    layers, operations = backbone.layers, backbone.operations
+    if first >= len(layers):
+        return backbone.output, None, len(operations)
+    # The input of the block when nothing before ``first`` in its block trains: one cut per
+    # block whatever layer of it trains first, and residual blocks have one input.
+    block = next((b for b in backbone_blocks(backbone) if layers[first] in b.layers), None)
+    candidates = [layers[first]]
+    if block is not None and block.layers[0] is not layers[first]:
+        begin = _position(layers, block.layers[0])
+        if any(_trains(layer, trainable) for layer in layers[begin:first]):
+            candidates.append(block.layers[0])
+        else:
+            candidates = [block.layers[0]]
+    for candidate in candidates:
+        index = _position(operations, candidate)
+        if not any(getattr(op, "weights", None) for op in operations[:index]):
+            raise NoBoundaryError(
+                "nothing is frozen below the first layer that trains (depth='all'?): there is "
+                "no frozen computation to cache"
+            )
+        tensors = _crossing(operations, index)
+        if len(tensors) == 1:
+            producer = next(
+                op for op in operations if any(t is tensors[0] for t in tree.flatten(op.output))
+            )
+            if not isinstance(producer, keras.layers.InputLayer):
+                return tensors[0], producer.name, index
+    raise NoBoundaryError(
+        f"the graph of {backbone.name!r} cannot be cut at one tensor before {layers[first].name!r}"
+    )
+
+
+def _boundary(model, backbone, first: int, trainable: set[int], frozen: bool) -> Boundary:
+    pre, arguments, post = _chain(model, backbone)
+    for layer, _ in pre:
+        if _trains(layer, trainable):
+            raise NoBoundaryError(f"{layer.name!r}, before the backbone, trains")
+        reason = _differs_in_training(layer)
+        if reason:
+            raise NoBoundaryError(reason)
+    tensor, name, index = _cut(backbone, first, trainable)
+    for op in backbone.operations[:index]:
+        reason = isinstance(op, keras.layers.Layer) and _differs_in_training(op, frozen)
+        if reason:
+            raise NoBoundaryError(reason)
+    x = inputs = keras.Input(tensor.shape[1:], name="boundary_activations")
+    if name is not None:
+        try:
+            above = keras.Model(tensor, backbone.output, name=f"{backbone.name}_above_boundary")
+        except ValueError as error:  # e.g. "Graph disconnected"
+            raise NoBoundaryError(f"Keras cannot build the part above {name!r}: {error}") from None
+        x = above(x, **arguments)
+    for layer, kwargs in post:
+        x = layer(x, **kwargs)
+    upper = keras.Model(inputs, x, name=f"{model.name}_above_boundary")
+    return Boundary(model, backbone, name, tensor, index, upper, tuple(pre), arguments)
+
+
+@validate_params({"model": [MODEL_WITH_BACKBONE]})
+def find_boundary(model: keras.Model) -> Boundary:
+    """Cut ``model`` at its freeze boundary: the input of the first backbone block that trains.
+
+    ``model`` is a chain of layers around a tlcourse backbone (such as
+    :func:`tlcourse.transfer_classifier` or a ``Sequential``), or the backbone. Its trainable
+    flags decide (:func:`tlcourse.set_trainable`); when no backbone layer trains, the boundary is
+    the backbone's output. Raises :class:`NoBoundaryError` (saying why) where training above a
+    boundary would not be the same computation.
+
+    Example:
+        >>> from tlcourse import set_trainable, transfer_classifier
+        >>> model = transfer_classifier("efficientnet_lite0", 3, image_size=64, augment=False)
+        >>> _ = set_trainable(model, 3)
+        >>> find_boundary(model)
+        Boundary(after 'block_13_add', activations (2, 2, 192))
+        >>> flipped = transfer_classifier("efficientnet_lite0", 3, image_size=64)
+        >>> _ = set_trainable(flipped, 3)
+        >>> find_boundary(flipped)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tlcourse.transfer.boundary.cut.NoBoundaryError: 'augment_flip' (RandomFlip) is random
+        during ...
+    """
+    backbone, _ = find_backbone(model)
+    trainable = {id(w) for w in model.trainable_weights}
+    layers = backbone.layers
+    first = next((i for i, layer in enumerate(layers) if _trains(layer, trainable)), len(layers))
+    return _boundary(model, backbone, first, trainable, frozen=False)
+
+
+def depth_boundary(backbone: keras.Model, depth: int) -> Boundary:
+    """The boundary of ``backbone`` when its last ``depth`` blocks train (0: its output).
+
+    What :func:`find_boundary` finds after ``set_trainable(model, depth)``, without changing
+    any flag: the comparison computes these activations in the same pass as the features.
+
+    Example:
+        >>> from tlcourse import load_backbone
+        >>> depth_boundary(load_backbone("efficientnet_lite0", input_shape=(64, 64, 3)), 3)
+        Boundary(after 'block_13_add', activations (2, 2, 192))
+    """
+    blocks = backbone_blocks(backbone)
+    if depth == 0:
+        first = len(backbone.layers)
+    else:
+        first = _position(backbone.layers, blocks[len(blocks) - depth].layers[0])
+    trainable = {id(w) for layer in backbone.layers[first:] for w in layer.weights}
+    return _boundary(backbone, backbone, first, trainable, frozen=True)
+
+
+def lower_model(*boundaries: Boundary) -> keras.Model:
+    """One model from the classifier's input to the activations of every boundary given.
+
+    Boundaries of the same classifier (e.g. the head's and the fine-tuning's) share one pass.
+
+    Example:
+        >>> from tlcourse import load_backbone
+        >>> base = load_backbone("efficientnet_lite0", input_shape=(64, 64, 3))
+        >>> lower_model(depth_boundary(base, 0), depth_boundary(base, 1)).output_shape
+        [(None, 1280), (None, 2, 2, 320)]
+    """
+    first = boundaries[0]
+    outputs = [b.tensor for b in boundaries]
+    below = keras.Model(first.backbone.input, outputs[0] if len(outputs) == 1 else outputs)
+    x = inputs = keras.Input(first.model.input_shape[1:], name="image")
+    for layer, kwargs in first.pre:
+        x = layer(x, **kwargs)
+    return keras.Model(inputs, below(x, **first.backbone_arguments), name="below_boundary")
