@@ -30,7 +30,7 @@ def _isolated_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def converted_cache(tmp_path_factory):
     """A cache folder holding the converted EfficientNet-Lite0 weights, made once per session."""
-    from tlcourse.backbones.efficientnet_lite import convert_efficientnet_lite0
+    from tlcourse.models.backbones.efficientnet_lite import convert_efficientnet_lite0
 
     root = tmp_path_factory.mktemp("tlcourse_cache")
     convert_efficientnet_lite0(root / "weights")
