@@ -27,7 +27,7 @@ from tlcourse.grading.names import question_names
 from tlcourse.grading.privileges import sandbox_slot, slot_uid
 from tlcourse.grading.processes import ProcessResult, kill_running
 from tlcourse.grading.runner import run_checker, run_worker, unpack_answers
-from tlcourse.grading.sandbox import Limits, require_bwrap
+from tlcourse.grading.sandbox import Limits, require_bwrap, sandbox_mode
 from tlcourse.grading.submissions import prepare_submission, submission_files
 from tlcourse.grading.text import escape_text
 
@@ -42,7 +42,7 @@ __all__ = [
 
 FAST_ENV = "TLCOURSE_FAST"
 STATUSES = ("ok", "error", "timeout")
-SANDBOXES = ("bwrap", "none")
+SANDBOXES = ("bwrap", "user", "none")
 
 
 def _assignment_name(autograder: Path) -> str | None:
@@ -182,7 +182,7 @@ def grade_submission(
     timeout: float = 600,
     log: str | os.PathLike | None = None,
     fast: bool | None = None,
-    sandbox: bool = True,
+    sandbox: bool | str = True,
     limits: Limits | None = None,
 ) -> dict:
     """Grade one submission: run it in a sandbox, then its tests outside it, each time-limited.
@@ -191,7 +191,8 @@ def grade_submission(
     ``log`` keeps the processes' output and which tests passed (for you: it names hidden
     tests); ``fast`` sets ``FAST`` right after the cell tagged ``parameters`` (None:
     ``TLCOURSE_FAST=1`` in your environment); ``sandbox=False`` runs the submission with your
-    permissions (only for submissions you trust).
+    permissions (only for submissions you trust); ``sandbox="user"`` (root, where bubblewrap
+    cannot start) runs it as an unprivileged user (:func:`tlcourse.grading.sandbox.sandbox_mode`).
 
     Returns ``{"student", question: score..., "total", "possible", "status", "reason",
     "seconds", "sandbox", "autograder", "shard", "feedback"}``; ``status`` is ``"ok"``,
@@ -209,23 +210,23 @@ be a float > 0. Got 0 instead.
     func = "grade_submission"
     timeout = check_real("timeout", timeout, func, low=0, low_open=True)
     fast = os.environ.get(FAST_ENV) == "1" if fast is None else check_bool("fast", fast, func)
-    sandbox = check_bool("sandbox", sandbox, func)
+    mode = sandbox_mode(sandbox, func)
     if limits is not None and not isinstance(limits, Limits):
         raise invalid_parameter("limits", func, "a tlcourse.grading.sandbox.Limits or None",
                                 limits)  # fmt: skip
     limits = limits or Limits()
     submission, autograder = Path(submission), Path(autograder)
     points = {q: float(t.possible) for q, t in read_test_files(autograder).items()}
-    if sandbox:
+    if mode == "bwrap":
         require_bwrap()
     start = time.perf_counter()
     with sandbox_slot() as slot, tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:
         # Graded by root, the sandboxed stages run as the slot's own unprivileged uid.
-        uid = slot_uid(slot) if sandbox and os.geteuid() == 0 else None
+        uid = slot_uid(slot) if mode != "none" and os.geteuid() == 0 else None
         try:
             scores, status, reason, text, feedback = _grade(
-                submission, autograder, Path(tmp), timeout=timeout, fast=fast, sandbox=sandbox,
-                limits=limits, uid=uid,
+                submission, autograder, Path(tmp), timeout=timeout, fast=fast,
+                sandbox=mode == "bwrap", limits=limits, uid=uid,
             )  # fmt: skip
         except Exception as error:  # nothing a submission does stops the batch
             scores, status, text, feedback = None, "error", "", "{}"
@@ -247,7 +248,7 @@ be a float > 0. Got 0 instead.
         "status": status,
         "reason": escape_text(reason, 500),
         "seconds": round(time.perf_counter() - start, 1),
-        "sandbox": "bwrap" if sandbox else "none",
+        "sandbox": mode,
         "autograder": autograder_id(autograder, _assignment_name(autograder)),
         "shard": "1/1",
         "feedback": feedback,

@@ -10,6 +10,9 @@ group, no capability in any set (bounding set included) and ``no_new_privs``, an
 nothing is left. The student's kernel is its child. Files of root's stay root's: the mounts
 are read-only and their files are not the slot's to write anyway.
 
+Without bubblewrap (mode ``"user"``), nothing ends the processes a submission leaves behind but
+:func:`end_processes`: every process of the slot's uid, killed at once.
+
 Each sandbox graded at the same time has a uid of its own (:func:`sandbox_slot`), outside the
 ranges distributions give to people (below 60000), to system services and to systemd's
 containers: the kernel's process limit (``RLIMIT_NPROC``) counts per uid, and one submission's
@@ -21,12 +24,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import threading
 from collections.abc import Iterator
 
 __all__ = [
     "DROP_CAPABILITIES",
     "drop_privileges",
+    "end_processes",
     "keep_from_children",
     "sandbox_slot",
     "slot_uid",
@@ -120,3 +125,36 @@ def keep_from_children() -> None:
     worker's memory (it can still kill the worker, whose exit status the grader requires).
     """
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def end_processes(uid: int) -> str:
+    """Kill every process of ``uid`` (root only): ``""`` once none is left, else what is.
+
+    ``kill(-1)`` sent by a process of that uid (a child that runs no program) reaches all the
+    others at once: the kernel holds off their forks meanwhile. Zombies are already dead.
+
+    Example:
+        >>> end_processes(slot_uid(99)) if os.geteuid() == 0 else ""
+        ''
+    """
+    import psutil
+
+    left = []
+    for _ in range(5):
+        child = os.fork()
+        if child == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        left = [
+            p.pid for p in psutil.process_iter(["uids", "status"])
+            if p.info["uids"] and uid in p.info["uids"] and p.info["status"] != "zombie"
+        ]  # fmt: skip
+        if not left:
+            return ""
+    return f"processes {left[:10]} of uid {uid} outlived the submission"

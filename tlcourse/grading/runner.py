@@ -20,6 +20,8 @@ from pathlib import Path
 
 from tlcourse.grading.archive import MAX_MEMBERS, MEMBER_RE, zip_problem
 from tlcourse.grading.cgroups import sandbox_group
+from tlcourse.grading.errors import SandboxUnavailableError
+from tlcourse.grading.privileges import end_processes
 from tlcourse.grading.processes import ProcessResult, run_process
 from tlcourse.grading.sandbox import (
     BOX,
@@ -27,6 +29,7 @@ from tlcourse.grading.sandbox import (
     bwrap_command,
     rlimits,
     sandbox_environment,
+    user_folder,
 )
 
 __all__ = ["Stage", "run_checker", "run_worker", "unpack_answers"]
@@ -136,14 +139,15 @@ def _run_stage(
 
     The stage's inputs are in ``folder/in`` (the sandbox sees that folder, read-only, as
     ``/grading``); job values starting with ``IN/`` are paths in it. ``uid``: the user the
-    command becomes first thing (graded by root), or None.
+    command becomes first thing (graded by root), or None; without ``sandbox``, the mode
+    ``"user"`` of :mod:`tlcourse.grading.sandbox`.
     """
     package, data, cache = _package_paths()
     root = BOX if sandbox else str(folder / "box")
     inputs = "/grading" if sandbox else str(folder / "in")
     env = sandbox_environment(
         root=root, tlcourse_parent=str(package.parent), data_dir=str(data),
-        cache_dir=f"{root}/cache" if sandbox else str(cache.parent), fast=fast,
+        cache_dir=f"{root}/cache" if sandbox or uid else str(cache.parent), fast=fast,
     )  # fmt: skip
     read_fd, write_fd = os.pipe()
     job = {
@@ -156,9 +160,9 @@ def _run_stage(
         job.update(workdir=f"{root}/work", answers=f"{root}/answers")
     (folder / "in" / "job.json").write_text(json.dumps(job), encoding="utf-8")
     python = [sys.executable, "-P", "-m", module, f"{inputs}/job.json"]
+    if uid is not None:
+        _readable_by_all(folder / "in")
     if sandbox:
-        if uid is not None:
-            _readable_by_all(folder / "in")
         binds = [(str(package), str(package)), (str(data), str(data)),
                  (str(folder / "in"), "/grading"),
                  *_weights_binds(cache, f"{BOX}/cache/weights", uid is not None)]  # fmt: skip
@@ -170,6 +174,8 @@ def _run_stage(
     else:
         for name in ("home", "tmp", "work", "cache"):
             (folder / "box" / name).mkdir(parents=True, exist_ok=True)
+        if uid is not None:
+            user_folder(folder, uid, _weights_binds(cache, f"{root}/cache/weights", True))
         command, cwd = python, folder / "box"
     group = sandbox_group(limits.processes)
     if group is not None:
@@ -192,10 +198,13 @@ def _run_stage(
             pass_fds=(write_fd,), watchdog=_watchdog(limits), on_start=close_write_end,
         )  # fmt: skip
     finally:
+        left = end_processes(uid) if uid is not None and not sandbox else ""
         close_write_end()
         receiver.join()
         if group is not None:
             group.remove()
+    if left:
+        raise SandboxUnavailableError(left)
     return Stage(process=result, sent=sent, overflow=state["overflow"])
 
 
@@ -311,5 +320,5 @@ def run_checker(
     return _run_stage(
         "tlcourse.grading.checker", job, folder=folder, sandbox=sandbox, fast=fast,
         timeout=timeout, limits=limits, send_limit=_REPORT_BYTES * 16,
-        disk=min(limits.disk, 1 << 30), uid=uid,
+        disk=min(limits.disk, 1 << 30), uid=uid if sandbox else None,  # else root's, as the tests
     )  # fmt: skip

@@ -24,6 +24,12 @@ command run through :func:`bwrap_command` sees:
 
 Resource limits (:class:`Limits`) are set by the command itself before it runs anything of the
 submission (:func:`apply_limits`), and the grader watches the sandbox's memory from outside.
+
+Where bubblewrap cannot start (Docker's default seccomp profile, as on Gradescope), root grades
+in the mode ``"user"`` (:func:`sandbox_mode`): the notebook runs as the slot's unprivileged uid,
+with the same limits, in a private folder (:func:`user_folder`), and every process of that uid
+is ended after it (:func:`tlcourse.grading.privileges.end_processes`); the system, the network
+and the world-writable folders are the machine's own.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tlcourse.errors import check_int
+from tlcourse.errors import check_int, invalid_parameter
 from tlcourse.grading.errors import SandboxUnavailableError
 from tlcourse.grading.privileges import DROP_CAPABILITIES
 
@@ -50,6 +56,8 @@ __all__ = [
     "python_paths",
     "require_bwrap",
     "sandbox_environment",
+    "sandbox_mode",
+    "user_folder",
 ]
 
 BOX = "/box"
@@ -206,6 +214,51 @@ def require_bwrap() -> None:
             f"cannot read {unreadable}: make Python, tlcourse and its data readable by all "
             "users (chmod -R o+rX FOLDER), or grade as an ordinary user."
         )
+
+
+def sandbox_mode(sandbox, func: str) -> str:
+    """``"bwrap"`` (``True``), ``"none"`` (``False``) or ``"user"`` (root only: no bubblewrap,
+    the notebook runs as an unprivileged uid; see the module docstring).
+
+    Example:
+        >>> sandbox_mode(True, "grade_submission"), sandbox_mode(False, "grade_submission")
+        ('bwrap', 'none')
+    """
+    if sandbox in (True, False):
+        return "bwrap" if sandbox else "none"
+    if sandbox != "user":
+        raise invalid_parameter("sandbox", func, "True, False or 'user'", sandbox)
+    python = Path(os.path.realpath(sys.executable))
+    closed = [str(p) for p in python.parents if p.is_dir() and p.stat().st_mode & 1 == 0]
+    closed = closed or _unreadable_by_others()
+    if os.geteuid() != 0 or closed:
+        raise invalid_parameter(
+            "sandbox", func, "'user' only when root grades and all users may run Python", sandbox,
+            f"Running as uid {os.geteuid()}; closed to other users: {closed}.",
+        )  # fmt: skip
+    return "user"
+
+
+def user_folder(folder: Path, uid: int, copies: list[tuple[str, str]]) -> None:
+    """Mode ``"user"``: let ``uid`` own the stage's ``box/`` (mode 0700), with ``copies``
+    (source, destination) made in it; ``folder`` and the one above may be crossed, not listed.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()) / "stage"
+        >>> (folder / "box").mkdir(parents=True)
+        >>> user_folder(folder, os.getuid(), [])
+        >>> oct((folder / "box").stat().st_mode & 0o777), oct(folder.stat().st_mode & 0o777)
+        ('0o700', '0o711')
+    """
+    for path in (folder.parent, folder):
+        path.chmod(0o711)
+    for source, destination in copies:
+        Path(destination).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+    for path in [folder / "box", *(folder / "box").rglob("*")]:
+        os.lchown(path, uid, uid)
+    (folder / "box").chmod(0o700)
 
 
 def _isolation() -> list[str]:
