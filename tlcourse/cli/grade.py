@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 __all__ = ["add_parser"]
 
 
@@ -23,8 +25,33 @@ def _run_assign(args) -> int:
     return 0
 
 
+def _run_slurm(args) -> int:
+    from tlcourse.grading.cluster import submit_slurm, write_cluster_job
+
+    options = ["--fast"] * args.fast + ["--no-sandbox"] * args.no_sandbox
+    options += [] if args.memory is None else ["--memory", f"{args.memory:g}"]
+    options += [] if args.logs is None else ["--logs", os.path.abspath(args.logs)]
+    folder = write_cluster_job(args.submissions, args.autograder, args.out, args.slurm,
+                               jobs=args.jobs, timeout=args.timeout, options=options,
+                               dist=args.dist)  # fmt: skip
+    print(f"cluster job: {folder}/ (grade.sbatch, merge.sbatch, submit.sh, k8s-job.yaml)")
+    if not args.submit:
+        print(f"submit it with: bash {folder}/submit.sh")
+        return 0
+    array, merge = submit_slurm(folder)
+    print(f"submitted: grading array {array} ({args.slurm} tasks), merge job {merge} -> {args.out}")
+    return 0
+
+
 def _run_grade(args) -> int:
+    from tlcourse.errors import invalid_parameter
     from tlcourse.grading import STATUSES, grade_folder
+
+    if args.slurm is not None:
+        return _run_slurm(args)
+    if args.submit:
+        raise invalid_parameter("submit", "tlcourse grade", "given with --slurm N", True)
+
     from tlcourse.grading.sandbox import Limits
 
     limits = Limits() if args.memory is None else Limits(memory=int(args.memory * (1 << 30)))
@@ -126,6 +153,10 @@ def add_parser(sub) -> None:
          {"default": None, "metavar": "K/N"}),
         ("--resume", "keep the rows already in --out graded with this same autograder, grade "
          "the rest", {"action": "store_true"}),
+        ("--slurm", "grade nothing here: write a Slurm job array of N shards and its merge into "
+         "--out (and a Kubernetes Indexed Job) in a folder beside --out",
+         {"type": int, "default": None, "metavar": "N"}),
+        ("--submit", "with --slurm: submit them (sbatch)", {"action": "store_true"}),
     )  # fmt: skip
     grade.set_defaults(func=_run_grade)
 
