@@ -10,6 +10,12 @@ STATE=/run/tlcourse-slurm.pids
 if [ "${1:-start}" = stop ]; then
     [ -f "$STATE" ] || exit 0
     while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$STATE"
+    while read -r pid; do  # gone, or a zombie no init reaps
+        for _ in $(seq 100); do
+            state=$(ps -o stat= -p "$pid") && [[ $state != Z* ]] || break
+            sleep 0.1
+        done
+    done <"$STATE"
     rm -f "$STATE"
     exit 0
 fi
