@@ -160,3 +160,37 @@ def test_tlcourse_figures_on_a_full_disk_says_so_in_one_line(tmp_path, monkeypat
     (line,) = printed.err.strip().splitlines()
     assert line.startswith("tlcourse figures: error: Could not write the figure ")
     assert str(out / "comparison.png") in line and "Traceback" not in printed.err
+
+
+def test_the_shared_wording_of_blocks_counts_strategies_and_titles():
+    from tlcourse.plots import style
+
+    assert [style.short_block(n) for n in ["block_3", "block3a", "conv4_block2", "stem"]] == [
+        "3", "3a", "4.2", "stem",
+    ]  # fmt: skip
+    assert (style.count_text(2560), style.count_text(3_330_000), style.count_text(0)) == (
+        "2.56 k", "3.33 M", "0",
+    )  # fmt: skip
+    assert style.ordered_strategies(["fine_tuning", "my_idea", "scratch"]) == [
+        "scratch", "fine_tuning", "my_idea",
+    ]  # fmt: skip
+    text = style.wrap_to_width("CO2 estimated by codecarbon; grid: World average", 2, 11)
+    assert text.splitlines() == ["CO2 estimated by", "codecarbon; grid:", "World average"]
+    runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"],
+                         "backbone": ["small_cnn", "vgg16"], "dataset": "photos"})  # fmt: skip
+    assert style.context(runs, "plot_comparison") == "vgg16 (from scratch: small_cnn) on photos"
+
+
+def test_spread_is_one_sd_from_three_values_and_min_max_from_two():
+    from tlcourse.plots import style
+
+    runs = pd.DataFrame({"s": ["a", "a", "b", "b", "b"], "v": [1.0, 3.0, 1.0, 2.0, 3.0]})
+    assert style.spread(runs, "v", ["s"])[["low", "high"]].values.tolist() == [[1, 3], [1, 3]]
+
+
+def test_the_full_training_set_is_placed_at_its_images_per_class():
+    from tlcourse.plots.data_efficiency import with_per_class
+
+    runs = pd.DataFrame({"train_per_class": [5, None], "train_images": [15, 90],
+                         "test_accuracy": [0.5, 0.75]})  # fmt: skip
+    assert with_per_class(runs)[["per_class", "accuracy"]].values.tolist() == [[5, 50], [30, 75]]

@@ -1,7 +1,5 @@
 """The lecture's figures: each ``plot_*`` function returns a :class:`matplotlib.figure.Figure`
-(never ``plt.show()``) that a notebook displays and :func:`save_figure` writes. Strategies are
-named and coloured by the strategy registry; :mod:`tlcourse.plots.lecture` lists the figures.
-"""
+that a notebook displays and :func:`save_figure` writes (never ``plt.show()``)."""
 
 from tlcourse.plots.comparison import plot_comparison, plot_deployment
 from tlcourse.plots.data_efficiency import (

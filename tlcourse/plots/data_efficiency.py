@@ -1,7 +1,5 @@
-"""Data efficiency: test accuracy against training images per class, one line per strategy;
-the crossover draws it per dataset, near and far from ImageNet (on Fashion-MNIST the advantage
-of transfer shrinks as the images grow in number).
-"""
+"""Test accuracy against training images per class, one line per strategy; the crossover
+draws it per dataset, near and far from ImageNet."""
 
 from __future__ import annotations
 
@@ -16,19 +14,7 @@ from matplotlib.ticker import NullLocator
 from tlcourse.comparison.strategies import strategy_color, strategy_label
 from tlcourse.errors import DatasetError, InvalidParameterError, invalid_parameter
 from tlcourse.paths import data_dir
-from tlcourse.plots.style import (
-    FIGSIZE,
-    TITLE_FONTSIZE,
-    context,
-    figure_and_ax,
-    finish,
-    new_figure,
-    ordered_strategies,
-    slide_style,
-    spread,
-    training_sizes,
-    trains_backbone,
-)
+from tlcourse.plots import style
 from tlcourse.validation import frame_with, validate_params
 
 __all__ = ["MEASURED_CROSSOVER", "crossover_table", "measured_crossover", "plot_crossover",
@@ -38,16 +24,9 @@ _REQUIRED = ("strategy", "seed", "test_accuracy", "train_per_class", "train_imag
 
 
 def with_per_class(results: pd.DataFrame) -> pd.DataFrame:
-    """``results`` with ``per_class`` (the x of the figure; the full training set at
-    ``train_images`` over the classes read from the other rows) and ``accuracy`` in percent.
-
-    Example:
-        >>> runs = pd.DataFrame({"train_per_class": [5, None], "train_images": [15, 90],
-        ...     "test_accuracy": [0.5, 0.75]})
-        >>> with_per_class(runs)[["per_class", "accuracy"]].values.tolist()
-        [[5.0, 50.0], [30.0, 75.0]]
-    """
-    sizes = training_sizes(results)
+    """``results`` with ``per_class`` (the full training set at its images over the classes)
+    and ``accuracy`` in percent."""
+    sizes = style.training_sizes(results)
     full = sizes.isna()
     classes = (results["train_images"][~full] / sizes[~full]).median()
     return results.assign(per_class=sizes.fillna(results["train_images"] / classes),
@@ -55,7 +34,6 @@ def with_per_class(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _size_labels(sizes: np.ndarray, full_x: float | None) -> list[str]:
-    """Tick labels: the sizes, the full training set marked "(full)"."""
     labels = []
     for size in sizes:
         text = f"{size:g}"
@@ -68,7 +46,7 @@ def _size_labels(sizes: np.ndarray, full_x: float | None) -> list[str]:
 def _mark_transfer_gain(ax: Axes, stats: pd.DataFrame, smallest_size: float) -> None:
     """An arrow from the best baseline to the best transfer strategy at the smallest size."""
     smallest = stats.xs(smallest_size, level="per_class")["mean"]
-    own = [s for s in smallest.index if not trains_backbone(s)]
+    own = [s for s in smallest.index if not style.trains_backbone(s)]
     transfer = smallest.drop(own)
     if not own or transfer.empty or transfer.max() <= smallest[own].max():
         return
@@ -81,34 +59,31 @@ def _mark_transfer_gain(ax: Axes, stats: pd.DataFrame, smallest_size: float) -> 
 
 
 @validate_params({"results": [frame_with(*_REQUIRED)], "log_x": ["boolean"], "ax": [None, Axes],
-                  "figsize": [FIGSIZE]})  # fmt: skip
-@slide_style
+                  "figsize": [style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_data_efficiency(results: pd.DataFrame, *, log_x: bool = True, ax: Axes | None = None,
                          figsize=(10, 6)) -> Figure:  # fmt: skip
     """Test accuracy against training images per class, one line per strategy.
 
-    Where transfer learning shines: lines are means over seeds with a band for the spread, the
-    full training set is marked "full", and an arrow shows how far the best transfer strategy
-    is ahead of training from scratch at the smallest size. ``ax``: axes to draw into.
+    Means over seeds with a band for the spread; an arrow shows how far the best transfer
+    strategy is ahead of training from scratch at the smallest size.
 
     Example:
-        >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"] * 2, "seed": 0,
-        ...     "train_per_class": [5, 5, 50, 50], "train_images": [30, 30, 300, 300],
-        ...     "test_accuracy": [0.3, 0.8, 0.6, 0.9]})
+        >>> runs = measured_crossover().query("dataset == 'photos'")
         >>> len(plot_data_efficiency(runs).axes[0].get_lines())
-        2
+        3
     """
-    full = training_sizes(results).isna()
+    full = style.training_sizes(results).isna()
     if full.all():
         raise InvalidParameterError(
             "The 'results' parameter of plot_data_efficiency needs rows with 'train_per_class' "
             "set (several training-set sizes); every row has NaN (full data)."
         )
     frame = with_per_class(results)
-    title_context = context(frame, "plot_data_efficiency")
-    fig, ax = figure_and_ax(ax, figsize)
-    stats = spread(frame, "accuracy", ["strategy", "per_class"]).sort_index()
-    for strategy in ordered_strategies(frame["strategy"]):
+    title_context = style.context(frame, "plot_data_efficiency")
+    fig, ax = style.figure_and_ax(ax, figsize)
+    stats = style.spread(frame, "accuracy", ["strategy", "per_class"]).sort_index()
+    for strategy in style.ordered_strategies(frame["strategy"]):
         line, color = stats.loc[strategy], strategy_color(strategy)
         seeds = frame.loc[frame["strategy"] == strategy, "seed"].nunique()
         ax.plot(line.index, line["mean"], "-o", color=color, lw=2.5, ms=7,
@@ -125,26 +100,22 @@ def plot_data_efficiency(results: pd.DataFrame, *, log_x: bool = True, ax: Axes 
     ax.legend(loc="best")
     title = "Where transfer learning shines" + (f": {title_context}" if title_context else "")
     scale = "log scale" if log_x else "linear scale"
-    finish(ax, title, f"training images per class ({scale})", "test accuracy (%)")
+    style.finish(ax, title, f"training images per class ({scale})", "test accuracy (%)")
     return fig
 
 
-#: The shipped measurement, relative to :func:`tlcourse.paths.data_dir`.
 MEASURED_CROSSOVER = "measured/crossover.csv"
-#: Panel titles: how far each dataset is from ImageNet (other datasets are titled by name).
 DATASET_TITLES = {
     "photos": "Photos: near ImageNet (animals, plants, food)",
     "fashion_mnist": "Fashion-MNIST: far from ImageNet (greyscale clothing)",
     "fashion_mnist_full": "Fashion-MNIST: far from ImageNet (greyscale clothing)",
 }
-_RESULTS = frame_with(
-    "dataset", "strategy", "seed", "test_accuracy", "train_per_class", "train_images"
-)
+_RESULTS = frame_with("dataset", *_REQUIRED)
 _BASELINE, _FROZEN = "scratch", "feature_extraction"
 
 
 def measured_crossover() -> pd.DataFrame:
-    """The crossover measured for the lecture (runs of ``tlcourse compare``), as shipped.
+    """The crossover measured for the lecture with ``tlcourse compare``, as shipped.
 
     Example:
         >>> sorted(measured_crossover()["dataset"].unique())
@@ -161,7 +132,7 @@ def measured_crossover() -> pd.DataFrame:
 
 
 def _several_sizes(results: pd.DataFrame, func: str) -> None:
-    if (sizes := training_sizes(results).nunique(dropna=False)) < 2:
+    if (sizes := style.training_sizes(results).nunique(dropna=False)) < 2:
         raise InvalidParameterError(
             f"The 'results' parameter of {func} needs several training-set sizes "
             f"(train_per_class), as `tlcourse compare --train-per-class 10,100,all` gives. Got "
@@ -172,22 +143,18 @@ def _several_sizes(results: pd.DataFrame, func: str) -> None:
 @validate_params({"results": [_RESULTS]})
 def crossover_table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation of test accuracy per dataset, ``train_per_class`` and
-    strategy (columns ``(strategy, "mean" / "std")``), with the fewest seeds of a cell (``runs``).
+    strategy, with the fewest seeds of a cell (``runs``).
 
     Example:
-        >>> runs = pd.DataFrame({"dataset": "d", "strategy": ["scratch", "fine_tuning"] * 2,
-        ...     "seed": 0, "train_per_class": [5, 5, 50, 50], "train_images": [10, 10, 100, 100],
-        ...     "test_accuracy": [0.3, 0.8, 0.6, 0.9]})
-        >>> crossover_table(runs)[("scratch", "mean")].tolist()
-        [0.3, 0.6]
+        >>> crossover_table(measured_crossover())["train_per_class"].tolist()
+        [10, 30, 100, 'all', 2, 4, 6, 'all']
     """
     _several_sizes(results, "crossover_table")
-    frame = results.assign(per_class=training_sizes(results).fillna(np.inf))
-    stats = frame.groupby(["dataset", "per_class", "strategy"], sort=True)["test_accuracy"].agg(
-        ["mean", "std", "count"]
-    )
+    frame = results.assign(per_class=style.training_sizes(results).fillna(np.inf))
+    stats = frame.groupby(["dataset", "per_class", "strategy"], sort=True)["test_accuracy"]
+    stats = stats.agg(["mean", "std", "count"])
     table = stats[["mean", "std"]].unstack("strategy").swaplevel(axis=1)
-    strategies = ordered_strategies(frame["strategy"])
+    strategies = style.ordered_strategies(frame["strategy"])
     table = table[[(s, m) for s in strategies for m in ("mean", "std")]]
     table[("runs", "")] = stats["count"].unstack("strategy").min(axis=1)
     table = table.reset_index()
@@ -201,22 +168,21 @@ def _means(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _mark_crossover(ax, means: pd.DataFrame) -> None:
-    """A dotted line where training from scratch first reaches feature extraction."""
+    """A dotted line where training from scratch catches up with feature extraction."""
     if _BASELINE not in means or _FROZEN not in means:
         return
     caught = means.index[means[_BASELINE] >= means[_FROZEN]]
     if caught.empty:
         return
     ax.axvline(caught[0], color="0.3", ls=":", lw=1.8)
-    text = (
-        f"{strategy_label(_BASELINE).lower()}\ncatches up with\n{strategy_label(_FROZEN).lower()}"
-    )
+    baseline, frozen = strategy_label(_BASELINE).lower(), strategy_label(_FROZEN).lower()
+    text = f"{baseline}\ncatches up with\n{frozen}"
     ax.annotate(text, (caught[0], ax.get_ylim()[0]), xytext=(-6, 8), textcoords="offset points",
                 ha="right", va="bottom", fontsize=11, color="0.3")  # fmt: skip
 
 
 def _mark_last_gap(ax, means: pd.DataFrame) -> None:
-    """The gain of the best transfer strategy at the largest size (accuracies in percent)."""
+    """The gain of the best transfer strategy at the largest size."""
     if _BASELINE not in means or means.shape[1] < 2 or len(means) < 2:
         return
     largest = means.index.max()
@@ -234,23 +200,18 @@ def _mark_last_gap(ax, means: pd.DataFrame) -> None:
 
 
 @validate_params({"results": [None, _RESULTS], "datasets": [None, list, tuple],
-                  "log_x": ["boolean"], "figsize": [None, FIGSIZE]})  # fmt: skip
-@slide_style
+                  "log_x": ["boolean"], "figsize": [None, style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_crossover(results: pd.DataFrame | None = None, *, datasets: Sequence[str] | None = None,
                    log_x: bool = True, figsize=None) -> Figure:  # fmt: skip
     """Accuracy against training images per class, one panel per dataset, on one y axis.
 
-    Each panel is :func:`plot_data_efficiency` of one of ``datasets`` (default: all), with the
-    gain of transfer at the largest size and a dotted line where training from scratch first
-    reaches feature extraction. ``results``: None for :func:`measured_crossover`.
+    Each panel is :func:`plot_data_efficiency` of one of ``datasets`` (default: all).
+    ``results``: None for :func:`measured_crossover`.
 
     Example:
-        >>> runs = pd.DataFrame({"dataset": ["near"] * 4 + ["far"] * 4,
-        ...     "strategy": ["scratch", "feature_extraction"] * 4, "seed": 0,
-        ...     "train_per_class": [5, 5, 50, 50] * 2, "train_images": [10, 10, 100, 100] * 2,
-        ...     "test_accuracy": [0.3, 0.8, 0.6, 0.9, 0.3, 0.6, 0.8, 0.7]})
-        >>> [ax.get_title() for ax in plot_crossover(runs).axes]
-        ['near', 'far']
+        >>> plot_crossover(datasets=["photos"]).axes[0].get_title()
+        'Photos: near ImageNet (animals, plants, food)'
     """
     results = measured_crossover() if results is None else results
     _several_sizes(results, "plot_crossover")
@@ -261,7 +222,7 @@ def plot_crossover(results: pd.DataFrame | None = None, *, datasets: Sequence[st
                                 datasets)  # fmt: skip
     chosen = present if datasets is None else list(dict.fromkeys(datasets))
     figsize = figsize or (7.0 * len(chosen), 6.0)
-    fig, axes = new_figure(figsize, 1, len(chosen), sharey=True)
+    fig, axes = style.new_figure(figsize, 1, len(chosen), sharey=True)
     for index, (ax, dataset) in enumerate(zip(axes[0], chosen, strict=True)):
         runs = results[results["dataset"].astype(str) == dataset]
         plot_data_efficiency(runs, log_x=log_x, ax=ax)
@@ -272,5 +233,5 @@ def plot_crossover(results: pd.DataFrame | None = None, *, datasets: Sequence[st
         _mark_crossover(ax, _means(with_per_class(runs)))
         _mark_last_gap(ax, _means(with_per_class(runs)))
     fig.suptitle("Accuracy against training images per class: near and far from ImageNet",
-                 fontsize=TITLE_FONTSIZE)  # fmt: skip
+                 fontsize=style.TITLE_FONTSIZE)  # fmt: skip
     return fig

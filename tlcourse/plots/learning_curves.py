@@ -14,19 +14,7 @@ from matplotlib.ticker import MaxNLocator
 
 from tlcourse.comparison.strategies import strategy_color, strategy_label
 from tlcourse.errors import InvalidParameterError
-from tlcourse.plots.style import (
-    FIGSIZE,
-    SPREAD_NOTE,
-    TITLE_FONTSIZE,
-    context,
-    finish,
-    largest_training_set,
-    new_figure,
-    ordered_strategies,
-    slide_style,
-    spread,
-    wrap_to_width,
-)
+from tlcourse.plots import style
 from tlcourse.validation import Interval, Rule, frame_with, validate_params
 
 __all__ = ["plot_learning_curves"]
@@ -54,7 +42,7 @@ def _parse_history(history, row) -> dict:
 
 
 def _history_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """Long table: one row per (run, epoch), one column per history key, epochs from 1."""
+    """One row per (run, epoch), one column per history key, epochs from 1."""
     parts = []
     for row, (strategy, history) in enumerate(zip(runs["strategy"], runs["history"], strict=True)):
         series = {k: pd.Series(v, dtype=float) for k, v in _parse_history(history, row).items()}
@@ -75,11 +63,7 @@ def _accuracy_key(columns, metric: str | None) -> str:
 
 
 def _shared_prefix(stats: pd.DataFrame, drawn: dict) -> tuple[int, object]:
-    """(leading epochs of ``stats`` equal to a curve already drawn, that curve's strategy).
-
-    Fine-tuning continues the feature-extraction run: their head epochs are the same run, so
-    drawn whole, the fine-tuning curve would hide the feature-extraction one under it.
-    """
+    """(leading epochs of ``stats`` equal to a curve already drawn, that curve's strategy)."""
     best, owner = 0, None
     for strategy, other in drawn.items():
         if other.index[0] != stats.index[0]:
@@ -89,46 +73,42 @@ def _shared_prefix(stats: pd.DataFrame, drawn: dict) -> tuple[int, object]:
         same = np.isclose(mine.to_numpy(), theirs.to_numpy(), rtol=1e-9, atol=1e-12)
         leading = len(same) if same.all() else int(np.argmin(same))
         if leading >= len(stats):
-            # Equal all along (two fine-tuning variants whose training accuracy is 100% in
-            # the same epochs): not a run this one continues; look for the one it does.
+            # Equal all along (two variants at 100% training accuracy): not the run it continues.
             continue
         if leading > best:
             best, owner = leading, strategy
     return best, owner
 
 
-def _curve(ax: Axes, curves, key: str, strategy, scale: float, style: str, band: bool, drawn):
+def _curve(ax: Axes, curves, key: str, strategy, scale: float, line_style: str, band: bool, drawn):
     """Draw one strategy's mean curve; returns the strategy whose curve it continues, or None.
 
-    A curve whose first epochs coincide with one drawn before (fine-tuning's head phase, the
-    feature-extraction run) is drawn from the last shared epoch on, so both stay visible.
+    Fine-tuning's head epochs are the feature-extraction run: drawn whole, its curve would hide
+    that one, so a curve that continues another is drawn from the last shared epoch on.
     """
     data = curves[curves["strategy"] == strategy].dropna(subset=[key])
     if data.empty:
         return None
-    stats = spread(data.assign(value=data[key] * scale), "value", ["epoch"]).sort_index()
+    stats = style.spread(data.assign(value=data[key] * scale), "value", ["epoch"]).sort_index()
     shared, owner = _shared_prefix(stats, drawn)
     drawn[strategy] = stats["mean"]
     continues = 2 <= shared < len(stats)
     if continues:
         stats = stats.iloc[shared - 1 :]  # from the last shared point: the line stays joined
     color = strategy_color(strategy)
-    ax.plot(stats.index, stats["mean"], style, color=color, lw=2.2, marker="o", ms=3.5)
+    ax.plot(stats.index, stats["mean"], line_style, color=color, lw=2.2, marker="o", ms=3.5)
     if band and (stats["count"] > 1).any():
         ax.fill_between(stats.index, stats["low"], stats["high"], color=color, alpha=0.18, lw=0)
     return owner if continues else None
 
 
 def _continued_text(continued: dict, strategies: list) -> str:
-    """'Fine-tuning continues the Feature extraction curve (...)', one clause per curve."""
     clauses = []
     for owner in dict.fromkeys(continued[s] for s in strategies if s in continued):
         names = [strategy_label(s) for s in strategies if continued.get(s) == owner]
         verb = "continues" if len(names) == 1 else "continue"
-        clauses.append(
-            f"{' and '.join(names)} {verb} the {strategy_label(owner)} curve "
-            "(the same first epochs, drawn once)"
-        )
+        curve = f"the {strategy_label(owner)} curve (the same first epochs, drawn once)"
+        clauses.append(f"{' and '.join(names)} {verb} {curve}")
     return "; ".join(clauses)
 
 
@@ -146,18 +126,17 @@ def _mark_fine_tuning(ax: Axes, starts: dict, several: bool) -> None:
 
 
 def _runs(results_or_history, fine_tune_start, label) -> tuple[pd.DataFrame, str, pd.Series]:
-    """(runs with strategy and history, title text, fine-tuning start per run or None)."""
     if not isinstance(results_or_history, pd.DataFrame):
         runs = pd.DataFrame({"strategy": [label], "history": [results_or_history]})
         return runs, "", pd.Series([fine_tune_start], dtype=float)
-    runs, size_text = largest_training_set(results_or_history)
-    subtitle = ", ".join(filter(None, [context(runs, "plot_learning_curves"), size_text]))
+    runs, size_text = style.largest_training_set(results_or_history)
+    subtitle = ", ".join(filter(None, [style.context(runs, "plot_learning_curves"), size_text]))
     starts = runs["fine_tune_start"] if "fine_tune_start" in runs.columns else None
     return runs, subtitle, starts
 
 
 def _table_rule(args) -> list:
-    """A results table needs its columns; a single history is read by _parse_history."""
+    # A single history is checked by _parse_history.
     table = isinstance(args["results_or_history"], pd.DataFrame)
     return [frame_with("strategy", "history")] if table else [object]
 
@@ -165,19 +144,17 @@ def _table_rule(args) -> list:
 @validate_params({"results_or_history": _table_rule,
                   "fine_tune_start": [None, Interval(float, 0, None)],
                   "label": [Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty str")],
-                  "metric": [None, str], "figsize": [FIGSIZE]})  # fmt: skip
-@slide_style
+                  "metric": [None, str], "figsize": [style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_learning_curves(results_or_history, *, fine_tune_start: float | None = None,
                          label: str = "run", metric: str | None = None,
                          figsize=(14, 5.6)) -> Figure:  # fmt: skip
     """Draw train (dashed) and validation accuracy and loss per epoch, per strategy.
 
     ``results_or_history``: a results table (``strategy``, ``history``, ``fine_tune_start``) or
-    one run's history (a dict of per-epoch lists, its JSON, a ``keras.callbacks.History``, with
-    its ``fine_tune_start`` and ``label``). Seeds are averaged with a band for the spread; a
-    dashed line marks where fine-tuning starts; a curve that continues one drawn before
-    (fine-tuning after feature extraction's head) is drawn from the last shared epoch on.
-    ``metric``: the history's accuracy key (default: the first of :data:`_ACCURACY_KEYS`).
+    one run's history (a dict of per-epoch lists, its JSON or a ``keras.callbacks.History``).
+    Seeds are averaged with a band for the spread; a dashed line marks where fine-tuning starts.
+    ``metric``: the history's accuracy key (default: ``accuracy`` or a known alias).
 
     Example:
         >>> history = {"accuracy": [0.5, 0.7, 0.8, 0.9], "val_accuracy": [0.5, 0.6, 0.7, 0.8],
@@ -189,10 +166,10 @@ def plot_learning_curves(results_or_history, *, fine_tune_start: float | None = 
     runs, subtitle, starts = _runs(results_or_history, fine_tune_start, label)
     curves = _history_frame(runs)
     accuracy = _accuracy_key(curves.columns, metric)
-    strategies = ordered_strategies(runs["strategy"])
+    strategies = style.ordered_strategies(runs["strategy"])
     band = len(runs) > len(strategies)
 
-    fig, axes = new_figure(figsize, 1, 2)
+    fig, axes = style.new_figure(figsize, 1, 2)
     panels = [(axes[0, 0], accuracy, 100.0, "Accuracy", "accuracy (%)"),
               (axes[0, 1], "loss", 1.0, "Loss", "loss (cross-entropy)")]  # fmt: skip
     fine_tuning = {}
@@ -200,21 +177,21 @@ def plot_learning_curves(results_or_history, *, fine_tune_start: float | None = 
         start = pd.to_numeric(starts, errors="coerce").to_numpy()
         marked = pd.DataFrame({"strategy": runs["strategy"].to_numpy(), "start": start})
         for start, group in marked.dropna().groupby("start"):
-            fine_tuning[float(start)] = ordered_strategies(group["strategy"])
+            fine_tuning[float(start)] = style.ordered_strategies(group["strategy"])
     continued: dict = {}
     for ax, key, scale, title, ylabel in panels:
-        for name, style in ((key, "--"), (f"val_{key}", "-")):
+        for name, line_style in ((key, "--"), (f"val_{key}", "-")):
             if name not in curves.columns:
                 continue
             drawn: dict = {}
             for strategy in strategies:
-                owner = _curve(ax, curves, name, strategy, scale, style, band, drawn)
+                owner = _curve(ax, curves, name, strategy, scale, line_style, band, drawn)
                 if owner is not None:
                     continued[strategy] = owner
         _mark_fine_tuning(ax, fine_tuning, several=len(fine_tuning) > 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        finish(ax, f"{title} per epoch", "epoch", ylabel)
+        style.finish(ax, f"{title} per epoch", "epoch", ylabel)
 
     handles = [Line2D([], [], color=strategy_color(s), lw=3, label=strategy_label(s))
                for s in strategies] + [
@@ -222,8 +199,8 @@ def plot_learning_curves(results_or_history, *, fine_tune_start: float | None = 
         for ls, name in (("-", "validation"), ("--", "training"))]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
                frameon=False)  # fmt: skip
-    spread_text = f"\nmean over seeds; band: {SPREAD_NOTE}" if band else ""
+    spread_text = f"\nmean over seeds; band: {style.SPREAD_NOTE}" if band else ""
     shared_text = f"\n{_continued_text(continued, strategies)}" if continued else ""
     title = f"Learning curves{': ' + subtitle if subtitle else ''}{spread_text}{shared_text}"
-    fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
+    fig.suptitle(style.wrap_to_width(title, figsize[0], style.TITLE_FONTSIZE))
     return fig

@@ -16,11 +16,11 @@ from matplotlib.figure import Figure
 
 from tlcourse.errors import InvalidParameterError, invalid_parameter
 from tlcourse.models.backbones.registry import BACKBONE
+from tlcourse.plots import style
 from tlcourse.plots.comparison import has_deployment_columns, plot_comparison, plot_deployment
 from tlcourse.plots.data_efficiency import plot_crossover, plot_data_efficiency
 from tlcourse.plots.learning_curves import plot_learning_curves
 from tlcourse.plots.mistakes import PREDICTIONS, gallery_applies, plot_confusion, plot_gallery
-from tlcourse.plots.style import PATH, each, save_figure, several_sizes
 from tlcourse.plots.training import plot_learning_rates, plot_parameter_counts, plot_trainable_map
 from tlcourse.validation import Interval, Rule, StrOptions, frame_with, validate_params
 
@@ -29,8 +29,8 @@ __all__ = ["LECTURE_FIGURES", "LectureFigure", "LectureSetup", "lecture_figures"
 
 @dataclass(frozen=True)
 class LectureSetup:
-    """What the figures that need no results are drawn for: the network (random weights), the
-    blocks unfrozen (or ``"all"``), the ratio of consecutive blocks' rates, the classes."""
+    """What the figures that need no results draw: the network (random weights), the blocks
+    unfrozen, the ratio of consecutive blocks' rates, the classes."""
 
     backbone: str = "efficientnet_lite0"
     depth: int | str = 4
@@ -40,12 +40,8 @@ class LectureSetup:
 
 @dataclass(frozen=True)
 class LectureFigure:
-    """One of the lecture's figures.
-
-    ``build(table, setup) -> Figure``: ``table`` is None for a figure that ``needs_results``
-    not, the predictions table for one that ``needs_predictions``, else the results.
-    ``applies(table) -> bool`` says whether the table allows the figure.
-    """
+    """One of the lecture's figures: ``build(table, setup)`` draws it from the results, the
+    predictions (``needs_predictions``) or None (not ``needs_results``) when ``applies(table)``."""
 
     file_name: str
     build: Callable[[pd.DataFrame | None, LectureSetup], Figure]
@@ -56,7 +52,6 @@ class LectureFigure:
 
 
 def _learning_rates(results, setup: LectureSetup) -> Figure:
-    """The fine-tuning set-up the lecture draws: the last blocks + head, a factor per block."""
     from tlcourse.models.classifiers import transfer_classifier
     from tlcourse.transfer.freezing import set_trainable
     from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates
@@ -80,7 +75,6 @@ def _trainable_map(results, setup: LectureSetup) -> Figure:
     return plot_trainable_map(setup.backbone, depths, num_classes=setup.num_classes)
 
 
-#: The lecture's figures, in the order they are written.
 LECTURE_FIGURES: tuple[LectureFigure, ...] = (
     LectureFigure("parameter_counts.png", lambda results, setup: plot_parameter_counts(), False,
                   description="parameters of the lecture's networks, VGG16 to EfficientNet-Lite0"),
@@ -96,7 +90,7 @@ LECTURE_FIGURES: tuple[LectureFigure, ...] = (
     LectureFigure("learning_curves.png", lambda results, setup: plot_learning_curves(results),
                   True, description="accuracy and loss per epoch, fine-tuning start marked"),
     LectureFigure("data_efficiency.png", lambda results, setup: plot_data_efficiency(results),
-                  True, several_sizes, "accuracy against training images per class"),
+                  True, style.several_sizes, "accuracy against training images per class"),
     LectureFigure("deployment.png", lambda results, setup: plot_deployment(results), True,
                   has_deployment_columns, "size, CPU latency and CO2 per 1,000 predictions of "
                   "each strategy's model"),
@@ -113,7 +107,7 @@ LECTURE_FIGURES: tuple[LectureFigure, ...] = (
 
 
 def _csv(name: str, frame: Rule) -> Rule:
-    """The path of an existing ``name`` that ``tlcourse compare`` wrote, read into its table."""
+    """The path of a ``name`` that ``tlcourse compare`` wrote, read into its table."""
 
     def read(path) -> pd.DataFrame:
         from tlcourse.comparison import read_predictions, read_results
@@ -124,30 +118,28 @@ def _csv(name: str, frame: Rule) -> Rule:
                                         f"columns {list(table.columns)}.")  # fmt: skip
         return table
 
-    return Rule(lambda v: PATH.accepts(v) and Path(v).expanduser().is_file(),
+    return Rule(lambda v: style.PATH.accepts(v) and Path(v).expanduser().is_file(),
                 f"the path of an existing {name}", read, hint=lambda v: "That file does not "
                 f"exist: run `tlcourse compare --out DIR` first and pass DIR/{name}."
-                if PATH.accepts(v) else "")  # fmt: skip
+                if style.PATH.accepts(v) else "")  # fmt: skip
 
 
 _RESULTS = frame_with("strategy", "train_per_class")
 _COMPARED = {"results": [_RESULTS, _csv("results.csv", _RESULTS)],
              "predictions": [None, PREDICTIONS, _csv("predictions.csv", PREDICTIONS)],
-             "out": [PATH]}  # fmt: skip
+             "out": [style.PATH]}  # fmt: skip
 
 
 def _write(results, predictions, setup: LectureSetup, out, others: bool, only=None) -> list:
-    """Draw and save the records whose table is there and applies (and, with ``others``, those
-    that need none)."""
+    """Save the figures whose table is there and applies (with ``others``: those needing none)."""
     paths = []
     for figure in LECTURE_FIGURES:
         table = predictions if figure.needs_predictions else results
         if figure.needs_results and (table is None or not figure.applies(table)):
             continue
         if (figure.needs_results or others) and (only is None or figure.file_name in only):
-            # Drawn without pyplot: nothing to close, the figure goes with its last reference.
             built = figure.build(table if figure.needs_results else None, setup)
-            paths.append(save_figure(built, Path(out).expanduser() / figure.file_name))
+            paths.append(style.save_figure(built, Path(out).expanduser() / figure.file_name))
     return paths
 
 
@@ -155,26 +147,13 @@ def _write(results, predictions, setup: LectureSetup, out, others: bool, only=No
 def write_figures(results: pd.DataFrame | str | os.PathLike, out: str | os.PathLike,
                   predictions: pd.DataFrame | str | os.PathLike | None = None,
                   ) -> list[Path]:  # fmt: skip
-    """Save the figures drawn from a comparison's results (and ``predictions``, a table or its
-    ``predictions.csv``) as PNG files in ``out``: what ``tlcourse compare`` writes after a run.
-
-    Example:
-        >>> import json, tempfile
-        >>> history = json.dumps({"accuracy": [0.5, 0.8], "loss": [1.0, 0.6]})
-        >>> runs = pd.DataFrame({"strategy": ["scratch", "feature_extraction"], "seed": 0,
-        ...     "test_accuracy": [0.6, 0.9], "wall_seconds": [30.0, 3.0], "co2_kg": None,
-        ...     "train_per_class": None, "history": history})
-        >>> [p.name for p in write_figures(runs, tempfile.mkdtemp())]
-        ['comparison.png', 'learning_curves.png']
-    """
+    """Save the figures of a comparison's results (and ``predictions``) as PNG files in ``out``."""
     return _write(results, predictions, LectureSetup(), out, others=False)
 
 
-def _file_names() -> list[str]:
-    return [f.file_name for f in LECTURE_FIGURES]
-
-
-_FILES = each(StrOptions(_file_names), "a non-empty list of figure files")
+# Read at call time: a test may add a figure.
+_FILES = style.each(StrOptions(lambda: [f.file_name for f in LECTURE_FIGURES]),
+                    "a non-empty list of figure files")  # fmt: skip
 
 
 @validate_params({**_COMPARED, "results": [None, *_COMPARED["results"]], "backbone": [BACKBONE],
@@ -186,21 +165,19 @@ def lecture_figures(out: str | os.PathLike, results: pd.DataFrame | str | os.Pat
                     only: Sequence[str] | None = None,
                     predictions: pd.DataFrame | str | os.PathLike | None = None,
                     ) -> list[Path]:  # fmt: skip
-    """Write the lecture's figures (of :data:`LECTURE_FIGURES`, or ``only`` those files) in
-    ``out``: the networks' figures drawn for ``backbone`` with ``depth`` blocks unfrozen and
-    rates ``factor`` apart, and with ``results``, what :func:`write_figures` writes.
+    """Write the lecture's figures (or ``only`` those files) in ``out``: the networks' figures
+    for ``backbone`` with ``depth`` blocks unfrozen and rates ``factor`` apart, and with
+    ``results``, what :func:`write_figures` writes.
 
     Example:
         >>> import tempfile
-        >>> out = tempfile.mkdtemp()
-        >>> paths = lecture_figures(out, backbone="vgg16", depth=2, only=["trainable_map.png"])
-        >>> [p.name for p in paths]
-        ['trainable_map.png']
+        >>> [p.name for p in lecture_figures(tempfile.mkdtemp(), only=["crossover.png"])]
+        ['crossover.png']
     """
     from tlcourse.models.backbones import backbone_blocks, get_spec, load_backbone
 
-    if depth != "all":  # within the backbone's blocks, checked before anything is drawn
-        side = max(96, get_spec(backbone).min_input_size)  # small: only the blocks are counted
+    if depth != "all":  # checked before anything is drawn
+        side = max(96, get_spec(backbone).min_input_size)
         blocks = len(backbone_blocks(load_backbone(backbone, weights=None,
                                                    input_shape=(side, side, 3))))  # fmt: skip
         if depth > blocks:

@@ -1,6 +1,5 @@
-"""Photos and what each strategy makes of them: confusion matrices, the gallery of test photos
-that training from scratch gets wrong and transfer learning right, Grad-CAM side by side.
-"""
+"""What each strategy makes of the photos: confusion matrices, the photos that training from
+scratch gets wrong and transfer learning right, Grad-CAM side by side."""
 
 from __future__ import annotations
 
@@ -19,24 +18,11 @@ from tlcourse.comparison.strategies import strategy_label
 from tlcourse.data import to_rgb
 from tlcourse.errors import InvalidParameterError, invalid_parameter
 from tlcourse.models.grad_cam import grad_cam
-from tlcourse.plots.style import (
-    FIGSIZE,
-    PATH,
-    TITLE_FONTSIZE,
-    context,
-    largest_training_set,
-    new_figure,
-    ordered_strategies,
-    slide_style,
-    trains_backbone,
-    wrap,
-    wrap_to_width,
-)
+from tlcourse.plots import style
 from tlcourse.validation import Interval, Rule, frame_with, validate_params
 
 __all__ = ["PREDICTIONS", "gallery_applies", "plot_confusion", "plot_gallery", "plot_grad_cam"]
 
-#: A predictions table (``predictions.csv``, read, or ``prediction_table(...)``).
 PREDICTIONS = frame_with("strategy", "true", "predicted")
 _COLUMNS, _SIDE = 4, 160  # photos per row; pixels of a thumbnail, recognisable on a slide
 
@@ -49,11 +35,11 @@ def _runs_text(rows: pd.DataFrame) -> str:
 
 
 @validate_params({"predictions": [PREDICTIONS], "strategies": [None, str, list, tuple],
-                  "figsize": [None, FIGSIZE]})  # fmt: skip
-@slide_style
+                  "figsize": [None, style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_confusion(predictions: pd.DataFrame, *, strategies=None, figsize=None) -> Figure:
-    """One confusion matrix per strategy (``strategies``, default all): true class (rows)
-    against predicted class, the seeds pooled, each cell coloured by its share of the row.
+    """One confusion matrix per strategy, seeds pooled, each cell coloured by its share of
+    the true class.
 
     Example:
         >>> from tlcourse.comparison.error_analysis import prediction_table
@@ -61,8 +47,8 @@ def plot_confusion(predictions: pd.DataFrame, *, strategies=None, figsize=None) 
         >>> plot_confusion(table).axes[0].get_title()
         'model: 75% right\\n(1 seed, 4 predictions)'
     """
-    predictions, size_text = largest_training_set(predictions)
-    present = ordered_strategies(predictions["strategy"])
+    predictions, size_text = style.largest_training_set(predictions)
+    present = style.ordered_strategies(predictions["strategy"])
     strategies = present if strategies is None else strategies
     strategies = [strategies] if isinstance(strategies, str) else list(strategies)
     for name in strategies:
@@ -73,7 +59,7 @@ def plot_confusion(predictions: pd.DataFrame, *, strategies=None, figsize=None) 
     n, longest = len(strategies), max(len(c) for c in classes)
     # Square matrices 4 in wide, with room under them for the slanted class names.
     figsize = figsize or (4.2 * n + 2.0, 4.0 + 1.5 + 0.09 * longest)
-    fig, axes = new_figure(figsize, 1, n)
+    fig, axes = style.new_figure(figsize, 1, n)
     fig.set_layout_engine("compressed")  # constrained layout, aware of square (image) axes
     image = None
     for i, (ax, strategy) in enumerate(zip(axes[0], strategies, strict=True)):
@@ -95,24 +81,24 @@ def plot_confusion(predictions: pd.DataFrame, *, strategies=None, figsize=None) 
         ax.tick_params(labelsize=11)
         ax.spines[:].set_visible(False)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="share of the true class")
-    where = ", ".join(filter(None, [context(predictions, "plot_confusion"), size_text]))
+    where = ", ".join(filter(None, [style.context(predictions, "plot_confusion"), size_text]))
     pooled = "seed" in predictions.columns and predictions["seed"].nunique() > 1
     title = "Confusion matrices" if n > 1 else "Confusion matrix"
     title += f"{', seeds pooled' if pooled else ''}{': ' + where if where else ''}"
-    fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
+    fig.suptitle(style.wrap_to_width(title, figsize[0], style.TITLE_FONTSIZE))
     return fig
 
 
 def _baseline(strategies: list) -> str | None:
-    """The first strategy that trains a network of its own (the figures' baseline)."""
-    return next((s for s in strategies if not trains_backbone(s)), None)
+    """The first strategy that trains a network of its own."""
+    return next((s for s in strategies if not style.trains_backbone(s)), None)
 
 
 def gallery_applies(predictions: pd.DataFrame) -> bool:
-    """True when a predictions table has files, a baseline and a strategy to compare with."""
+    """True when a predictions table has files, a baseline and another strategy."""
     if "file" not in predictions.columns or predictions["file"].isna().all():
         return False
-    strategies = ordered_strategies(predictions["strategy"])
+    strategies = style.ordered_strategies(predictions["strategy"])
     return _baseline(strategies) is not None and len(strategies) > 1
 
 
@@ -142,40 +128,27 @@ def _verdict(share_right: float, runs: int) -> str:
 
 @validate_params({"predictions": [frame_with("strategy", "true", "predicted", "file")],
                   "baseline": [None, str], "transfer": [None, str, list, tuple],
-                  "max_images": [Interval(int, 1, None)], "images_root": [None, PATH],
-                  "figsize": [None, FIGSIZE]})  # fmt: skip
-@slide_style
+                  "max_images": [Interval(int, 1, None)], "images_root": [None, style.PATH],
+                  "figsize": [None, style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_gallery(predictions: pd.DataFrame, *, baseline: str | None = None, transfer=None,
                  max_images: int = 8, images_root: str | os.PathLike | None = None,
                  figsize=None) -> Figure:  # fmt: skip
-    """Show test photos that the baseline (from scratch) gets wrong and transfer gets right.
+    """Show test photos that most runs of ``baseline`` (from scratch) get wrong and most runs
+    of a ``transfer`` strategy get right, with what each predicted.
 
-    A photo is shown when most runs of ``baseline`` (default: the first strategy that trains a
-    network of its own) get it wrong and most runs of a ``transfer`` strategy (default: the
-    others) get it right (:func:`tlcourse.comparison.error_analysis.fixed_by_transfer`), with what
-    each
-    predicted. Relative ``file`` paths start from ``images_root``.
-
-    Example:
-        >>> import tempfile
-        >>> from PIL import Image
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> Image.new("RGB", (32, 32), "orange").save(folder / "fox.png")
-        >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"], "file": "fox.png",
-        ...     "true": "fox", "predicted": ["cat", "fox"]})
-        >>> plot_gallery(runs, images_root=folder).axes[0].get_title()
-        'fox'
+    ``baseline``: default the first strategy that trains a network of its own; ``transfer``:
+    default the others. Relative ``file`` paths start from ``images_root``.
     """
-    predictions, _ = largest_training_set(predictions)
-    strategies = ordered_strategies(predictions["strategy"])
+    predictions, _ = style.largest_training_set(predictions)
+    strategies = style.ordered_strategies(predictions["strategy"])
     baseline = _baseline(strategies) if baseline is None else baseline
     if baseline is None:
         rule = f"a strategy of the table {strategies}"
         hint = "None of them trains a network of its own: name one."
         raise invalid_parameter("baseline", "plot_gallery", rule, None, hint)
-    fixed = fixed_by_transfer(
-        predictions, baseline, [transfer] if isinstance(transfer, str) else transfer
-    )
+    transfer = [transfer] if isinstance(transfer, str) else transfer
+    fixed = fixed_by_transfer(predictions, baseline, transfer)
     others = [c[: -len("_right")] for c in fixed.columns if c.endswith("_right")]
     others = [s for s in strategies if s in others]
     # Each seed draws its own split: a photo's verdicts count the runs that tested it.
@@ -190,23 +163,22 @@ def plot_gallery(predictions: pd.DataFrame, *, baseline: str | None = None, tran
         f"{f', {len(shown)} shown' if len(shown) < len(fixed) else ''})"
     )
     if shown.empty:
-        fig, axes = new_figure(figsize or (10, 3))
+        fig, axes = style.new_figure(figsize or (10, 3))
         axes[0, 0].axis("off")
         axes[0, 0].text(0.5, 0.5, "No test photo qualifies.", ha="center", fontsize=14)
-        fig.suptitle(wrap_to_width(title, fig.get_figwidth(), TITLE_FONTSIZE))
+        fig.suptitle(style.wrap_to_width(title, fig.get_figwidth(), style.TITLE_FONTSIZE))
         return fig
     columns = min(_COLUMNS, len(shown))
     rows, lines = -(-len(shown) // columns), 1 + len(others)
     longest = max(len(strategy_label(s)) for s in [baseline, *others])
-    # A verdict line is about the label plus 30 characters at 10 pt (0.075 in per character).
+    # A verdict line: the label plus about 30 characters at 10 pt (0.075 in each).
     width = max(3.5, 0.075 * (longest + 30))
     figsize = figsize or (width * columns, rows * (2.8 + 0.4 * lines) + 0.8)
-    fig, axes = new_figure(figsize, rows, columns)
+    fig, axes = style.new_figure(figsize, rows, columns)
     for ax in axes.flat[len(shown) :]:
         ax.axis("off")
     for ax, (_, photo) in zip(axes.flat, shown.iterrows(), strict=False):
-        # Ticks and frame hidden, not the axis: the verdicts are its x label, which
-        # constrained layout keeps clear of the next row.
+        # Not ax.axis("off"): the verdicts are the x label, kept clear of the next row.
         _hide_frame(ax)
         picture = _thumbnail(photo["file"], images_root)
         if picture is None:
@@ -215,18 +187,15 @@ def plot_gallery(predictions: pd.DataFrame, *, baseline: str | None = None, tran
         else:
             ax.imshow(picture)
         ax.set_title(str(photo["true"]), fontsize=13, fontweight="bold")
-        verdicts = [
-            f"✗ {strategy_label(baseline)}: {photo['baseline_predicted']} "
-            f"({_verdict(1 - photo['baseline_wrong'], runs[(baseline, photo['file'])])})"
-        ]
+        file = photo["file"]
+        verdicts = [("✗", baseline, photo["baseline_predicted"], 1 - photo["baseline_wrong"])]
         for name in others:
-            mark = "✓" if photo[f"{name}_right"] > 0.5 else "✗"
-            verdicts.append(
-                f"{mark} {strategy_label(name)}: {photo[f'{name}_predicted']} "
-                f"({_verdict(photo[f'{name}_right'], runs[(name, photo['file'])])})"
-            )
-        ax.set_xlabel("\n".join(verdicts), fontsize=10)
-    fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
+            right = photo[f"{name}_right"]
+            verdicts.append(("✓" if right > 0.5 else "✗", name, photo[f"{name}_predicted"], right))
+        text = [f"{mark} {strategy_label(s)}: {guess} ({_verdict(share, runs[(s, file)])})"
+                for mark, s, guess, share in verdicts]  # fmt: skip
+        ax.set_xlabel("\n".join(text), fontsize=10)
+    fig.suptitle(style.wrap_to_width(title, figsize[0], style.TITLE_FONTSIZE))
     return fig
 
 
@@ -249,16 +218,15 @@ def _hide_frame(ax) -> None:
 
 
 @validate_params({"models": [_MODELS], "alpha": [Interval(float, 0, 1, closed="right")],
-                  "figsize": [None, FIGSIZE]})  # fmt: skip
-@slide_style
+                  "figsize": [None, style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_grad_cam(models, images, *, labels: Sequence[int] | None = None,
                   class_names: Sequence[str] | None = None, layer=None, alpha: float = 0.5,
                   figsize=None) -> Figure:  # fmt: skip
-    """Draw the same photos under each model, with its Grad-CAM heat, prediction and confidence.
+    """Draw each photo under each model's Grad-CAM heat, with its prediction and confidence.
 
-    One row per photo (``images``: RGB 0..255), one column per model of ``{name: model}``
-    (feature extraction: the base and the head together), the heat of :func:`tlcourse.grad_cam`
-    (``layer``, or ``{name: layer}``) over it, and the predicted class (✓/✗ given ``labels``).
+    One row per photo (``images``: RGB 0..255), one column per model of ``{name: model}``;
+    ``layer``: ``{name: layer}`` for :func:`tlcourse.grad_cam`; ✓/✗ given ``labels``.
 
     Example:
         >>> from tlcourse.models.classifiers import small_cnn
@@ -288,7 +256,7 @@ def plot_grad_cam(models, images, *, labels: Sequence[int] | None = None,
         results[name] = (heat, probabilities.argmax(axis=1), probabilities.max(axis=1))
     n, columns = len(images), 1 + len(models)
     figsize = figsize or (2.6 * columns, 2.9 * n + 0.9)
-    fig, axes = new_figure(figsize, n, columns)
+    fig, axes = style.new_figure(figsize, n, columns)
     photos = np.clip(images / 255.0, 0, 1)
     for row in range(n):
         ax = axes[row, 0]
@@ -306,8 +274,8 @@ def plot_grad_cam(models, images, *, labels: Sequence[int] | None = None,
             text = f"{mark}{_class_text(int(predicted[row]), class_names)} {confidence[row]:.0%}"
             ax.set_xlabel(text, fontsize=11)
     for column, name in enumerate(["photo", *results], 0):
-        title = name if column == 0 else wrap(strategy_label(name), 16)
+        title = name if column == 0 else style.wrap(strategy_label(name), 16)
         axes[0, column].set_title(title, fontsize=12)
     title = "Grad-CAM: where each model finds the evidence for the class it predicts"
-    fig.suptitle(wrap_to_width(title, figsize[0], TITLE_FONTSIZE))
+    fig.suptitle(style.wrap_to_width(title, figsize[0], style.TITLE_FONTSIZE))
     return fig

@@ -1,8 +1,7 @@
 """What every figure shares: slide-size text, the spread rule, reading results tables, saving.
 
-Figures are made without ``pyplot`` (:class:`NotebookFigure`): pyplot keeps none open and no
-backend is chosen here. Spread over seeds is drawn one way: **±1 standard deviation with at
-least 3 seeds, min-max with 2**, nothing for 1.
+Figures are made without ``pyplot``, so none stays open and no backend is chosen here. Spread
+over seeds: ±1 standard deviation with at least 3 seeds, min-max with 2, nothing for 1.
 """
 
 from __future__ import annotations
@@ -36,17 +35,13 @@ FROZEN_COLOR, TRAINABLE_COLOR = "#CFE2F3", "#D55E00"  # ice and fire: frozen col
 TITLE_FONTSIZE = 15
 CAPTION_FONTSIZE = 11
 SPREAD_NOTE = "±1 SD (min–max when n < 3)"
-# Slide-size text while a figure is built; tick sizes are also set per axes (see finish).
 _RC = {"font.size": 12, "axes.titlesize": 14, "axes.labelsize": 13, "xtick.labelsize": 12,
        "ytick.labelsize": 12, "legend.fontsize": 12, "figure.titlesize": TITLE_FONTSIZE,
        "axes.spines.top": False, "axes.spines.right": False}  # fmt: skip
-#: Keywords of a number written just above a point (a bar's value).
 ABOVE = {"xytext": (0, 4), "textcoords": "offset points", "ha": "center", "va": "bottom"}
 CO2_UNITS = [(1e3, "g"), (1e6, "mg"), (1e9, "µg")]
 
-#: A file or folder path.
 PATH = Rule(lambda v: isinstance(v, str | os.PathLike) and bool(str(v)), "a path (str or Path)")
-#: A figure size: ``(width, height)`` in inches.
 FIGSIZE = Rule(
     lambda v: isinstance(v, tuple | list) and len(v) == 2
     and all(isinstance(x, Real) and not isinstance(x, bool) and x > 0 for x in v),
@@ -64,7 +59,7 @@ def each(item, description: str) -> Rule:
 
 
 def slide_style(func):
-    """Decorator: build the figure under the slide-size rc settings (restored afterwards)."""
+    """Decorator: build the figure with slide-size text."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -90,7 +85,6 @@ def new_figure(figsize, nrows=1, ncols=1, **subplot_kw) -> tuple[Figure, np.ndar
 
 
 def figure_and_ax(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
-    """A new figure and its axes, or the figure of ``ax``."""
     if ax is not None:
         return ax.get_figure(root=True), ax
     fig, axes = new_figure(figsize)
@@ -98,32 +92,26 @@ def figure_and_ax(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
 
 
 def finish(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
-    """Title, axis labels and slide-size ticks."""
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.tick_params(labelsize=12)
 
 
 def caption(fig: Figure, text: str) -> None:
-    """A grey footnote under the figure, wrapped to its width (never cut)."""
+    """A grey footnote under the figure, wrapped to its width."""
     width = fig.get_figwidth() - 0.3  # constrained layout keeps a margin on each side
     fig.supxlabel(wrap_to_width(text, width, CAPTION_FONTSIZE), fontsize=CAPTION_FONTSIZE,
                   color="#444444")  # fmt: skip
 
 
 def hatch(ax: Axes, i: float, low: float, high: float) -> None:
-    """A hatched band from ``low`` to ``high`` across bar ``i``: the range of an estimate."""
+    """A hatched band across bar ``i``: the range of an estimate."""
     if np.isfinite(low) and np.isfinite(high) and high > low:
         ax.fill_between([i - 0.34, i + 0.34], low, high, facecolor=(1, 1, 1, 0.35),
                         edgecolor="#333333", hatch="///", lw=1.0, zorder=2.5)  # fmt: skip
 
 
 def ordered_strategies(values) -> list:
-    """The strategies present, registered ones in registry order, then others alphabetically.
-
-    Example:
-        >>> ordered_strategies(["fine_tuning", "my_idea", "scratch"])
-        ['scratch', 'fine_tuning', 'my_idea']
-    """
+    """The strategies present, registered ones in registry order, then others alphabetically."""
     present = set(values)
     known = [s for s in strategy_names() if s in present]
     return known + sorted((s for s in present if s not in known), key=str)
@@ -135,13 +123,7 @@ def trains_backbone(strategy) -> bool:
 
 
 def spread(frame: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:
-    """Mean and whisker ends (``low``, ``high``) per group: ±1 SD with >= 3 values, min-max with 2.
-
-    Example:
-        >>> runs = pd.DataFrame({"s": ["a", "a", "b", "b", "b"], "v": [1.0, 3.0, 1.0, 2.0, 3.0]})
-        >>> spread(runs, "v", ["s"])[["low", "high"]].values.tolist()
-        [[1.0, 3.0], [1.0, 3.0]]
-    """
+    """Mean and whisker ends (``low``, ``high``) per group: ±1 SD from 3 values, min-max from 2."""
     stats = frame.groupby(by, sort=False)[value].agg(["mean", "std", "min", "max", "count"])
     use_std, two = stats["count"] >= 3, stats["count"] == 2
     stats["low"] = stats["mean"].where(~use_std, stats["mean"] - stats["std"])
@@ -151,19 +133,14 @@ def spread(frame: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:
 
 
 def pick_scale(largest: float, units) -> tuple[float, str]:
-    """The first ``(factor, unit)`` whose scaled ``largest`` is >= 1, else the last one."""
+    """The first ``(factor, unit)`` that scales ``largest`` to >= 1, else the last."""
     if not np.isfinite(largest) or largest <= 0:
         return units[0]
     return next(((f, u) for f, u in units if largest * f >= 1), units[-1])
 
 
 def short_block(name: str) -> str:
-    """'block_3' -> '3', 'block3a' -> '3a', 'conv4_block2' -> '4.2'; stem/top/head unchanged.
-
-    Example:
-        >>> [short_block(n) for n in ["block_3", "block3a", "conv4_block2", "stem"]]
-        ['3', '3a', '4.2', 'stem']
-    """
+    """'block_3' -> '3', 'block3a' -> '3a', 'conv4_block2' -> '4.2'; stem/top/head unchanged."""
     if match := re.fullmatch(r"conv(\d+)_block(\d+)", name):
         return f"{match[1]}.{match[2]}"
     if name == "preprocessing":
@@ -173,12 +150,7 @@ def short_block(name: str) -> str:
 
 
 def count_text(count: float) -> str:
-    """Parameter counts as people say them.
-
-    Example:
-        >>> count_text(2560), count_text(3_330_000), count_text(0)
-        ('2.56 k', '3.33 M', '0')
-    """
+    """Parameter counts as people say them: ``'2.56 k'``, ``'3.33 M'``."""
     if not count:
         return "0"
     factor, unit = pick_scale(count, [(1e-6, " M"), (1e-3, " k"), (1.0, "")])
@@ -186,25 +158,18 @@ def count_text(count: float) -> str:
 
 
 def share_text(share: float) -> str:
-    """A share as a percentage; a non-zero share below 1% is ``<1%``, never ``0%``."""
+    """A percentage; a non-zero share below 1% is ``<1%``, never ``0%``."""
     return "<1%" if 0 < share < 0.01 else f"{share:.0%}"
 
 
 def wrap(text: str, width: int = 11) -> str:
-    """Break ``text`` on spaces into lines of at most ``width`` characters (tick labels)."""
+    """Break ``text`` on spaces into lines of at most ``width`` characters."""
     return textwrap.fill(text, width, break_long_words=False)
 
 
 def wrap_to_width(text: str, inches: float, fontsize: float) -> str:
-    """Wrap ``text`` to lines that fit in ``inches`` at ``fontsize`` (a character: 0.6 em).
-
-    Example:
-        >>> print(wrap_to_width("CO2 estimated by codecarbon; grid: World average", 2, 11))
-        CO2 estimated by
-        codecarbon; grid:
-        World average
-    """
-    columns = max(10, int(inches * 72 / (0.6 * fontsize)))
+    """Wrap ``text`` to lines that fit in ``inches`` at ``fontsize``."""
+    columns = max(10, int(inches * 72 / (0.6 * fontsize)))  # a character: about 0.6 em
     return "\n".join(
         textwrap.fill(line, columns, break_long_words=False, break_on_hyphens=False)
         for line in text.splitlines()
@@ -212,17 +177,17 @@ def wrap_to_width(text: str, inches: float, fontsize: float) -> str:
 
 
 def training_sizes(results: pd.DataFrame) -> pd.Series:
-    """``train_per_class`` as floats, NaN (also None or ``"all"``) meaning the full training set."""
+    """``train_per_class`` as floats, NaN meaning the full training set."""
     return pd.to_numeric(results["train_per_class"].replace("all", np.nan), errors="coerce")
 
 
 def several_sizes(results: pd.DataFrame) -> bool:
-    """True when the table holds several training-set sizes (the full set counts as one)."""
+    """True when the table holds several training-set sizes."""
     return "train_per_class" in results and training_sizes(results).nunique(dropna=False) > 1
 
 
 def largest_training_set(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The rows of the full training set if any, else of the largest size; and its words."""
+    """The rows of the full training set, else of the largest size; and its words."""
     if "train_per_class" not in results:
         return results, ""
     sizes = training_sizes(results)
@@ -232,16 +197,7 @@ def largest_training_set(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def context(results: pd.DataFrame, func: str) -> str:
-    """'backbone on dataset' for titles, the network of a strategy from scratch named apart.
-
-    Refuses a strategy whose runs mix backbones or datasets (its seeds are averaged).
-
-    Example:
-        >>> runs = pd.DataFrame({"strategy": ["scratch", "fine_tuning"],
-        ...     "backbone": ["small_cnn", "vgg16"], "dataset": "photos"})
-        >>> context(runs, "plot_comparison")
-        'vgg16 (from scratch: small_cnn) on photos'
-    """
+    """'backbone on dataset' for titles; refuses a strategy whose runs mix backbones or datasets."""
     parts = []
     for column in ("backbone", "dataset"):
         if column not in results.columns:
@@ -271,15 +227,12 @@ def context(results: pd.DataFrame, func: str) -> str:
 
 @validate_params({"fig": [Figure], "path": [PATH]})
 def save_figure(fig: Figure, path) -> Path:
-    """Write a figure as PNG at 150 dpi (``.png`` added without a suffix), creating folders;
-    a full disk or an unwritable folder is a one-line :class:`~tlcourse.errors.TLCourseError`.
+    """Write a figure as PNG at 150 dpi (``.png`` added without a suffix), creating folders.
 
     Example:
         >>> import tempfile
-        >>> fig, _ = new_figure((4, 3))
-        >>> out = save_figure(fig, Path(tempfile.mkdtemp()) / "figs" / "empty")
-        >>> out.name, out.read_bytes()[:4]
-        ('empty.png', b'\\x89PNG')
+        >>> save_figure(new_figure((4, 3))[0], Path(tempfile.mkdtemp()) / "figs" / "empty").name
+        'empty.png'
     """
     path = Path(path).expanduser()
     path = path if path.suffix else path.with_suffix(".png")

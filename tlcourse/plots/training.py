@@ -16,45 +16,25 @@ from tlcourse.comparison.strategies import strategy_color, strategy_label
 from tlcourse.errors import InvalidParameterError, invalid_parameter
 from tlcourse.models.backbones.registry import BACKBONE
 from tlcourse.models.classifiers import LECTURE_NETWORKS, parameter_counts
-from tlcourse.plots.style import (
-    FIGSIZE,
-    FROZEN_COLOR,
-    TRAINABLE_COLOR,
-    count_text,
-    each,
-    figure_and_ax,
-    finish,
-    new_figure,
-    pick_scale,
-    share_text,
-    short_block,
-    slide_style,
-)
+from tlcourse.plots import style
 from tlcourse.validation import Interval, Rule, StrOptions, frame_with, validate_params
 
 __all__ = ["plot_learning_rates", "plot_lr_find", "plot_parameter_counts", "plot_trainable_map"]
 
 
-@validate_params({"names": [each(BACKBONE, "a non-empty list of backbone names")],
+@validate_params({"names": [style.each(BACKBONE, "a non-empty list of backbone names")],
                   "with_head_classes": [None, Interval(int, 1, None)],
                   "counts": [None, frame_with("name", "parameters")], "log_x": ["boolean"],
-                  "ax": [None, Axes], "figsize": [FIGSIZE]})  # fmt: skip
-@slide_style
+                  "ax": [None, Axes], "figsize": [style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_parameter_counts(names: Sequence[str] = LECTURE_NETWORKS,
                           with_head_classes: int | None = 2, *, counts: pd.DataFrame | None = None,
                           log_x: bool = False, ax: Axes | None = None,
                           figsize=(10, 5)) -> Figure:  # fmt: skip
     """Horizontal bars of the networks' parameter counts, in millions, largest on top.
 
-    ``names`` are counted by :func:`tlcourse.models.classifiers.parameter_counts` (with a
-    classifier of
-    ``with_head_classes`` outputs), or ``counts``, a table of it, is drawn.
-
-    Example:
-        >>> table = pd.DataFrame({"name": ["vgg16", "efficientnet_lite0"],
-        ...                       "parameters": [134_268_738, 3_415_586]})
-        >>> len(plot_parameter_counts(counts=table).axes[0].patches)
-        2
+    ``names`` are counted by :func:`tlcourse.parameter_counts` with a classifier of
+    ``with_head_classes`` outputs, unless ``counts`` gives its table.
     """
     head = "no top" if with_head_classes is None else f"a {with_head_classes}-class top"
     if counts is None:
@@ -63,7 +43,7 @@ def plot_parameter_counts(names: Sequence[str] = LECTURE_NETWORKS,
         head = ""
     counts = counts.sort_values("parameters")
     millions = counts["parameters"] / 1e6
-    fig, ax = figure_and_ax(ax, figsize)
+    fig, ax = style.figure_and_ax(ax, figsize)
     bars = ax.barh(counts["name"].astype(str), millions, color="#555555", height=0.6)
     ax.bar_label(bars, [f"{m:.1f} M" for m in millions], padding=4, fontsize=12)
     if log_x:
@@ -76,7 +56,7 @@ def plot_parameter_counts(names: Sequence[str] = LECTURE_NETWORKS,
     ax.spines["left"].set_visible(False)
     ax.tick_params(axis="y", length=0)
     title = f"Parameters (random weights{', ' + head if head else ''})"
-    finish(ax, title, f"parameters (millions{', log scale' if log_x else ''})", "")
+    style.finish(ax, title, f"parameters (millions{', log scale' if log_x else ''})", "")
     return fig
 
 
@@ -88,7 +68,7 @@ _TABLES = Rule(lambda v: isinstance(v, Mapping) and bool(v),
 
 
 def _summary(table, label) -> pd.DataFrame:
-    """Columns block, trainable, frozen of a trainable_summary table, or of a model's."""
+    """Columns block, trainable, frozen of a trainable_summary table or of a model."""
     if hasattr(table, "trainable_weights"):  # a model: its flags are read, not changed
         from tlcourse.transfer.freezing import trainable_summary
 
@@ -112,7 +92,7 @@ def _depth_text(depth) -> str:
 
 
 def _summaries_for_depths(backbone: str, depths: Mapping, num_classes: int) -> dict:
-    """Build the backbone (random weights) with a dense head, freeze it per depth, count."""
+    """The backbone (random weights) and a dense head, frozen per depth, summarised."""
     import keras
 
     from tlcourse.models.backbones import backbone_blocks, load_backbone
@@ -123,7 +103,6 @@ def _summaries_for_depths(backbone: str, depths: Mapping, num_classes: int) -> d
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(base(inputs))
     model = keras.Model(inputs, outputs, name="classifier_model")
     blocks = len(backbone_blocks(model))
-    # Every depth is checked against the blocks before any is applied.
     for depth in depths.values():
         if depth != "all" and depth > blocks:
             raise invalid_parameter("depths", _FUNC, f"an int in the range [0, {blocks}] or 'all'",
@@ -136,7 +115,6 @@ def _summaries_for_depths(backbone: str, depths: Mapping, num_classes: int) -> d
 
 
 def _depths_rule(args) -> list:
-    """With a backbone name: ``{label: depth}``, each depth an int >= 0 or "all"."""
     if not isinstance(args["tables_or_backbone"], str):
         return [None, object]
     ok = Rule(lambda v: isinstance(v, Mapping) and bool(v) and all(
@@ -147,20 +125,18 @@ def _depths_rule(args) -> list:
 
 
 @validate_params({"tables_or_backbone": [BACKBONE, _TABLES], "depths": _depths_rule,
-                  "num_classes": [Interval(int, 2, None)], "figsize": [None, FIGSIZE]})  # fmt: skip
-@slide_style
+                  "num_classes": [Interval(int, 2, None)],
+                  "figsize": [None, style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_trainable_map(tables_or_backbone, depths: Mapping | None = None, *, num_classes: int = 2,
                        figsize=None) -> Figure:  # fmt: skip
     """Show which blocks train in each strategy: a grid of blocks, plus parameters per block.
 
-    A cell's colour is the share of the block's parameters that train, frozen (ice blue) to
-    trainable (red). ``tables_or_backbone``: ``{label: trainable_summary(model) or model}``, or
-    a backbone name (random weights, a head of ``num_classes``) frozen per ``{label: depth}``.
+    ``tables_or_backbone``: ``{label: trainable_summary(model) or model}``, or a backbone name
+    (random weights, a head of ``num_classes``) frozen per ``{label: depth}``.
 
     Example:
         >>> fig = plot_trainable_map("vgg16", {"feature_extraction": 0, "fine_tuning": 2})
-        >>> [t.get_text() for t in fig.axes[1].get_xticklabels()]
-        ['1', '2', '3', '4', '5', 'head']
     """
     if isinstance(tables_or_backbone, str):
         depths = {label: d if d == "all" else int(d) for label, d in depths.items()}
@@ -178,12 +154,11 @@ def plot_trainable_map(tables_or_backbone, depths: Mapping | None = None, *, num
     grid = grid.reindex(index=rows, columns=blocks)
     params = (long.assign(total=total).groupby("block")["total"].max()).reindex(blocks)
 
-    width = max(9.0, 0.5 * len(blocks) + 5.5)
-    height = 3.2 + 0.75 * len(rows)
+    figsize = figsize or (max(9.0, 0.5 * len(blocks) + 5.5), 3.2 + 0.75 * len(rows))
     ratios = [1.4, max(1.5, 0.75 * len(rows))]
-    fig, axes = new_figure(figsize or (width, height), 2, 1, sharex=True, height_ratios=ratios)
+    fig, axes = style.new_figure(figsize, 2, 1, sharex=True, height_ratios=ratios)
     bar_ax, grid_ax = axes[:, 0]
-    factor, unit = pick_scale(params.max(), [(1e-6, "M"), (1e-3, "k"), (1.0, "")])
+    factor, unit = style.pick_scale(params.max(), [(1e-6, "M"), (1e-3, "k"), (1.0, "")])
     x = np.arange(len(blocks))
     bar_ax.bar(x, params * factor, color="#888888", width=0.7)
     bar_ax.set_ylabel(f"parameters\n({unit or 'count'})")
@@ -191,7 +166,8 @@ def plot_trainable_map(tables_or_backbone, depths: Mapping | None = None, *, num
     bar_ax.tick_params(labelsize=12)
     bar_ax.grid(axis="y", alpha=0.3)
 
-    cmap = LinearSegmentedColormap.from_list("trainable", [FROZEN_COLOR, TRAINABLE_COLOR])
+    colors = [style.FROZEN_COLOR, style.TRAINABLE_COLOR]
+    cmap = LinearSegmentedColormap.from_list("trainable", colors)
     mesh = grid_ax.pcolormesh(np.arange(len(blocks) + 1) - 0.5, np.arange(len(rows) + 1) - 0.5,
                               grid.to_numpy(dtype=float), cmap=cmap, vmin=0, vmax=1,
                               edgecolors="white", linewidth=2)  # fmt: skip
@@ -199,12 +175,13 @@ def plot_trainable_map(tables_or_backbone, depths: Mapping | None = None, *, num
         grid_ax.axvline(len(blocks) - 1.5, color="black", lw=2)
     grid_ax.set_ylim(len(rows) - 0.5, -0.5)
     grid_ax.set_yticks(np.arange(len(rows)), rows)
-    grid_ax.set_xticks(x, [short_block(b) for b in blocks], rotation=0 if len(blocks) <= 12 else 90)
+    ticks = [style.short_block(b) for b in blocks]
+    grid_ax.set_xticks(x, ticks, rotation=0 if len(blocks) <= 12 else 90)
     trainable = long.groupby("row", sort=False)["trainable"].sum().reindex(rows)
     every = total.groupby(long["row"], sort=False).sum().reindex(rows)
     right = grid_ax.secondary_yaxis("right")
     right.set_yticks(np.arange(len(rows)), [
-        f"{count_text(t)} trainable\n({share_text(t / e)})" if e else "no parameters"
+        f"{style.count_text(t)} trainable\n({style.share_text(t / e)})" if e else "no parameters"
         for t, e in zip(trainable, every, strict=True)])  # fmt: skip
     right.tick_params(labelsize=11, length=0)
     right.spines["right"].set_visible(False)
@@ -213,40 +190,30 @@ def plot_trainable_map(tables_or_backbone, depths: Mapping | None = None, *, num
     colorbar = fig.colorbar(mesh, ax=grid_ax, location="bottom", shrink=0.35, aspect=25, pad=0.02)
     colorbar.set_ticks([0, 0.5, 1], labels=["frozen", "half", "trainable"])
     colorbar.ax.tick_params(labelsize=12)
-    finish(grid_ax, "Blocks that train", "block (input → output), then the classifier head", "")
+    style.finish(grid_ax, "Blocks that train", "block (input → output), then the classifier head",
+                 "")  # fmt: skip
     fig.suptitle("What trains in each strategy")
     return fig
 
 
-def _is_head(block) -> bool:
-    return pd.isna(block) or str(block).strip().lower() in ("", "head", "none")
+def _block_name(block) -> str:
+    head = pd.isna(block) or str(block).strip().lower() in ("", "head", "none")
+    return "head" if head else str(block)
 
 
 @validate_params({"lr_table": [frame_with("block", "learning_rate")], "ax": [None, Axes],
-                  "figsize": [None, FIGSIZE]})  # fmt: skip
-@slide_style
+                  "figsize": [None, style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_learning_rates(lr_table: pd.DataFrame, *, ax: Axes | None = None, figsize=None) -> Figure:
-    """Draw the learning rate of every block (log scale), input to output, then the head.
-
-    ``lr_table`` is ``tlcourse.learning_rates(model)``; the ratio between consecutive rates is
-    written above each step, a block at rate 0 says "frozen".
-
-    Example:
-        >>> table = pd.DataFrame({"path": ["a/kernel", "b/kernel", "head/kernel"],
-        ...     "block": ["block_1", "block_2", "head"], "multiplier": [0.25, 0.5, 1.0],
-        ...     "learning_rate": [2.5e-4, 5e-4, 1e-3]})
-        >>> plot_learning_rates(table).axes[0].get_yscale()
-        'log'
-    """
-    table = lr_table
-    table = table.assign(block=table["block"].map(lambda b: "head" if _is_head(b) else str(b)))
-    # The block's rate is its trainable variables' rate: frozen ones (BatchNorm statistics,
-    # listed with rate 0 by include_frozen=True) must not drag it to 0.
+    """Draw the learning rate of every block of ``tlcourse.learning_rates(model)`` (log scale),
+    with the ratio between consecutive rates."""
+    table = lr_table.assign(block=lr_table["block"].map(_block_name))
+    # The block's rate is its trainable variables' rate: frozen ones (rate 0) must not drag it.
     per_block = table.groupby("block", sort=False)["learning_rate"].max()
     order = [b for b in per_block.index if b != "head"] + ["head"] * ("head" in per_block.index)
     rates = per_block.reindex(order).astype(float)
     n = len(rates)
-    fig, ax = figure_and_ax(ax, figsize or (max(8.0, 0.5 * n + 4), 6))
+    fig, ax = style.figure_and_ax(ax, figsize or (max(8.0, 0.5 * n + 4), 6))
     x = np.arange(n)
     training = rates > 0
     colors = ["#004D40" if b == "head" else strategy_color("fine_tuning_dlr") for b in order]
@@ -280,11 +247,11 @@ def plot_learning_rates(lr_table: pd.DataFrame, *, ax: Axes | None = None, figsi
         ax.annotate(f"{rates.iloc[-1]:.1e}", (n - 1, rates.iloc[-1]), xytext=(0, -6),
                     textcoords="offset points", ha="center", va="top", rotation=90, fontsize=11,
                     color="white")  # fmt: skip
-    ax.set_xticks(x, [short_block(b) for b in order], rotation=0 if n <= 12 else 90)
+    ax.set_xticks(x, [style.short_block(b) for b in order], rotation=0 if n <= 12 else 90)
     ax.set_xlim(-0.7, n - 0.3)  # room for the rotated labels of the first and last bars
     ax.grid(axis="y", which="major", alpha=0.3, zorder=0)
-    finish(ax, "Learning rate per block", "block (input → output), then the head",
-           "learning rate (log scale)")  # fmt: skip
+    style.finish(ax, "Learning rate per block", "block (input → output), then the head",
+                 "learning rate (log scale)")  # fmt: skip
     return fig
 
 
@@ -293,19 +260,11 @@ _ORANGE = "#D55E00"
 
 @validate_params({"lr_find_table": [frame_with("lr", "loss", "smoothed_loss")],
                   "suggestion": [None, Interval(float, 0, None, closed="neither")],
-                  "ax": [None, Axes], "figsize": [FIGSIZE]})  # fmt: skip
-@slide_style
+                  "ax": [None, Axes], "figsize": [style.FIGSIZE]})  # fmt: skip
+@style.slide_style
 def plot_lr_find(lr_find_table: pd.DataFrame, suggestion: float | None = None, *,
                  ax: Axes | None = None, figsize=(9, 5.5)) -> Figure:  # fmt: skip
-    """Draw the learning-rate finder: loss against learning rate (log x), raw and smoothed,
-    ``suggestion`` marked; the y axis stops above the starting loss (the end diverges).
-
-    Example:
-        >>> table = pd.DataFrame({"lr": [1e-5, 1e-4, 1e-3, 1e-2], "loss": [2.3, 2.0, 1.4, 3.5],
-        ...                       "smoothed_loss": [2.3, 2.1, 1.7, 2.4]})
-        >>> plot_lr_find(table, suggestion=1e-4).axes[0].get_xscale()
-        'log'
-    """
+    """Draw the table of ``tlcourse.lr_find``: loss against learning rate, ``suggestion`` marked."""
     table = lr_find_table.replace([np.inf, -np.inf], np.nan).dropna(subset=["lr", "smoothed_loss"])
     table = table[table["lr"] > 0].sort_values("lr")
     if table.empty:
@@ -313,12 +272,13 @@ def plot_lr_find(lr_find_table: pd.DataFrame, suggestion: float | None = None, *
             "The 'lr_find_table' parameter of plot_lr_find has no row with a finite loss and "
             "a learning rate > 0."
         )
-    fig, ax = figure_and_ax(ax, figsize)
+    fig, ax = style.figure_and_ax(ax, figsize)
     ax.plot(table["lr"], table["loss"], color="#0072B2", alpha=0.35, lw=1.2, label="loss")
     ax.plot(table["lr"], table["smoothed_loss"], color="#0072B2", lw=2.8, label="smoothed loss")
     ax.set_xscale("log")
     smoothed = table["smoothed_loss"]
     floor = smoothed.min()
+    # Up to the starting loss: the end diverges.
     ceiling = max(smoothed.iloc[: max(1, smoothed.argmin() + 1)].max(), floor)
     span = max(ceiling - floor, 1e-3 * max(abs(floor), 1))
     ax.set_ylim(floor - 0.15 * span, ceiling + 0.35 * span)
@@ -331,5 +291,5 @@ def plot_lr_find(lr_find_table: pd.DataFrame, suggestion: float | None = None, *
                     textcoords="offset points", fontsize=12, color=_ORANGE)  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
-    finish(ax, "Learning-rate range test", "learning rate (log scale)", "training loss")
+    style.finish(ax, "Learning-rate range test", "learning rate (log scale)", "training loss")
     return fig
