@@ -1,8 +1,7 @@
 """The IDX format of MNIST and Fashion-MNIST: one gzipped file of images, one of labels.
 
-An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions),
-one big-endian 4-byte size per dimension, then the values in C order. Only unsigned bytes (type
-``0x08``) occur in these datasets, so only they are read and written.
+A 4-byte magic number (two zero bytes, a type code, the number of dimensions), one big-endian
+4-byte size per dimension, then the values in C order. Only unsigned bytes (``0x08``) occur.
 """
 
 from __future__ import annotations
@@ -27,9 +26,7 @@ _DAMAGED = "a truncated or damaged download? Delete the file and load the datase
 
 @validate_params({"path": [str, os.PathLike]})
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read a gzipped (``.gz``) or plain IDX file of unsigned bytes as a read-only uint8 array.
-
-    Raises :class:`~tlcourse.errors.DatasetError` for a missing, truncated or foreign file.
+    """Read a gzipped or plain IDX file of unsigned bytes as a read-only uint8 array.
 
     Example:
         >>> import tempfile
@@ -73,17 +70,7 @@ _UINT8_ARRAY = Rule(
 
 @validate_params({"path": [str, os.PathLike], "array": [_UINT8_ARRAY]})
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file, gzipped when ``path`` ends in ``.gz``.
-
-    The gzip stream has no file name and no time stamp: the same array gives the same bytes.
-
-    Example:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "images-idx3-ubyte.gz"
-        >>> write_idx(path, np.zeros((2, 28, 28), dtype=np.uint8))
-        >>> read_idx(path).shape
-        (2, 28, 28)
-    """
+    """Write a uint8 array as an IDX file, gzipped (reproducibly) when ``path`` ends in ``.gz``."""
     path = Path(path)
     payload = (
         bytes([0, 0, _UBYTE, array.ndim])
@@ -92,7 +79,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     )
     with open(path, "wb") as raw:
         if path.suffix == ".gz":
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:  # same bytes
                 f.write(payload)
         else:
             raw.write(payload)
@@ -101,9 +88,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 def _read_parts(folder: Path, parts) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """Pool the official sets of an idx dataset: ``(images, labels, names)``.
 
-    Every image is named after its official set and index there (``Path("test/00042")``); in a
-    subset, ``manifest.csv`` (``set``, ``index``, ``original_index``) gives the official index,
-    so an image has the same name in the subset and in the full dataset.
+    An image is named after its official set and index (``Path("test/00042")``), in a subset
+    too (``manifest.csv`` gives the official index): the same name in the subset and the full set.
     """
     manifest = folder / "manifest.csv"
     originals = {}

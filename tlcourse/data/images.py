@@ -1,7 +1,4 @@
-"""Reading a folder of class subfolders, and decoding every image once into 8-bit RGB.
-
-Images stored as arrays (the idx datasets) go through the same conversion and resizing.
-"""
+"""Reading a folder of class subfolders; decoding every image (or array) once into 8-bit RGB."""
 
 from __future__ import annotations
 
@@ -31,7 +28,6 @@ def _visible(name: str) -> bool:
 
 
 def _list_class_files(folders: list[Path]) -> dict[str, list[Path]]:
-    """``{class: sorted image paths}`` over the class subfolders of ``folders``."""
     class_dirs: dict[str, list[Path]] = {}
     for folder in folders:
         for sub in sorted(folder.iterdir()):
@@ -95,16 +91,14 @@ def _decode(path: Path, size: tuple[int, int], resize: str):
     except UnidentifiedImageError:
         return None, "not an image PIL can read"
     except Exception as error:
-        # One bad file must not end a load of thousands: truncated or malformed files raise
-        # OSError, SyntaxError, ValueError, struct.error... depending on the PIL plugin.
+        # One bad file must not end a load of thousands; PIL's plugins raise many types.
         return None, f"cannot decode ({type(error).__name__}: {error})"
 
 
 def _fit(image: Image.Image, size: tuple[int, int], resize: str) -> np.ndarray:
-    """Resize to ``size`` = ``(height, width)`` by centre crop or white padding; uint8 array."""
+    """Resize to ``(height, width)`` by centre crop or white padding."""
     height, width = size
-    # How many times larger than the target the image is along the side that sets the scale
-    # (the shorter one for a crop, the longer one for a pad), in exact integers.
+    # How many times larger than the target along the side that sets the scale, in integers.
     ratios = (image.size[0] * height, image.size[1] * width)
     excess = min(ratios) if resize == "crop" else max(ratios)
     if excess >= 4 * width * height:
@@ -118,17 +112,14 @@ def _fit(image: Image.Image, size: tuple[int, int], resize: str) -> np.ndarray:
 
 
 def _convert_arrays(arrays: np.ndarray, size: tuple[int, int], resize: str) -> np.ndarray:
-    """Greyscale (n, h, w) or RGB (n, h, w, 3) uint8 images to (n, height, width, 3) RGB.
-
-    Greyscale images are resized as greyscale, then repeated into three channels: PIL
-    resamples every channel alike, so this equals converting to RGB first.
-    """
+    """Greyscale (n, h, w) or RGB (n, h, w, 3) uint8 images to (n, height, width, 3) RGB."""
     grey = arrays.ndim == 3
     convert = Image.fromarray if grey else lambda a: to_rgb(Image.fromarray(a))
     converted = _in_threads(lambda a: _fit(convert(a), size, resize), arrays)
     if not converted:
         return np.zeros((0, *size, 3), np.uint8)
     stacked = np.stack(converted)
+    # Resized as greyscale: PIL resamples every channel alike.
     return np.repeat(stacked[..., None], 3, axis=-1) if grey else stacked
 
 
@@ -136,8 +127,7 @@ def _convert_arrays(arrays: np.ndarray, size: tuple[int, int], resize: str) -> n
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert a PIL image of any mode to 8-bit RGB, compositing transparency onto white.
 
-    16-bit and 32-bit integer images are rescaled to 0..255 (not clipped), float images in 0..1
-    too. Raises ``ValueError`` for a mode PIL cannot convert.
+    16- and 32-bit integer images, and float images in 0..1, are rescaled to 0..255.
 
     Example:
         >>> to_rgb(Image.new("LA", (2, 2), (0, 0))).getpixel((0, 0))

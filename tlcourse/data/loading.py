@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import numbers
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -45,11 +44,9 @@ SPLITS = ("train", "val", "test")
 class Dataset:
     """Images decoded in memory, split per class, with ready ``tf.data`` pipelines.
 
-    Label ``i`` is ``class_names[i]``; ``files`` and ``labels`` map each split to its files
-    (Fashion-MNIST: official set and index, ``Path("test/00042")``) and int32 labels. ``train``
-    reshuffles every epoch (seeded, and by TensorFlow's global seed when first used:
-    ``keras.utils.set_random_seed`` first for the same order); ``val`` and ``test`` keep file
-    order, None when empty.
+    Label ``i`` is ``class_names[i]``; ``files`` and ``labels`` map each split to its files and
+    int32 labels. ``train`` reshuffles every epoch (seeded; TensorFlow's global seed also counts);
+    ``val`` and ``test`` keep file order, None when empty.
     """
 
     name: str
@@ -63,7 +60,7 @@ class Dataset:
     batch_size: int
     _images: MappingProxyType = field(repr=False)
 
-    # Made on first use: code that trains on arrays (as_arrays) never pays for them.
+    # Made on first use: code that trains on arrays never pays for them.
     @functools.cached_property
     def train(self) -> tf.data.Dataset:
         return _pipeline(self._images["train"], self.labels["train"], self.batch_size, self.seed)
@@ -82,50 +79,28 @@ class Dataset:
         return _pipeline(self._images[split], self.labels[split], self.batch_size)
 
     def copy(self) -> Dataset:
-        """The same images and split with new pipelines (``train``'s reshuffling starts again).
-
-        Example:
-            >>> from tlcourse.data import load_dataset
-            >>> data = load_dataset("photos", image_size=32)
-            >>> copy = data.copy()
-            >>> copy.train is data.train, copy.files == data.files
-            (False, True)
-        """
-        return dataclasses.replace(self)  # no image is decoded or copied
+        """The same images and split with new pipelines (``train``'s shuffling starts again)."""
+        return replace(self)  # no image is decoded or copied
 
     @property
     def num_classes(self) -> int:
-        """Number of classes."""
         return len(self.class_names)
 
     def counts(self) -> pd.DataFrame:
-        """Images per class (and ``total``) and split (``train``, ``val``, ``test``, ``total``).
-
-        Example:
-            >>> from tlcourse.data import load_dataset
-            >>> load_dataset("photos", image_size=32).counts().loc["total"].tolist()
-            [98, 36, 46, 180]
-        """
-        table = pd.DataFrame(
-            {s: np.bincount(self.labels[s], minlength=self.num_classes) for s in SPLITS},
-            index=pd.Index(self.class_names, name="class"),
-        )
+        """Images per class and split, with totals."""
+        counts = {s: np.bincount(self.labels[s], minlength=self.num_classes) for s in SPLITS}
+        table = pd.DataFrame(counts, index=pd.Index(self.class_names, name="class"))
         table["total"] = table.sum(axis=1)
         table.loc["total"] = table.sum(axis=0)
         return table
 
     @validate_params({"split": [StrOptions(SPLITS)], "dtype": [StrOptions({"float32", "uint8"})]})
-    def as_arrays(
-        self, split: str = "train", dtype: str = "float32"
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One split as copies of its arrays, in ``files[split]`` order (not shuffled).
-
-        ``(images (n, height, width, 3) RGB in 0..255, int32 labels (n,))``. ``dtype="uint8"``
-        gives the images as kept in memory, a quarter of the size: every tlcourse network
-        rescales its input itself.
+    def as_arrays(self, split: str = "train",
+                  dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """One split as ``(images, labels)`` arrays in ``files[split]`` order: RGB in 0..255
+        (``dtype="uint8"``: a quarter of the memory) and int32 labels.
 
         Example:
-            >>> from tlcourse.data import load_dataset
             >>> images, labels = load_dataset("photos", image_size=32).as_arrays("test")
             >>> images.shape, images.dtype.name, labels.shape
             ((46, 32, 32, 3), 'float32', (46,))
@@ -151,10 +126,8 @@ def _pipeline(images, labels, batch_size, shuffle_seed=None) -> tf.data.Dataset:
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-_FOLDER = Rule(
-    lambda v: isinstance(v, str | os.PathLike) and Path(v).expanduser().is_dir(),
-    "an existing folder with one subfolder per class",
-)
+_FOLDER = Rule(lambda v: isinstance(v, str | os.PathLike) and Path(v).expanduser().is_dir(),
+               "an existing folder with one subfolder per class")  # fmt: skip
 
 
 def _test_fraction(arguments) -> list:
@@ -164,43 +137,25 @@ def _test_fraction(arguments) -> list:
     return [Rule(within.accepts, rule, float)]
 
 
-@validate_params(
-    {
-        "name_or_folder": [DATASET, _FOLDER],
-        "image_size": [IMAGE_SIZE],
-        "val_fraction": [FRACTION],
-        "test_fraction": _test_fraction,
-        "seed": [SEED],
-        "batch_size": [BATCH_SIZE],
-        "train_per_class": [Interval(int, 1, None), None],
-        "resize": [StrOptions(RESIZE_MODES)],
-        "origin": _origin_rule,
-    }
-)
-def load_dataset(
-    name_or_folder: str | os.PathLike = "photos",
-    *,
-    image_size: int | tuple[int, int] = 160,
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.25,
-    seed: int = 0,
-    batch_size: int = 32,
-    train_per_class: int | None = None,
-    resize: str = "crop",
-    origin: str | os.PathLike | None = None,
-) -> Dataset:
+@validate_params({"name_or_folder": [DATASET, _FOLDER], "image_size": [IMAGE_SIZE],
+                  "val_fraction": [FRACTION], "test_fraction": _test_fraction, "seed": [SEED],
+                  "batch_size": [BATCH_SIZE], "train_per_class": [Interval(int, 1, None), None],
+                  "resize": [StrOptions(RESIZE_MODES)], "origin": _origin_rule})  # fmt: skip
+def load_dataset(name_or_folder: str | os.PathLike = "photos", *,
+                 image_size: int | tuple[int, int] = 160, val_fraction: float = 0.2,
+                 test_fraction: float = 0.25, seed: int = 0, batch_size: int = 32,
+                 train_per_class: int | None = None, resize: str = "crop",
+                 origin: str | os.PathLike | None = None) -> Dataset:  # fmt: skip
     """Load a dataset, decode it once, split it per class and wrap it in ``tf.data``.
 
     ``name_or_folder``: a name from :func:`~tlcourse.data.list_datasets` (downloaded once
     unless shipped; ``origin`` or ``$TLCOURSE_DATASET_MIRROR`` replaces the address) or a folder
-    with one subfolder per class. Images are decoded into RGB and resized to ``image_size``
-    (``resize="crop"`` keeps the centre, ``"pad"`` pads with white); a file that cannot be
-    decoded is skipped with a :class:`~tlcourse.data.SkippedImageWarning`. Per class, the
-    shuffled files give ``n * test_fraction`` (rounded half up) to test, ``n * val_fraction``
-    to validation, the rest to training: the test split does not depend on ``val_fraction``,
-    and ``train_per_class=5`` is inside ``train_per_class=10``. Batches hold float32 RGB in
-    0..255 (tlcourse backbones preprocess inside the model) and int32 labels; augmentation
-    belongs in the model.
+    with one subfolder per class. ``resize="crop"`` keeps the centre, ``"pad"`` pads with white;
+    an undecodable file is skipped with a :class:`~tlcourse.data.SkippedImageWarning`. Per
+    class, the shuffled files give ``n * test_fraction`` (rounded half up) to test, then
+    ``n * val_fraction`` to validation, the rest to training, so the test split does not depend
+    on ``val_fraction`` and ``train_per_class=5`` is inside ``train_per_class=10``. Batches hold
+    float32 RGB in 0..255 (tlcourse backbones preprocess inside the model) and int32 labels.
 
     Example:
         >>> load_dataset("fashion_mnist", image_size=32).counts().loc["total"].tolist()
@@ -249,7 +204,6 @@ def load_dataset(
 
 
 def _idx_images(folder, spec, size, resize):
-    """``(class_files, images, skipped)`` of an idx dataset, classes in label order."""
     arrays, labels, names = _read_parts(folder, spec.parts)
     if labels.size and int(labels.max()) >= len(spec.class_names):
         raise DatasetError(
@@ -266,7 +220,7 @@ def _idx_images(folder, spec, size, resize):
 
 
 def _split(class_files, val_fraction, test_fraction, seed, train_per_class):
-    """Return ``{split: [(path, class), ...]}``, stratified and seeded (see load_dataset)."""
+    """``{split: [(path, class), ...]}``, stratified and seeded (see load_dataset)."""
     rng = np.random.default_rng(seed)
     splits = {s: [] for s in SPLITS}
     for class_name, files in class_files.items():

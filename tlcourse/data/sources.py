@@ -1,8 +1,7 @@
 """Where a dataset's images come from: a named dataset (shipped or downloaded once), or a folder.
 
-A named dataset is stored as class subfolders of image files (``"folders"``) or as gzipped IDX
-files of images and labels, as MNIST-like sets come (``"idx"``, see :mod:`tlcourse.data.idx`).
-Downloads go through ``keras.utils.get_file`` into ``cache_dir() / "datasets"``.
+A named dataset is stored as class subfolders of images (``"folders"``) or as gzipped IDX files
+(``"idx"``, MNIST-like). Downloads go through ``keras.utils.get_file`` into the cache folder.
 """
 
 from __future__ import annotations
@@ -24,23 +23,19 @@ __all__ = ["FASHION_MNIST_CLASSES", "MIRROR_ENV", "DatasetSpec", "list_datasets"
 MIRROR_ENV = "TLCOURSE_DATASET_MIRROR"
 _COMPLETE_MARKER = ".tlcourse_complete"
 
-#: Fashion-MNIST's classes: label ``i`` is ``FASHION_MNIST_CLASSES[i]`` (Zalando's order).
+# Label i is FASHION_MNIST_CLASSES[i] (Zalando's order).
 FASHION_MNIST_CLASSES = tuple(
     "t-shirt/top,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle boot".split(",")
 )
-# The official sets of an MNIST-like dataset: (name, prefix of its two idx files).
-_MNIST_PARTS = (("train", "train"), ("test", "t10k"))
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     """One named dataset: where it comes from, under which licence, and how it is stored.
 
-    ``url`` is the archive to download (for ``format="idx"``: the base URL of the idx files), or
-    None for data shipped in :func:`~tlcourse.paths.data_dir`. ``subfolders`` are the folders,
-    once extracted, that hold one subfolder per class (same-named classes are merged), or the
-    one folder of idx files. ``parts`` are the idx format's ``(official set, file prefix)``
-    pairs, pooled before the split; ``class_names`` its labels in order.
+    ``url``: the archive (for ``"idx"``: the base URL of the files), None for shipped data.
+    ``subfolders``: the extracted folders holding one subfolder per class (same names merged),
+    or the folder of idx files, whose ``parts`` are ``(official set, file prefix)`` pairs.
     """
 
     name: str
@@ -65,6 +60,9 @@ class DatasetSpec:
 
 
 _MNIST_LICENCE = "MIT (Zalando SE)"
+# The official sets of an MNIST-like dataset: (name, prefix of its two idx files).
+_MNIST = {"format": "idx", "class_names": FASHION_MNIST_CLASSES,
+          "parts": (("train", "train"), ("test", "t10k"))}  # fmt: skip
 _DATASETS = {
     spec.name: spec
     for spec in (
@@ -83,9 +81,7 @@ _DATASETS = {
             "from ImageNet.",
             _MNIST_LICENCE + "; Debian dataset-fashion-mnist 0.0~git20200523.55506a9-1",
             subfolders=("fashion_mnist",),
-            format="idx",
-            class_names=FASHION_MNIST_CLASSES,
-            parts=_MNIST_PARTS,
+            **_MNIST,
             rebuild="rebuild it with scripts/build_fashion_mnist.py",
         ),
         DatasetSpec(
@@ -113,9 +109,7 @@ _DATASETS = {
             _MNIST_LICENCE,
             url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
             subfolders=("fashion_mnist_full",),
-            format="idx",
-            class_names=FASHION_MNIST_CLASSES,
-            parts=_MNIST_PARTS,
+            **_MNIST,
         ),
     )
 }
@@ -127,20 +121,16 @@ def list_datasets() -> pd.DataFrame:
     Example:
         >>> list_datasets().index.tolist()
         ['photos', 'fashion_mnist', 'flowers', 'cats_vs_dogs', 'fashion_mnist_full']
-        >>> bool(list_datasets().loc["photos", "offline"])
-        True
     """
     rows = [(s.name, s.description, s.licence, s.url, s.url is None) for s in _DATASETS.values()]
     columns = ["name", "description", "licence", "url", "offline"]
     return pd.DataFrame(rows, columns=columns).set_index("name")
 
 
-# The one rule for a dataset name (with close-name suggestions).
 DATASET = StrOptions(lambda: list(list_datasets().index))
 
 
 def _origin_rule(arguments) -> list:
-    """``origin`` replaces a download's address: only downloaded datasets take one."""
     name = arguments["name_or_folder"]
     spec = _DATASETS.get(name) if isinstance(name, str) else None
     if spec is not None and spec.url is not None:
@@ -182,7 +172,6 @@ def _fetch(spec: DatasetSpec, url: str, **get_file_arguments) -> Path:
 
 
 def _download(spec: DatasetSpec, origin) -> list[Path]:
-    """Fetch and extract an archive once; later calls reuse the extracted folder."""
     mirror = os.environ.get(MIRROR_ENV)
     if origin is not None:
         url, file_hash = _as_url(origin), None  # a replacement archive has its own hash
@@ -190,8 +179,8 @@ def _download(spec: DatasetSpec, origin) -> list[Path]:
         url, file_hash = _as_url(mirror).rstrip("/") + "/" + spec.archive, spec.sha256
     else:
         url, file_hash = spec.url, spec.sha256
-    # get_file extracts again on every call; a marker written after a complete extraction lets
-    # later calls skip it (and tells an interrupted extraction from a finished one).
+    # get_file extracts on every call; a marker written after a complete extraction skips it
+    # (and tells an interrupted extraction from a finished one).
     extracted = cache_dir() / "datasets" / f"{spec.archive.split('.')[0]}_extracted"
     if not (extracted / _COMPLETE_MARKER).is_file():
         extracted = _fetch(spec, url, fname=spec.archive, extract=True, file_hash=file_hash,
@@ -207,8 +196,7 @@ def _download(spec: DatasetSpec, origin) -> list[Path]:
 
 
 def _download_files(spec: DatasetSpec, origin) -> list[Path]:
-    """Fetch the idx files once; ``origin`` or the mirror may replace the base URL (a URL, or a
-    folder such as Debian's ``/usr/share/datasets/fashion-mnist``)."""
+    """Fetch the idx files once from a URL or a folder (Debian's ``/usr/share/datasets/...``)."""
     base = origin if origin is not None else os.environ.get(MIRROR_ENV) or spec.url
     base = _as_url(base).rstrip("/") + "/"
     folder = cache_dir() / "datasets" / spec.subfolders[0]
