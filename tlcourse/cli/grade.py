@@ -17,6 +17,7 @@ def _run_assign(args) -> int:
         run_tests=args.run_tests,
         colab=args.colab or args.colab_install is not None,
         colab_install=args.colab_install,
+        gradescope=args.gradescope,
     )
     print(
         f"{len(assigned)} notebook(s): student versions in {args.student_dir}/, "
@@ -121,6 +122,9 @@ def add_parser(sub) -> None:
         ("--colab-install", "pip requirement the Colab versions install tlcourse from, e.g. "
          "'tlcourse @ git+https://github.com/ORG/REPO' (implies --colab)",
          {"default": None, "metavar": "REQUIREMENT"}),
+        ("--gradescope", "also write OUT/NAME/gradescope/NAME-gradescope.zip, to upload as a "
+         "Gradescope autograder; MODE: the grader's mode (full, the default, or fast)",
+         {"nargs": "?", "const": "full", "choices": ["full", "fast"], "metavar": "MODE"}),
     )  # fmt: skip
     assign.set_defaults(func=_run_assign)
 

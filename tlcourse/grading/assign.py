@@ -65,7 +65,8 @@ def _clear_output_folder(folder: Path) -> None:
     """Empty an earlier ``otter assign`` output, refusing to delete anything else."""
     if not folder.exists():
         return
-    unexpected = sorted(p.name for p in folder.iterdir() if p.name not in ("autograder", "student"))
+    written = ("autograder", "student", "gradescope")  # otter assign's, build_gradescope's
+    unexpected = sorted(p.name for p in folder.iterdir() if p.name not in written)
     if unexpected:
         raise GradingError(
             f"{folder} exists and holds {unexpected}, which otter assign did not write; "
@@ -251,11 +252,14 @@ def assign_all(
     run_tests: bool = False,
     colab: bool = False,
     colab_install: str | None = None,
+    gradescope: str | None = None,
     progress: Callable[[str], None] | None = print,
 ) -> list[AssignedNotebook]:
     """Regenerate every student notebook and autograder from the master notebooks.
 
-    Calls :func:`assign_notebook` on each ``*.ipynb`` of ``masters``, in name order.
+    Calls :func:`assign_notebook` on each ``*.ipynb`` of ``masters``, in name order; with
+    ``gradescope`` (``"full"`` or ``"fast"``: the grader's mode), also its Gradescope zip
+    (:func:`tlcourse.grading.gradescope.build_gradescope`).
 
     Example:
         >>> assign_all("no-such-folder")
@@ -273,6 +277,8 @@ a folder of master .ipynb notebooks. Got 'no-such-folder' instead. It is not a f
         )  # fmt: skip
     run_tests = check_bool("run_tests", run_tests, "assign_all")
     colab = check_bool("colab", colab, "assign_all")
+    if gradescope not in (None, "full", "fast"):
+        raise invalid_parameter("gradescope", "assign_all", "None, 'full' or 'fast'", gradescope)
     if progress is not None and not callable(progress):
         raise invalid_parameter("progress", "assign_all", "a function or None", progress)
     assigned = []
@@ -283,6 +289,10 @@ a folder of master .ipynb notebooks. Got 'no-such-folder' instead. It is not a f
         colab_folder = (
             assign_colab(path, Path(out) / "colab", install=colab_install) if colab else None
         )
+        if gradescope is not None:
+            from tlcourse.grading.gradescope import build_gradescope
+
+            zip_path = build_gradescope(result.autograder, fast=gradescope == "fast")
         if progress is not None:
             questions = ", ".join(f"{q} ({p:g})" for q, p in result.points.items())
             progress(
@@ -292,4 +302,6 @@ a folder of master .ipynb notebooks. Got 'no-such-folder' instead. It is not a f
             )
             if colab_folder is not None:
                 progress(f"  Colab version: {colab_folder}/ and {colab_folder}.zip")
+            if gradescope is not None:
+                progress(f"  Gradescope ({gradescope} mode): {zip_path}")
     return assigned
