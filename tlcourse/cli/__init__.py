@@ -1,6 +1,6 @@
 """The ``tlcourse`` command line: one module per subcommand, each with ``add_parser``.
 
-Errors a user can fix are printed as one line, without a traceback, and exit with status 2.
+Errors a user can fix are one line, without a traceback, and exit with status 2.
 """
 
 from __future__ import annotations
@@ -17,15 +17,9 @@ _COMMANDS = (doctor, compare, figures, grade)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the ``tlcourse`` command.
-
-    Example:
-        >>> build_parser().parse_args(["doctor"]).command
-        'doctor'
-    """
-    parser = argparse.ArgumentParser(
-        prog="tlcourse", description="Transfer learning, measured: tools for the course."
-    )
+    """The argument parser of the ``tlcourse`` command."""
+    description = "Transfer learning, measured: tools for the course."
+    parser = argparse.ArgumentParser(prog="tlcourse", description=description)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:
         command.add_parser(sub)
@@ -35,13 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
-    # Only an entry point chooses a matplotlib backend: the CLI writes files, never windows.
-    import matplotlib
+    import matplotlib  # only an entry point chooses a backend: the CLI writes files
 
     matplotlib.use("Agg")
-    # Every run builds and traces new models, and TensorFlow's notes about retracing ("5 out of
-    # the last 11 calls ... triggered tf.function retracing") are for library authors, not for
-    # someone reading the progress of a comparison. Errors still show.
+    # TensorFlow's retracing notes are for library authors, not for a comparison's reader.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from tlcourse.errors import TLCourseError
 

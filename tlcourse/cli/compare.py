@@ -1,10 +1,6 @@
 """``tlcourse compare``: scratch vs feature extraction vs fine-tuning, measured.
 
-The strategies offered come from the registry (:mod:`tlcourse.comparison.strategies`). ``OUT``
-receives
-``results.csv``, ``predictions.csv`` and the figures. Values are passed to
-:func:`tlcourse.compare` as typed (``--seeds 0,1``, ``--train-per-class 2,5,all``): it
-validates them and names what is wrong.
+Values go to :func:`tlcourse.compare` as typed (``--seeds 0,1``), which validates them.
 """
 
 from __future__ import annotations
@@ -33,26 +29,15 @@ def _run(args) -> int:
     budget = None
     if args.epochs is not None:
         budget = dataclasses.replace(FAST_BUDGET if args.fast else Budget(), epochs=args.epochs)
-    print(
-        f"tlcourse compare: {args.strategies} on {args.data} with {args.backbone}; "
-        f"results in {args.out}/ (Ctrl-C keeps every finished run; --resume continues)"
-    )
+    print(f"tlcourse compare: {args.strategies} on {args.data} with {args.backbone}; results in "
+          f"{args.out}/ (Ctrl-C keeps every finished run; --resume continues)")  # fmt: skip
     results, predictions = compare(
-        data=args.data,
-        backbone=args.backbone,
-        strategies=args.strategies,
-        seeds=args.seeds,
-        budget=budget,
-        image_size=_image_size(args.image_size),
-        train_per_class=args.train_per_class,
-        out=args.out,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        fast=args.fast,
-        country=args.country,
-        distribute=args.distribute,
-        return_predictions=True,
-    )
+        data=args.data, backbone=args.backbone, strategies=args.strategies, seeds=args.seeds,
+        budget=budget, image_size=_image_size(args.image_size),
+        train_per_class=args.train_per_class, out=args.out, resume=args.resume,
+        overwrite=args.overwrite, fast=args.fast, country=args.country,
+        distribute=args.distribute, return_predictions=True,
+    )  # fmt: skip
     print()
     print(format_summary(summarize(results)))
     for path in write_figures(results, args.out, predictions if len(predictions) else None):
@@ -75,30 +60,20 @@ def format_summary(summary) -> str:
                  all  scratch     2 60.0% ± 10.0%     11.0   0.020    98,454
     """
     table = summary.copy()
-    table["test accuracy"] = [
-        f"{m:.1%} ± {s:.1%}" if s == s else f"{m:.1%}"
-        for m, s in zip(table["accuracy_mean"], table["accuracy_std"], strict=True)
-    ]
+    pairs = zip(table["accuracy_mean"], table["accuracy_std"], strict=True)
+    table["test accuracy"] = [f"{m:.1%} ± {s:.1%}" if s == s else f"{m:.1%}" for m, s in pairs]
     table["time (s)"] = table["seconds_mean"].map("{:.1f}".format)
     table["CO2 (g)"] = table["co2_g_mean"].map(lambda g: "n/a" if g != g else f"{g:.3f}")
     if "co2_g_low_mean" in table:  # an estimate on a default CPU power: its stated range too
+        ends = zip(table["CO2 (g)"], table["co2_g_low_mean"], table["co2_g_high_mean"], strict=True)
         table["CO2 (g)"] = [
             text if low != low or high != high else f"{text} ({low:.3f}-{high:.3f})"
-            for text, low, high in zip(
-                table["CO2 (g)"], table["co2_g_low_mean"], table["co2_g_high_mean"], strict=True
-            )
+            for text, low, high in ends
         ]
     table["trainable"] = table["trainable_params"].map("{:,.0f}".format)
-    columns = [
-        "train_per_class",
-        "strategy",
-        "runs",
-        "test accuracy",
-        "time (s)",
-        "CO2 (g)",
-        "trainable",
-    ]
-    if "model_mb" in table:  # what the trained model costs to use (tlcourse.measure.deployment)
+    columns = ["train_per_class", "strategy", "runs", "test accuracy", "time (s)", "CO2 (g)",
+               "trainable"]  # fmt: skip
+    if "model_mb" in table:  # what the trained model costs to use
         table["model (MB)"] = table["model_mb"].map(lambda v: "n/a" if v != v else f"{v:.1f}")
         table["latency (ms)"] = table["latency_ms"].map(lambda v: "n/a" if v != v else f"{v:.1f}")
         columns += ["model (MB)", "latency (ms)"]
@@ -106,23 +81,13 @@ def format_summary(summary) -> str:
 
 
 def add_parser(sub) -> None:
-    """Add the ``compare`` subcommand to ``sub`` (argparse subparsers), the strategies offered
-    as registered when the parser is built.
-
-    Example:
-        >>> import argparse
-        >>> sub = argparse.ArgumentParser().add_subparsers(dest="command")
-        >>> add_parser(sub)
-        >>> sub.choices["compare"].parse_args(["--seeds", "0,1"]).seeds
-        '0,1'
-    """
+    """Add the ``compare`` subcommand, offering the strategies registered now."""
     from tlcourse.comparison.strategies import get_strategy, strategy_names
 
     defaults = ",".join(strategy_names(default=True))
     names = "; ".join(f"{n} ({get_strategy(n).label})" for n in strategy_names())
-    compare = sub.add_parser(
-        "compare", help="scratch vs feature extraction vs fine-tuning: accuracy, time, CO2"
-    )
+    about = "scratch vs feature extraction vs fine-tuning: accuracy, time, CO2"
+    compare = sub.add_parser("compare", help=about)
     options = {
         "--data": {"default": "photos", "help": "'photos' (shipped), a dataset name or a folder "
                    "of class subfolders (default: photos)"},

@@ -8,8 +8,7 @@ __all__ = ["add_parser"]
 
 
 def _predictions(args) -> Path | None:
-    """``--predictions``, or the ``predictions.csv`` that ``tlcourse compare`` wrote beside
-    ``--results``, if there is one."""
+    """``--predictions``, or the ``predictions.csv`` beside ``--results`` if there is one."""
     if args.predictions is not None or args.results is None:
         return args.predictions
     beside = Path(args.results).expanduser().with_name("predictions.csv")
@@ -19,10 +18,9 @@ def _predictions(args) -> Path | None:
 def _run(args) -> int:
     from tlcourse.plots import lecture_figures
 
-    predictions = _predictions(args)
-    for path in lecture_figures(
-        args.out, results=args.results, backbone=args.backbone, predictions=predictions
-    ):
+    paths = lecture_figures(args.out, results=args.results, backbone=args.backbone,
+                            predictions=_predictions(args))  # fmt: skip
+    for path in paths:
         print(f"figure: {path}")
     if args.results is None:
         print("(comparison figures: add --results OUT/results.csv from `tlcourse compare`)")
@@ -30,23 +28,16 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    """Add the ``figures`` subcommand to ``sub`` (argparse subparsers)."""
+    """Add the ``figures`` subcommand."""
     figures = sub.add_parser("figures", help="the lecture's figures as PNG files")
     figures.add_argument("--out", required=True, help="folder for the PNG files")
-    figures.add_argument(
-        "--results",
-        default=None,
-        help="a results.csv from `tlcourse compare`, for the comparison figures",
-    )
-    figures.add_argument(
-        "--predictions",
-        default=None,
-        help="a predictions.csv from `tlcourse compare`, for the confusion matrices and the "
-        "gallery (default: the one beside --results, if any)",
-    )
-    figures.add_argument(
-        "--backbone",
-        default="efficientnet_lite0",
-        help="network of the trainable-blocks and learning-rate figures",
-    )
+    options = {
+        "--results": {"help": "a results.csv from `tlcourse compare`, for the comparison figures"},
+        "--predictions": {"help": "a predictions.csv from `tlcourse compare`, for the confusion "
+                          "matrices and the gallery (default: the one beside --results, if any)"},
+        "--backbone": {"default": "efficientnet_lite0", "help": "network of the trainable-blocks "
+                       "and learning-rate figures"},
+    }  # fmt: skip
+    for flag, settings in options.items():
+        figures.add_argument(flag, **settings)
     figures.set_defaults(func=_run)
