@@ -1,16 +1,12 @@
 """tlcourse: transfer learning, taught by measuring it.
 
-``import tlcourse as tl``: the verbs students type are at the top level (``tl.load_backbone``,
-``tl.set_trainable``, ``tl.fine_tune``, ``tl.compare``...); the figures are in ``tl.plots``, the
-backbone registry in ``tl.backbones``, the exceptions in ``tl.errors``, and everything else in
-the module that is its home (``tlcourse.measure``, ``tlcourse.comparison.strategies``...).
+``import tlcourse as tl``: the verbs students type are at the top level (``tl.fine_tune``...);
+the figures in ``tl.plots``, the backbone registry in ``tl.backbones``, exceptions in ``tl.errors``.
 """
 
 import warnings
 
-# TensorFlow's dependencies (urllib3, requests, numpy) add warnings filters when first imported:
-# imported here inside catch_warnings, so that `import tlcourse` leaves the filters as it found
-# them.
+# TensorFlow's dependencies add warnings filters when first imported: not ours to leave.
 with warnings.catch_warnings():
     import tensorflow  # noqa: F401
 
@@ -37,35 +33,10 @@ from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FAST_BUDGET",
-    "ActivationCache",
-    "Budget",
-    "backbones",
-    "check_transfer_setup",
-    "classification_head",
-    "co2_equivalents",
-    "compare",
-    "errors",
-    "fine_tune",
-    "format_co2",
-    "grad_cam",
-    "imagenet_class_names",
-    "layerwise_optimizer",
-    "learning_rates",
-    "list_backbones",
-    "list_datasets",
-    "load_backbone",
-    "load_dataset",
-    "lr_find",
-    "parameter_counts",
-    "plots",
-    "predict_image_files",
-    "read_results",
-    "set_trainable",
-    "small_cnn",
-    "summarize",
-    "track",
-    "trainable_summary",
-    "transfer_classifier",
-]
+__all__ = ["FAST_BUDGET", "ActivationCache", "Budget", "backbones",
+           "check_transfer_setup", "classification_head", "co2_equivalents", "compare",
+           "errors", "fine_tune", "format_co2", "grad_cam", "imagenet_class_names",
+           "layerwise_optimizer", "learning_rates", "list_backbones", "list_datasets",
+           "load_backbone", "load_dataset", "lr_find", "parameter_counts", "plots",
+           "predict_image_files", "read_results", "set_trainable", "small_cnn",
+           "summarize", "track", "trainable_summary", "transfer_classifier"]  # fmt: skip

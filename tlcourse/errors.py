@@ -1,22 +1,15 @@
 """Exceptions raised by tlcourse, and the one message template for bad parameters.
 
-Every user-facing error is a :class:`TLCourseError` *and* the builtin that fits (``ValueError``,
-``RuntimeError``...), so ``except ValueError`` keeps working. Public functions declare their
-parameters with :func:`tlcourse.validation.validate_params`, which words every message the
-scikit-learn way::
-
-    The 'depth' parameter of set_trainable must be an int in the range [0, 17] or 'all'.
-    Got 20 instead.
+Every error is a :class:`TLCourseError` *and* the builtin that fits (``ValueError``...), so
+``except ValueError`` keeps working.
 """
 
 from __future__ import annotations
 
 import numbers
 
-__all__ = [
-    "DatasetError", "InvalidParameterError", "TLCourseError", "UnsafeWeightsFileError",
-    "WeightsUnavailableError", "invalid_parameter",
-]  # fmt: skip
+__all__ = ["DatasetError", "InvalidParameterError", "TLCourseError", "UnsafeWeightsFileError",
+           "WeightsUnavailableError", "invalid_parameter"]  # fmt: skip
 
 
 class TLCourseError(Exception):
@@ -50,9 +43,8 @@ def invalid_parameter(param: str, func: str, rule: str, value, hint: str = ""):
     return InvalidParameterError(message + (f" {hint}" if hint else ""))
 
 
-# Transitional, for grading (another issue) until it declares its parameters with
-# tlcourse.validation's validate_params (which errors.py must not import: validation imports it).
-# Remove then.
+# For grading until it declares its parameters with validate_params (not imported here:
+# validation imports this module).
 def check_int(param, value, func, *, low=None, none_ok=False):
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if (value is None and none_ok) or (ok and (low is None or value >= low)):

@@ -1,8 +1,4 @@
-"""Where tlcourse reads shipped data and writes its caches.
-
-Nothing is ever written into the current working directory: caches go to a per-user cache folder
-(``$TLCOURSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/tlcourse``, else ``~/.cache/tlcourse``).
-"""
+"""Where tlcourse reads shipped data and writes its caches (never the working directory)."""
 
 from __future__ import annotations
 
@@ -17,12 +13,7 @@ _INSTALLED_DATA = Path(__file__).resolve().parent / "_shipped_data"  # see pypro
 
 def cache_dir() -> Path:
     """The cache folder (created if missing): ``$TLCOURSE_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/tlcourse``, else ``~/.cache/tlcourse``.
-
-    Example:
-        >>> cache_dir().is_dir()
-        True
-    """
+    ``$XDG_CACHE_HOME/tlcourse``, else ``~/.cache/tlcourse``."""
     override = os.environ.get("TLCOURSE_CACHE_DIR")
     if override:
         path = Path(override).expanduser()
@@ -34,13 +25,8 @@ def cache_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """The folder of shipped data: ``$TLCOURSE_DATA_DIR``, else the repository's ``data/`` (a
-    clone or an editable install), else the copy an install carries (``tlcourse._shipped_data``).
-
-    Example:
-        >>> (data_dir() / "imagenet_classes.txt").is_file()
-        True
-    """
+    """The folder of shipped data: ``$TLCOURSE_DATA_DIR``, else the repository's ``data/``,
+    else the copy an install carries (``tlcourse._shipped_data``)."""
     override = os.environ.get("TLCOURSE_DATA_DIR")
     if override:
         return Path(override).expanduser()
