@@ -74,9 +74,12 @@ def test_written_scripts_run_one_shard_per_task_then_merge(course, tmp_path, cap
     assert "K=$((JOB_COMPLETION_INDEX + 1))" in command[2] and "--shard $K/3" in command[2]
     mount = spec["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"]
     assert all(Path(p).is_relative_to(mount) for p in (subs, autograder, folder))
-    # --submit alone is refused; a shard count below 1 is named.
+    # --submit alone and --shard with --slurm are refused; a shard count below 1 is named.
     assert main(["grade", str(subs), "--autograder", str(autograder), "--submit"]) != 0
     assert "--slurm" in capsys.readouterr().err
+    assert main(["grade", str(subs), "--autograder", str(autograder), "--out", str(out),
+                 "--slurm", "2", "--shard", "1/2"]) != 0  # fmt: skip
+    assert "'shard'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="'tasks'"):
         write_cluster_job(subs, autograder, out, 0)
 

@@ -27,8 +27,11 @@ def _run_assign(args) -> int:
 
 
 def _run_slurm(args) -> int:
+    from tlcourse.errors import invalid_parameter
     from tlcourse.grading.cluster import submit_slurm, write_cluster_job
 
+    if args.shard is not None:  # each task grades its own
+        raise invalid_parameter("shard", "tlcourse grade", "left out with --slurm", args.shard)
     options = ["--fast"] * args.fast + ["--no-sandbox"] * args.no_sandbox
     options += [] if args.memory is None else ["--memory", f"{args.memory:g}"]
     options += [] if args.logs is None else ["--logs", os.path.abspath(args.logs)]
