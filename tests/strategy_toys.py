@@ -1,8 +1,7 @@
 """Helpers for the comparison tests: a folder of photos, and two toy strategies.
 
-The toys follow the run contract of :mod:`tlcourse.comparison.strategies` and cost milliseconds, so
-tests
-of the runner (plans, keys, resume) need no real training:
+The toys follow the run contract of :mod:`tlcourse.comparison.strategies` and cost
+milliseconds, so tests of the runner (plans, keys, resume) need no real training:
 
 - ``majority``: predicts the most frequent training class; trains nothing. It returns its test
   probabilities (one-hot), so the runner writes its predictions.

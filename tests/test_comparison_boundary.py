@@ -39,6 +39,29 @@ def test_fine_tuning_on_cached_activations_matches_the_whole_model(folder, strat
 
 
 @pytest.mark.slow
+def test_fine_tuning_continues_from_the_feature_extraction_run_of_its_split(folder, monkeypatch):
+    # Stage 1 of fine-tuning is feature extraction: trained once per split, charged to both.
+    context = ComparisonContext(str(folder), image_size=32, budget=BUDGET)
+    fits = []
+    original = context.trained_head
+    monkeypatch.setattr(context, "trained_head", lambda *a: fits.append(a) or original(*a))
+    data = context.dataset(seed=0)
+    extraction = get_strategy("feature_extraction").run(context, data, seed=0)
+    head_weights = [w.copy() for w in extraction.model.get_weights()]
+    tuned = get_strategy("fine_tuning").run(context, context.dataset(seed=0), seed=0)
+    head_cost = context.trained_head(data, 0)[3]
+    assert len(fits) == 3
+    assert {k: v[: BUDGET.epochs] for k, v in tuned.history.items()} == extraction.history
+    assert tuned.fine_tune_start == BUDGET.epochs and len(tuned.history["loss"]) == 4
+    assert tuned.cost.wall_seconds > head_cost.wall_seconds
+    # The fine-tuned copy leaves the feature-extraction head as it was trained.
+    for before, after in zip(head_weights, extraction.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    other = get_strategy("fine_tuning").run(context, context.dataset(seed=1), seed=1)
+    assert other.history["loss"][: BUDGET.epochs] != extraction.history["loss"]
+
+
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_run(folder):
     first, second = _run(folder, True, seed=1), _run(folder, True, seed=1)
     assert first.history == second.history

@@ -1,11 +1,14 @@
-"""What the runs of one comparison share: the data, the budget, the pretrained backbone, the cache.
+"""What the runs of one comparison share: the data, the budget, the pretrained backbone, the cache
+and the head trained on its features.
 
 It holds two copies of the pretrained backbone: one only ever computes activations (the
-:class:`~tlcourse.transfer.boundary.ActivationCache`), the other is handed to strategies that train
-it
-and gets its pretrained weights back at every :meth:`ComparisonContext.pretrained_backbone`
-call. The pass over the images computes, at once, the features and the activations at the
-freeze boundary of every depth the comparison fine-tunes: fine-tuning then costs no second pass.
+:class:`~tlcourse.transfer.boundary.ActivationCache`), the other is handed to strategies that
+train it and gets its pretrained weights back at every
+:meth:`ComparisonContext.pretrained_backbone` call. The pass over the images computes, at once,
+the features and the activations at the freeze boundary of every depth the comparison
+fine-tunes: fine-tuning then costs no second pass. Fine-tuning's first stage *is* feature
+extraction (the same head, features, seed and budget), so :meth:`ComparisonContext.trained_head`
+trains it once per split and every run that builds on it is charged its cost.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ from tlcourse.comparison.budget import Budget
 from tlcourse.data import load_dataset
 from tlcourse.measure import EmissionsRecord, combine_records, track
 from tlcourse.models.backbones import load_backbone
+from tlcourse.models.classifiers import classification_head
 from tlcourse.transfer.boundary import ActivationCache, CacheMemoryError, NoBoundaryError
 
-__all__ = ["ComparisonContext"]
+__all__ = ["COMPILE", "ComparisonContext"]
+
+#: What every strategy compiles with (besides its optimizer).
+COMPILE = {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
 
 
 class ComparisonContext:
@@ -66,6 +73,7 @@ class ComparisonContext:
         self._cache = None
         self._passes: list[EmissionsRecord] = []
         self._last_dataset = None
+        self._head = None
 
     def dataset(self, seed: int = 0, train_per_class: int | None = None):
         """The split of ``seed`` (and training-set size), batched by the budget.
@@ -127,3 +135,29 @@ class ComparisonContext:
                 self._cache.add(data)
         self._passes.append(record)
         return self._cache, combine_records(self._passes)
+
+    def trained_head(self, data, seed: int) -> tuple[keras.Model, dict, Any, EmissionsRecord]:
+        """The head trained on the frozen backbone's features of ``data``'s split (feature
+        extraction), its history, its test probabilities and its cost, trained once per split
+        and budget: fine-tuning continues from a copy of it."""
+        budget = self.budget
+        key = (seed, tuple(data.files["train"]), budget.epochs, budget.head_lr, budget.batch_size)
+        if self._head is not None and self._head[0] == key:
+            return self._head[1]
+        cache, _ = self.features(data)
+
+        def work():
+            keras.utils.set_random_seed(seed)
+            (x, y), (val_x, val_y), (test_x, _) = (
+                cache.split(data, s) for s in ("train", "val", "test")
+            )
+            head = classification_head(x.shape[-1], data.num_classes)
+            head.compile(optimizer=keras.optimizers.Adam(budget.head_lr), **COMPILE)
+            history = head.fit(x, y, batch_size=budget.batch_size, epochs=budget.epochs,
+                               validation_data=(val_x, val_y) if len(val_y) else None,
+                               callbacks=list(self.callbacks), verbose=0)  # fmt: skip
+            return head, history.history, head.predict(test_x, verbose=0)
+
+        (head, history, probabilities), record = self.measure("feature_extraction", work)
+        self._head = (key, (head, history, probabilities, record))
+        return self._head[1]

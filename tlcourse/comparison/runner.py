@@ -1,9 +1,8 @@
 """The main job: training from scratch vs feature extraction vs fine-tuning, measured.
 
-:func:`compare` runs the strategies of the registry (:mod:`tlcourse.comparison.strategies`) on the
-same
-splits (one per seed and training-set size), under the same budget, and measures each run the
-same way (:func:`tlcourse.track`). ``OUT/results.csv`` (one row per run) and
+:func:`compare` runs the strategies of the registry (:mod:`tlcourse.comparison.strategies`)
+on the same splits (one per seed and training-set size), under the same budget, and measures
+each run the same way (:func:`tlcourse.track`). ``OUT/results.csv`` (one row per run) and
 ``OUT/predictions.csv`` (its class for every test image) are written after every run, so a run
 killed midway loses nothing and ``resume=True`` finishes it without duplicates. Each run is
 charged its own training and evaluation, plus the pass of the pretrained backbone over the

@@ -1,22 +1,21 @@
 """The built-in strategies: the notebooks' recipes, in plain Keras.
 
 - ``scratch`` and ``scratch_backbone``: build the network
-(:func:`~tlcourse.models.classifiers.small_cnn`, or
-  the backbone's architecture from random weights), ``compile``, ``fit(data.train,
-  validation_data=data.val)`` for ``budget.epochs`` epochs with Adam at ``budget.head_lr``,
-  ``predict(data.test)``.
+  (:func:`~tlcourse.models.classifiers.small_cnn`, or the backbone's architecture from random
+  weights), ``compile``, ``fit(data.train, validation_data=data.val)`` for ``budget.epochs``
+  epochs with Adam at ``budget.head_lr``, ``predict(data.test)``.
 - ``feature_extraction``: the frozen backbone runs once over every image
   (:class:`~tlcourse.transfer.boundary.ActivationCache`, as in notebook 03) and a new head
   (:func:`~tlcourse.models.classifiers.classification_head`) trains on the features, as above.
-  Charged to
-  the run: its training, plus every pass over the images so far.
-- ``fine_tuning`` and ``fine_tuning_dlr``: :func:`tlcourse.fine_tune` on the pretrained backbone
-  with a new head: the head for ``budget.epochs`` epochs at ``budget.head_lr``, then the last
-  ``budget.depth`` blocks for ``budget.fine_tune_epochs`` more at ``budget.fine_tune_lr`` (each
-  earlier block ``budget.factor`` times slower with differential rates). No augmentation: the
-  frozen part is a fixed function of the image, so ``fine_tune`` trains on the comparison's
-  cached activations (``trained_on`` says so; ``ComparisonContext(cache=False)`` runs the
-  whole model at every step, as a plain Keras loop does).
+  Charged to the run: its training, plus every pass over the images so far.
+- ``fine_tuning`` and ``fine_tuning_dlr``: :func:`tlcourse.fine_tune` of the last
+  ``budget.depth`` blocks for ``budget.fine_tune_epochs`` epochs at ``budget.fine_tune_lr`` (each
+  earlier block ``budget.factor`` times slower with differential rates), starting from the
+  feature-extraction model of the same split: its first stage (the head on the frozen base) is
+  that run, trained once and charged to each run that continues from it. No augmentation: the
+  frozen part is a fixed function of the image, so ``fine_tune`` trains on the cached
+  activations (``trained_on`` says so). ``ComparisonContext(cache=False)`` runs the whole model
+  at every step in both stages, as a plain Keras loop does.
 """
 
 from __future__ import annotations
@@ -24,15 +23,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from tlcourse.comparison.context import COMPILE
 from tlcourse.comparison.strategies.registry import Strategy, StrategyResult, register_strategy
 from tlcourse.measure import combine_records
-from tlcourse.models.classifiers import classification_head, small_cnn, transfer_classifier
+from tlcourse.models.classifiers import small_cnn, transfer_classifier
 from tlcourse.transfer.fine_tune import fine_tune
 from tlcourse.transfer.freezing import set_trainable
 
 __all__ = ["feature_extraction", "fine_tuning", "fine_tuning_dlr", "scratch", "scratch_backbone"]
 
-COMPILE = {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
 CACHED, WHOLE = "cached activations", "whole model"
 
 
@@ -95,22 +94,8 @@ def scratch_backbone(context, data, seed: int) -> StrategyResult:
 
 def feature_extraction(context, data, seed: int) -> StrategyResult:
     """Train a new head on the frozen backbone's cached features."""
-    budget = context.budget
+    head, history, probabilities, cost = context.trained_head(data, seed)
     cache, pass_cost = context.features(data)
-
-    def work():
-        keras.utils.set_random_seed(seed)
-        (x, y), (val_x, val_y), (test_x, _) = (
-            cache.split(data, s) for s in ("train", "val", "test")
-        )
-        head = classification_head(x.shape[-1], data.num_classes)
-        head.compile(optimizer=keras.optimizers.Adam(budget.head_lr), **COMPILE)
-        history = head.fit(x, y, batch_size=budget.batch_size, epochs=budget.epochs,
-                           validation_data=(val_x, val_y) if len(val_y) else None,
-                           callbacks=list(context.callbacks), verbose=0)  # fmt: skip
-        return head, history.history, head.predict(test_x, verbose=0)
-
-    (head, history, probabilities), cost = context.measure("feature_extraction", work)
 
     def deployable():
         return transfer_classifier(cache.backbone, data.num_classes, head=head, augment=False)
@@ -119,17 +104,28 @@ def feature_extraction(context, data, seed: int) -> StrategyResult:
                    deployable=deployable)  # fmt: skip
 
 
+def _copy(model: keras.Model) -> keras.Model:
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def _fine_tune(context, data, seed: int, factor, label: str) -> StrategyResult:
     budget = context.budget
-    # As written in Keras (cache False): the whole model in the loop, and no pass to charge.
-    cache, passes = context.features(data) if context.cache else (False, None)
+    costs, head, head_history = [], None, {}
+    if context.cache:  # stage 1 is the feature-extraction run of this split: continue from it
+        head, head_history, _, head_cost = context.trained_head(data, seed)
+        cache, passes = context.features(data)
+        costs = [head_cost, passes]
+    else:  # as written in Keras: the whole model in the loop, both stages, no pass to charge
+        cache = False
 
     def work():
         keras.utils.set_random_seed(seed)
         model = transfer_classifier(context.pretrained_backbone(), data.num_classes,
-                                    augment=False)  # fmt: skip
+                                    head=head and _copy(head), augment=False)  # fmt: skip
         history = fine_tune(
-            model, data.train, data.val, head_epochs=budget.epochs,
+            model, data.train, data.val, head_epochs=0 if head else budget.epochs,
             epochs=budget.fine_tune_epochs, depth=budget.depth, base_lr=budget.fine_tune_lr,
             factor=factor, head_lr=budget.head_lr, **COMPILE,
             callbacks=list(context.callbacks), verbose=0, cache=cache,
@@ -139,10 +135,17 @@ def _fine_tune(context, data, seed: int, factor, label: str) -> StrategyResult:
         return model, history, _predict(model, data.test, data.num_classes)
 
     (model, history, probabilities), cost = context.measure(label, work)
-    costs = [cost] if passes is None else [cost, passes]
-    return _result(model, history.history, probabilities, data, costs,
+    start = len(next(iter(head_history.values()), []))
+    joined = {
+        key: [*head_history.get(key, []), *history.history.get(key, [])]
+        for key in dict.fromkeys([*head_history, *history.history])
+    }
+    fine_tune_start = history.fine_tune_start
+    if head is not None and fine_tune_start is not None:
+        fine_tune_start += start
+    return _result(model, joined, probabilities, data, [cost, *costs],
                    CACHED if history.settings["cached"] else WHOLE, deployable=lambda: model,
-                   fine_tune_start=history.fine_tune_start)  # fmt: skip
+                   fine_tune_start=fine_tune_start)  # fmt: skip
 
 
 def fine_tuning(context, data, seed: int) -> StrategyResult:
