@@ -1,9 +1,4 @@
-"""Spot the classic transfer-learning mistakes in a model before a long ``fit``.
-
-Each check looks at the model only (layers, flags, compile settings, optimizer) and says in
-plain words what goes wrong and how to fix it; notebooks and autograder tests call
-:func:`check_transfer_setup`.
-"""
+"""Spot the classic transfer-learning mistakes in a model before a long ``fit``."""
 
 from __future__ import annotations
 
@@ -26,8 +21,7 @@ class TransferSetupError(TLCourseError, ValueError):
 
 @dataclass(frozen=True)
 class SetupProblem:
-    """One mistake found in a model: ``check``, a stable identifier for tests and autograders
-    (``"batchnorm_trainable"``), ``problem``, what goes wrong in plain words, and ``fix``."""
+    """One mistake found in a model: a stable ``check`` identifier, ``problem`` and ``fix``."""
 
     check: str
     problem: str
@@ -43,7 +37,6 @@ def _names(layers) -> str:
 
 
 def _flatten(layer) -> list:
-    """Every layer inside ``layer``, nested models opened."""
     inner = layer.layers if isinstance(layer, keras.Model) else []
     return [sub for child in inner for sub in (child, *_flatten(child))]
 
@@ -57,7 +50,6 @@ def _bases(model: keras.Model) -> list[keras.Model]:
 
 
 def _frozen_layers(base, trainable_ids: set[int]) -> list:
-    """Layers of ``base`` (BatchNorm aside) with weights that will not be trained."""
     return [
         layer
         for layer in _flatten(base)
@@ -164,7 +156,6 @@ def _is_preprocessing(layer) -> bool:
 
 
 def _nested_backbone(model):
-    """``(backbone, spec)`` when ``model`` holds a tlcourse backbone as a layer, else None."""
     try:
         backbone, spec = find_backbone(model)
     except InvalidParameterError:
@@ -264,7 +255,6 @@ def _final_activation(model) -> str | None:
 
 
 def _crossentropy_from_logits(loss) -> tuple[str, bool] | None:
-    """``(name, from_logits)`` of a cross-entropy loss, None for anything else."""
     if isinstance(loss, str):
         return (loss, False) if "crossentropy" in loss.lower() else None
     if isinstance(loss, keras.losses.Loss):
@@ -321,29 +311,17 @@ _CHECKS = (
 
 
 @validate_params(
-    {
-        "model": [keras.Model],
-        "num_classes": [Interval(int, 2, None), None],
-        "raise_on_error": ["boolean"],
-    }
-)
+    {"model": [keras.Model], "num_classes": [Interval(int, 2, None), None],
+     "raise_on_error": ["boolean"]}
+)  # fmt: skip
 def check_transfer_setup(
     model: keras.Model, num_classes: int | None = None, raise_on_error: bool = False
 ) -> list[SetupProblem]:
-    """List the classic transfer-learning mistakes found in ``model``.
+    """List the classic transfer-learning mistakes found in ``model``, each with its fix.
 
-    Checks, by their ``check`` identifier: ``nothing_trainable``;
-    ``trainable_inside_frozen_base`` (layers set trainable inside a backbone whose own flag is
-    False); ``batchnorm_trainable``; ``trainable_changed_after_compile``;
-    ``preprocessing_twice`` (a Rescaling or Normalization layer before a backbone that
-    preprocesses by itself); ``imagenet_head_kept``; ``layerwise_rates_equal`` (a layer-wise
-    optimizer whose groups share one rate); ``wrong_number_of_outputs`` (with
-    ``num_classes``); ``softmax_single_output`` and ``activation_loss_mismatch`` (a softmax or
-    sigmoid with a ``from_logits=True`` loss, or raw scores with a ``from_logits=False`` one).
-
-    Backbone checks are skipped for a model without a tlcourse backbone. With
-    ``raise_on_error``, a :class:`TransferSetupError` lists every problem instead. Each
-    :class:`SetupProblem` prints with its fix.
+    Each :class:`SetupProblem` has a ``check`` identifier such as ``"batchnorm_trainable"`` or
+    ``"wrong_number_of_outputs"`` (with ``num_classes``). With ``raise_on_error``, a
+    :class:`TransferSetupError` lists every problem instead.
 
     Example:
         >>> from tlcourse.models.backbones import load_backbone

@@ -1,19 +1,10 @@
 """The lecture's fine-tuning recipe in one call: train the head, then unfreeze and fine-tune.
 
-1. Freeze the whole backbone (BatchNorm included) and train the new head at a high learning
-   rate: a random head sends large, noisy gradients that would damage pretrained features.
-2. Unfreeze the last ``depth`` blocks (BatchNorm stays frozen), recompile with a learning rate
-   about 10 times lower, optionally decreasing block by block (``factor``), and continue
-   training, the epoch count carrying on.
-
-By default (``cache="auto"``) the frozen part runs **once** per image: the head stage trains on
-the backbone's output and the fine-tuning stage on the activations at the freeze boundary,
-both computed in one pass before stage 1 (:class:`~tlcourse.transfer.boundary.ActivationCache`).
-That
-is the same computation as running the whole model at every step. Where it is not the same
-(augmentation layers before the backbone, dropout in its frozen blocks, data that changes
-between passes, callbacks that may save the model...) both stages train the whole model, and
-a :class:`~tlcourse.transfer.boundary.BoundaryCacheWarning` says why.
+By default the frozen part runs once per image: each stage trains on activations cached at its
+freeze boundary (:class:`~tlcourse.transfer.boundary.ActivationCache`), the same computation as
+the whole model. Where it would not be the same (augmentation before the backbone, data that
+changes between passes, callbacks that may save the model) the whole model trains, and a
+:class:`~tlcourse.transfer.boundary.BoundaryCacheWarning` says why.
 """
 
 from __future__ import annotations
@@ -58,17 +49,7 @@ FINE_TUNE_STAGE = "fine_tune"
 
 
 class FineTuneHistory:
-    """The joined history of both stages of :func:`fine_tune`, shaped like a Keras History.
-
-    Attributes:
-        history: ``{metric: [one value per epoch]}`` over both stages (NaN in a stage that did
-            not log the metric).
-        epoch: epoch indices, from 0, continuous across stages.
-        stage: ``"head"`` or ``"fine_tune"`` per epoch.
-        fine_tune_start: index of the first fine-tuning epoch, or None.
-        settings: the learning rates, depth and optimizer used; ``cached``: how it trained.
-        model: the trained model.
-    """
+    """Both stages of :func:`fine_tune` as one Keras-like History, with a ``stage`` per epoch."""
 
     def __init__(self, histories, model: keras.Model, settings: dict):
         self.model = model
@@ -93,8 +74,7 @@ class FineTuneHistory:
         self.stage.extend([stage] * len(history.epoch))
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per epoch: ``epoch``, ``stage`` and every logged metric (``attrs`` holds
-        ``fine_tune_start``)."""
+        """One row per epoch: ``epoch``, ``stage`` and every logged metric."""
         frame = pd.DataFrame({"epoch": self.epoch, "stage": self.stage, **self.history})
         frame.attrs["fine_tune_start"] = self.fine_tune_start
         return frame
@@ -131,7 +111,7 @@ def _optimizer_template(optimizer) -> tuple[type, dict]:
 
 
 def _compile_settings(model: keras.Model, loss, metrics) -> dict:
-    """Loss, metrics and compile options: the arguments, else what the model was compiled with."""
+    """Loss, metrics and compile options: the arguments, else the model's own."""
     config = (model.get_compile_config() or {}) if model.compiled else {}
     config.pop("optimizer", None)
     settings = {k: keras.saving.deserialize_keras_object(v) for k, v in config.items()}
@@ -149,7 +129,8 @@ def _compile_settings(model: keras.Model, loss, metrics) -> dict:
     return settings
 
 
-def _make_optimizer(model, optimizer_class, optimizer_settings, lr, factor, unit):
+def _make_optimizer(model, template, lr, factor, unit):
+    optimizer_class, optimizer_settings = template
     if factor is None:
         return optimizer_class(learning_rate=lr, **optimizer_settings)
     # The optimizer keeps factor and unit itself: a later set_trainable makes it again.
@@ -213,50 +194,17 @@ def fine_tune(
 ) -> FineTuneHistory:
     """Train the head with the backbone frozen, then fine-tune the last ``depth`` blocks.
 
-    Stage 1 (``head_epochs`` epochs): ``set_trainable(model, 0)`` and train at ``head_lr``
-    (default ``10 * base_lr``: a new, random head needs large steps, and the frozen backbone is
-    safe from them). Stage 2 (``epochs`` more epochs): ``set_trainable(model, depth)``
-    (BatchNorm stays frozen) and train at ``base_lr``; with ``factor``, a layer-wise optimizer
-    trains the head at ``base_lr``, the last unfrozen block at ``base_lr / factor``, the one
-    before at ``base_lr / factor**2``... Epochs are numbered on from stage 1 (``initial_epoch``),
-    so callbacks and logs see one run.
-
-    The loss, metrics and compile options are the model's own (compile it first) or the
-    ``loss``/``metrics`` arguments; the model's compiled optimizer is not used: each stage gets
-    a fresh ``optimizer`` at its learning rate. The model is left compiled for stage 2.
-
-    Args:
-        model: a classifier containing a tlcourse backbone.
-        train: a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``(images, labels)``
-            batches, or ``(images, labels)`` arrays.
-        val: validation data, as ``fit(validation_data=...)`` takes it. Defaults to None.
-        head_epochs: epochs of stage 1 (0 skips it). Defaults to 5.
-        epochs: epochs of stage 2, after the head epochs (0 skips it). Defaults to 5.
-        depth: blocks to unfreeze in stage 2 (an int or ``"all"``). Defaults to 2.
-        base_lr: learning rate of stage 2 (of its head, with ``factor``). Defaults to 1e-4.
-        factor: ratio between consecutive blocks' learning rates in stage 2 (3 to 10 is usual;
-            :func:`tlcourse.layerwise_optimizer`). Defaults to None (one rate).
-        head_lr: learning rate of stage 1. Defaults to None (``10 * base_lr``).
-        loss, metrics: for both stages. Default to None (the model's compiled ones).
-        optimizer: a name, an optimizer class, or an instance whose other settings (momentum,
-            weight decay...) are kept; the rate is set per stage. Defaults to ``"adam"``.
-        unit: ``"block"`` or ``"layer"``: what ``depth`` and ``factor`` count.
-        train_batchnorm: train the unfrozen blocks' BatchNormalization layers. Defaults to False.
-        batch_size: examples per batch for arrays (None: ``fit``'s 32); a pipeline keeps its own.
-        callbacks, verbose: as ``fit`` takes them, for both stages.
-        cache: ``"auto"``: train on cached activations where that is the same computation (see
-            the module), else the whole model with a warning saying why; True: raise instead;
-            False: the whole model; an :class:`~tlcourse.transfer.boundary.ActivationCache`: as
-            ``"auto"``, keeping the activations in it for later calls. Defaults to ``"auto"``.
-
-    Returns:
-        A :class:`FineTuneHistory`: ``.history`` like a Keras History over both stages,
-        ``.fine_tune_start`` and ``.to_frame()`` with a ``stage`` column.
+    Stage 1 (``head_epochs``) trains the head at ``head_lr`` (default ``10 * base_lr``: a new,
+    random head needs large steps, and its noisy gradients cannot reach the frozen backbone).
+    Stage 2 (``epochs`` more) unfreezes ``depth`` blocks (or layers, ``unit="layer"``), BatchNorm
+    kept frozen, at ``base_lr``; with ``factor``, each earlier block trains ``factor`` times slower.
+    Each stage gets a fresh ``optimizer`` (a name, class, or instance whose other settings are
+    kept); the loss and metrics are the model's compiled ones unless given. ``cache="auto"``
+    trains on cached activations where that is the same computation, else the whole model with a
+    warning; True raises instead, False never caches, and an ``ActivationCache`` keeps them.
 
     Example:
-        >>> import keras, numpy as np
         >>> from tlcourse.models.backbones import load_backbone
-        >>> from tlcourse.transfer.fine_tune import fine_tune
         >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
         >>> model = keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.Dense(2)])
         >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -267,7 +215,8 @@ def fine_tune(
         (['head', 'fine_tune'], 1)
     """
     head_lr = 10 * base_lr if head_lr is None else head_lr
-    optimizer_class, optimizer_settings = _optimizer_template(optimizer)
+    template = _optimizer_template(optimizer)
+    optimizer_class = template[0]
     if factor is not None:
         # Stage 2 needs per-layer rates: refuse an optimizer they would break before stage 1.
         try:
@@ -291,12 +240,8 @@ def fine_tune(
     histories, done = [], 0
     for index, (stage, stage_depth, stage_epochs) in enumerate(stages):
         _freeze(model, stage_depth, unit, train_batchnorm)
-        if stage == HEAD_STAGE:
-            optimizer = optimizer_class(learning_rate=head_lr, **optimizer_settings)
-        else:
-            optimizer = _make_optimizer(
-                model, optimizer_class, optimizer_settings, base_lr, factor, unit
-            )
+        lr, stage_factor = (head_lr, None) if stage == HEAD_STAGE else (base_lr, factor)
+        optimizer = _make_optimizer(model, template, lr, stage_factor, unit)
         model.compile(optimizer=optimizer, **compile_settings)
         trainer, arguments = model, {**data, "validation_data": val}
         if cached is not None:
@@ -309,9 +254,7 @@ def fine_tune(
     if not stages or stages[-1][0] == HEAD_STAGE:
         # Left ready for stage 2 anyway: compiled with the last blocks unfrozen.
         _freeze(model, depth, unit, train_batchnorm)
-        optimizer = _make_optimizer(
-            model, optimizer_class, optimizer_settings, base_lr, factor, unit
-        )
+        optimizer = _make_optimizer(model, template, base_lr, factor, unit)
         model.compile(optimizer=optimizer, **compile_settings)
     settings = {
         "head_lr": head_lr,
@@ -325,9 +268,8 @@ def fine_tune(
     return FineTuneHistory(histories, model, settings)
 
 
-#: Callbacks that only read logs or the optimizer (a LambdaCallback is not given the model):
-#: they work the same on the model above the boundary. Others may save or inspect the model
-#: they are given, which would be the cut one.
+# Callbacks that only read logs or the optimizer work the same on the model above the boundary;
+# others may save or inspect the model they are given, which would be the cut one.
 SAFE_CALLBACKS = (
     keras.callbacks.LambdaCallback,
     keras.callbacks.EarlyStopping,
@@ -341,10 +283,7 @@ SAFE_CALLBACKS = (
 
 
 def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache, batch_size):
-    """Per stage ``(model above its boundary, fit arguments)``, or None to train the whole model.
-
-    Both stages' activations come from one pass over the data, before any training.
-    """
+    """Per stage ``(model above its boundary, fit arguments)``, or None: train the whole model."""
     if cache is False or not stages:
         return None
     store = cache if isinstance(cache, ActivationCache) else ActivationCache()

@@ -1,19 +1,14 @@
 """Freeze a backbone, unfreeze its last blocks, and keep BatchNorm and the optimizer honest.
 
-Three Keras 3 behaviours (3.15, TensorFlow backend) make hand-written freezing code silently
-wrong:
+Three Keras 3 behaviours make hand-written freezing code silently wrong, and
+:func:`set_trainable` handles all three:
 
-* a BatchNormalization layer keeps updating its moving statistics during ``fit`` unless the layer
-  *itself* has ``trainable = False``; calling the base with ``training=False`` is not enough;
-* the trainable variables are fixed when the model is compiled: after changing ``trainable``
-  without recompiling, ``fit`` keeps training the old set of weights, or fails with "This
-  optimizer can only be called for the variables it was originally built with";
-* ``layer.trainable = True`` does nothing when the flag is already True, so it does not re-enable
-  sublayers frozen one by one (and a nested model with ``trainable = False`` switches off all
-  its layers, whatever their own flags).
-
-:func:`set_trainable` handles all three: it sets every layer's flag explicitly, keeps BatchNorm
-frozen, and recompiles a compiled model with its own loss, metrics and optimizer settings.
+* BatchNormalization keeps updating its moving statistics during ``fit`` unless the layer
+  *itself* has ``trainable = False`` (``training=False`` on the base is not enough);
+* the trainable variables are fixed at ``compile``: after changing ``trainable``, ``fit`` trains
+  the old set, or fails, until the model is compiled again;
+* ``layer.trainable = True`` does nothing when the flag is already True, so it does not
+  re-enable sublayers frozen one by one.
 """
 
 from __future__ import annotations
@@ -34,7 +29,6 @@ __all__ = ["DEPTH", "freeze", "fresh_optimizer", "recompile", "set_trainable", "
 
 
 def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    """The layer and, for a nested model, every layer inside it."""
     inner = layer.layers if isinstance(layer, keras.Model) else []
     return [layer, *(sub for child in inner for sub in _sublayers(child))]
 
@@ -64,8 +58,7 @@ def _depth_rule(arguments) -> list:
     return [Interval(int, 0, count), StrOptions({"all"})]
 
 
-# Shared by every function that takes a depth (fine_tune too): declare it after model, unit
-# and train_batchnorm.
+# fine_tune declares it too, after model, unit and train_batchnorm.
 DEPTH = _depth_rule
 _CONSTRAINTS = {
     "model": [MODEL_WITH_BACKBONE],
@@ -82,7 +75,7 @@ def _set_flag(layer: keras.layers.Layer, value: bool, train_batchnorm: bool) -> 
 
 
 def _freeze(model, depth, unit: str = BLOCK, train_batchnorm: bool = False) -> None:
-    """Set the flags for ``depth``, which the caller has checked (declare ``DEPTH``)."""
+    """Set the flags for ``depth``, which the caller has checked."""
     backbone, _ = find_backbone(model)
     units = _units(backbone, unit, train_batchnorm)
     depth = len(units) if depth == "all" else depth
@@ -105,16 +98,10 @@ def set_trainable(
 ) -> pd.DataFrame:
     """Freeze the backbone except its last ``depth`` blocks; the head stays trainable.
 
-    ``depth=0`` trains the head only (feature extraction), ``"all"`` the whole backbone (its
-    preprocessing layers too); ``unit="layer"`` counts layers with weights instead of blocks.
-    BatchNormalization layers stay frozen unless ``train_batchnorm=True``. A compiled model is
-    recompiled with its own loss, metrics and a fresh optimizer (see :func:`recompile`): pass
-    the classifier, not only its backbone, so the model you train is the one recompiled.
-
-    Returns:
-        One row per layer with weights, input to output: ``block`` (its group in
-        :func:`tlcourse.transfer.groups.variable_groups`), ``layer``, ``trainable`` and
-        ``parameters``.
+    ``depth=0`` trains the head only, ``"all"`` the whole backbone; ``unit="layer"`` counts layers
+    with weights instead of blocks. BatchNormalization stays frozen unless ``train_batchnorm``. A
+    compiled model is recompiled with a fresh optimizer: pass the classifier, not its backbone.
+    Returns one row per layer with weights: ``block``, ``layer``, ``trainable``, ``parameters``.
 
     Example:
         >>> from tlcourse.models.backbones import load_backbone
@@ -139,37 +126,13 @@ def set_trainable(
 
 @validate_params(_CONSTRAINTS)
 def freeze(model: keras.Model, depth, unit: str = "block", train_batchnorm: bool = False) -> None:
-    """Set the trainable flags as :func:`set_trainable` does, without recompiling: for code
-    that compiles right after with an optimizer of its own (``fit`` ignores flags changed
-    since the last ``compile``).
-
-    Example:
-        >>> from tlcourse.models.backbones import load_backbone
-        >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
-        >>> clf = keras.Sequential([base, keras.layers.Dense(3)])
-        >>> freeze(clf, 1)
-        >>> trainable_summary(clf).loc[["block4", "block5"], "trainable_params"].tolist()
-        [0, 7079424]
-    """
+    """Set the flags as :func:`set_trainable` does, without recompiling."""
     _freeze(model, depth, unit, train_batchnorm)
 
 
 @validate_params({"model": [MODEL_WITH_BACKBONE]})
 def trainable_summary(model: keras.Model) -> pd.DataFrame:
-    """Trainable and frozen parameters per group: preprocessing (when it has weights), the
-    backbone's blocks, and the head.
-
-    The counts are what ``fit`` will see: a layer flagged trainable inside a frozen parent
-    counts as frozen; BatchNorm moving statistics count as frozen.
-
-    Example:
-        >>> from tlcourse.models.backbones import load_backbone
-        >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
-        >>> clf = keras.Sequential([base, keras.layers.Dense(3)])
-        >>> _ = set_trainable(clf, 1)
-        >>> trainable_summary(clf).loc[["block4", "block5", "head"], "trainable_params"].tolist()
-        [0, 7079424, 1539]
-    """
+    """Trainable and frozen parameters per group, as ``fit`` will see them."""
     trainable = {id(w) for w in model.trainable_weights}
     counts: dict[str, list[int]] = {}
     for group in variable_groups(model):
@@ -188,15 +151,9 @@ def trainable_summary(model: keras.Model) -> pd.DataFrame:
 
 @validate_params({"model": [keras.Model, None], "optimizer": [keras.optimizers.Optimizer]})
 def fresh_optimizer(model: keras.Model | None, optimizer: keras.optimizers.Optimizer):
-    """A new, unbuilt optimizer like ``optimizer`` for ``model``'s current trainable variables.
+    """A new optimizer like ``optimizer`` for ``model``'s trainable variables now.
 
-    A layer-wise optimizer is made again from its recipe (base rate, ``factor`` or
-    ``lr_range``, ``unit``) for the variables trainable now; any other is copied from its
-    configuration, current learning rate included.
-
-    Example:
-        >>> float(fresh_optimizer(None, keras.optimizers.Adam(0.25)).learning_rate)
-        0.25
+    A layer-wise optimizer is made again from its recipe; any other is copied from its config.
     """
     settings = optimizer.layerwise_settings() if is_layerwise(optimizer) else None
     # Nothing trainable (a bare backbone at depth 0): no multiplier to compute, a copy will do.
@@ -207,17 +164,9 @@ def fresh_optimizer(model: keras.Model | None, optimizer: keras.optimizers.Optim
 
 @validate_params({"model": [keras.Model]})
 def recompile(model: keras.Model) -> bool:
-    """Recompile a compiled model with its own compile settings and a :func:`fresh_optimizer`.
+    """Recompile a compiled model with its own settings and a :func:`fresh_optimizer`.
 
-    Call it after changing ``layer.trainable`` by hand (:func:`set_trainable` does it for you).
-    Returns False, doing nothing, for a model that was never compiled.
-
-    Example:
-        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        >>> model.compile(optimizer="sgd", loss="mse")
-        >>> model.layers[0].trainable = False
-        >>> recompile(model), len(model.trainable_weights)
-        (True, 0)
+    Call it after changing ``layer.trainable`` by hand. Returns False for a model never compiled.
     """
     settings = compile_arguments(model)
     if settings is None:

@@ -1,17 +1,10 @@
-"""Which part of a transfer-learning model each layer, and so each variable, belongs to.
+"""Which part of a transfer model each layer, and so each variable, belongs to.
 
-Freezing by depth, per-block learning rates and the "what trains" tables all need the same
-answer, given once by :func:`variable_groups`. The rule, input to output:
-
-1. ``"preprocessing"``: the backbone's layers before its first block (input, rescaling). They
-   are the pretrained network's input side: they train only when every block does.
-2. One group per backbone block (:func:`tlcourse.models.backbones.backbone_blocks`), named after it.
-3. ``"head"``: everything else: the backbone's own pooling or ImageNet ``predictions``, and
-   every layer of the classifier outside the backbone (a ``Dense`` after it, augmentation
-   before it). These are new or task-specific: they always train, at the base learning rate.
-
-Layers are matched by identity and blocks by layer name, so the groups are the same for a
-``Sequential`` and a functional classifier, and after ``keras.models.load_model``.
+Freezing by depth, per-block learning rates and the "what trains" tables share one answer,
+:func:`variable_groups`, input to output: ``"preprocessing"`` (the backbone's layers before
+its first block: they train only when every block does), one group per backbone block, and
+``"head"`` (the backbone's pooling or top and every layer outside the backbone: always trains).
+Blocks are matched by layer name, so a reloaded model groups the same.
 """
 
 from __future__ import annotations
@@ -33,11 +26,7 @@ UNITS = ("block", "layer")  # what depth and layer-wise rates count: blocks or w
 
 @dataclass(frozen=True)
 class VariableGroup:
-    """A part of a model that freezes and learns as one: preprocessing, a block or the head.
-
-    ``name`` is the block's name, ``"preprocessing"`` or ``"head"``; ``kind`` one of
-    ``"preprocessing"``, ``"block"``, ``"head"``; ``layers`` its top-level layers.
-    """
+    """A part of a model that freezes and learns as one: preprocessing, a block or the head."""
 
     name: str
     kind: str
@@ -56,10 +45,7 @@ class VariableGroup:
 
 
 def require_backbone(model, func: str):
-    """``(backbone, spec)``, or the template error naming ``func``.
-
-    Kept until finetune, boundary and optimizers declare ``MODEL_WITH_BACKBONE`` instead.
-    """
+    """``(backbone, spec)``, or the template error naming ``func``."""
     if not MODEL_WITH_BACKBONE.accepts(model):
         rule, hint = str(MODEL_WITH_BACKBONE), MODEL_WITH_BACKBONE.hint(model)
         raise invalid_parameter("model", func, rule, model, hint)
@@ -70,8 +56,7 @@ def require_backbone(model, func: str):
 def variable_groups(model: keras.Model) -> list[VariableGroup]:
     """Group a transfer model's layers into preprocessing, the backbone's blocks and the head.
 
-    ``"preprocessing"`` comes first when the backbone has layers before its first block;
-    ``"head"`` is always last. Every weight of ``model`` is in exactly one group.
+    Every weight of ``model`` is in exactly one group; ``"head"`` is always last.
 
     Example:
         >>> from tlcourse.models.backbones import load_backbone

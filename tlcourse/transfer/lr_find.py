@@ -1,10 +1,4 @@
-"""The learning-rate range test ("LR finder", Smith 2017; fast.ai's ``lr_find``).
-
-Train for a few dozen batches while the learning rate grows exponentially from tiny to huge,
-record the loss after each batch, and read a good learning rate off the curve: the loss first
-stays flat (too small to matter), then falls (useful), then explodes (too large). The model's
-weights, optimizer and every other variable are restored afterwards: the test leaves no trace.
-"""
+"""The learning-rate range test ("LR finder", Smith 2017; fast.ai's ``lr_find``)."""
 
 from __future__ import annotations
 
@@ -34,14 +28,11 @@ __all__ = ["LRFindResult", "lr_find"]
 
 @dataclass(frozen=True)
 class LRFindResult:
-    """What :func:`lr_find` measured, and the learning rates it suggests.
+    """What :func:`lr_find` measured (one row per batch), and the learning rates it suggests.
 
-    ``history`` has one row per batch: ``lr`` (the base rate; the head's with a layer-wise
-    optimizer), ``loss`` and ``smoothed_loss`` (bias-corrected moving average).
-    ``steepest_lr`` is where the smoothed loss falls fastest against log(lr) before its
-    minimum (None if it never fell); ``minimum_lr`` a tenth of the rate at the minimum, never
-    below the first rate tried; ``suggested_lr`` the one ``method`` names. Without a finite
-    loss at the first step there is no suggestion and ``message`` says what to check.
+    ``steepest_lr``: where the smoothed loss falls fastest against log(lr) before its minimum;
+    ``minimum_lr``: a tenth of the rate at the minimum. Without a finite first loss there is no
+    suggestion and ``message`` says what to check.
     """
 
     history: pd.DataFrame
@@ -60,7 +51,6 @@ class LRFindResult:
 
 
 def _split(batch) -> tuple:
-    """``(x, y, sample_weight)`` from one element of a dataset."""
     if isinstance(batch, tuple | list) and len(batch) in (2, 3):
         return tuple(batch) + (None,) * (3 - len(batch))
     return batch, None, None
@@ -68,12 +58,10 @@ def _split(batch) -> tuple:
 
 def _cycle_arrays(arrays, batch_size: int):
     size = len(arrays[0])
-    # Mixed once, with a fixed seed: arrays often come sorted by class (Dataset.as_arrays), and
-    # batches of one or two classes have losses far apart, a zigzag that hides the rate's effect.
+    # Shuffled once, seeded: batches of arrays sorted by class have losses that zigzag.
     order = np.random.default_rng(0).permutation(size)
     arrays = tuple(None if a is None else np.asarray(a)[order] for a in arrays)
-    # Whole batches only: 98 images in batches of 32 would end every pass with a batch of 2,
-    # whose loss says more about those 2 images than about the learning rate.
+    # Whole batches only: a last batch of 2 says more about 2 images than about the rate.
     last = size - size % batch_size if size >= batch_size else size
     for start in itertools.cycle(range(0, last, batch_size)):
         part = slice(start, start + batch_size)
@@ -90,7 +78,7 @@ def _batches(train, batch_size: int):
 
 
 def _suggest(table: pd.DataFrame) -> tuple[float | None, float | None]:
-    """``(steepest_lr, minimum_lr)`` from the measured curve; both None without a finite loss."""
+    """``(steepest_lr, minimum_lr)``; both None without a finite loss."""
     finite = table[np.isfinite(table["smoothed_loss"])]
     if finite.empty:
         return None, None
@@ -107,11 +95,7 @@ def _suggest(table: pd.DataFrame) -> tuple[float | None, float | None]:
 
 
 def _trial_optimizer(optimizer, start_lr: float):
-    """A fresh copy of ``optimizer`` whose learning rate is a plain, settable float.
-
-    The range test sets the rate at every step, which Keras refuses for an optimizer made with
-    a learning-rate schedule; the compiled optimizer, schedule included, is left untouched.
-    """
+    """A fresh copy of ``optimizer`` with a plain float learning rate, which Keras lets us set."""
     config = optimizer.get_config()
     inner = config.get("inner_optimizer")
     if isinstance(inner, dict) and isinstance(inner.get("config"), dict):  # LossScaleOptimizer
@@ -175,21 +159,13 @@ def lr_find(
 ) -> LRFindResult:
     """Run a learning-rate range test and suggest a learning rate.
 
-    For ``num_steps`` batches (cycling through ``train``), the learning rate grows
-    exponentially from ``start_lr`` to ``end_lr`` while each batch's loss is recorded and
-    smoothed; the test stops when the smoothed loss exceeds ``diverge`` times its best. It
-    trains what is trainable now (run it after :func:`~tlcourse.transfer.freezing.set_trainable`)
-    with a
-    fresh copy of the compiled optimizer, then restores every variable of the model, even if
-    interrupted. Arrays are shuffled once (seeded) and cut into whole batches of
-    ``batch_size``.
-
-    ``suggestion="steepest"`` takes the rate where the smoothed loss falls fastest (falling back
-    to ``"minimum"`` if it never falls); ``"minimum"`` a tenth of the rate at the lowest loss.
-    A suggestion is a starting point: read the curve (``tlcourse.plots.plot_lr_find``) too.
+    The rate grows exponentially from ``start_lr`` to ``end_lr`` over ``num_steps`` batches, and the
+    loss is read off the curve: flat (too small to matter), falling (useful), exploding (too
+    large). The test stops when the smoothed loss exceeds ``diverge`` times its best. It trains
+    what is trainable now with a copy of the compiled optimizer, then restores every variable.
+    ``suggestion="steepest"`` falls back to ``"minimum"`` when the loss never falls.
 
     Example:
-        >>> import numpy as np
         >>> keras.utils.set_random_seed(0)
         >>> x = np.random.default_rng(0).normal(size=(64, 4))
         >>> y = x @ np.array([1.0, -2.0, 0.5, 3.0])

@@ -1,14 +1,9 @@
 """The frozen part of a model is a fixed function of the image: compute its output once.
 
-Feature extraction caches it at the top of the backbone (the pooled features a new head trains
-on); fine-tuning the last blocks caches it at the freeze boundary (the input of the first block
-that trains, :func:`~tlcourse.transfer.boundary.find_boundary`), so that only the unfrozen blocks
-and the
-head run at every step. One :class:`ActivationCache` serves both: each entry is keyed by the
-frozen part's weights, the boundary, the image size and the image itself, so a lookup never
-returns an output of other weights or of another cut. Activations are float32 (training on them
-is then exactly the whole model's computation) and a cache may use at most half the memory
-available when it grows (:class:`CacheMemoryError` otherwise).
+Feature extraction caches it at the top of the backbone, fine-tuning at the freeze boundary.
+Entries are keyed by the frozen weights, the boundary, the image size and the image, so a lookup
+never returns an output of other weights or of another cut. Activations are float32, so
+training on them is exactly the whole model's computation.
 """
 
 from __future__ import annotations
@@ -57,15 +52,9 @@ def memory_limit() -> tuple[int, int]:
 
 
 def shuffled_batches(arrays: tuple, batch_size: int, seed: int | None) -> tf.data.Dataset:
-    """``arrays`` (same length) as batches, reshuffled every epoch with ``seed`` (None: in order).
+    """``arrays`` as batches, reshuffled every epoch with ``seed`` (None: in order).
 
-    The order depends on the seed and the length only, never on the values: images and their
-    activations batched this way come in the same order.
-
-    Example:
-        >>> x, y = np.arange(6, dtype="float32"), np.arange(6)
-        >>> [b[1].numpy().tolist() for b in shuffled_batches((x, y), 4, None)]
-        [[0, 1, 2, 3], [4, 5]]
+    The order depends on the seed and the length only: images and their activations match.
     """
     pipeline = tf.data.Dataset.from_tensor_slices(arrays)
     if seed is not None:
@@ -79,13 +68,10 @@ def _digest(image) -> bytes:
 
 
 class ActivationCache:
-    """Outputs of a model's frozen part, computed once per image and kept (see the module).
+    """Outputs of a model's frozen part, computed once per image and kept.
 
-    Args:
-        backbone: the frozen backbone whose features :meth:`add` and :meth:`split` give (and
-            whose boundaries by depth they give with ``depth``). Optional for
-            :meth:`activations`, which takes the boundaries of any model.
-        batch_size: images per forward pass. Defaults to 64.
+    ``backbone`` is the one whose features :meth:`add` and :meth:`split` give; :meth:`activations`
+    takes the boundaries of any model.
 
     Example:
         >>> from tlcourse import load_backbone, load_dataset
@@ -117,9 +103,7 @@ class ActivationCache:
         return checksum, boundary.index, layers, tuple(int(d) for d in image_shape)
 
     def activations(self, boundaries: list[Boundary], images, keys=None) -> list[np.ndarray]:
-        """One float32 array ``(len(images), *boundary.shape)`` per boundary of one model,
-        computed (in one pass) for the images not seen yet; ``keys``: their :meth:`key`, when
-        known. Raises :class:`CacheMemoryError` when the new ones would not fit."""
+        """One float32 array per boundary of one model, computing the images not seen yet."""
         images = np.asarray(images)
         keys = keys or [self.key(b, images.shape[1:]) for b in boundaries]
         stores = [self._store.setdefault(k, {}) for k in keys]
@@ -150,11 +134,7 @@ class ActivationCache:
         ]
 
     def predict(self, model: keras.Model, images) -> np.ndarray:
-        """``model.predict(images)``, the frozen part's output read from the cache.
-
-        The same numbers: the part above ``model``'s freeze boundary runs on the cached
-        activations (computed now for images not seen yet).
-        """
+        """``model.predict(images)``, the frozen part's output read from the cache."""
         boundary = find_boundary(model)
         activations = self.activations([boundary], images)[0]
         return boundary.upper.predict(activations, batch_size=self.batch_size, verbose=0)
@@ -166,26 +146,20 @@ class ActivationCache:
         return self._depths[depth]
 
     def add(self, data, depths=(0,)) -> None:
-        """Compute the features (and the activations at the boundaries of ``depths``) of every
-        image of ``data`` (a :class:`~tlcourse.data.Dataset`), in one pass."""
+        """Compute the features (and activations at ``depths``) of every image of ``data``."""
         images = np.concatenate([data.as_arrays(s, "uint8")[0] for s in _SPLITS])
         self.activations([self.boundary(d) for d in depths], images)
 
     def split(self, data, split: str, depth: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """``(features, labels)`` of one split of ``data``, in its file order.
-
-        ``depth``: the activations at the boundary of the last ``depth`` blocks instead.
-        """
+        """``(features, labels)`` of one split, in file order (``depth``: boundary activations)."""
         images, labels = data.as_arrays(split, "uint8")
         return self.activations([self.boundary(depth)], images)[0], labels
 
     def fit_data(self, boundaries: list[Boundary], data) -> tuple[list, tuple, int | None, bool]:
         """Training data of ``fit`` as cached activations, one array per boundary.
 
-        ``data`` is ``(images, labels[, sample_weights])`` arrays or a finite ``tf.data`` pipeline
-        of such tuples, read twice: both passes must hold the same images (a pipeline that
-        augments at random cannot be cached: :class:`NoBoundaryError` says why). Returns
-        ``(activations, targets, batch size or None for arrays, same order at both passes)``.
+        ``data``: arrays or a finite ``tf.data`` pipeline, read twice (both passes must hold the
+        same images). Returns ``(activations, targets, batch size, same order both times)``.
         """
         if isinstance(data, tuple):
             images, targets = _element(data)

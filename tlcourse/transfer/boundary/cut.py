@@ -1,17 +1,9 @@
-"""Where a partly frozen classifier can be cut: its freeze boundary, and the model on each side.
+"""Where a partly frozen classifier can be cut: its freeze boundary, the input of the first
+block that trains, and the models on each side.
 
-With the lower blocks of a backbone frozen, BatchNorm frozen and nothing random before them
-(augmentation, dropout), the frozen part is a fixed function of the image: its output, the
-**boundary activations**, can be computed once per image (:class:`ActivationCache
-<tlcourse.transfer.boundary.cache.ActivationCache>`), and only the part above the boundary (the
-unfrozen
-blocks and the head) needs to run at every training step. The boundary is the input of the
-first block that trains.
-
-A model is cut only where that is exactly the same computation: one tensor crosses from the
-frozen part to the rest, every layer below it is frozen and behaves the same in training and in
-inference, and the classifier is a chain of layers around the backbone. Anything else raises
-:class:`NoBoundaryError`, whose message says why (callers then train the whole model).
+Below the boundary the model is a fixed function of the image, so only the part above it needs
+to run at every step. A model is cut only where that is exactly the same computation; anything
+else raises :class:`NoBoundaryError`, saying why.
 """
 
 from __future__ import annotations
@@ -28,13 +20,9 @@ from tlcourse.models.backbones.registry import MODEL_WITH_BACKBONE
 from tlcourse.validation import validate_params
 
 __all__ = [
-    "Boundary",
-    "BoundaryCacheWarning",
-    "NoBoundaryError",
-    "depth_boundary",
-    "find_boundary",
+    "Boundary", "BoundaryCacheWarning", "NoBoundaryError", "depth_boundary", "find_boundary",
     "lower_model",
-]
+]  # fmt: skip
 
 
 class NoBoundaryError(TLCourseError, ValueError):
@@ -49,18 +37,10 @@ class BoundaryCacheWarning(UserWarning):
 class Boundary:
     """A classifier cut at its freeze boundary.
 
-    Attributes:
-        model: the classifier that was cut (or the backbone itself).
-        backbone: its registered backbone.
-        layer: name of the operation whose output is the boundary; None when the whole
-            backbone is frozen (the boundary is the backbone's output, the pooled features).
-        tensor: the boundary, a symbolic tensor of the backbone's graph.
-        index: position in ``backbone.operations`` of the first operation above the boundary
-            (the same in every copy of the backbone).
-        upper: ``keras.Model`` from boundary activations to the classifier's output, sharing its
-            layers (so its weights) with ``model``: training it trains ``model``.
-        pre: ``(layer, call arguments)`` of the classifier's layers before the backbone.
-        backbone_arguments: the arguments the classifier calls the backbone with.
+    ``layer`` names the operation whose output is the boundary (None: the backbone's output);
+    ``index`` is the first operation above it in ``backbone.operations``; ``upper`` runs from the
+    boundary activations to the output, sharing ``model``'s layers, so training it trains
+    ``model``; ``pre`` holds the classifier's layers before the backbone.
     """
 
     model: keras.Model
@@ -79,8 +59,7 @@ class Boundary:
 
     @property
     def frozen_weights(self) -> list:
-        """The weights the activations depend on: the layers before the backbone, then the
-        backbone's below the boundary."""
+        """The weights the activations depend on."""
         below = self.backbone.operations[: self.index]
         layers = [layer for layer, _ in self.pre] + below
         return [w for layer in layers for w in getattr(layer, "weights", [])]
@@ -106,10 +85,7 @@ _DETERMINISTIC = (keras.layers.Resizing, keras.layers.CenterCrop, keras.layers.R
 
 
 def _differs_in_training(layer, frozen: bool = False) -> str | None:
-    """Why ``layer`` computes something else during ``fit`` than in inference, or None.
-
-    ``frozen``: judge it as ``set_trainable`` leaves it below the boundary (BatchNorm frozen).
-    """
+    """Why ``layer`` computes something else in ``fit`` than in inference, or None."""
     for leaf in _leaves(layer):
         if isinstance(leaf, keras.layers.BatchNormalization):
             if leaf.trainable and not frozen:
@@ -146,11 +122,7 @@ def _names(entries) -> list[str]:
 
 
 def _chain(model: keras.Model, backbone: keras.Model) -> tuple[list, dict, list]:
-    """``(pre, backbone call arguments, post)``: the layers around the backbone, in order.
-
-    Each of ``pre`` and ``post`` is a list of ``(layer, call keyword arguments)``; the graph is
-    read from the model's public configuration.
-    """
+    """``(pre, backbone call arguments, post)``, each layer with its call keyword arguments."""
     if model is backbone:
         return [], {}, []
     if isinstance(model, keras.Sequential):
@@ -200,8 +172,7 @@ def _cut(backbone: keras.Model, first: int, trainable: set[int]):
     layers, operations = backbone.layers, backbone.operations
     if first >= len(layers):
         return backbone.output, None, len(operations)
-    # The input of the block when nothing before ``first`` in its block trains: one cut per
-    # block whatever layer of it trains first, and residual blocks have one input.
+    # The block's input when nothing before ``first`` in it trains: residual blocks have one.
     block = next((b for b in backbone_blocks(backbone) if layers[first] in b.layers), None)
     candidates = [layers[first]]
     if block is not None and block.layers[0] is not layers[first]:
@@ -257,13 +228,7 @@ def _boundary(model, backbone, first: int, trainable: set[int], frozen: bool) ->
 
 @validate_params({"model": [MODEL_WITH_BACKBONE]})
 def find_boundary(model: keras.Model) -> Boundary:
-    """Cut ``model`` at its freeze boundary: the input of the first backbone block that trains.
-
-    ``model`` is a chain of layers around a tlcourse backbone (such as
-    :func:`tlcourse.transfer_classifier` or a ``Sequential``), or the backbone. Its trainable
-    flags decide (:func:`tlcourse.set_trainable`); when no backbone layer trains, the boundary is
-    the backbone's output. Raises :class:`NoBoundaryError` (saying why) where training above a
-    boundary would not be the same computation.
+    """Cut ``model`` at its freeze boundary, as its trainable flags set it.
 
     Example:
         >>> from tlcourse import set_trainable, transfer_classifier
@@ -276,8 +241,7 @@ def find_boundary(model: keras.Model) -> Boundary:
         >>> find_boundary(flipped)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tlcourse.transfer.boundary.cut.NoBoundaryError: 'augment_flip' (RandomFlip) is random
-        during ...
+        tlcourse.transfer.boundary.cut.NoBoundaryError: 'augment_flip' (RandomFlip) is random ...
     """
     backbone, _ = find_backbone(model)
     trainable = {id(w) for w in model.trainable_weights}
@@ -287,16 +251,7 @@ def find_boundary(model: keras.Model) -> Boundary:
 
 
 def depth_boundary(backbone: keras.Model, depth: int) -> Boundary:
-    """The boundary of ``backbone`` when its last ``depth`` blocks train (0: its output).
-
-    What :func:`find_boundary` finds after ``set_trainable(model, depth)``, without changing
-    any flag: the comparison computes these activations in the same pass as the features.
-
-    Example:
-        >>> from tlcourse import load_backbone
-        >>> depth_boundary(load_backbone("efficientnet_lite0", input_shape=(64, 64, 3)), 3)
-        Boundary(after 'block_13_add', activations (2, 2, 192))
-    """
+    """The boundary of ``backbone`` when its last ``depth`` blocks train (flags untouched)."""
     blocks = backbone_blocks(backbone)
     if depth == 0:
         first = len(backbone.layers)
@@ -307,16 +262,7 @@ def depth_boundary(backbone: keras.Model, depth: int) -> Boundary:
 
 
 def lower_model(*boundaries: Boundary) -> keras.Model:
-    """One model from the classifier's input to the activations of every boundary given.
-
-    Boundaries of the same classifier (e.g. the head's and the fine-tuning's) share one pass.
-
-    Example:
-        >>> from tlcourse import load_backbone
-        >>> base = load_backbone("efficientnet_lite0", input_shape=(64, 64, 3))
-        >>> lower_model(depth_boundary(base, 0), depth_boundary(base, 1)).output_shape
-        [(None, 1280), (None, 2, 2, 320)]
-    """
+    """One model from the classifier's input to the activations of every boundary given."""
     first = boundaries[0]
     outputs = [b.tensor for b in boundaries]
     below = keras.Model(first.backbone.input, outputs[0] if len(outputs) == 1 else outputs)

@@ -1,9 +1,4 @@
-"""Discriminative learning rates for a transfer model: the head learns fast, early blocks slowly.
-
-Generic early features should move less than the layers being re-purposed: each trainable
-variable gets the multiplier ``factor ** -k``, ``k`` being how many trainable groups of
-:func:`tlcourse.transfer.groups.variable_groups` it sits before the head.
-"""
+"""Discriminative learning rates: generic early features move less than the new head."""
 
 from __future__ import annotations
 
@@ -24,11 +19,7 @@ __all__ = ["layerwise_optimizer"]
 
 
 def _variable_owners(model: keras.Model, unit: str) -> dict[int, tuple[str, str, int | None]]:
-    """``{id(variable): (layer name, group name, rank)}`` for every weight of ``model``.
-
-    Ranks order the groups slower than the head (None), input to output; with ``unit="block"``
-    preprocessing shares the first block's.
-    """
+    """``{id(variable): (layer name, group name, rank)}``, ranks input to output, head None."""
     owners: dict[int, tuple[str, str, int | None]] = {}
     next_rank = 0
     for group in variable_groups(model):
@@ -68,31 +59,14 @@ def layerwise_optimizer(
 ) -> keras.Optimizer:  # fmt: skip
     """Make an optimizer that trains the head at ``base_lr`` and earlier blocks ever slower.
 
-    Only trainable groups count: the head (every layer outside the backbone) trains at
-    ``base_lr``, the last trainable block at ``base_lr / factor``, the one before at
-    ``base_lr / factor**2``... Set ``trainable`` first, then call this, then ``compile``: the
-    optimizer refuses variables made trainable later (``set_trainable`` makes it again from
-    its recipe). Its ``learning_rate`` is the head's: callbacks and schedules keep the ratios.
-
-    Args:
-        model: a model containing a tlcourse backbone (``tlcourse.load_backbone``).
-        base_lr: the head's rate, a float or a ``LearningRateSchedule``.
-        factor: ratio between consecutive groups' rates (the lecture's advice: 3 to 10).
-        optimizer: a name of :func:`supported_optimizers` or an optimizer class.
-        unit: ``"block"`` (a group per backbone block) or ``"layer"`` (per weighted layer).
-        lr_range: ``(low, high)`` instead of ``base_lr`` and ``factor``: rates spread
-            geometrically from the earliest trainable group to the head, like fast.ai's
-            ``slice(low, high)``.
-        **optimizer_kwargs: the optimizer's settings (``momentum=0.9``, ``weight_decay=1e-4``);
-            ``default_multiplier=m`` trains variables made trainable later at
-            ``base_lr * m`` (with a warning) instead of refusing them.
-
-    Returns:
-        A :func:`layerwise_class` optimizer with one multiplier per trainable variable and its
-        recipe (``factor`` or ``lr_range``, ``unit``) in its configuration.
+    Only trainable groups count: the head trains at ``base_lr``, the last trainable block at
+    ``base_lr / factor``, the one before at ``base_lr / factor**2``... Set ``trainable`` first, then
+    call this, then ``compile``. ``lr_range=(low, high)`` instead spreads the rates geometrically
+    from the earliest trainable group to the head, like fast.ai's ``slice(low, high)``. Other
+    keyword arguments go to the optimizer; ``default_multiplier=m`` trains variables made trainable
+    later at ``base_lr * m`` instead of refusing them.
 
     Example:
-        >>> import keras
         >>> from tlcourse.models.backbones import load_backbone
         >>> from tlcourse.transfer.optimizers import layerwise_optimizer, learning_rates
         >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))

@@ -1,9 +1,6 @@
 """Keras optimizers with a learning-rate multiplier per variable: ``LayerwiseAdam``...
 
-:func:`layerwise_class` extends a Keras optimizer at its public hooks (``build``,
-``update_step``, ``get_config``): same variables as its parent, so checkpoints line up, and
-``learning_rate`` stays the head's rate, so callbacks and schedules keep the ratios. Decoupled
-weight decay follows each variable's rate, as in PyTorch's parameter groups.
+Extended at public hooks only, with the same variables as the parent, so checkpoints line up.
 """
 
 from __future__ import annotations
@@ -27,8 +24,7 @@ __all__ = [
 # The constructor arguments a layer-wise class adds to its parent's.
 LAYERWISE_ARGUMENTS = ("multipliers", "default_multiplier", "factor", "unit", "lr_range")
 
-# Optimizers whose step is proportional to the learning rate handed to update_step, so that a
-# multiplier means "this variable trains `multiplier` times slower".
+# Optimizers whose step is proportional to the learning rate handed to update_step.
 _SUPPORTED = {
     name.lower(): getattr(keras.optimizers, name)
     for name in ("Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Lamb", "Lion", "Nadam",
@@ -48,7 +44,7 @@ _REFUSED = {
 
 
 class _Name(StrOptions):
-    """An optimizer's name, in any case (as ``compile`` takes it); a refused one says why later."""
+    """An optimizer's name, in any case; a refused one says why later."""
 
     _classes = {cls.__name__.lower(): cls for cls in (*_SUPPORTED.values(), *_REFUSED)}
 
@@ -95,7 +91,7 @@ _SETTINGS = {
 
 
 class LayerwiseOptimizer:
-    """Scale the learning rate per variable by the multiplier of its path's longest ``/``-suffix.
+    """Scale the learning rate per variable by the multiplier of its path's longest suffix.
 
     (A path's leading scopes change: ``sequential/dense/kernel`` is ``dense/kernel`` once loaded.)
     """
@@ -114,11 +110,11 @@ class LayerwiseOptimizer:
 
     @property
     def multipliers(self) -> dict[str, float]:
-        """``{path or path suffix: multiplier}`` as given to the constructor (a copy)."""
+        """``{path or path suffix: multiplier}`` as given (a copy)."""
         return dict(self._multipliers)
 
     def multiplier(self, variable) -> float | None:
-        """The multiplier of ``variable`` (a model variable or its path); None if it has none."""
+        """The multiplier of ``variable`` (or of a path); None if it has none."""
         value = self._match(variable if isinstance(variable, str) else variable.path)
         return self.default_multiplier if value is None else value
 
@@ -128,7 +124,7 @@ class LayerwiseOptimizer:
         return next((value for value in values if value is not None), None)
 
     def layerwise_settings(self) -> dict | None:
-        """The arguments of ``layerwise_optimizer`` that make this again; None without a recipe."""
+        """``layerwise_optimizer``'s arguments that make this again; None without a recipe."""
         if self.factor is None and self.lr_range is None:
             return None
         config = self.get_config()
@@ -168,8 +164,7 @@ class LayerwiseOptimizer:
         self._scales = [self.multiplier(v) for v in var_list]
         self._decays = [False] * len(var_list)
         if self.weight_decay is not None:
-            # Keras's rule (not a listed variable, no name containing one of var_names), applied
-            # in update_step at each variable's rate: Keras itself then decays none of them.
+            # Keras's rule, applied in update_step at each variable's rate instead of by Keras.
             names = re.compile("|".join(self._no_decay_names)) if self._no_decay_names else None
             self._decays = [
                 id(v) not in self._no_decay_ids and not (names and names.search(v.name))
@@ -202,7 +197,7 @@ def is_layerwise(optimizer) -> bool:
 
 
 def supported_optimizers() -> list[str]:
-    """The optimizer names :func:`layerwise_class` and ``layerwise_optimizer`` accept, sorted."""
+    """The optimizer names :func:`layerwise_class` accepts, sorted."""
     return sorted(_SUPPORTED)
 
 
@@ -221,7 +216,7 @@ def layerwise_class(optimizer_class: type) -> type:
     """Return the per-variable-learning-rate subclass of a Keras optimizer class.
 
     Registered for saving as ``"tlcourse>Layerwise..."`` (for your own class, call this before
-    ``load_model``); its ``update_step`` must take the step size from its ``learning_rate``.
+    ``load_model``).
 
     Example:
         >>> import keras

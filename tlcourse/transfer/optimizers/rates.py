@@ -22,24 +22,12 @@ __all__ = ["learning_rates"]
 def learning_rates(model: keras.Model, by: str | None = None, include_frozen: bool = False):
     """Tabulate the learning rate every variable of a compiled model trains at, now.
 
-    The rate is the optimizer's current base rate (a schedule at its current iteration) times
-    the variable's multiplier (1 for a plain optimizer): a check of a fine-tuning setup before
-    a long ``fit``, the way timm prints its parameter groups.
-
-    Args:
-        model: a compiled model.
-        by: None (a row per variable), ``"block"`` or ``"layer"`` (a row per group and rate).
-        include_frozen: also list the weights the optimizer does not train, at rate 0.
-
-    Returns:
-        A ``pandas.DataFrame`` in model order: ``path``, ``layer``, ``block`` (the group of
-        :func:`tlcourse.transfer.groups.variable_groups`, None without a tlcourse backbone),
-        ``parameters``, ``trainable``, ``multiplier`` and ``learning_rate``; grouped, ``by``,
-        ``multiplier``, ``learning_rate``, ``variables`` and ``parameters``.
+    The optimizer's current rate times the variable's multiplier: a check before a long ``fit``,
+    the way timm prints its parameter groups. ``by="block"`` or ``"layer"`` gives a row per group
+    and rate; ``include_frozen`` lists frozen weights too, at rate 0.
 
     Example:
         >>> import keras
-        >>> from tlcourse.transfer.optimizers import learning_rates
         >>> inputs = keras.Input((2,))
         >>> model = keras.Model(inputs, keras.layers.Dense(1, name="d")(inputs))
         >>> model.compile(keras.optimizers.SGD(0.5), "mse")
