@@ -1,23 +1,24 @@
-"""Benchmark: the time per submission of ``tlcourse grade``, one honest submission, fast mode.
+"""Benchmark: what one fast-mode submission costs ``tlcourse grade``, beside ``otter run``.
 
-The submission is the solutions notebook of a master (notebook 01 by default), put through
-``tlcourse assign`` here; each round grades it with ``tlcourse grade SUBMISSIONS --fast
---jobs 1`` in a fresh process, as an instructor would, and reads the per-submission
-``seconds`` column of the CSV (what the grader measured for that row) beside the command's
-wall-clock time (which adds the start-up of the command itself). The converted weights are made
-once in a temporary cache, as an instructor's machine has them.
+The submission is the solutions notebook of a master, put through ``tlcourse assign`` here.
+Each round grades it with ``tlcourse grade SUBMISSIONS --fast --jobs 1`` in a fresh process,
+as an instructor would (the CSV's ``seconds`` for the row, and the whole command), and with
+``otter run`` on the same file and autograder (``TLCOURSE_FAST=1``), in turn, the order swapped
+every round; the ratio of the medians is what to read, since the machine's speed changes from
+minute to minute. The converted weights are made once in a temporary cache, as an instructor's
+machine has them.
 
-Run: ``.venv/bin/python benchmarks/bench_grade.py [--notebook 01] [--rounds 3]
-[--before REVISION] [--after REVISION]``. ``--before`` also grades with the code of that git
-revision (a detached worktree), alternating with this tree (or ``--after``'s revision) round by
-round, so that both see the same machine: the ratio is what to read, the machine's speed changes
-from hour to hour.
+Run: ``.venv/bin/python benchmarks/bench_grade.py [--notebook 01 02 ...] [--rounds 3]
+[--batch N --jobs 2] [--before REVISION] [--after REVISION]``. ``--batch N`` also grades N
+copies of the submission with ``--jobs`` at a time, once per round (seconds per submission).
+``--before`` also grades with the code of that git revision (a detached worktree).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import subprocess
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def load() -> str:
-    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def _checkout(revision: str) -> str:
@@ -41,73 +42,114 @@ def _checkout(revision: str) -> str:
     return folder
 
 
-def _prepare(root: Path, notebook: str) -> tuple[Path, Path]:
-    """(submissions folder with one honest submission, autograder zip); weights converted."""
+def _prepare(root: Path, notebook: str, copies: int) -> tuple[Path, Path]:
+    """(a folder with one honest submission and one with ``copies``, the autograder zip)."""
     from tlcourse.grading import assign_notebook
-    from tlcourse.models.backbones.efficientnet_lite import convert_efficientnet_lite0
 
-    convert_efficientnet_lite0(root / "cache" / "weights")
     master = next((REPO / "notebooks" / "masters").glob(f"{notebook}*.ipynb"))
     assigned = assign_notebook(master, root / "dist", root / "student")
-    submissions = root / "submissions"
-    submissions.mkdir()
-    (submissions / "honest.ipynb").write_bytes(assigned.solutions.read_bytes())
-    return submissions, assigned.autograder
+    for folder, count in ((root / "one", 1), (root / "batch", copies)):
+        folder.mkdir()
+        for number in range(count):
+            (folder / f"honest{number}.ipynb").write_bytes(assigned.solutions.read_bytes())
+    return root / "one", assigned.autograder
 
 
-def _grade(submissions: Path, autograder: Path, package_parent: str, root: Path) -> tuple:
-    """One ``tlcourse grade`` run: (wall seconds of the command, the row's seconds, its row)."""
+def _env(root: Path, package_parent: str) -> dict:
+    return {**os.environ, "PYTHONPATH": package_parent, "TLCOURSE_CACHE_DIR": str(root.parent)}
+
+
+def _grade(submissions: Path, autograder: Path, parent: str, root: Path, jobs: int = 1):
+    """One ``tlcourse grade`` run: (wall seconds of the command, the rows)."""
     out = root / "scores.csv"
-    env = {**os.environ, "PYTHONPATH": package_parent, "TLCOURSE_CACHE_DIR": str(root / "cache")}
     start = time.perf_counter()
     # From another folder: `python -m` puts the working directory first on the path, before
     # PYTHONPATH (the older checkout of --before).
     subprocess.run(
         [sys.executable, "-m", "tlcourse.cli", "grade", str(submissions), "--autograder",
-         str(autograder), "--out", str(out), "--fast", "--jobs", "1"],
-        check=True, env=env, stdout=subprocess.DEVNULL, cwd=root,
+         str(autograder), "--out", str(out), "--fast", "--jobs", str(jobs)],
+        check=True, env=_env(root, parent), stdout=subprocess.DEVNULL, cwd=root,
     )  # fmt: skip
     wall = time.perf_counter() - start
     with open(out, newline="", encoding="utf-8") as file:
-        row = next(csv.DictReader(file))
-    return wall, float(row["seconds"]), row
+        rows = list(csv.DictReader(file))
+    for row in rows:
+        if row["status"] != "ok" or row["total"] != row["possible"]:
+            raise SystemExit(f"{parent}: the honest submission scored {row}")
+    return wall, rows
+
+
+def _otter(submissions: Path, autograder: Path, root: Path) -> float:
+    """One ``otter run`` of the same submission: the command's wall seconds."""
+    out = root / "otter"
+    start = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "otter"), "run", str(submissions / "honest0.ipynb"),
+         "-a", str(autograder), "-o", str(out), "--no-logo"],
+        check=True, env={**_env(root, str(REPO)), "TLCOURSE_FAST": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    if results["score"] != sum(test.get("max_score", 0) for test in results["tests"]):
+        raise SystemExit(f"otter run: the honest submission scored {results['score']}")
+    return wall
+
+
+def _notebook(args, trees: dict, cache: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix=f"nb{args.notebook}-", dir=cache))
+    one, autograder = _prepare(root, args.notebook, args.batch)
+    print(f"{autograder.stem}: one honest submission, --fast  [{load()}]", flush=True)
+    times: dict[str, list[float]] = {}
+    for number in range(1, args.rounds + 1):
+        runs = [*trees.items(), ("otter run", None)]
+        for name, parent in runs if number % 2 else runs[::-1]:
+            if parent is None:
+                times.setdefault(name, []).append(_otter(one, autograder, root))
+                print(f"  round {number}, {name}: {times[name][-1]:.1f} s  [{load()}]")
+                continue
+            wall, rows = _grade(one, autograder, parent, root)
+            times.setdefault(name, []).append(float(rows[0]["seconds"]))
+            times.setdefault(f"{name} (command)", []).append(wall)
+            print(f"  round {number}, {name}: {rows[0]['seconds']} s per submission, {wall:.1f} s "
+                  f"the command  [{load()}]", flush=True)  # fmt: skip
+        if args.batch:
+            wall, rows = _grade(root / "batch", autograder, next(iter(trees.values())), root,
+                                args.jobs)  # fmt: skip
+            times.setdefault("batch", []).append(wall / len(rows))
+            print(f"  round {number}, {len(rows)} submissions --jobs {args.jobs}: {wall:.1f} s, "
+                  f"{wall / len(rows):.1f} s per submission  [{load()}]", flush=True)  # fmt: skip
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    otter = medians.pop("otter run")
+    print(f"  median over {args.rounds} rounds: otter run {otter:.1f} s")
+    for name, median in medians.items():
+        print(f"  {name}: {median:.1f} s, {median / otter:.2f}x otter run")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebook", default="01", help="master notebook (start of its name)")
-    parser.add_argument("--rounds", type=int, default=3, help="gradings per tree (default 3)")
-    parser.add_argument("--before", help="a git revision to time against, side by side")
+    parser.add_argument("--notebook", nargs="+", default=["01"], help="masters (name starts)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--batch", type=int, default=0, help="copies graded at once per round")
+    parser.add_argument("--jobs", type=int, default=2, help="--jobs of the batch (default 2)")
+    parser.add_argument("--before", help="a git revision to time as well, side by side")
     parser.add_argument("--after", help="a git revision to time instead of this tree")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench-grade-"))
-    submissions, autograder = _prepare(root, args.notebook)
-    after = args.after or "this tree"
-    trees = {after: _checkout(args.after) if args.after else str(REPO)}
+    from tlcourse.models.backbones.efficientnet_lite import convert_efficientnet_lite0
+
+    cache = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    convert_efficientnet_lite0(cache / "weights")
+    trees = {args.after or "tlcourse grade": _checkout(args.after) if args.after else str(REPO)}
     if args.before:
         trees[args.before] = _checkout(args.before)
-    print(f"tlcourse grade, one honest {autograder.stem} submission, --fast --jobs 1  [{load()}]")
-    seconds: dict[str, list[float]] = {name: [] for name in trees}
     try:
-        for round_number in range(1, args.rounds + 1):
-            for name, parent in trees.items():
-                wall, row_seconds, row = _grade(submissions, autograder, parent, root)
-                if row["status"] != "ok" or row["total"] != row["possible"]:
-                    raise SystemExit(f"{name}: the honest submission scored {row}")
-                seconds[name].append(row_seconds)
-                print(f"   round {round_number}, {name}: {row_seconds:.1f} s per submission "
-                      f"({wall:.1f} s for the whole command)  [{load()}]", flush=True)  # fmt: skip
+        for notebook in args.notebook:
+            _notebook(argparse.Namespace(**{**vars(args), "notebook": notebook}), trees, cache)
     finally:
         for revision in (args.before, args.after):
             if revision:
                 subprocess.run(["git", "worktree", "remove", "--force", trees[revision]],
                                check=False, capture_output=True, cwd=REPO)  # fmt: skip
-    medians = {name: statistics.median(values) for name, values in seconds.items()}
-    for name, median in medians.items():
-        print(f"   {name}: median {median:.1f} s per submission over {args.rounds} rounds")
-    if args.before:
-        ratio = medians[after] / medians[args.before]
-        print(f"   {after} / {args.before}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

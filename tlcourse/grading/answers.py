@@ -1,25 +1,17 @@
 """Answers leave the student's kernel as data only: the export side.
 
-After a question's ``grader.check`` cell, the grading worker runs :func:`export_answers` inside
-the student's kernel (in the sandbox) on the names that question's tests read. Each value is
-written as plain data, never pickled:
-
-- ``None``, ``bool``, ``int``, ``float``, ``str`` and lists, tuples, dicts (and read-only
-  ``MappingProxyType`` views of them) and sets of them, as tagged JSON. Subclasses of these
-  builtins (a ``str`` whose ``==`` is always true, a namedtuple) become the builtin's own plain
-  value, read through the builtin's methods.
-- numpy arrays (``.npy``, no object dtype) and numpy scalars; pandas ``DataFrame``, ``Series``
-  and ``Index`` (numeric columns as ``.npy``, the others value by value); ``pathlib`` paths.
-- Keras models, saved as ``.keras`` (to be loaded with ``safe_mode=True``), with which layers
-  were trainable when the model was last compiled (a stale compile stays visible).
-- Any other object leaves only as the attributes the tests read on it (``history.history``,
-  ``record.wall_seconds``), each of them under these same rules.
-
-Everything else is refused by name, with the reason. Whatever this code writes is only a claim of
-the submission: its own code may have replaced anything here, so :mod:`tlcourse.grading.restore`
-reads it back as untrusted data, outside the sandbox. This module imports only the standard
-library at module level, so that the worker can run its source in a kernel that never imported
-tlcourse.
+After a question's ``grader.check`` cell, the grading worker runs :func:`export_answers` in the
+student's kernel on the names that question's tests read. Each value is written as plain data,
+never pickled: ``None``, ``bool``, ``int``, ``float``, ``str``, and lists, tuples, dicts (and
+``MappingProxyType`` views), sets of them, as tagged JSON (a subclass of a builtin becomes the
+builtin's plain value, read through the builtin's methods); numpy arrays (``.npy``, no object
+dtype) and scalars; pandas ``DataFrame``, ``Series`` and ``Index``; ``pathlib`` paths; Keras
+models as ``.keras``, with which layers were trainable at the last compile. Any other object
+leaves only as the attributes the tests read on it (``history.history``), under these same
+rules; everything else is refused by name, with the reason. What this writes is only a claim
+of the submission (its code may have replaced anything here): :mod:`tlcourse.grading.restore`
+reads it back as untrusted data. Only the standard library is imported at module level: the
+worker runs this source in a kernel that never imported tlcourse.
 """
 
 from __future__ import annotations

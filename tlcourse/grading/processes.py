@@ -26,17 +26,10 @@ _RUNNING_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """How a child process ended.
-
-    Attributes:
-        returncode: its exit status (negative: killed by that signal).
-        timed_out: killed at the time limit.
-        killed_reason: why the watchdog killed it ("" when it did not).
-        output: its standard output and error, the first ``output_limit`` bytes.
-        seconds: wall-clock time.
-        counted: seconds counted against the time limit (less than ``seconds`` when the
-            machine held it back).
-    """
+    """How a child process ended: exit status (negative: the signal), killed at the time
+    limit or by the watchdog (why), the first ``output_limit`` bytes of its output, wall-clock
+    seconds and the seconds counted against the time limit (fewer when the machine held it
+    back)."""
 
     returncode: int
     timed_out: bool

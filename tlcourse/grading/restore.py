@@ -1,13 +1,10 @@
 """Answers exported from the sandbox, read back as untrusted data: the import side.
 
-The reader of what :func:`tlcourse.grading.answers.export_answers` wrote. Nothing is unpickled
-and no code of the submission runs: JSON (strict: no NaN literals, a size limit), ``.npy`` files
-with ``allow_pickle=False``, ``.keras`` files through
-:func:`tlcourse.grading.keras_files.load_model` (``config.json`` inspected first: no ``Lambda``
-or ``TFSMLayer``, no function but Keras's activations and losses; then ``safe_mode=True``; the
-result must be a ``keras.Model``, and Keras's global settings must be as they were). Every tag
-is checked; anything unexpected is refused by name. An object that left as its attributes comes
-back as a read-only :class:`Exported` record with those attributes only.
+The reader of what :func:`tlcourse.grading.answers.export_answers` wrote; nothing is unpickled
+and no code of the submission runs: strict JSON with a size limit, ``.npy`` without pickles,
+``.keras`` through :func:`tlcourse.grading.keras_files.load_model` (``config.json`` inspected,
+``safe_mode=True``, a ``keras.Model`` or nothing). Every tag is checked; anything unexpected is
+refused by name. An object that left as attributes comes back as a read-only :class:`Exported`.
 """
 
 from __future__ import annotations

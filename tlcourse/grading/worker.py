@@ -1,27 +1,16 @@
 """The grading worker: ``python -P -m tlcourse.grading.worker JOB.json``, inside the sandbox.
 
-It runs one submission and nothing else; it never sees a test. Started by
-:mod:`tlcourse.grading.grade` (in bubblewrap unless grading without a sandbox), it:
-
-1. sets its resource limits (:func:`tlcourse.grading.sandbox.apply_limits`) before anything
-   of the submission runs;
-2. copies the notebook into the writable folder, and inserts ``FAST = True`` (or ``False``,
-   the grader's choice) right after the cell tagged ``parameters``, as papermill would;
-3. runs every cell in a Jupyter kernel (nbclient), keeping only the errors they raise (no
-   output is kept: a submission that prints without end fills nothing), except the cells that
-   only call ``grader.check`` (:func:`is_otter_call`);
-4. right after each question's ``grader.check("q1")`` cell (at the end for a question whose
-   check cell is gone), exports the names that question's tests read, as data
-   (:func:`tlcourse.grading.answers.export_answers`, run in the kernel);
-5. writes one uncompressed zip to the file descriptor the grader gave it: ``report.json``
-   (errors, failure) and one folder of answers per question, at most
-   :data:`~tlcourse.grading.archive.MAX_MEMBERS` files, named as
-   :data:`~tlcourse.grading.archive.MEMBER_RE` says. That pipe is the only way out of the
-   sandbox; the kernel never inherits it, and cannot reach it through ``/proc`` either
-   (:func:`tlcourse.grading.privileges.keep_from_children`).
-
-Graded by root, it first becomes the unprivileged uid the job names
-(:func:`tlcourse.grading.privileges.drop_privileges`).
+It runs one submission and never sees a test. It sets its resource limits
+(:func:`tlcourse.grading.sandbox.apply_limits`) and, graded by root, becomes the job's
+unprivileged uid (:func:`tlcourse.grading.privileges.drop_privileges`); inserts the grader's
+``FAST`` after the cell tagged ``parameters``; runs every cell in a Jupyter kernel keeping only
+their errors, except the cells that only call ``grader.check`` (:func:`is_otter_call`); after
+each question's check cell exports the names its tests read, as data
+(:func:`tlcourse.grading.answers.export_answers`, run in the kernel); and writes one stored zip
+(``report.json`` and a folder of answers per question, named as
+:data:`~tlcourse.grading.archive.MEMBER_RE` says) to the grader's pipe, the only way out of the
+sandbox, which the kernel can neither inherit nor reach through ``/proc``
+(:func:`tlcourse.grading.privileges.keep_from_children`).
 """
 
 from __future__ import annotations
