@@ -1,7 +1,7 @@
 """Gradescope (issue 20, item 4): the zip ``tlcourse assign --gradescope`` writes, run in a
 simulated container without bubblewrap.
 
-The red team's small assignment is assigned, its Gradescope zip built (fast mode), and for each
+``tlcourse assign --gradescope fast`` builds the red team's small assignment, and for each
 submission a fresh ``/autograder`` is laid out in a temporary folder (``source/`` = the zip,
 ``submission/``, ``results/``, ``run_autograder``), then ``run_autograder`` runs as Gradescope
 runs it: as root, with only the virtual environment on the PATH (no ``bwrap``), tlcourse
@@ -28,8 +28,8 @@ import psutil
 import pytest
 from otter_cells import HIDDEN_VALUE, hostile_notebook, redteam_master
 
-from tlcourse.grading import assign_notebook
-from tlcourse.grading.gradescope import CONFIG, ROOT_ENV, build_gradescope
+from tlcourse.cli import main
+from tlcourse.grading.gradescope import CONFIG, ROOT_ENV
 from tlcourse.grading.privileges import slot_uid
 
 pytestmark = [
@@ -93,6 +93,8 @@ def forge():
         except Exception:
             pass
 deadline = time.time() + SECONDS
+if SECONDS:
+    open("/tmp/started-MARKER", "w").close()  # the daemon did start
 forge()
 while time.time() < deadline:
     time.sleep(0.2)
@@ -163,18 +165,17 @@ def gradescope(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gradescope")
     master = redteam_master(folder / "masters", NAME)
     master.write_text(master.read_text(encoding="utf-8").replace(HIDDEN_VALUE, SECRET), "utf-8")
-    assigned = assign_notebook(master, folder / "dist", None)
-    zip_path = build_gradescope(assigned.autograder, fast=True)
-    hostile = folder / "hostile.ipynb"
+    dist, student = folder / "dist", folder / "student"
+    assert main(["assign", "--masters", str(master.parent), "--out", str(dist),
+                 "--student-dir", str(student), "--gradescope", "fast"]) == 0  # fmt: skip
+    zip_path = dist / NAME / "gradescope" / f"{NAME}-gradescope.zip"
+    blank, hostile = student / f"{NAME}.ipynb", folder / "hostile.ipynb"
     code = HOSTILE.replace("MARKER", MARKER).replace("CONFIG", CONFIG)
-    hostile_notebook(assigned.student, hostile, before=[code], answers=HOSTILE_ANSWERS)
+    hostile_notebook(blank, hostile, before=[code], answers=HOSTILE_ANSWERS)
+    solutions = dist / NAME / "autograder" / f"{NAME}.ipynb"
     runs = {
         name: _run(zip_path, path)
-        for name, path in (
-            ("honest", assigned.solutions),
-            ("blank", assigned.student),
-            ("hostile", hostile),
-        )
+        for name, path in (("honest", solutions), ("blank", blank), ("hostile", hostile))
     }
     leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
                  if MARKER in " ".join(p.info["cmdline"] or [])]  # fmt: skip
@@ -183,7 +184,6 @@ def gradescope(tmp_path_factory):
 
 def test_zip_has_setup_run_autograder_tests_and_pinned_requirements(gradescope):
     zip_path = gradescope[0]
-    assert zip_path.name == f"{NAME}-gradescope.zip" and zip_path.parent.name == "gradescope"
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())
         setup = archive.read("setup.sh").decode()
@@ -230,5 +230,8 @@ def test_hostile_submission_reads_no_test_forges_nothing_and_leaves_no_process(g
     results, _, output = runs["hostile"]
     assert results["score"] == 1.0, output[-3000:]  # q2 and q3's public tests only
     assert results["output"].startswith("Graded: ok")
+    started = Path(f"/tmp/started-{MARKER}")
+    assert started.exists()
+    started.unlink()
     assert leftovers == []
     assert not list(Path("/tmp").glob(f"proof-{MARKER}*"))

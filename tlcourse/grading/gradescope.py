@@ -53,6 +53,7 @@ if [ -z "$PYTHON" ]; then
 fi
 "$PYTHON" -m venv /opt/tlcourse || {
   apt-get install -y -q "$PYTHON-venv" && "$PYTHON" -m venv /opt/tlcourse; }
+/opt/tlcourse/bin/pip install -q --upgrade pip
 /opt/tlcourse/bin/pip install -q -r requirements.txt ./tlcourse-src
 chmod -R a+rX /opt/tlcourse
 # The notebook runs as this user where bubblewrap cannot start (tlcourse's sandbox slot 0).
@@ -117,7 +118,9 @@ def build_gradescope(autograder: Path, *, fast: bool = False, timeout: float = 6
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for member, text in texts.items():
             info = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr, info.compress_type = 0o755 << 16, zipfile.ZIP_DEFLATED
+            script = member in ("setup.sh", "run_autograder")
+            info.external_attr = (0o755 if script else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, text)
         archive.write(autograder, autograder.name)
         for path in files:
