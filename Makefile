@@ -27,7 +27,7 @@ test: venv
 	@# Two workers, each test file on one of them (its module fixtures, such as the graded
 	@# notebooks, are computed once): CI has 2 cores, and much of a test is single-threaded
 	@# Python (building and tracing Keras models). `pytest` alone runs everything in one process.
-	$(BIN)/python -m pytest -n 2 --dist loadfile; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
 
 # The lowest TensorFlow of the supported range (pyproject.toml): the core tests, in their own venv.
 LOWEST_TF ?= 2.20.*
