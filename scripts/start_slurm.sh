@@ -32,7 +32,8 @@ if [ ! -f /etc/slurm/slurm.conf ]; then
     cat >/etc/slurm/slurm.conf <<EOF
 # Written by tlcourse scripts/start_slurm.sh: one node, no cgroups, no accounting.
 ClusterName=local
-SlurmctldHost=$host
+# Addresses given: the host name need not resolve (a container's often does not).
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
@@ -46,7 +47,7 @@ AccountingStorageType=accounting_storage/none
 PropagatePrioProcess=1
 # A job whose dependency can no longer be met (a failed shard) is cancelled, not left pending.
 SchedulerParameters=kill_invalid_depend
-$node State=UNKNOWN
+$node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 fi
