@@ -13,9 +13,9 @@ are read-only and their files are not the slot's to write anyway.
 Without bubblewrap (mode ``"user"``), nothing ends the processes a submission leaves behind but
 :func:`end_processes`: every process of the slot's uid, killed at once.
 
-Each sandbox graded at the same time has a uid of its own (:func:`sandbox_slot`), outside the
-ranges distributions give to people (below 60000), to system services and to systemd's
-containers: the kernel's process limit (``RLIMIT_NPROC``) counts per uid, and one submission's
+Each sandbox graded at the same time on the machine has a uid of its own (:func:`sandbox_slot`),
+outside the ranges distributions give to people (below 60000), to system services and to
+systemd's containers: the kernel's process limit (``RLIMIT_NPROC``) counts per uid, and one submission's
 processes must not use up its neighbour's.
 """
 
@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
+import itertools
 import os
 import signal
-import threading
+import stat
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 __all__ = [
     "DROP_CAPABILITIES",
@@ -45,27 +49,44 @@ _PR_CAPBSET_DROP = 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _CAPABILITY_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
-_slots: set[int] = set()
-_slots_lock = threading.Lock()
+
+def _slot_folder() -> Path:
+    """Where the slot locks live: one folder per grading user, machine-wide, only theirs."""
+    base = "/run" if os.geteuid() == 0 and os.access("/run", os.W_OK) else tempfile.gettempdir()
+    folder = Path(base) / f"tlcourse-slots-{os.geteuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{folder} must be a folder of uid {os.geteuid()}'s only (0700)")
+    return folder
 
 
 @contextlib.contextmanager
 def sandbox_slot() -> Iterator[int]:
-    """The lowest slot number free in this process, held while the block runs.
+    """The lowest slot free on this machine, held while the block runs.
+
+    A lock file per slot (``flock``): two grading processes (two ``--jobs``, two Slurm tasks
+    on one node, two test workers) never share a slot, so never a uid, a process limit, or an
+    :func:`end_processes`.
 
     Example:
         >>> with sandbox_slot() as first, sandbox_slot() as second:
-        ...     first, second
-        (0, 1)
+        ...     first != second
+        True
     """
-    with _slots_lock:
-        slot = next(i for i in range(len(_slots) + 1) if i not in _slots)
-        _slots.add(slot)
-    try:
-        yield slot
-    finally:
-        with _slots_lock:
-            _slots.discard(slot)
+    folder = _slot_folder()
+    for slot in itertools.count():
+        handle = open(folder / f"{slot}.lock", "a")  # noqa: SIM115 (held until the block ends)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield slot
+        finally:
+            handle.close()  # releases the lock
+        return
 
 
 def slot_uid(slot: int) -> int:
