@@ -8,30 +8,19 @@ from tlcourse.comparison.predictions import (
     PREDICTIONS_FILE,
     prediction_accuracy,
     read_predictions,
-)
+)  # fmt: skip
 from tlcourse.comparison.results import (
     KEY_COLUMNS,
     RESULT_COLUMNS,
     RESULTS_FILE,
     read_results,
     write_results,
-)
+)  # fmt: skip
 from tlcourse.comparison.runner import compare
 from tlcourse.comparison.summary import summarize
 
 __all__ = [
-    "FAST_BUDGET",
-    "KEY_COLUMNS",
-    "PREDICTIONS_FILE",
-    "PREDICTION_COLUMNS",
-    "RESULTS_FILE",
-    "RESULT_COLUMNS",
-    "Budget",
-    "ComparisonContext",
-    "compare",
-    "prediction_accuracy",
-    "read_predictions",
-    "read_results",
-    "summarize",
-    "write_results",
-]
+    "FAST_BUDGET", "KEY_COLUMNS", "PREDICTIONS_FILE", "PREDICTION_COLUMNS", "RESULTS_FILE",
+    "RESULT_COLUMNS", "Budget", "ComparisonContext", "compare", "prediction_accuracy",
+    "read_predictions", "read_results", "summarize", "write_results"
+]  # fmt: skip

@@ -21,17 +21,13 @@ from tlcourse.comparison.results import (
     read_table,
     run_key,
     write_results,
-)
+)  # fmt: skip
 from tlcourse.errors import invalid_parameter
 
 __all__ = [
-    "PREDICTIONS_FILE",
-    "PREDICTION_COLUMNS",
-    "prediction_accuracy",
-    "prediction_rows",
-    "read_predictions",
-    "write_predictions",
-]
+    "PREDICTIONS_FILE", "PREDICTION_COLUMNS", "prediction_accuracy", "prediction_rows",
+    "read_predictions", "write_predictions"
+]  # fmt: skip
 
 
 def prediction_rows(identity: dict, data, probabilities) -> pd.DataFrame:

@@ -9,7 +9,8 @@ A registry of records, timm-style (:mod:`~tlcourse.comparison.strategies.registr
 (for every ``fit``), ``measure(label, work) -> (value, record)`` (time, energy and CO2 of
 ``work()``), ``pretrained_backbone()`` and ``features(data) -> (cache, record)`` (the
 :class:`~tlcourse.transfer.boundary.ActivationCache` of the pretrained backbone holding ``data``'s
-images, and the record of the passes over the images so far); ``data`` is the run's
+images, and the record of the passes over the images so far), ``trained_head(data, seed)``
+(feature extraction's head of this split, trained once); ``data`` is the run's
 :class:`tlcourse.Dataset`; call ``keras.utils.set_random_seed(seed)`` before building what you
 train. The result's ``cost`` sums everything the run relies on.
 
@@ -50,20 +51,13 @@ from tlcourse.comparison.strategies.registry import (
     strategy_label,
     strategy_names,
     unregister_strategy,
-)
+)  # fmt: skip
 
 __all__ = [
-    "STRATEGIES",
-    "Strategy",
-    "StrategyResult",
-    "get_strategy",
-    "list_strategies",
-    "register_strategy",
-    "strategy_color",
-    "strategy_label",
-    "strategy_names",
-    "unregister_strategy",
-]
+    "STRATEGIES", "Strategy", "StrategyResult", "get_strategy", "list_strategies",
+    "register_strategy", "strategy_color", "strategy_label", "strategy_names",
+    "unregister_strategy"
+]  # fmt: skip
 
 #: The default strategies, in table order (what ``compare()`` runs without ``strategies``).
 STRATEGIES = strategy_names(default=True)

@@ -21,16 +21,9 @@ from tlcourse.measure import EmissionsRecord
 from tlcourse.validation import Rule, StrOptions, validate_params
 
 __all__ = [
-    "Strategy",
-    "StrategyResult",
-    "get_strategy",
-    "list_strategies",
-    "register_strategy",
-    "strategy_color",
-    "strategy_label",
-    "strategy_names",
-    "unregister_strategy",
-]
+    "Strategy", "StrategyResult", "get_strategy", "list_strategies", "register_strategy",
+    "strategy_color", "strategy_label", "strategy_names", "unregister_strategy"
+]  # fmt: skip
 
 # Colours for strategies registered without a known one: picked from the name, so a strategy
 # has the same colour in every figure (Okabe-Ito hues not used by the built-in four).
