@@ -1,18 +1,9 @@
-"""The lecture's networks: the classifiers the strategies train, and their parameter counts.
-
-:func:`small_cnn` is trained from scratch, :func:`classification_head` on cached features, and
-:func:`transfer_classifier` (a backbone plus a head) is what fine-tuning trains; all are stock
-Keras layers, so a saved model loads with plain Keras. :func:`parameter_counts` counts the
-lecture's ImageNet networks with their original tops. Image sizes follow Keras: an int for a
-square, or ``(height, width)``.
-"""
+"""The lecture's networks, in stock Keras layers so that a saved model loads with plain Keras."""
 
 from __future__ import annotations
 
 import numbers
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import keras
 import pandas as pd
@@ -20,17 +11,13 @@ from keras import layers
 
 from tlcourse.errors import invalid_parameter
 from tlcourse.models.backbones import get_spec, load_backbone
-from tlcourse.models.backbones.registry import BACKBONE
+from tlcourse.models.backbones.registry import BACKBONE, WEIGHTS_FILE
 from tlcourse.validation import IMAGE_SIZE, Interval, Rule, StrOptions, validate_params
 
 __all__ = [
-    "LECTURE_NETWORKS",
-    "SMALL_CNN_SIDE",
-    "classification_head",
-    "parameter_counts",
-    "small_cnn",
+    "LECTURE_NETWORKS", "SMALL_CNN_SIDE", "classification_head", "parameter_counts", "small_cnn",
     "transfer_classifier",
-]
+]  # fmt: skip
 
 #: The networks the lecture compares by size.
 LECTURE_NETWORKS = ("vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0", "efficientnet_lite0")
@@ -39,11 +26,6 @@ LECTURE_NETWORKS = ("vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0", "eff
 SMALL_CNN_SIDE = 80
 
 _CLASSES = [Interval(int, 2, None)]
-_WEIGHTS_FILE = Rule(
-    lambda w: isinstance(w, str | os.PathLike) and Path(w).expanduser().is_file(),
-    "the path of an existing weights file",
-    lambda w: str(Path(w).expanduser()),
-)
 _DROPOUT = [Interval(numbers.Real, 0, 1, closed="left")]
 
 
@@ -72,22 +54,10 @@ def small_cnn(
 ) -> keras.Model:
     """A small convolutional network to train from scratch.
 
-    A stride-2 conv, then conv + max-pool blocks, BatchNorm and ReLU. An input of
-    ``2 * SMALL_CNN_SIDE`` (160) px or more is first average-pooled by ``side // 80`` (layer
-    ``input_pool``): a network this small trained on a hundred photos gains nothing from more
-    pixels, and the stem at full resolution would dominate its cost. BatchNorm uses momentum 0.9:
-    a few hundred images make only ~100 steps in 30 epochs, too few for Keras's default 0.99 to
-    forget its initial statistics. A horizontal flip augments the few training images (active
-    only in training). Each block pools before its ReLU, the same function (a ReLU and a
-    max-pool commute) on a quarter of the values.
-
-    Args:
-        num_classes: number of classes (an int >= 2).
-        image_size: side of the square RGB input (0..255), or ``(height, width)``; at least
-            32 px and ``2 ** len(filters)`` px. Defaults to 160.
-        filters: output channels of the stem and of each following block. Defaults to
-            ``(16, 32, 64, 128)``.
-        dropout: dropout rate before the classifier, in [0, 1). Defaults to 0.3.
+    A stride-2 conv, then conv + max-pool blocks with BatchNorm and ReLU. An input of 160 px or more
+    is first average-pooled by ``side // 80``: a network this small trained on a hundred photos
+    gains nothing from more pixels. BatchNorm momentum is 0.9: a few hundred images make ~100 steps
+    in 30 epochs, too few for Keras's 0.99 to forget its initial statistics.
 
     Example:
         >>> import numpy as np
@@ -120,25 +90,13 @@ def small_cnn(
 
 
 @validate_params(
-    {
-        "num_features": [Interval(int, 1, None)],
-        "num_classes": _CLASSES,
-        "dropout": _DROPOUT,
-        "name": [Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty str")],
-    }
-)
+    {"num_features": [Interval(int, 1, None)], "num_classes": _CLASSES, "dropout": _DROPOUT,
+     "name": [Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty str")]}
+)  # fmt: skip
 def classification_head(
     num_features: int, num_classes: int, dropout: float = 0.2, name: str = "head"
 ) -> keras.Model:
-    """The new head: dropout and a softmax layer over ``num_features`` backbone features.
-
-    Trained alone on cached features (feature extraction), or on top of the backbone
-    (:func:`transfer_classifier`, fine-tuning).
-
-    Example:
-        >>> classification_head(1280, 6).count_params()
-        7686
-    """
+    """The new head: dropout and a softmax layer over ``num_features`` backbone features."""
     inputs = keras.Input((num_features,), name="features")
     x = layers.Dropout(dropout, name="head_dropout")(inputs)
     outputs = layers.Dense(num_classes, activation="softmax", name="head_predictions")(x)
@@ -153,15 +111,11 @@ def _image_size_rule(arguments) -> list:
 
 
 @validate_params(
-    {
-        "backbone": [BACKBONE, keras.Model],
-        "num_classes": _CLASSES,
-        "image_size": _image_size_rule,
-        "weights": [StrOptions(["imagenet"]), None, _WEIGHTS_FILE],
-        "head": [None, Rule(lambda v: isinstance(v, keras.Model), "a keras.Model")],
-        "augment": ["boolean"],
-    }
-)
+    {"backbone": [BACKBONE, keras.Model], "num_classes": _CLASSES, "image_size": _image_size_rule,
+     "weights": [StrOptions(["imagenet"]), None, WEIGHTS_FILE],
+     "head": [None, Rule(lambda v: isinstance(v, keras.Model), "a keras.Model")],
+     "augment": ["boolean"]}
+)  # fmt: skip
 def transfer_classifier(
     backbone: str | keras.Model,
     num_classes: int,
@@ -172,21 +126,9 @@ def transfer_classifier(
 ) -> keras.Model:
     """A pretrained backbone (frozen) with a new head: the model fine-tuning trains.
 
-    The backbone is called with ``training=False``; :func:`tlcourse.set_trainable` keeps every
-    BatchNorm layer frozen later (in Keras 3.15 ``training=False`` alone does not keep their
-    statistics frozen once the base is trainable).
-
-    Args:
-        backbone: a registry name (see :func:`tlcourse.list_backbones`) or a model from
-            :func:`tlcourse.load_backbone`.
-        num_classes: number of classes (an int >= 2).
-        image_size: an int or ``(height, width)``, used when ``backbone`` is a name (a model
-            keeps its own input). Defaults to 160.
-        weights: backbone weights when ``backbone`` is a name: ``"imagenet"``, None (random) or
-            a weights file. Defaults to ``"imagenet"``.
-        head: a head from :func:`classification_head` to reuse (e.g. one trained on cached
-            features); a new one when None.
-        augment: add a random horizontal flip (active only while training). Defaults to True.
+    ``backbone`` is a registry name (built at ``image_size`` with ``weights``) or a model from
+    :func:`tlcourse.load_backbone`; ``head`` may reuse one trained on cached features; ``augment``
+    adds a random horizontal flip.
 
     Example:
         >>> model = transfer_classifier("mobilenet_v2", 3, image_size=(64, 80), weights=None)
@@ -216,8 +158,7 @@ def _count_with_head(name: str, classes: int | None) -> tuple[int, str]:
         base = load_backbone(name, weights=None)
         return base.count_params(), f"load_backbone({name!r}, weights=None), global average pool"
     if name == "vgg16":
-        # VGG16's own top: flatten 7x7x512, two 4096-unit layers, then the classifier. It holds
-        # ~120 M of the ~134 M parameters, which is the lecture's point about VGG16.
+        # VGG16's own top holds ~120 M of its ~134 M parameters: the lecture's point.
         base = load_backbone(name, weights=None, pooling=None)
         x = layers.Flatten(name="flatten")(base.output)
         x = layers.Dense(4096, activation="relu", name="fc1")(x)
@@ -251,15 +192,10 @@ _COUNT_RULES = {
 def parameter_counts(
     names: Sequence[str] = LECTURE_NETWORKS, with_head_classes: int | None = 2
 ) -> pd.DataFrame:
-    """Count the parameters of the lecture's networks, built at 224 px with random weights.
+    """Count the parameters of the lecture's networks, at 224 px with random weights.
 
-    Each network gets its **original ImageNet top with** ``with_head_classes`` **outputs**
-    instead of 1000: for VGG16, flatten, two 4096-unit dense layers and the classifier
-    (134,268,738 parameters with 2 classes, the lecture's "about 134 million"); the others,
-    global average pooling and one dense layer. None counts the backbone alone. Building VGG16
-    takes a few seconds and about 0.5 GB.
-
-    Returns a DataFrame with columns ``name``, ``parameters``, ``millions`` and ``built_with``.
+    Each gets its original ImageNet top with ``with_head_classes`` outputs (VGG16: flatten and two
+    4096-unit layers, "about 134 million"); None counts the backbone alone.
 
     Example:
         >>> parameter_counts(["efficientnet_lite0"])["parameters"].item()

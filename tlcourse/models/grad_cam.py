@@ -1,15 +1,8 @@
-"""Grad-CAM: where in a photo a classifier finds the evidence for a class.
+"""Grad-CAM (Selvaraju et al., 2017): where in a photo a classifier finds a class's evidence.
 
-Grad-CAM (Selvaraju et al., 2017) weighs each channel of the last convolutional feature map by
-the average gradient of the class score with respect to it, sums the weighted channels, keeps
-the positive part and scales it up to the photo: bright where the evidence is.
-
-The keras-io example builds ``keras.Model(model.inputs, [model.get_layer(name).output,
-model.output])``, which fails ("Graph disconnected", keras#16355) on a transfer classifier: the
-backbone is *one* layer of it, and its inner layers belong to its own graph. Here the model is
-split instead: the layers before the nested backbone run as they are, the backbone is cut at
-its feature map (a sub-model returning the map and its output), the layers after it run on
-that output. Every layer runs with ``training=False``, as in ``predict``.
+The keras-io recipe, ``keras.Model(model.inputs, [model.get_layer(name).output,
+model.output])``, fails ("Graph disconnected", keras#16355) on a transfer classifier, whose
+backbone is one layer with its own graph: here the model is split at the nested backbone instead.
 """
 
 from __future__ import annotations
@@ -53,7 +46,7 @@ def _paths(model: keras.Model, layer) -> list[tuple]:
 
 
 def _find_path(model: keras.Model, layer) -> tuple:
-    """The path to ``layer`` (checked), or to the last 4-D output after a convolution."""
+    """The path to ``layer``, or to the last 4-D output after a convolution."""
     if layer is not None:
         return _paths(model, layer)[-1]
     found, after_conv = None, False
@@ -72,7 +65,6 @@ def _find_path(model: keras.Model, layer) -> tuple:
 
 
 def _layer_rule(arguments) -> list:
-    """None, or a layer of the model (or its name) with a 4-D output."""
     model = arguments["model"]
     four_d = [_path_text(p) for p in _walk(model) if _rank(p[-1]) == 4]
 
@@ -86,21 +78,11 @@ def _layer_rule(arguments) -> list:
 
 @validate_params({"model": [keras.Model], "layer": _layer_rule})
 def feature_map_layer(model: keras.Model, layer=None) -> str:
-    """The feature map :func:`grad_cam` uses, as ``"outer/inner/layer"`` names: ``layer``, or
-    the last 4-D output that follows a convolution, inside nested models too.
-
-    Example:
-        >>> from tlcourse.models.classifiers import small_cnn, transfer_classifier
-        >>> feature_map_layer(small_cnn(3, image_size=32))
-        'conv_3_relu'
-        >>> feature_map_layer(transfer_classifier("mobilenet_v2", 3, 64, weights=None))
-        'mobilenet_v2/out_relu'
-    """
+    """The feature map :func:`grad_cam` uses, as ``"outer/inner/layer"``."""
     return _path_text(_find_path(model, layer))
 
 
 def _tensor_sources(value) -> list[str]:
-    """Names of the layers whose tensors a serialized call argument refers to."""
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
             return [value["config"]["keras_history"][0]]
@@ -166,7 +148,6 @@ def _split_forward(model: keras.Model, path: tuple):
 
 
 def _images_rule(arguments) -> list:
-    """Inputs of the model's input shape: a batch of n >= 1, or one."""
     expected = tuple(arguments["model"].input_shape[1:])
 
     def batch(images) -> np.ndarray:
@@ -188,7 +169,6 @@ def _images_rule(arguments) -> list:
 
 
 def _class_rule(arguments) -> list:
-    """None (the predicted class), one class for every image, or one per image."""
     one = Interval(int, 0, arguments["model"].output_shape[-1] - 1)
     n = len(arguments["images"])
 
@@ -201,8 +181,7 @@ def _class_rule(arguments) -> list:
 
 
 def _scores(output, classes):
-    """The score whose gradient is taken: log-probability when the model outputs
-    probabilities (better conditioned than the probability itself), else the raw output."""
+    """The class score: its log when the model outputs probabilities (better conditioned)."""
     chosen = tf.gather(output, classes, axis=1, batch_dims=1)
     sums = tf.reduce_sum(output, axis=1)
     probabilities = tf.reduce_all(output >= 0) & tf.reduce_all(tf.abs(sums - 1.0) < 1e-3)
@@ -210,8 +189,7 @@ def _scores(output, classes):
 
 
 def _heat_function(forward, size):
-    """``(images, classes or -1) -> maps`` for one model cut, run eagerly: a figure explains a
-    few batches, fewer than tracing a ``tf.function`` would pay for."""
+    """``(images, classes or -1) -> maps``, run eagerly: a figure explains only a few batches."""
 
     def heat(batch, classes):
         with tf.GradientTape() as tape:
@@ -236,14 +214,9 @@ _ONE_OUTPUT = Rule(
 
 
 @validate_params(
-    {
-        "model": [_ONE_OUTPUT],
-        "images": _images_rule,
-        "class_index": _class_rule,
-        "layer": _layer_rule,
-        "batch_size": [BATCH_SIZE],
-    }
-)
+    {"model": [_ONE_OUTPUT], "images": _images_rule, "class_index": _class_rule,
+     "layer": _layer_rule, "batch_size": [BATCH_SIZE]}
+)  # fmt: skip
 def grad_cam(
     model: keras.Model,
     images,
@@ -254,22 +227,10 @@ def grad_cam(
 ) -> np.ndarray:
     """Grad-CAM heat maps: where each photo holds the evidence for a class.
 
-    Works on a plain CNN (:func:`tlcourse.small_cnn`), a backbone with its ImageNet top, and a
-    transfer classifier that nests the backbone as one layer (see the module). Augmentation
-    is off and BatchNorm in inference mode, as in ``predict``.
-
-    Args:
-        model: a Keras model taking images (RGB 0..255 for tlcourse models) and returning
-            class probabilities or scores.
-        images: one image ``(height, width, 3)`` or a batch ``(n, height, width, 3)``.
-        class_index: the class explained: None for each image's predicted class, an int for
-            every image, or one int per image.
-        layer: the feature map explained, a layer or its name (inside nested models too);
-            None for :func:`feature_map_layer`'s choice.
-
-    Returns:
-        float32 ``(n, height, width)`` in [0, 1] at the images' size, each map scaled to a
-        maximum of 1 (all zeros where no region raises the score).
+    Each channel of the feature map ``layer`` (default: the last one after a convolution) is
+    weighed by the mean gradient of the class score; the positive part of the sum, scaled up to the
+    photo, is bright where the evidence is. ``class_index``: None for each image's predicted class,
+    an int, or one int per image. Returns float32 ``(n, height, width)`` maps, each with maximum 1.
 
     Example:
         >>> from tlcourse.models.classifiers import transfer_classifier

@@ -1,8 +1,4 @@
-"""ImageNet-1k class names, readable top-k predictions, and classifying image files offline.
-
-``keras.applications.imagenet_utils.decode_predictions`` downloads its class index at run time;
-these read the 1000 names shipped in ``data/imagenet_classes.txt`` instead.
-"""
+"""ImageNet-1k class names (shipped, where Keras downloads them), top-k predictions, offline."""
 
 from __future__ import annotations
 
@@ -44,13 +40,7 @@ def _class_names(path: Path) -> tuple[str, ...]:
 
 
 def imagenet_class_names() -> list[str]:
-    """The 1000 ImageNet-1k class names, in class-index order.
-
-    Example:
-        >>> names = imagenet_class_names()
-        >>> len(names), names[1]
-        (1000, 'goldfish, Carassius auratus')
-    """
+    """The 1000 ImageNet-1k class names, in class-index order."""
     return list(_class_names(data_dir() / "imagenet_classes.txt"))
 
 
@@ -113,18 +103,7 @@ def _read_image(path: Path, size: int) -> np.ndarray:
 
 @validate_params({"path": list(_PATH), "size": [Interval(int, 32, None)]})
 def load_image_for_imagenet(path: str | os.PathLike, size: int = 224) -> np.ndarray:
-    """An image file as ImageNet evaluation input: float32 RGB ``(size, size, 3)`` in 0..255.
-
-    The shorter side is resized to ``round(size * 256 / 224)``, then the centre is cropped;
-    any mode Pillow reads is converted to RGB. A missing or damaged file raises
-    :class:`~tlcourse.errors.DatasetError` naming it.
-
-    Example:
-        >>> import matplotlib.cbook as cbook
-        >>> photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-        >>> load_image_for_imagenet(photo).shape
-        (224, 224, 3)
-    """
+    """An image file as ImageNet evaluation input: float32 RGB ``(size, size, 3)`` in 0..255."""
     return _read_image(Path(path), size)
 
 
@@ -149,18 +128,7 @@ _PATHS = Rule(
 def predict_image_files(
     paths: str | os.PathLike | list, top: int = 5, batch_size: int = 32
 ) -> list[list[tuple[int, str, float]]]:
-    """Classify image files with EfficientNet-Lite0's ImageNet classifier (offline).
-
-    Each file is read as :func:`load_image_for_imagenet` does; the model is built once per
-    process. One list per file, in order, of ``(class_index, class_name, probability)``.
-
-    Example:
-        >>> import matplotlib.cbook as cbook
-        >>> photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-        >>> best = predict_image_files(photo, top=1)
-        >>> len(best), len(best[0])
-        (1, 1)
-    """
+    """Classify image files with EfficientNet-Lite0's ImageNet top: the ``top`` classes per file."""
     images = np.stack([_read_image(Path(p), 224) for p in paths])
     probs = _classifier().predict(images, batch_size=batch_size, verbose=0)
     return decode_predictions(probs, top=top)

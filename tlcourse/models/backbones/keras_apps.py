@@ -1,9 +1,4 @@
-"""Backbones from ``keras.applications``, registered with their block rules.
-
-Keras downloads their ImageNet weights on first use into ``~/.keras/models``. Offline, with
-nothing cached, loading fails with a :class:`~tlcourse.errors.WeightsUnavailableError` naming
-the file, where to put it, and the offline alternative ``efficientnet_lite0``.
-"""
+"""Backbones from ``keras.applications``: weights downloaded by Keras on first use."""
 
 from __future__ import annotations
 
@@ -22,14 +17,7 @@ _KERAS_SOURCE = "keras.applications download (storage.googleapis.com), cached in
 
 
 def keras_models_dir() -> Path:
-    """The folder where Keras caches downloaded weights: ``$KERAS_HOME/models`` or
-    ``~/.keras/models`` (the rule of ``keras.utils.get_file``; Keras reads ``KERAS_HOME`` once,
-    at import).
-
-    Example:
-        >>> keras_models_dir().name
-        'models'
-    """
+    """Where Keras caches downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "models"
 
 
@@ -46,8 +34,7 @@ def _offline_error(name: str, error: Exception) -> WeightsUnavailableError:
 
 
 def _app_builder(name: str, app, mode: str | None, **app_kwargs):
-    """A registry builder: the application on our input (and preprocessing, when it has none
-    of its own), renamed to the registry key."""
+    """A registry builder: the application on our input, renamed to the registry key."""
 
     def build(input_shape, include_top, weights, pooling) -> keras.Model:
         inputs = keras.Input(shape=input_shape, name="image")
@@ -65,7 +52,6 @@ def _app_builder(name: str, app, mode: str | None, **app_kwargs):
 
 
 def _in_keras_cache(weights_glob: str):
-    """A record's ``weights_available``: are the weights in Keras's download cache?"""
 
     def weights_available() -> tuple[bool, str]:
         files = sorted(keras_models_dir().glob(weights_glob))

@@ -1,10 +1,6 @@
 """The backbone registry: one record per pretrained network, timm-style, and its blocks.
 
-Adding a backbone is adding a :class:`BackboneSpec` with :func:`register_backbone` (see
-``keras_apps.py`` and the ``efficientnet_lite`` package). A record says how to build the
-network, what size it expects, how it preprocesses, where its weights come from, and how its
-layers group into **blocks** (input to output), which freezing and per-block learning rates
-key on. A backbone is found again inside a classifier by its name, which survives saving.
+A backbone is found again inside a classifier by its name, which survives saving.
 """
 
 from __future__ import annotations
@@ -38,13 +34,7 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 def preprocessing(images, mode: str):
     """Apply a backbone's preprocessing to RGB images in 0..255, with stock Keras layers.
 
-    Inside the model, so nobody forgets ``preprocess_input`` or applies it twice, and a saved
-    model loads with plain Keras.
-
-    Example:
-        >>> import numpy as np
-        >>> float(preprocessing(np.full((1, 1, 1, 3), 255.0), "tf")[0, 0, 0, 0])
-        1.0
+    Inside the model, so nobody forgets ``preprocess_input`` or applies it twice.
     """
     if mode == "caffe":  # a keras.ops call in a functional model is saved like a layer
         mean, ones = _CAFFE_MEAN_BGR, (1.0, 1.0, 1.0)
@@ -56,25 +46,12 @@ def preprocessing(images, mode: str):
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """Everything about one backbone and its weights.
+    """Everything about one backbone and its weights; adding a backbone is registering one.
 
-    Attributes:
-        name: registry key and the Keras model's name.
-        builder: ``builder(input_shape, include_top, weights, pooling) -> keras.Model`` taking
-            RGB images in 0..255 and preprocessing inside the model.
-        block_rules: ``(regex, block_name)`` pairs tried in order on each layer name with
-            ``re.match``; ``block_name`` may use the groups (``"block_{0}"``). A layer that
-            matches no rule belongs to the block of the layer before it, or to none before the
-            first match (input, preprocessing).
-        num_blocks: how many blocks the rules give (a test checks every record).
-        weights_available: ``() -> (available offline, where)``, asked by ``tlcourse doctor``.
-        head_layers: layer names of the classifier or pooling, never in a block.
-        offline: the ImageNet weights ship in a package and work offline.
-
-    Example:
-        >>> spec = get_spec("mobilenet_v2")
-        >>> spec.num_blocks, spec.default_input_size, spec.block_of("block_3_expand")
-        (19, 224, 'block_3')
+    ``builder(input_shape, include_top, weights, pooling)`` returns a model taking RGB images in
+    0..255. ``block_rules`` are ``(regex, block_name)`` pairs tried in order on each layer name;
+    ``block_name`` may use the groups (``"block_{0}"``), and a layer matching no rule belongs to
+    the block of the layer before it (none before the first match).
     """
 
     name: str
@@ -91,7 +68,6 @@ class BackboneSpec:
     min_input_size: int = 32
 
     def block_of(self, layer_name: str) -> str | None:
-        """The block a layer name matches by rule, or None."""
         for pattern, template in self.block_rules:
             match = re.match(pattern, layer_name)
             if match:
@@ -110,12 +86,7 @@ def register_backbone(spec: BackboneSpec) -> BackboneSpec:
 
 
 def registered_names() -> list[str]:
-    """The names of the registered backbones, in registration order.
-
-    Example:
-        >>> registered_names()[:2]
-        ['efficientnet_lite0', 'mobilenet_v2']
-    """
+    """The names of the registered backbones, in registration order."""
     return list(_REGISTRY)
 
 
@@ -125,23 +96,12 @@ BACKBONE = StrOptions(registered_names)
 
 @validate_params({"name": [BACKBONE]})
 def get_spec(name: str) -> BackboneSpec:
-    """The registry record of ``name`` (an unknown name gets the close ones suggested).
-
-    Example:
-        >>> get_spec("efficientnet_lite0").default_input_size
-        224
-    """
+    """The registry record of ``name``."""
     return _REGISTRY[name]
 
 
 def list_backbones() -> pd.DataFrame:
-    """The registered backbones, one row each (``offline``: ImageNet weights work offline).
-
-    Example:
-        >>> row = list_backbones().loc["efficientnet_lite0"]
-        >>> int(row["blocks"]), bool(row["offline"])
-        (18, True)
-    """
+    """The registered backbones, one row each (``offline``: ImageNet weights work offline)."""
     columns = ["input_size", "blocks", "preprocessing", "weights_source", "licence", "offline"]
     fields = ["default_input_size", "num_blocks", "preprocessing", "weights_source", "licence"]
     rows = [[getattr(s, f) for f in fields] + [s.offline] for s in _REGISTRY.values()]
@@ -149,7 +109,6 @@ def list_backbones() -> pd.DataFrame:
 
 
 def input_shape_rule(low: int) -> Rule:
-    """``(height, width, 3)`` with sides >= ``low``, converted to a tuple of ints."""
     side = Interval(int, low, None)
 
     def ok(shape) -> bool:
@@ -160,7 +119,7 @@ def input_shape_rule(low: int) -> Rule:
     return Rule(ok, rule, lambda shape: tuple(int(d) for d in shape))
 
 
-_WEIGHTS = Rule(
+WEIGHTS_FILE = Rule(
     lambda w: isinstance(w, str | os.PathLike) and Path(w).expanduser().is_file(),
     "the path of an existing weights file",
     lambda w: str(Path(w).expanduser()),
@@ -169,14 +128,11 @@ POOLING = [StrOptions(["avg", "max"]), None]
 
 
 @validate_params(
-    {
-        "name": [BACKBONE],
-        "input_shape": lambda a: [input_shape_rule(_REGISTRY[a["name"]].min_input_size), None],
-        "weights": [StrOptions({"imagenet"}), None, _WEIGHTS],
-        "include_top": ["boolean"],
-        "pooling": POOLING,
-    }
-)
+    {"name": [BACKBONE],
+     "input_shape": lambda a: [input_shape_rule(_REGISTRY[a["name"]].min_input_size), None],
+     "weights": [StrOptions({"imagenet"}), None, WEIGHTS_FILE], "include_top": ["boolean"],
+     "pooling": POOLING}
+)  # fmt: skip
 def load_backbone(
     name: str,
     input_shape: tuple[int, int, int] | None = None,
@@ -186,16 +142,9 @@ def load_backbone(
 ) -> keras.Model:
     """Build a registered backbone taking RGB images in 0..255, its preprocessing inside.
 
-    Args:
-        name: a name from :func:`list_backbones`; ``"efficientnet_lite0"``'s ImageNet weights
-            work offline.
-        input_shape: ``(height, width, 3)``. Defaults to the backbone's own size.
-        weights: ``"imagenet"``, None (random) or the path of a weights file.
-        include_top: keep the 1000-class ImageNet classifier (outputs probabilities).
-        pooling: ``"avg"``, ``"max"`` or None (the 4-D feature map) without the top.
-
-    Raises:
-        WeightsUnavailableError: ImageNet weights neither cached nor downloadable (offline).
+    ``weights`` is ``"imagenet"`` (``"efficientnet_lite0"``'s work offline), None (random) or the
+    path of a weights file; ``input_shape`` None is the backbone's own size; without the ImageNet
+    top, ``pooling`` is ``"avg"``, ``"max"`` or None (the 4-D feature map).
 
     Example:
         >>> load_backbone("efficientnet_lite0", input_shape=(96, 96, 3)).output_shape
@@ -226,13 +175,7 @@ _MODEL = [keras.Model]
 
 @validate_params({"model": _MODEL})
 def find_backbone(model: keras.Model) -> tuple[keras.Model, BackboneSpec]:
-    """``(backbone, record)`` for a backbone or the model holding one, found by its name.
-
-    Example:
-        >>> base = load_backbone("mobilenet_v2", weights=None, input_shape=(96, 96, 3))
-        >>> find_backbone(keras.Sequential([base, keras.layers.Dense(3)]))[1].name
-        'mobilenet_v2'
-    """
+    """``(backbone, record)`` for a backbone or the model holding one, found by its name."""
     for layer in (model, *model.layers):
         if isinstance(layer, keras.Model) and layer.name in _REGISTRY:
             return layer, _REGISTRY[layer.name]
@@ -245,7 +188,7 @@ def find_backbone(model: keras.Model) -> tuple[keras.Model, BackboneSpec]:
 
 @validate_params({"model": _MODEL})
 def backbone_blocks(model: keras.Model) -> list[Block]:
-    """The backbone's named blocks, input to output (preprocessing and head layers in none).
+    """The backbone's named blocks, input to output.
 
     Example:
         >>> base = load_backbone("vgg16", weights=None, input_shape=(64, 64, 3))

@@ -1,7 +1,4 @@
-"""Weights machinery: a safe reader for legacy PyTorch files, a checksummed cache of weights
-files, and loading a Keras weights file with a clear error. What is specific to one network
-lives with its builder (:mod:`tlcourse.models.backbones.efficientnet_lite.pretrained`).
-"""
+"""Weights machinery: a safe reader of legacy PyTorch files, a checksummed cache, loading."""
 
 from tlcourse.models.weights.cache import (
     cache_problem,

