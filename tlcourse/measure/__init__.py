@@ -1,10 +1,4 @@
-"""Time, energy and CO2 of a block of code, estimated offline with codecarbon.
-
-:func:`track` measures a block or a function and gives an :class:`EmissionsRecord`: its clocks,
-energy, CO2 with a low-high range, and how they were obtained (``record.method``, with the CPU
-power assumed and the grid). :func:`combine_records` adds pieces of one piece of work up;
-:func:`co2_columns` and :func:`co2_footnote` put records in results tables and captions.
-"""
+"""Time, energy and CO2 of code, estimated offline with codecarbon, and deployment cost."""
 
 from tlcourse.measure.columns import CO2_COLUMNS, co2_columns, co2_footnote
 from tlcourse.measure.formatting import (

@@ -13,8 +13,7 @@ from tlcourse.validation import Rule, validate_params
 
 __all__ = ["CO2_COLUMNS", "co2_columns", "co2_footnote"]
 
-#: The columns :func:`co2_columns` adds to a results row: how the CO2 figure was obtained and
-#: its low-high range with the assumption behind it.
+#: The columns :func:`co2_columns` adds to a results row.
 CO2_COLUMNS = ("co2_mode", "co2_grid", "carbon_intensity_g_per_kwh", "co2_method",
                "co2_tracking_mode", "co2_kg_low", "co2_kg_high", "co2_range_basis")  # fmt: skip
 
@@ -29,14 +28,7 @@ CO2_COLUMNS = ("co2_mode", "co2_grid", "carbon_intensity_g_per_kwh", "co2_method
 def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, Any]:
     """How the CO2 figure of a results row was obtained, as the :data:`CO2_COLUMNS`.
 
-    A row whose cost is several tracked blocks (a feature pass and a head, say) passes all
-    their records: they are summed by :func:`~tlcourse.measure.combine_records`, with its
-    rules (a piece not measured leaves the row not measured).
-
-    Example:
-        >>> columns = co2_columns(EmissionsRecord(label="demo"))
-        >>> columns["co2_mode"], columns["co2_kg_low"]
-        ('not measured', None)
+    Several records are summed by :func:`~tlcourse.measure.combine_records` first.
     """
     t = combine_records([record, *more])
     values = (t.mode, t.country_name, t.carbon_intensity_g_per_kwh, t.method, t.tracking_mode,
@@ -48,13 +40,7 @@ def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, An
 def co2_footnote(results: pd.DataFrame) -> str:
     """One line saying how the CO2 figures of a results table were obtained.
 
-    Read from the ``co2_kg`` column and the :data:`CO2_COLUMNS` alone (``co2_mode``,
-    ``co2_grid``, ``carbon_intensity_g_per_kwh``, ``co2_range_basis``); missing columns are
-    "not recorded", and runs without a ``co2_kg`` are counted as not measured.
-
     Example:
-        >>> co2_footnote(pd.DataFrame({"co2_kg": [None]}))
-        'CO2 not measured for these runs.'
         >>> print(co2_footnote(pd.DataFrame({"co2_kg": [2e-6, 3e-6], "co2_mode": "estimated",
         ...     "co2_grid": "France", "carbon_intensity_g_per_kwh": 56.0,
         ...     "co2_range_basis": "2-8 W"})))

@@ -1,12 +1,7 @@
 """What a trained model costs to use: its size, its CPU latency and its CO2 per prediction.
 
-Training happens once; a deployed model answers every request. Measured the way a small service
-runs a model, one image at a time on a CPU: the size of its ``.keras`` file (``model_mb``, MB of
-10**6 bytes); the median time of one batch-1 prediction after warm-up calls, through a traced
-function as a served graph runs (``latency_ms``); and the CO2 of the timed calls, run inside
-:func:`tlcourse.track` for at least ``seconds``, per 1,000 predictions, with its range
-(``co2_per_1000_predictions_kg``, ``_low``, ``_high``). Size and time do not depend on the
-weights: networks can be measured with ``weights=None``.
+Measured as a small service runs a model, one image at a time on a CPU, through a traced
+function. Size and time do not depend on the weights.
 """
 
 from __future__ import annotations
@@ -36,8 +31,7 @@ DEPLOYMENT_COLUMNS = (
     "co2_per_1000_predictions_kg_high",
 )  # fmt: skip
 
-#: The networks :func:`deployment_table` compares by default: a VGG16-class network, the
-#: course's pretrained backbone and the small CNN trained from scratch.
+#: The networks :func:`deployment_table` compares by default.
 DEPLOYMENT_NETWORKS = ("vgg16", "efficientnet_lite0", "small_cnn")
 
 _CALLS = Interval(int, 1, None)
@@ -46,17 +40,7 @@ _TIMING = {"warmup": [_CALLS], "repeats": [_CALLS], "seconds": [Interval(numbers
 
 @validate_params({"model": [keras.Model], "saved": ["boolean"]})
 def model_size_mb(model: keras.Model, *, saved: bool = True) -> float:
-    """The size of a model in MB (10**6 bytes): its ``.keras`` file, or its weights alone.
-
-    ``saved=True`` saves the model to a temporary folder (weights, per-variable metadata and
-    configuration); a model that cannot be saved gets its weights' size and a warning.
-    ``saved=False`` counts the bytes of every weight once, trainable or not.
-
-    Example:
-        >>> from tlcourse.models.classifiers import classification_head
-        >>> round(model_size_mb(classification_head(1280, 6), saved=False), 4)  # 7,686 floats
-        0.0307
-    """
+    """The size of a model in MB (10**6 bytes): its ``.keras`` file, or its weights alone."""
     weights = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
     if not saved:
         return weights / 1e6
@@ -122,17 +106,8 @@ def deployment_columns(
 ) -> dict:
     """Size, CPU latency and CO2 per 1,000 predictions of a model: :data:`DEPLOYMENT_COLUMNS`.
 
-    The comparison calls it for the model each run would deploy (for feature extraction: the
-    backbone and the head together). ``image_size`` None takes the model's input size; ``warmup``
-    untimed calls come first, then at least ``repeats`` timed calls for at least ``seconds``, on
-    a random image (``seed``); the CO2 is for ``country``'s grid (as :func:`tlcourse.track`) and
-    None when it was not measured.
-
-    Example:
-        >>> from tlcourse.models.classifiers import small_cnn
-        >>> row = deployment_columns(small_cnn(3, image_size=32), repeats=3, seconds=0)
-        >>> sorted(row) == sorted(DEPLOYMENT_COLUMNS), row["latency_ms"] > 0
-        (True, True)
+    ``warmup`` untimed calls, then at least ``repeats`` timed calls for at least ``seconds``; the
+    latency is their median.
     """
     size = _input_size(model, image_size, "deployment_columns")
     return _measure(model, size, warmup, repeats, seconds, country, seed)[0]
@@ -169,15 +144,7 @@ def deployment_table(
 ) -> pd.DataFrame:
     """Deployment cost of several networks side by side; the table of the deployment figure.
 
-    By default the :data:`DEPLOYMENT_NETWORKS` with random weights: VGG16 and EfficientNet-Lite0
-    as :func:`tlcourse.transfer_classifier` builds them (VGG16 without its 4096-unit top: 14.7 M
-    parameters, not 134 M), and :func:`tlcourse.small_cnn`; or the ``models`` given as
-    ``{name: model}``. ``image_size`` is the input of the default networks and of models whose
-    size is not fixed; the other arguments are those of :func:`deployment_columns`.
-
-    Returns:
-        One row per network: ``name``, ``parameters``, :data:`DEPLOYMENT_COLUMNS`,
-        ``built_with``, ``calls`` and the :data:`~tlcourse.measure.CO2_COLUMNS`.
+    By default the :data:`DEPLOYMENT_NETWORKS` with random weights, else ``{name: model}``.
 
     Example:
         >>> from tlcourse.models.classifiers import small_cnn

@@ -66,13 +66,7 @@ def format_co2(kg: float | None, digits: int = 3) -> str:
     "digits": [_DIGITS],
 })  # fmt: skip
 def format_co2_range(low_kg: float, high_kg: float, digits: int = 2) -> str:
-    """Format a low-high range of CO2e in the unit of its high end (2 digits: a range says the
-    third is not known).
-
-    Example:
-        >>> format_co2_range(1.6e-6, 5.4e-6), format_co2_range(4e-7, 2.1e-3)
-        ('1.6-5.4 mg CO2e', '0.0004-2.1 g CO2e')
-    """
+    """Format a low-high range of CO2e in the unit of its high end."""
     unit = format_co2(high_kg, digits).split(" ")[1]
     scale = {"t": 1e-3, "kg": 1.0, "g": 1e3, "mg": 1e6}[unit]
     low, high = _significant(low_kg * scale, digits), _significant(high_kg * scale, digits)
@@ -83,13 +77,8 @@ def format_co2_range(low_kg: float, high_kg: float, digits: int = 2) -> str:
 def co2_equivalents(co2_kg: float):
     """Express an amount of CO2 as car kilometres, smartphone charges and car lifetimes.
 
-    The factors and their sources are in :data:`CO2_EQUIVALENT_FACTORS`. The EPA's 400 g per
-    mile describes the cars on the road (real-world fuel economy, tailpipe CO2 only), rather
-    than the EEA's test-cycle figure for new EU cars (about 108 g/km in 2022). The car lifetime
-    is the comparison of Strubell et al. (2019) used in the lecture.
-
-    Returns a DataFrame indexed by ``car_km``, ``smartphone_charges`` and ``car_lifetimes``,
-    with columns ``value``, ``unit``, ``kg_per_unit`` and ``source``.
+    Sources in :data:`CO2_EQUIVALENT_FACTORS`. The EPA's 400 g per mile is for the cars on the road,
+    not the EEA's test-cycle figure for new EU cars (about 108 g/km in 2022).
 
     Example:
         >>> table = co2_equivalents(1.0)

@@ -1,16 +1,9 @@
 """The record of a measured block: time, energy, CO2, its range, and how they were obtained.
 
-The record keeps codecarbon's ``final_emissions_data`` whole (``emissions_data``) and adds what
-codecarbon does not say: the block's clocks, whether anything was measured and why not, the CPU
-power assumed, the grid and the CO2 range; ``mode`` and ``method`` are written from those fields.
-
-**The range.** Without a readable power counter (most laptops and virtual machines) the CPU's
-power is an assumption: 4 W per thread at full load, codecarbon's default for a CPU it does not
-know. Published TDPs per thread span about 2 to 8 W (:data:`CPU_WATTS_PER_THREAD`; vendors'
-pages): Core i7-8550U 15 W / 8 = 1.9 W, EPYC 7763 280 W / 128 = 2.2 W, Xeon Platinum 8380
-270 W / 80 = 3.4 W, Ryzen 7 5800X 105 W / 16 = 6.6 W, Core i9-13900K 253 W (maximum turbo) /
-32 = 7.9 W. The CPU energy is proportional to the assumption, so ``co2_kg_low`` and
-``co2_kg_high`` are the CO2 with the CPU at 2 and 8 W per thread, RAM, GPU and grid unchanged.
+Without a readable power counter the CPU's power is an assumption: 4 W per thread at full load,
+codecarbon's default. Published TDPs per thread span about 2 W (Core i7-8550U 15 W / 8, EPYC
+7763 280 W / 128) to 8 W (Core i9-13900K 253 W / 32), so ``co2_kg_low`` and ``co2_kg_high`` are
+the CO2 with the CPU at 2 and 8 W per thread.
 """
 
 from __future__ import annotations
@@ -43,7 +36,8 @@ MEASUREMENT_FIELDS = ("energy_kwh", "co2_kg", "co2_kg_low", "co2_kg_high", "co2_
 class EmissionsRecord:
     """Time, energy and CO2 of one tracked block, filled in when the block exits.
 
-    Measurement fields are None when nothing was measured (``measured=False``, ``reason``).
+    Measurement fields are None when nothing was measured (``measured=False``, ``reason``);
+    ``emissions_data`` is codecarbon's ``final_emissions_data``, kept whole.
     """
 
     label: str  # the name given to track()
@@ -79,20 +73,14 @@ class EmissionsRecord:
 
     @property
     def mode(self) -> str:
-        """``"estimated (CPU load x TDP)"``, ``"estimated (CPU load x TDP, GPU measured)"`` or
-        ``"not measured"``."""
+        """``"estimated (CPU load x TDP[, GPU measured])"`` or ``"not measured"``."""
         if not self.measured:
             return "not measured"
         return f"estimated (CPU load x TDP{', GPU measured' if self._data('gpu_energy') else ''})"
 
     @property
     def method(self) -> str:
-        """One sentence saying how the figures were obtained, with the numbers assumed.
-
-        Example:
-            >>> EmissionsRecord("run", reason="codecarbon is not installed").method
-            'Not measured: codecarbon is not installed. Only the time was recorded.'
-        """
+        """One sentence saying how the figures were obtained, with the numbers assumed."""
         if not self.measured:
             return f"Not measured: {self.reason}. Only the time was recorded."
         data = self.emissions_data
@@ -117,13 +105,7 @@ class EmissionsRecord:
         return f"{text}; carbon intensity {intensity:.0f} g CO2e/kWh ({grid}, codecarbon's table)."
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as one row of a results table (codecarbon's data under tlcourse's names).
-
-        Example:
-            >>> row = EmissionsRecord(label="demo", wall_seconds=1.5).to_dict()
-            >>> row["wall_seconds"], row["mode"], "emissions_data" in row
-            (1.5, 'not measured', False)
-        """
+        """The record as one row of a results table (codecarbon's data under tlcourse's names)."""
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         row |= {
             f"{part}_energy_kwh": self._data(f"{part}_energy") for part in ("cpu", "ram", "gpu")
@@ -132,12 +114,7 @@ class EmissionsRecord:
         return row | {"mode": self.mode, "method": self.method, "cpu_model": cpu_model}
 
     def summary(self) -> str:
-        """One line: time, energy, CO2 (with its range) and how they were obtained.
-
-        Example:
-            >>> EmissionsRecord(label="demo", wall_seconds=1.5, cpu_seconds=1.2).summary()
-            'demo: 1.50 s (CPU 1.20 s), energy n/a, CO2 n/a, not measured'
-        """
+        """One line: time, energy, CO2 (with its range) and how they were obtained."""
         wall = "n/a" if self.wall_seconds is None else f"{self.wall_seconds:.2f} s"
         cpu = "n/a" if self.cpu_seconds is None else f"{self.cpu_seconds:.2f} s"
         energy = "energy n/a" if self.energy_kwh is None else f"{self.energy_kwh * 1000:.3g} Wh"
@@ -148,16 +125,7 @@ class EmissionsRecord:
 
 
 def co2_range(record: EmissionsRecord) -> tuple[float, float, str]:
-    """``(co2_kg_low, co2_kg_high, basis)`` of a measured record (see the module).
-
-    Example:
-        >>> from types import SimpleNamespace
-        >>> record = EmissionsRecord("run", measured=True, energy_kwh=1e-5, co2_kg=4.75e-6,
-        ...     cpu_tdp_w=8.0, emissions_data=SimpleNamespace(cpu_energy=8e-6, cpu_count=2))
-        >>> low, high, basis = co2_range(record)
-        >>> round(low * 1e6, 2), round(high * 1e6, 2), basis
-        (2.85, 8.55, 'CPU power 2-8 W per thread (4 W assumed)')
-    """
+    """``(co2_kg_low, co2_kg_high, basis)`` of a measured record (see the module)."""
     cpu_kwh, energy = record._data("cpu_energy") or 0.0, record.energy_kwh
     if not energy or not record.cpu_tdp_w:
         return record.co2_kg, record.co2_kg, None
@@ -184,17 +152,10 @@ _RECORDS = Rule(
 def combine_records(records: list[EmissionsRecord]) -> EmissionsRecord:
     """One record for work measured in pieces (a feature pass, then a head, say).
 
-    Times, energy and CO2 add up, and so do the two ends of the CO2 range. The rules:
-
-    * **A piece that was not measured leaves the total not measured** (``measured=False``;
-      energy, CO2 and range None; ``reason`` names the piece): a total without it would
-      understate. The times still add up.
-    * **A measured piece without a stated range** (``co2_kg_low``/``co2_kg_high`` None) counts
-      its ``co2_kg`` at both ends: no uncertainty is known for it, none is invented.
-    * The carbon intensity is the total CO2 over the total energy. Other fields keep the value
-      the pieces share; text that differs is joined with " + ", numbers that differ are None.
-
-    Returns a new record; the pieces are left as they are.
+    Times, energy, CO2 and both ends of its range add up. A piece not measured leaves the total not
+    measured (without it the total would understate); a measured piece without a range counts its
+    ``co2_kg`` at both ends. Other fields keep the value the pieces share; differing text is joined
+    with " + ", differing numbers are None.
 
     Example:
         >>> a = EmissionsRecord("pass", wall_seconds=1.0, measured=True, energy_kwh=2e-6,
@@ -204,10 +165,6 @@ def combine_records(records: list[EmissionsRecord]) -> EmissionsRecord:
         >>> total = combine_records([a, b])
         >>> total.label, total.wall_seconds, total.co2_kg, total.co2_kg_low, total.co2_kg_high
         ('pass + head', 3.0, 2e-06, 1.5e-06, 3e-06)
-        >>> total.country_name, total.carbon_intensity_g_per_kwh
-        ('France', 500.0)
-        >>> combine_records([a, EmissionsRecord("lost", reason="no codecarbon")]).co2_kg is None
-        True
     """
     if len(records) == 1:
         return dataclasses.replace(records[0])
@@ -233,8 +190,7 @@ def combine_records(records: list[EmissionsRecord]) -> EmissionsRecord:
         total.carbon_intensity_g_per_kwh = total.co2_kg / total.energy_kwh * 1000
     data = [r.emissions_data for r in records]
     if all(d is not None for d in data):
-        # codecarbon's data of the whole: energies and duration summed, the rest (CPU model
-        # and threads, RAM power...) taken from the first piece.
+        # Energies and duration summed, the rest (CPU model, RAM power...) from the first piece.
         total.emissions_data = copy.copy(data[0])
         for name in _DATA_SUMMED:
             values = [getattr(d, name, None) for d in data]

@@ -1,14 +1,8 @@
 """:func:`track`: time, energy and CO2 of a block of code, with codecarbon's public interface only.
 
-The assumptions behind every figure go in as codecarbon's own arguments, so how a figure was
-obtained is known from what was asked, never read from codecarbon's internals:
-``force_cpu_power`` is 4 W per CPU thread at full load (codecarbon's default for a CPU it does not
-know; the 2-8 W range is in :mod:`~tlcourse.measure.record`) times the CPU load, on every
-machine (a RAPL counter, where readable at all, reads the whole CPU: other programs too);
-``force_carbon_intensity_g_co2e_kwh`` is the grid's figure from codecarbon's shipped table, so
-nothing is fetched whatever a configuration file says; ``pue=1``; RAM power is codecarbon's
-estimate from the memory size. No file unless ``output_dir`` is given; codecarbon's log lines
-are held back, and an error it swallows becomes the record's ``reason``.
+The assumptions go in as codecarbon's arguments, so how a figure was obtained is known from what
+was asked: 4 W per CPU thread at full load times the load, on every machine (a RAPL counter, where
+readable, counts other programs too); the grid's intensity from codecarbon's shipped table.
 """
 
 from __future__ import annotations
@@ -76,8 +70,7 @@ def _suggest(value) -> str:
     return f"Did you mean {named}?" if codes else ""
 
 
-#: The rule for a ``country`` argument (with ``None`` for the world average): a 3-letter code
-#: in codecarbon's energy-mix table, any case; close names and codes are suggested.
+#: A 3-letter code in codecarbon's energy-mix table, any case; close names are suggested.
 COUNTRY = Rule(
     _is_country,
     "a 3-letter ISO 3166-1 alpha-3 code in codecarbon's table, such as 'USA', 'FRA' or 'DEU'",
@@ -87,31 +80,18 @@ COUNTRY = Rule(
 
 
 @validate_params(
-    {
-        "label": [Rule(lambda v: isinstance(v, str) and v.strip(), "a non-empty string")],
-        "country": [COUNTRY, None],
-        "output_dir": [str, os.PathLike, None],
-        "tracking_mode": [StrOptions(TRACKING_MODES)],
-    }
-)
+    {"label": [Rule(lambda v: isinstance(v, str) and v.strip(), "a non-empty string")],
+     "country": [COUNTRY, None], "output_dir": [str, os.PathLike, None],
+     "tracking_mode": [StrOptions(TRACKING_MODES)]}
+)  # fmt: skip
 def track(label: str, country: str | None = None, output_dir: str | os.PathLike | None = None,
           *, tracking_mode: str = "process") -> Tracking:  # fmt: skip
     """Measure the time, energy and CO2 of a block of code (context manager or decorator).
 
-    The record is filled when the block exits, also when it raises (the exception propagates
-    and ``record.error`` names it). If codecarbon is missing or fails, ``record.measured`` is
-    False, ``record.reason`` says why, the times are still recorded and your code runs on.
-    ``record.method`` says how the CO2 was estimated. Nothing uses the network; codecarbon's
-    hardware detection (once per process) is not counted in ``wall_seconds``. A decorated
-    function appends one record per call to ``function.records``.
-
-    Args:
-        label: a name for the run, copied into the record.
-        country: ISO 3166-1 alpha-3 code of the electricity grid (``"USA"``, ``"FRA"``...,
-            any case); None for codecarbon's world average, 475 g CO2e/kWh.
-        output_dir: folder where codecarbon appends a row to ``emissions.csv``; None: no file.
-        tracking_mode: ``"process"`` counts this process's CPU load and memory only;
-            ``"machine"`` the whole computer's, other programs included.
+    The record is filled when the block exits, also when it raises. If codecarbon is missing or
+    fails, ``record.measured`` is False, ``record.reason`` says why and the times are still
+    recorded. ``country``: an ISO 3166-1 alpha-3 code (None: world average); ``output_dir``: where
+    codecarbon appends to ``emissions.csv``; ``tracking_mode="machine"`` counts other programs too.
 
     Example:
         >>> with track("sum of squares", country="FRA") as record:
@@ -129,11 +109,7 @@ def track(label: str, country: str | None = None, output_dir: str | os.PathLike 
 
 
 class Tracking:
-    """What :func:`track` returns: a reusable context manager and decorator.
-
-    Each ``with`` block or decorated call starts its own codecarbon tracker and gives a new
-    record, also appended to :attr:`records`; blocks can be nested and run in threads.
-    """
+    """What :func:`track` returns: a reusable context manager and decorator, thread-safe."""
 
     def __init__(self, label, country, output_dir, tracking_mode):
         self.label, self.country, self.output_dir = label, country, output_dir
@@ -184,9 +160,6 @@ class Tracking:
         return wrapper
 
 
-# ---------------------------------------------------------------------------------------------
-# codecarbon: start, stop, read
-
 _lock = threading.Lock()
 _holders = 0
 _saved_level = logging.NOTSET
@@ -194,8 +167,7 @@ _swallowed = threading.local()
 
 
 def _keep_error(record: logging.LogRecord) -> bool:
-    # codecarbon's methods catch their own exceptions, log them (exc_info) and return None:
-    # the first one is kept, per thread, to say why nothing was measured; nothing is printed.
+    # codecarbon logs the exceptions it swallows: keep the first per thread as the reason.
     if record.exc_info and getattr(_swallowed, "error", None) is None:
         _swallowed.error = record.exc_info[1]
     return False
@@ -212,8 +184,8 @@ def _hold(hold: bool) -> None:
         (logger.addFilter if _holders else logger.removeFilter)(_keep_error)
 
 
-# codecarbon samples the power every second whatever this is; this is how often it books energy.
-# Once, when the block ends: a booking that meets stop() is counted twice (codecarbon 3.3.2).
+# How often codecarbon books energy: once, at stop(), since a booking that meets stop() counts
+# twice (codecarbon 3.3.2). It samples the power every second whatever this is.
 _BOOK_ONCE = 1e8
 
 
