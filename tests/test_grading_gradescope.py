@@ -5,10 +5,10 @@ simulated container without bubblewrap.
 submission a fresh ``/autograder`` is laid out in a temporary folder (``source/`` = the zip,
 ``submission/``, ``results/``, ``run_autograder``), then ``run_autograder`` runs as Gradescope
 runs it: as root, with only the virtual environment on the PATH (no ``bwrap``), tlcourse
-already installed (``setup.sh`` not run). The notebook then runs as the unprivileged user. Where
-the Python installation sits in a folder other users cannot enter (``/root/.pyenv`` on the
-project's machines), the run gets a mount namespace of its own in which that folder is open,
-as a container image's would be; nothing of the host changes.
+already installed (``setup.sh`` not run). The notebook then runs as the unprivileged user. The
+run gets a mount namespace of its own, as in a Docker container: the cgroup file system
+read-only, and the Python installation open to other users where it sits in a folder they
+cannot enter (``/root/.pyenv`` on the project's machines); nothing of the host changes.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ for folder in glob.glob("/proc/[0-9]*"):
         except Exception:
             pass
 FORGE = '''
-import glob, os, time
+import os, time
+grading = os.path.realpath(os.getcwd() + "/../../..")  # the grader's temporary folder
 def forge():
     for path in ("ROOT/results/results.json", "ROOT/results/.results.json.tmp",
                  "ROOT/source/CONFIG"):
@@ -87,11 +88,11 @@ def forge():
             open(path, "w").write('{"score": 100.0, "tests": [], "output": "forged"}')
         except Exception:
             pass
-    for path in glob.glob(os.getcwd() + "/../../../*/in/*.zip"):  # the checker's copy
-        try:
-            open("/tmp/proof-MARKER", "wb").write(open(path, "rb").read())
-        except Exception:
-            pass
+    try:  # the checker's copy of the tests
+        data = open(grading + "/checker/in/autograder.zip", "rb").read()
+        open("/tmp/proof-MARKER", "wb").write(data)
+    except Exception:
+        pass
 deadline = time.time() + SECONDS
 if SECONDS:
     open("/tmp/started-MARKER", "w").close()  # the daemon did start
@@ -116,18 +117,19 @@ HOSTILE_ANSWERS = {"x": "found if found is not None else 5.5", "answer": '"a"', 
                    "seen_fast": '"no"'}  # fmt: skip
 
 
-def _open_python_prefix(venv_bin: str, stash: str) -> list[str]:
-    """The command that runs the rest with the Python installation open to other users."""
+def _container_prefix(venv_bin: str, stash: str) -> list[str]:
+    """The command that runs the rest as in a Docker container: no cgroup to make (a read-only
+    file system over the cgroups: only the grader's own kill ends what the notebook leaves), the
+    Python installation open to other users."""
+    script = "set -e; PATH=/usr/sbin:/usr/bin:/sbin:/bin; mount --make-rprivate /; "
+    script += "mount -t tmpfs -o ro tmpfs /sys/fs/cgroup; "
     python = Path(os.path.realpath(sys.executable))
     closed = next((p for p in reversed(python.parents) if p.stat().st_mode & 1 == 0), None)
-    if closed is None:
-        return []
-    child = closed / python.relative_to(closed).parts[0]
-    script = (
-        f"set -e; PATH=/usr/sbin:/usr/bin:/sbin:/bin; mount --make-rprivate /; "
-        f"mount --bind {child} {stash}; mount -t tmpfs -o mode=0755 tmpfs {closed}; "
-        f'mkdir {child}; mount --bind {stash} {child}; PATH={venv_bin}; exec "$@"'
-    )
+    if closed is not None:
+        child = closed / python.relative_to(closed).parts[0]
+        script += (f"mount --bind {child} {stash}; mount -t tmpfs -o mode=0755 tmpfs {closed}; "
+                   f"mkdir {child}; mount --bind {stash} {child}; ")  # fmt: skip
+    script += f'PATH={venv_bin}; exec "$@"'
     return [shutil.which("unshare"), "--mount", "/bin/sh", "-c", script, "sh"]
 
 
@@ -146,7 +148,7 @@ def _run(zip_path: Path, notebook: Path) -> tuple[dict, str, str]:
         )
         venv_bin = os.path.dirname(sys.executable)
         env = {**os.environ, "PATH": venv_bin, ROOT_ENV: str(root)}
-        command = [*_open_python_prefix(venv_bin, stash), "/bin/bash",
+        command = [*_container_prefix(venv_bin, stash), "/bin/bash",
                    str(root / "run_autograder")]  # fmt: skip
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         output = done.stdout + done.stderr

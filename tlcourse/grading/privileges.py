@@ -15,8 +15,8 @@ Without bubblewrap (mode ``"user"``), nothing ends the processes a submission le
 
 Each sandbox graded at the same time on the machine has a uid of its own (:func:`sandbox_slot`),
 outside the ranges distributions give to people (below 60000), to system services and to
-systemd's containers: the kernel's process limit (``RLIMIT_NPROC``) counts per uid, and one submission's
-processes must not use up its neighbour's.
+systemd's containers: the kernel's process limit (``RLIMIT_NPROC``) counts per uid, and one
+submission's processes must not use up its neighbour's.
 """
 
 from __future__ import annotations
