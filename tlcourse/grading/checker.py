@@ -65,8 +65,6 @@ def _trusted_modules(autograder) -> dict:
     trusted = {}
     for alias, module in TRUSTED_MODULES.items():
         if re.search(rf"\b{alias}\b", text):
-            if getattr(sys.modules.get(module), "__spec__", 0) is None:
-                del sys.modules[module]  # the stand-in of runner._START: import the real one
             trusted[alias] = importlib.import_module(module)
     return trusted
 

@@ -34,20 +34,6 @@ from tlcourse.grading.sandbox import (
 __all__ = ["Stage", "run_checker", "run_worker", "unpack_answers"]
 
 _REPORT_BYTES = 1 << 20
-# A stage runs ``python -P -c _START PACKAGE MODULE JOB``: its modules without the packages'
-# __init__.py (tlcourse's imports TensorFlow, otter's its whole API: seconds of CPU neither
-# stage needs), nor jsonschema's IRI checker (it builds a grammar; nbformat checks no IRI).
-_START = (
-    "import importlib.util, runpy, sys, types\n"
-    "sys.modules['rfc3987_syntax'] = None\n"
-    "otter = importlib.util.find_spec('otter').submodule_search_locations\n"
-    "for name, path in [('tlcourse', [sys.argv[1]]), ('otter', otter),\n"
-    "                   ('tlcourse.grading', [sys.argv[1] + '/grading'])]:\n"
-    "    sys.modules[name] = types.ModuleType(name)\n"
-    "    sys.modules[name].__path__ = list(path)\n"
-    "del sys.argv[1]\n"
-    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
-)
 # A directory entry is 46 bytes plus its name (at most 79 here) and extras.
 _MAX_DIRECTORY_BYTES = MAX_MEMBERS * 256
 
@@ -172,7 +158,7 @@ def _run_stage(
     if module.endswith(".worker"):
         job.update(workdir=f"{root}/work", answers=f"{root}/answers")
     (folder / "in" / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    python = [sys.executable, "-P", "-c", _START, str(package), module, f"{inputs}/job.json"]
+    python = [sys.executable, "-P", "-m", module, f"{inputs}/job.json"]
     if uid is not None:
         _readable_by_all(folder / "in")
     if sandbox:
