@@ -102,3 +102,20 @@ def test_a_registered_strategy_is_accepted_by_the_cli(folder, tmp_path, capsys):
     table = pd.read_csv(tmp_path / "results.csv")
     assert list(table["strategy"]) == ["linear_probe"]
     assert (tmp_path / "comparison.png").is_file() and (tmp_path / "learning_curves.png").is_file()
+
+
+def test_the_backbone_from_scratch_trains_every_layer_with_batchnorm_momentum_0_9():
+    import keras
+
+    from tlcourse.comparison import Budget, ComparisonContext
+    from tlcourse.comparison.strategies import get_strategy
+
+    context = ComparisonContext(image_size=32, budget=Budget(epochs=1, batch_size=32))
+    result = get_strategy("scratch_backbone").run(context, context.dataset(seed=0), seed=0)
+    batchnorms = [
+        layer
+        for layer in result.model.get_layer("efficientnet_lite0").layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert batchnorms and all(b.momentum == 0.9 and b.trainable for b in batchnorms)
+    assert result.trained_on == "whole model"

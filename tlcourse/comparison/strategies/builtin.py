@@ -80,6 +80,13 @@ def scratch(context, data, seed: int) -> StrategyResult:
     return _train_end_to_end(context, data, seed, build, "scratch")
 
 
+def _batchnorms(layer):
+    if isinstance(layer, keras.layers.BatchNormalization):
+        yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from _batchnorms(sub)
+
+
 def scratch_backbone(context, data, seed: int) -> StrategyResult:
     """Train the comparison's backbone architecture from random weights, every layer."""
 
@@ -87,6 +94,10 @@ def scratch_backbone(context, data, seed: int) -> StrategyResult:
         model = transfer_classifier(context.backbone, data.num_classes, data.image_size,
                                     weights=None)  # fmt: skip
         set_trainable(model, "all", train_batchnorm=True)
+        # A few batches per epoch: at Keras's 0.99 the moving statistics lag far behind (as in
+        # small_cnn and notebook 05).
+        for layer in _batchnorms(model):
+            layer.momentum = 0.9
         return model
 
     return _train_end_to_end(context, data, seed, build, "scratch_backbone")
