@@ -28,8 +28,7 @@ _HOMES = {
     "transfer.fine_tune": ["fine_tune"],
     "transfer.freezing": ["set_trainable", "trainable_summary"],
     "transfer.lr_find": ["lr_find"],
-    "transfer.optimizers": ["layerwise_optimizer", "learning_rates"],
-}  # fmt: skip
+    "transfer.optimizers": ["layerwise_optimizer", "learning_rates"]}  # fmt: skip
 _NAMES = {name: f"tlcourse.{home}" for home, names in _HOMES.items() for name in names}
 _NAMESPACES = {"backbones": "tlcourse.models.backbones", "errors": "tlcourse.errors",
                "plots": "tlcourse.plots"}  # fmt: skip

@@ -44,16 +44,11 @@ def doctor_report() -> dict:
     import keras
     import tensorflow as tf
 
-    return {
-        "python": platform.python_version(),
-        "versions": {p: _version(p) for p in _PACKAGES},
-        "backend": keras.backend.backend(),
-        "devices": [f"{d.device_type}: {d.name}" for d in tf.config.list_physical_devices()],
-        "cache_dir": str(cache_dir()),
-        "data_dir": str(data_dir()),
-        "backbones": backbone_availability(),
-        "dataset": dataset_summary(),
-    }
+    devices = [f"{d.device_type}: {d.name}" for d in tf.config.list_physical_devices()]
+    return {"python": platform.python_version(), "versions": {p: _version(p) for p in _PACKAGES},
+            "backend": keras.backend.backend(), "devices": devices, "cache_dir": str(cache_dir()),
+            "data_dir": str(data_dir()), "backbones": backbone_availability(),
+            "dataset": dataset_summary()}  # fmt: skip
 
 
 _KEYS = {"python", "versions", "backend", "devices", "cache_dir", "data_dir", "backbones",

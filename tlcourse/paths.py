@@ -15,11 +15,8 @@ def cache_dir() -> Path:
     """The cache folder (created if missing): ``$TLCOURSE_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/tlcourse``, else ``~/.cache/tlcourse``."""
     override = os.environ.get("TLCOURSE_CACHE_DIR")
-    if override:
-        path = Path(override).expanduser()
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path = Path(base).expanduser() / "tlcourse"
+    base = None if override else os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    path = Path(override).expanduser() if override else Path(base).expanduser() / "tlcourse"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -30,6 +27,4 @@ def data_dir() -> Path:
     override = os.environ.get("TLCOURSE_DATA_DIR")
     if override:
         return Path(override).expanduser()
-    if _REPO_DATA.is_dir():
-        return _REPO_DATA
-    return _INSTALLED_DATA
+    return _REPO_DATA if _REPO_DATA.is_dir() else _INSTALLED_DATA

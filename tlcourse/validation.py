@@ -30,8 +30,8 @@ import numpy as np
 from tlcourse.errors import invalid_parameter
 
 __all__ = ["BATCH_SIZE", "COMPILED_MODEL", "EPOCHS", "FRACTION", "IMAGE_SIZE", "LEARNING_RATE",
-           "SEED", "TRAINING_DATA", "Interval", "Rule", "StrOptions", "check", "frame_with",
-           "int_list", "validate_params"]  # fmt: skip
+           "SEED", "TRAINING_DATA", "Interval", "Rule", "StrOptions", "frame_with", "int_list",
+           "validate_params"]  # fmt: skip
 
 
 class _Constraint:
@@ -86,8 +86,8 @@ class StrOptions(_Constraint):
     """One of a set of strings (or a function returning them: a registry); a near miss gets
     a "Did you mean" hint."""
 
-    def __init__(self, options, *, description: str | None = None):
-        self.options, self.description = options, description
+    def __init__(self, options):
+        self.options = options
 
     def _options(self) -> list[str]:
         return list(self.options() if callable(self.options) else self.options)
@@ -104,7 +104,7 @@ class StrOptions(_Constraint):
     def __str__(self):
         options = self._options()
         options = sorted(options) if isinstance(self.options, set | frozenset) else options
-        return self.description or (repr(options[0]) if len(options) == 1 else f"one of {options}")
+        return repr(options[0]) if len(options) == 1 else f"one of {options}"
 
 
 class Rule(_Constraint):
@@ -154,18 +154,6 @@ def _shown(value):
     return value if len(text) <= 100 else _Shown(text[:97] + "...")
 
 
-def check(name: str, value, constraints: list, caller: str):
-    """``value`` as the first constraint that accepts it converts it, or the template error."""
-    options = [_make(option) for option in constraints]
-    passing = next((option for option in options if option.accepts(value)), None)
-    if passing is None:
-        words = [str(option) for option in options]
-        rule = " or ".join([", ".join(words[:-1]), words[-1]] if words[1:] else words)
-        hint = " ".join(filter(None, (option.hint(value) for option in options)))
-        raise invalid_parameter(name, caller, rule, _shown(value), hint)
-    return passing.convert(value)
-
-
 def validate_params(constraints: dict):
     """Check a public function's arguments against ``constraints`` before its body runs.
 
@@ -184,7 +172,14 @@ def validate_params(constraints: dict):
             arguments = bound.arguments
             for name, options in constraints.items():
                 options = options(arguments) if callable(options) else options
-                arguments[name] = check(name, arguments[name], options, caller)
+                options, value = [_make(option) for option in options], arguments[name]
+                passing = next((option for option in options if option.accepts(value)), None)
+                if passing is None:  # the first constraint that accepts a value converts it
+                    words = [str(option) for option in options]
+                    rule = " or ".join([", ".join(words[:-1]), words[-1]] if words[1:] else words)
+                    hint = " ".join(filter(None, (option.hint(value) for option in options)))
+                    raise invalid_parameter(name, caller, rule, _shown(value), hint)
+                arguments[name] = passing.convert(value)
             return func(*bound.args, **bound.kwargs)
 
         return wrapper
@@ -216,11 +211,8 @@ def int_list(low: int | None = None, extra=()) -> Rule:
         return bool(parts) and all(item.accepts(p) or p in extra for p in parts)
 
     described = str(item) + "".join(f" or {e!r}" for e in extra)
-    return Rule(
-        test,
-        f"{described}, a list of them or a comma-separated string",
-        lambda value: tuple(p if isinstance(p, str) else int(p) for p in items(value)),
-    )
+    return Rule(test, f"{described}, a list of them or a comma-separated string",
+                lambda v: tuple(p if isinstance(p, str) else int(p) for p in items(v)))  # fmt: skip
 
 
 def frame_with(*columns: str) -> Rule:
@@ -249,11 +241,9 @@ TRAINING_DATA = Rule(
     lambda data: len(data) in (2, 3) if isinstance(data, tuple)
     else isinstance(data, keras.utils.PyDataset) or hasattr(data, "element_spec"),
     "a tf.data.Dataset of (images, labels) batches, a keras.utils.PyDataset, or a tuple "
-    "(images, labels) of arrays",
-)  # fmt: skip
+    "(images, labels) of arrays")  # fmt: skip
 COMPILED_MODEL = Rule(
     lambda model: isinstance(model, keras.Model) and model.compiled and model.loss is not None,
     "a keras.Model compiled with a loss",
     hint=lambda _: "Compile it first, e.g. model.compile(optimizer='adam', "
-    "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)).",
-)  # fmt: skip
+    "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)).")  # fmt: skip

@@ -22,5 +22,4 @@ from tlcourse.comparison.summary import summarize
 __all__ = [
     "FAST_BUDGET", "KEY_COLUMNS", "PREDICTIONS_FILE", "PREDICTION_COLUMNS", "RESULTS_FILE",
     "RESULT_COLUMNS", "Budget", "ComparisonContext", "compare", "prediction_accuracy",
-    "read_predictions", "read_results", "summarize", "write_results"
-]  # fmt: skip
+    "read_predictions", "read_results", "summarize", "write_results"]  # fmt: skip

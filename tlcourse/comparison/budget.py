@@ -19,15 +19,6 @@ _RATE = [Interval(numbers.Real, 0, None, closed="neither")]
 class Budget:
     """The training budget every strategy follows (each uses the fields its record lists).
 
-    Attributes:
-        epochs: epochs of training from scratch, and of the head. Default 30.
-        fine_tune_epochs: extra epochs with the last ``depth`` blocks unfrozen. Default 5.
-        depth: blocks unfrozen for fine-tuning (from the output), or ``"all"``. Default 3.
-        head_lr: Adam learning rate from scratch and of the head. Default 1e-3.
-        fine_tune_lr: learning rate of fine-tuning (of its last block and head). Default 1e-4.
-        factor: ratio between consecutive blocks' learning rates (differential). Default 3.0.
-        batch_size: images per step. Default 32.
-
     Example:
         >>> Budget(epochs=10).fine_tune_epochs
         5
@@ -35,13 +26,13 @@ class Budget:
         True
     """
 
-    epochs: int = 30
-    fine_tune_epochs: int = 5
-    depth: int | str = 3
-    head_lr: float = 1e-3
-    fine_tune_lr: float = 1e-4
-    factor: float = 3.0
-    batch_size: int = 32
+    epochs: int = 30  # of training from scratch, and of the head
+    fine_tune_epochs: int = 5  # extra epochs with the last `depth` blocks unfrozen
+    depth: int | str = 3  # blocks unfrozen for fine-tuning (from the output), or "all"
+    head_lr: float = 1e-3  # Adam learning rate from scratch and of the head
+    fine_tune_lr: float = 1e-4  # learning rate of fine-tuning (of its last block and head)
+    factor: float = 3.0  # ratio between consecutive blocks' learning rates (differential)
+    batch_size: int = 32  # images per step
 
     @validate_params({
         "epochs": [Interval(int, 1, None)], "fine_tune_epochs": [Interval(int, 0, None)],
@@ -55,8 +46,7 @@ class Budget:
             object.__setattr__(self, field.name, values[field.name])
 
     def get_config(self) -> dict[str, Any]:
-        """Every field, as saved with each result row (and read back by :meth:`from_config`)."""
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # saved with each result row
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Budget:

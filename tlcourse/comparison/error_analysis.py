@@ -1,12 +1,5 @@
-"""Which photos each strategy gets wrong: the predictions table and what is read from it.
-
-``tlcourse compare`` writes ``predictions.csv``: one row per test image per run, with the
-columns of :data:`PREDICTION_COLUMNS` (``true`` and ``predicted`` are class names,
-``confidence`` the predicted class's probability). :func:`prediction_table` makes the same table
-from one model's predictions; :func:`confusion_matrix` counts (true, predicted) pairs per
-strategy, pooled over seeds, and :func:`fixed_by_transfer` finds the photos that training from
-scratch gets wrong and transfer learning gets right.
-"""
+"""Which photos each strategy gets wrong, read from a predictions table (``predictions.csv``
+of ``tlcourse compare``, or :func:`prediction_table` of one model's predictions)."""
 
 from __future__ import annotations
 
@@ -18,10 +11,8 @@ import pandas as pd
 from tlcourse.comparison.predictions import PREDICTION_COLUMNS
 from tlcourse.validation import Rule, frame_with, validate_params
 
-__all__ = [
-    "PREDICTION_COLUMNS", "PREDICTIONS", "class_order", "confusion_matrix", "fixed_by_transfer",
-    "prediction_table",
-]  # fmt: skip
+__all__ = ["PREDICTION_COLUMNS", "PREDICTIONS", "class_order", "confusion_matrix",
+           "fixed_by_transfer", "prediction_table"]  # fmt: skip
 
 #: A predictions table, as the figures and the functions below take it.
 PREDICTIONS = frame_with("strategy", "true", "predicted")
@@ -43,11 +34,8 @@ def _labels_rule(arguments, like: str | None = None) -> list:
     def ok(values) -> bool:
         labels = np.asarray(values)
         labels = labels.argmax(axis=1) if labels.ndim == 2 else labels
-        in_range = (
-            names is None
-            or not np.issubdtype(labels.dtype, np.integer)
-            or (labels.min(initial=0) >= 0 and labels.max(initial=0) < len(names))
-        )
+        in_range = names is None or not np.issubdtype(labels.dtype, np.integer) or (
+            labels.min(initial=0) >= 0 and labels.max(initial=0) < len(names))  # fmt: skip
         return labels.ndim == 1 and in_range and (count is None or len(labels) == count)
 
     rule = "a 1-D array of labels or 2-D probabilities"
@@ -58,25 +46,15 @@ def _labels_rule(arguments, like: str | None = None) -> list:
 _CLASS_NAMES = Rule(lambda v: not isinstance(v, str) and len(v) > 0, "a list of class names")
 
 
-@validate_params(
-    {
-        "class_names": [None, _CLASS_NAMES],
-        "y_true": _labels_rule,
-        "y_pred": lambda arguments: _labels_rule(arguments, like="y_true"),
-        "files": lambda arguments: [None, Rule(
-            lambda files: not isinstance(files, str) and len(files) == len(arguments["y_true"]),
-            f"one file per label ({len(arguments['y_true'])})")],
-    }
-)  # fmt: skip
-def prediction_table(
-    y_true,
-    y_pred,
-    class_names: Sequence[str] | None = None,
-    *,
-    files: Sequence | None = None,
-    strategy: str = "model",
-    seed: int = 0,
-) -> pd.DataFrame:
+@validate_params({
+    "class_names": [None, _CLASS_NAMES], "y_true": _labels_rule,
+    "y_pred": lambda arguments: _labels_rule(arguments, like="y_true"),
+    "files": lambda arguments: [None, Rule(
+        lambda files: not isinstance(files, str) and len(files) == len(arguments["y_true"]),
+        f"one file per label ({len(arguments['y_true'])})")]})  # fmt: skip
+def prediction_table(y_true, y_pred, class_names: Sequence[str] | None = None, *,
+                     files: Sequence | None = None, strategy: str = "model",
+                     seed: int = 0) -> pd.DataFrame:  # fmt: skip
     """A predictions table from one model's predictions, e.g. in a notebook.
 
     ``y_true`` holds labels (ints indexing ``class_names``, or names); ``y_pred`` labels or
@@ -93,16 +71,9 @@ def prediction_table(
     probabilities = np.asarray(y_pred)
     true, predicted = _names(y_true, class_names), _names(y_pred, class_names)
     confidence = probabilities.max(axis=1).astype(float) if probabilities.ndim == 2 else np.nan
-    return pd.DataFrame(
-        {
-            "strategy": strategy,
-            "seed": seed,
-            "file": None if files is None else [str(f) for f in files],
-            "true": true,
-            "predicted": predicted,
-            "confidence": confidence,
-        }
-    )
+    files = None if files is None else [str(f) for f in files]
+    return pd.DataFrame({"strategy": strategy, "seed": seed, "file": files, "true": true,
+                         "predicted": predicted, "confidence": confidence})  # fmt: skip
 
 
 def class_order(predictions: pd.DataFrame) -> list[str]:
@@ -142,11 +113,9 @@ def confusion_matrix(predictions: pd.DataFrame, strategy=None, classes=None) -> 
     if strategy is not None:
         predictions = predictions[predictions["strategy"].astype(str) == str(strategy)]
     classes = class_order(predictions) if classes is None else list(classes)
-    table = pd.crosstab(
-        pd.Categorical(predictions["true"].astype(str), categories=classes),
-        pd.Categorical(predictions["predicted"].astype(str), categories=classes),
-        dropna=False,
-    )
+    true, predicted = (pd.Categorical(predictions[c].astype(str), categories=classes)
+                       for c in ("true", "predicted"))  # fmt: skip
+    table = pd.crosstab(true, predicted, dropna=False)
     table.index.name, table.columns.name = "true", "predicted"
     return table.reindex(index=classes, columns=classes, fill_value=0).astype(int)
 
@@ -157,16 +126,11 @@ def _transfer_rule(arguments) -> list:
     return [None, listed]
 
 
-@validate_params(
-    {
-        "predictions": [frame_with("strategy", "true", "predicted", "file")],
-        "baseline": lambda arguments: _strategy_rule(arguments)[1:],
-        "transfer": _transfer_rule,
-    }
-)
-def fixed_by_transfer(
-    predictions: pd.DataFrame, baseline: str = "scratch", transfer: Sequence[str] | None = None
-) -> pd.DataFrame:
+@validate_params({"predictions": [frame_with("strategy", "true", "predicted", "file")],
+                  "baseline": lambda arguments: _strategy_rule(arguments)[1:],
+                  "transfer": _transfer_rule})  # fmt: skip
+def fixed_by_transfer(predictions: pd.DataFrame, baseline: str = "scratch",
+                      transfer: Sequence[str] | None = None) -> pd.DataFrame:  # fmt: skip
     """Test photos the baseline gets wrong and a transfer strategy gets right.
 
     Over seeds, a photo is "wrong" for the baseline when most of its runs misclassify it, and
@@ -186,30 +150,20 @@ def fixed_by_transfer(
     """
     known = _strategies(predictions)
     transfer = [s for s in known if s != baseline] if transfer is None else list(transfer)
-    frame = predictions.assign(
-        strategy=predictions["strategy"].astype(str),
-        file=predictions["file"].astype(str),
-        right=predictions["true"].astype(str) == predictions["predicted"].astype(str),
-    )
+    text = predictions[["strategy", "file", "true", "predicted"]].astype(str)
+    frame = predictions.assign(strategy=text["strategy"], file=text["file"],
+                               right=text["true"] == text["predicted"])  # fmt: skip
 
     def per_file(strategy: str) -> pd.DataFrame:
         rows = frame[frame["strategy"] == strategy].groupby("file")
-        return pd.DataFrame(
-            {
-                "true": rows["true"].first().astype(str),
-                "right": rows["right"].mean(),
-                "predicted": rows["predicted"].agg(lambda p: p.astype(str).mode().iloc[0]),
-            }
-        )
+        return pd.DataFrame({
+            "true": rows["true"].first().astype(str), "right": rows["right"].mean(),
+            "predicted": rows["predicted"].agg(lambda p: p.astype(str).mode().iloc[0]),
+        })  # fmt: skip
 
     base = per_file(baseline)
-    table = pd.DataFrame(
-        {
-            "true": base["true"],
-            "baseline_predicted": base["predicted"],
-            "baseline_wrong": 1 - base["right"],
-        }
-    )
+    table = pd.DataFrame({"true": base["true"], "baseline_predicted": base["predicted"],
+                          "baseline_wrong": 1 - base["right"]})  # fmt: skip
     rescued = pd.Series(False, index=table.index)
     for name in transfer:
         other = per_file(name).reindex(table.index)

@@ -24,16 +24,13 @@ from tlcourse.comparison.results import (
 )  # fmt: skip
 from tlcourse.errors import invalid_parameter
 
-__all__ = [
-    "PREDICTIONS_FILE", "PREDICTION_COLUMNS", "prediction_accuracy", "prediction_rows",
-    "read_predictions", "write_predictions"
-]  # fmt: skip
+__all__ = ["PREDICTIONS_FILE", "PREDICTION_COLUMNS", "prediction_accuracy", "prediction_rows",
+           "read_predictions", "write_predictions"]  # fmt: skip
 
 
 def prediction_rows(identity: dict, data, probabilities) -> pd.DataFrame:
-    """The predictions of one run, one row per test image of ``data`` (a Dataset).
-
-    ``probabilities`` is ``(n_test, num_classes)``, in test-file order.
+    """The predictions of one run, one row per test image of ``data`` (a Dataset), from its
+    ``probabilities`` ``(n_test, num_classes)`` in test-file order.
 
     Example:
         >>> from tlcourse import load_dataset
@@ -46,19 +43,14 @@ def prediction_rows(identity: dict, data, probabilities) -> pd.DataFrame:
     probabilities = np.asarray(probabilities, dtype=float)
     expected = (len(data.files["test"]), data.num_classes)
     if probabilities.shape != expected:
-        raise invalid_parameter(
-            "probabilities", "prediction_rows", f"an array of shape {expected} (test images, "
-            "classes)", f"an array of shape {probabilities.shape}",
-        )  # fmt: skip
+        rule = f"an array of shape {expected} (test images, classes)"
+        got = f"an array of shape {probabilities.shape}"
+        raise invalid_parameter("probabilities", "prediction_rows", rule, got)
     names = np.array(data.class_names, dtype=object)
-    rows = pd.DataFrame(
-        {
-            "file": [str(f) for f in data.files["test"]],
-            "true": names[data.labels["test"]],
-            "predicted": names[probabilities.argmax(axis=1)],
-            "confidence": probabilities.max(axis=1),
-        }
-    ).assign(**{c: identity[c] for c in PREDICTION_COLUMNS if c in identity})
+    rows = pd.DataFrame({
+        "file": [str(f) for f in data.files["test"]], "true": names[data.labels["test"]],
+        "predicted": names[probabilities.argmax(axis=1)], "confidence": probabilities.max(axis=1),
+    }).assign(**{c: identity[c] for c in PREDICTION_COLUMNS if c in identity})  # fmt: skip
     return normalize_results(rows, PREDICTION_COLUMNS)
 
 
@@ -90,10 +82,9 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
     file = Path(path).expanduser()
     file = file / PREDICTIONS_FILE if file.is_dir() else file
     if not file.is_file():
-        raise invalid_parameter(
-            "path", "read_predictions", f"an existing {PREDICTIONS_FILE} or a folder holding "
-            "one (the out folder of tlcourse.compare)", str(path),
-        )  # fmt: skip
+        raise invalid_parameter("path", "read_predictions", f"an existing {PREDICTIONS_FILE} or a "
+                                "folder holding one (the out folder of tlcourse.compare)",
+                                str(path))  # fmt: skip
     table = read_table(file, "read_predictions", "a predictions table", TEXT_COLUMNS)
     return normalize_results(table, PREDICTION_COLUMNS)
 

@@ -1,10 +1,7 @@
 """Progress of a comparison: a live bar on a terminal, one line per finished run otherwise.
 
-On a terminal, :class:`PlanProgress` draws one bar for the whole plan with :mod:`rich`: the run
-in progress, its epoch, the time spent and an estimate of the time left from the runs already
-finished (per strategy: a scratch epoch and a head epoch on cached features differ 100-fold).
-Finished runs are printed above the bar. Elsewhere each finished run gives one line, as the
-``progress`` callable of :func:`tlcourse.compare` receives it.
+The bar (:mod:`rich`) shows the run in progress, its epoch, the time spent and the time left,
+estimated per strategy (a scratch epoch and a head epoch on cached features differ 100-fold).
 """
 
 from __future__ import annotations
@@ -43,38 +40,25 @@ class PlanProgress:
         >>> progress.close()
     """
 
-    def __init__(
-        self,
-        runs: Sequence[tuple[str, int]],
-        say: Callable[[str], None] | None,
-        live: bool | None = None,
-        console: Console | None = None,
-    ):
+    def __init__(self, runs: Sequence[tuple[str, int]], say: Callable[[str], None] | None,
+                 live: bool | None = None, console: Console | None = None):  # fmt: skip
         self.runs = [(name, max(int(epochs), 1)) for name, epochs in runs]
         self._say = say
         # A LambdaCallback is given no model: fine_tune may still train on cached activations.
-        self.callbacks = (
-            keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: self.epoch_done()),
-        )
+        done = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: self.epoch_done())
+        self.callbacks = (done,)
         self._seconds: dict[str, list[float]] = {}
         self._epoch_seconds: list[float] = []
-        self._index = -1
+        self._index, self._epochs, self._bar = -1, 0, None
         self._run_start = time.perf_counter()
-        self._epochs = 0
-        self._bar = None
         if live is None:
             live = say is not None and sys.stdout.isatty()
         if live and self.runs:
             self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[epoch]}"),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[left]}"),
-                console=console or Console(file=sys.stdout),
-                refresh_per_second=4,
-                transient=True,
-            )
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[epoch]}"),
+                TimeElapsedColumn(), TextColumn("{task.fields[left]}"),
+                console=console or Console(file=sys.stdout), refresh_per_second=4, transient=True,
+            )  # fmt: skip
             total = sum(epochs for _, epochs in self.runs)
             self._task = self._bar.add_task("", total=total, epoch="", left="")
             self._bar.start()
@@ -123,8 +107,7 @@ class PlanProgress:
         current = self._estimate(self._index)
         if current is None or any(e is None for e in estimates):
             return None
-        name, epochs = self.runs[self._index]
-        if self._epochs >= epochs:
+        if self._epochs >= self.runs[self._index][1]:
             current = 0.0
         else:
             current = max(0.0, current - (time.perf_counter() - self._run_start))

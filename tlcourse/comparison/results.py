@@ -41,8 +41,7 @@ RESULT_COLUMNS = (
     "strategy", "backbone", "dataset", "data", "image_size", "train_images", "train_per_class",
     "seed", "epochs", "fine_tune_epochs", "depth", "budget", "country", "distribute",
     "test_accuracy", "test_loss", "test_predictions", "trainable_params", "wall_seconds",
-    "cpu_seconds", "energy_kwh", "co2_kg", *CO2_COLUMNS, "fine_tune_start", "history",
-)  # fmt: skip
+    "cpu_seconds", "energy_kwh", "co2_kg", *CO2_COLUMNS, "fine_tune_start", "history")  # fmt: skip
 
 #: What identifies a run: two rows with these equal are the same run.
 KEY_COLUMNS = ("strategy", "backbone", "data", "seed", "train_per_class", "image_size", "budget",
@@ -166,10 +165,9 @@ def read_table(path: Path, func: str, what: str, dtype=None, set_aside: bool = F
             print(f"tlcourse: {note}.", file=sys.stderr)
         return pd.read_csv(StringIO(text), dtype=dtype) if text.strip() else pd.DataFrame()
     except ValueError as error:  # UnicodeDecodeError included
-        raise InvalidParameterError(
-            f"The 'path' parameter of {func} must be {what} (CSV). {str(path)!r} could not be "
-            f"read: {error}"
-        ) from None
+        raise InvalidParameterError(f"The 'path' parameter of {func} must be {what} (CSV). "
+                                    f"{str(path)!r} could not be read: "
+                                    f"{error}") from None  # fmt: skip
 
 
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
@@ -209,11 +207,8 @@ def _write_text(path: Path, text: str) -> None:
         raise _cannot_write(path, error) from None
 
 
-def write_results(
-    table: pd.DataFrame | Iterable[Mapping],
-    path: str | os.PathLike,
-    columns_first: Iterable[str] = RESULT_COLUMNS,
-) -> None:
+def write_results(table: pd.DataFrame | Iterable[Mapping], path: str | os.PathLike,
+                  columns_first: Iterable[str] = RESULT_COLUMNS) -> None:  # fmt: skip
     """Write the table to ``path`` atomically (a kill or a full disk never leaves half a file).
 
     Example:
@@ -222,13 +217,10 @@ def write_results(
         >>> path.read_text().splitlines()
         ['strategy,train_per_class', 'scratch,5']
     """
-    table = pd.DataFrame(table) if not isinstance(table, pd.DataFrame) else table
-    table = normalize_results(table, columns_first)
+    table = normalize_results(pd.DataFrame(table), columns_first)
     if "train_per_class" in table:  # sizes as ints ("5", not "5.0"), all data an empty cell
-        table["train_per_class"] = pd.Series(
-            [None if math.isnan(v) else int(v) for v in table["train_per_class"]],
-            index=table.index, dtype=object,
-        )  # fmt: skip
+        sizes = [None if math.isnan(v) else int(v) for v in table["train_per_class"]]
+        table["train_per_class"] = pd.Series(sizes, index=table.index, dtype=object)
     _write_text(Path(path), table.to_csv(index=False))
 
 
@@ -259,12 +251,11 @@ class ResultsStore:
         if self.results is None or not self.results.exists():
             return
         if not (resume or overwrite):
-            raise invalid_parameter(
-                "out", "compare", "a folder without a results.csv, unless resuming or "
-                "overwriting", str(folder), f"{self.results} already exists. Pass resume=True "
-                "(--resume) to finish that comparison, or overwrite=True (--overwrite) to start "
-                "again, or choose another output folder (--out).",
-            )  # fmt: skip
+            raise invalid_parameter("out", "compare", "a folder without a results.csv, unless "
+                                    "resuming or overwriting", str(folder), f"{self.results} "
+                                    "already exists. Pass resume=True (--resume) to finish that "
+                                    "comparison, or overwrite=True (--overwrite) to start again, "
+                                    "or choose another output folder (--out).")  # fmt: skip
         with self._lock():
             rows, predictions, self._dirty = self._read()
         if resume:

@@ -17,11 +17,9 @@ _NEEDED = ("strategy", "seed", "train_per_class", "test_accuracy", "wall_seconds
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread over seeds, one row per strategy (and training-set size).
 
-    ``results``: what :func:`tlcourse.compare` returns, or ``results.csv`` read back. Returns
-    ``train_per_class`` (an int, or ``"all"``), ``strategy``, ``runs``, ``accuracy_mean``,
-    ``accuracy_std``, ``accuracy_min``, ``accuracy_max``, ``seconds_mean``, ``co2_g_mean`` and
-    ``trainable_params``; when the results have them, the CO2 range (``co2_g_low_mean``,
-    ``co2_g_high_mean``) and the medians of the deployment columns.
+    ``results``: what :func:`tlcourse.compare` returns, or ``results.csv`` read back. The
+    columns are named below (``train_per_class``: an int, or ``"all"``); the CO2 range and the
+    deployment medians come when the results have them.
 
     Example:
         >>> runs = pd.DataFrame({"strategy": ["scratch"] * 2, "seed": [0, 1],
@@ -35,19 +33,14 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     frame["train_per_class"] = frame["train_per_class"].fillna(-1)
     grouped = frame.groupby(["train_per_class", "strategy"], sort=False)
     table = grouped.agg(
-        runs=("seed", "count"),
-        accuracy_mean=("test_accuracy", "mean"),
-        accuracy_std=("test_accuracy", "std"),
-        accuracy_min=("test_accuracy", "min"),
-        accuracy_max=("test_accuracy", "max"),
-        seconds_mean=("wall_seconds", "mean"),
+        runs=("seed", "count"), accuracy_mean=("test_accuracy", "mean"),
+        accuracy_std=("test_accuracy", "std"), accuracy_min=("test_accuracy", "min"),
+        accuracy_max=("test_accuracy", "max"), seconds_mean=("wall_seconds", "mean"),
         co2_g_mean=("co2_kg", lambda s: s.mean() * 1000),
-        trainable_params=("trainable_params", "median"),
-        **_optional_columns(frame),
-    ).reset_index()
-    table["train_per_class"] = pd.Series(
-        ["all" if v == -1 else int(v) for v in table["train_per_class"]], dtype=object
-    )
+        trainable_params=("trainable_params", "median"), **_optional_columns(frame),
+    ).reset_index()  # fmt: skip
+    sizes = ["all" if v == -1 else int(v) for v in table["train_per_class"]]
+    table["train_per_class"] = pd.Series(sizes, dtype=object)
     return table
 
 
