@@ -44,9 +44,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise DatasetError(f"The IDX file {path} does not exist.") from None
     except (OSError, EOFError, zlib.error) as error:
-        raise DatasetError(
-            f"Cannot read the IDX file {path} ({type(error).__name__}: {error}): {_DAMAGED}"
-        ) from None
+        raise DatasetError(f"Cannot read the IDX file {path} ({type(error).__name__}: {error}): "
+                           f"{_DAMAGED}") from None  # fmt: skip
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != _UBYTE:
         raise DatasetError(f"{path} is not an IDX file of unsigned bytes (no 00 00 08 start).")
     header = 4 + 4 * data[3]
@@ -55,28 +54,22 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     shape = struct.unpack(f">{data[3]}I", data[4:header])
     expected = int(np.prod(shape, dtype=np.int64))
     if len(data) - header != expected:
-        raise DatasetError(
-            f"The IDX file {path} holds {len(data) - header} bytes of values where its header "
-            f"{shape} announces {expected}: {_DAMAGED}"
-        )
+        raise DatasetError(f"The IDX file {path} holds {len(data) - header} bytes of values where "
+                           f"its header {shape} announces {expected}: {_DAMAGED}")  # fmt: skip
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)  # read-only
 
 
 _UINT8_ARRAY = Rule(
     lambda a: isinstance(a, np.ndarray) and a.dtype == np.uint8 and 1 <= a.ndim < 256,
-    "a uint8 numpy array with at least one dimension",
-)
+    "a uint8 numpy array with at least one dimension")  # fmt: skip
 
 
 @validate_params({"path": [str, os.PathLike], "array": [_UINT8_ARRAY]})
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write a uint8 array as an IDX file, gzipped (reproducibly) when ``path`` ends in ``.gz``."""
     path = Path(path)
-    payload = (
-        bytes([0, 0, _UBYTE, array.ndim])
-        + struct.pack(f">{array.ndim}I", *array.shape)
-        + np.ascontiguousarray(array).tobytes()
-    )
+    header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array).tobytes()
     with open(path, "wb") as raw:
         if path.suffix == ".gz":
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:  # same bytes
@@ -103,16 +96,12 @@ def _read_parts(folder: Path, parts) -> tuple[np.ndarray, np.ndarray, list[Path]
         part_images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
         part_labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
         if part_images.ndim != 3 or part_labels.shape != part_images.shape[:1]:
-            raise DatasetError(
-                f"The idx files {prefix}-* in {folder} do not match: images "
-                f"{part_images.shape}, labels {part_labels.shape}."
-            )
+            raise DatasetError(f"The idx files {prefix}-* in {folder} do not match: images "
+                               f"{part_images.shape}, labels {part_labels.shape}.")  # fmt: skip
         index = originals.get(official, np.arange(len(part_labels)))
         if len(index) != len(part_labels):
-            raise DatasetError(
-                f"{manifest} lists {len(index)} {official!r} images where the idx files hold "
-                f"{len(part_labels)}: rebuild the folder."
-            )
+            raise DatasetError(f"{manifest} lists {len(index)} {official!r} images where the idx "
+                               f"files hold {len(part_labels)}: rebuild the folder.")  # fmt: skip
         images.append(part_images)
         labels.append(part_labels)
         names += [Path(official, f"{i:05d}") for i in index]

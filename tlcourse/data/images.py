@@ -35,11 +35,9 @@ def _list_class_files(folders: list[Path]) -> dict[str, list[Path]]:
                 class_dirs.setdefault(sub.name, []).append(sub)
     if len(class_dirs) < 2:
         found = f"only {sorted(class_dirs)}" if class_dirs else "none"
-        raise DatasetError(
-            "A dataset needs at least two class subfolders (one per class, e.g. "
-            f"{folders[0] / 'cats'}/*.jpg and {folders[0] / 'dogs'}/*.jpg); found {found} in "
-            f"{', '.join(map(str, folders))}."
-        )
+        raise DatasetError("A dataset needs at least two class subfolders (one per class, e.g. "
+                           f"{folders[0] / 'cats'}/*.jpg and {folders[0] / 'dogs'}/*.jpg); found "
+                           f"{found} in {', '.join(map(str, folders))}.")  # fmt: skip
     class_files = {}
     for class_name in sorted(class_dirs):
         files, others = [], set()
@@ -53,10 +51,9 @@ def _list_class_files(folders: list[Path]) -> dict[str, list[Path]]:
                     others.add(path.suffix.lower() or "(none)")
         if not files:
             hint = f" (found only {sorted(others)} files)" if others else ""
-            raise DatasetError(
-                f"Class folder {class_name!r} ({', '.join(map(str, class_dirs[class_name]))}) "
-                f"has no image files{hint}. Accepted extensions: {list(IMAGE_EXTENSIONS)}."
-            )
+            where = ", ".join(map(str, class_dirs[class_name]))
+            raise DatasetError(f"Class folder {class_name!r} ({where}) has no image files{hint}. "
+                               f"Accepted extensions: {list(IMAGE_EXTENSIONS)}.")  # fmt: skip
         class_files[class_name] = sorted(files)
     return class_files
 

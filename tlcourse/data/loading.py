@@ -109,10 +109,8 @@ class Dataset:
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{s}={len(self.files[s])}" for s in SPLITS)
-        return (
-            f"Dataset({self.name!r}, {self.num_classes} classes, {sizes}, "
-            f"image_size={self.image_size}, seed={self.seed})"
-        )
+        return (f"Dataset({self.name!r}, {self.num_classes} classes, {sizes}, "
+                f"image_size={self.image_size}, seed={self.seed})")  # fmt: skip
 
 
 def _pipeline(images, labels, batch_size, shuffle_seed=None) -> tf.data.Dataset:
@@ -181,10 +179,8 @@ def load_dataset(name_or_folder: str | os.PathLike = "photos", *,
     class_files = {c: [p for p in files if p not in bad] for c, files in class_files.items()}
     for class_name, files in class_files.items():
         if not files:
-            raise DatasetError(
-                f"Class {class_name!r} of {name!r} has no usable image: all its files were "
-                "skipped (see the warnings above)."
-            )
+            raise DatasetError(f"Class {class_name!r} of {name!r} has no usable image: all its "
+                               "files were skipped (see the warnings above).")  # fmt: skip
 
     split_files = _split(class_files, val_fraction, test_fraction, seed, train_per_class)
     class_names = tuple(class_files)
@@ -197,25 +193,19 @@ def load_dataset(name_or_folder: str | os.PathLike = "photos", *,
         empty = np.zeros((0, *image_size, 3), np.uint8)
         arrays[split] = np.stack([images[p] for p in files[split]]) if pairs else empty
         arrays[split].flags.writeable = False
-    return Dataset(
-        name, tuple(folders), class_names, image_size, seed, MappingProxyType(files),
-        MappingProxyType(labels), tuple(skipped), batch_size, MappingProxyType(arrays),
-    )  # fmt: skip
+    return Dataset(name, tuple(folders), class_names, image_size, seed, MappingProxyType(files),
+                   MappingProxyType(labels), tuple(skipped), batch_size,
+                   MappingProxyType(arrays))  # fmt: skip
 
 
 def _idx_images(folder, spec, size, resize):
     arrays, labels, names = _read_parts(folder, spec.parts)
     if labels.size and int(labels.max()) >= len(spec.class_names):
-        raise DatasetError(
-            f"The idx labels in {folder} go up to {int(labels.max())}, but {spec.name!r} has "
-            f"{len(spec.class_names)} classes."
-        )
-    converted = _convert_arrays(arrays, size, resize)
-    images = dict(zip(names, converted, strict=True))
-    class_files = {
-        class_name: [names[i] for i in np.flatnonzero(labels == label)]
-        for label, class_name in enumerate(spec.class_names)
-    }
+        raise DatasetError(f"The idx labels in {folder} go up to {int(labels.max())}, but "
+                           f"{spec.name!r} has {len(spec.class_names)} classes.")  # fmt: skip
+    images = dict(zip(names, _convert_arrays(arrays, size, resize), strict=True))
+    class_files = {name: [names[i] for i in np.flatnonzero(labels == label)]
+                   for label, name in enumerate(spec.class_names)}  # fmt: skip
     return class_files, images, []
 
 
@@ -229,17 +219,13 @@ def _split(class_files, val_fraction, test_fraction, seed, train_per_class):
         n_test = int(n * test_fraction + 0.5)
         n_val = int(n * val_fraction + 0.5)
         if n - n_test - n_val < 1:
-            raise DatasetError(
-                f"Class {class_name!r} has {n} usable image(s): with "
-                f"test_fraction={test_fraction} ({n_test}) and val_fraction={val_fraction} "
-                f"({n_val}) none is left for training. Lower the fractions or add images."
-            )
+            raise DatasetError(f"Class {class_name!r} has {n} usable image(s): with "
+                               f"test_fraction={test_fraction} ({n_test}) and "
+                               f"val_fraction={val_fraction} ({n_val}) none is left for training. "
+                               "Lower the fractions or add images.")  # fmt: skip
         order = [files[i] for i in rng.permutation(n)]
-        parts = {
-            "test": order[:n_test],
-            "val": order[n_test : n_test + n_val],
-            "train": order[n_test + n_val :],
-        }
+        parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val],
+                 "train": order[n_test + n_val :]}  # fmt: skip
         if train_per_class is not None:
             if train_per_class > len(parts["train"]):
                 rule = "at most every class's training images (class "

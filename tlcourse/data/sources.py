@@ -24,9 +24,8 @@ MIRROR_ENV = "TLCOURSE_DATASET_MIRROR"
 _COMPLETE_MARKER = ".tlcourse_complete"
 
 # Label i is FASHION_MNIST_CLASSES[i] (Zalando's order).
-FASHION_MNIST_CLASSES = tuple(
-    "t-shirt/top,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle boot".split(",")
-)
+FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                         "sneaker", "bag", "ankle boot")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,7 @@ _DATASETS = {
             "Shipped, offline: 180 Tux Paint photo stamps on white in 6 classes (mammals, "
             "birds, fish, flowers, fruit, vegetables), 160x160 JPEG.",
             "GPL-2.0-or-later (Debian tuxpaint-stamps-default 2022.06.04-1)",
-            subfolders=("photos",),
-            rebuild="rebuild it with scripts/build_photos.py",
+            subfolders=("photos",), rebuild="rebuild it with scripts/build_photos.py",
         ),
         DatasetSpec(
             "fashion_mnist",
@@ -80,8 +78,7 @@ _DATASETS = {
             "training set, 100 of the test set), 10 classes of clothing, 28x28 greyscale: far "
             "from ImageNet.",
             _MNIST_LICENCE + "; Debian dataset-fashion-mnist 0.0~git20200523.55506a9-1",
-            subfolders=("fashion_mnist",),
-            **_MNIST,
+            subfolders=("fashion_mnist",), **_MNIST,
             rebuild="rebuild it with scripts/build_fashion_mnist.py",
         ),
         DatasetSpec(
@@ -108,11 +105,9 @@ _DATASETS = {
             "28x28 greyscale; the files keras.datasets.fashion_mnist downloads (about 30 MiB).",
             _MNIST_LICENCE,
             url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-            subfolders=("fashion_mnist_full",),
-            **_MNIST,
+            subfolders=("fashion_mnist_full",), **_MNIST,
         ),
-    )
-}
+    )}  # fmt: skip
 
 
 def list_datasets() -> pd.DataFrame:
@@ -149,11 +144,10 @@ def _resolve(name_or_folder, origin) -> tuple[str, list[Path], DatasetSpec | Non
         folders = [data_dir() / s for s in spec.subfolders]
         missing = [f for f in folders if not f.is_dir()]
         if missing:
-            raise DatasetError(
-                f"The shipped dataset {spec.name!r} is missing: {missing[0]} does not exist. Set "
-                "TLCOURSE_DATA_DIR to a copy of the repository's data/ folder, or "
-                f"{spec.rebuild or 'reinstall tlcourse'}."
-            )
+            raise DatasetError(f"The shipped dataset {spec.name!r} is missing: {missing[0]} does "
+                               "not exist. Set TLCOURSE_DATA_DIR to a copy of the repository's "
+                               "data/ folder, or "
+                               f"{spec.rebuild or 'reinstall tlcourse'}.")  # fmt: skip
         return spec.name, folders, spec
     fetch = _download_files if spec.format == "idx" else _download
     return spec.name, fetch(spec, origin), spec
@@ -165,10 +159,9 @@ def _fetch(spec: DatasetSpec, url: str, **get_file_arguments) -> Path:
                                          **get_file_arguments))  # fmt: skip
     except Exception as error:
         shipped = [f"load_dataset({s.name!r})" for s in _DATASETS.values() if s.url is None]
-        raise DatasetError(
-            f"Could not download the {spec.name!r} dataset from {url}: {error}. Are you "
-            f"offline? These datasets ship with tlcourse and work offline: {', '.join(shipped)}."
-        ) from error
+        raise DatasetError(f"Could not download the {spec.name!r} dataset from {url}: {error}. Are "
+                           "you offline? These datasets ship with tlcourse and work offline: "
+                           f"{', '.join(shipped)}.") from error  # fmt: skip
 
 
 def _download(spec: DatasetSpec, origin) -> list[Path]:
@@ -187,10 +180,8 @@ def _download(spec: DatasetSpec, origin) -> list[Path]:
                            cache_subdir="datasets")  # fmt: skip
         missing = [s for s in spec.subfolders if not (extracted / s).is_dir()]
         if missing:
-            raise DatasetError(
-                f"The archive downloaded from {url} for {spec.name!r} has no folder "
-                f"{missing[0]!r} once extracted in {extracted}."
-            )
+            raise DatasetError(f"The archive downloaded from {url} for {spec.name!r} has no folder "
+                               f"{missing[0]!r} once extracted in {extracted}.")  # fmt: skip
         (extracted / _COMPLETE_MARKER).write_text(url + "\n", encoding="utf-8")
     return [extracted / s for s in spec.subfolders]
 

@@ -13,5 +13,4 @@ from tlcourse.measure.tracker import COUNTRY, TRACKING_MODES, Tracking, track
 __all__ = [
     "CO2_COLUMNS", "CO2_EQUIVALENT_FACTORS", "COUNTRY", "CPU_WATTS_PER_THREAD", "TRACKING_MODES",
     "EmissionsRecord", "Tracking", "co2_columns", "co2_equivalents", "co2_footnote",
-    "combine_records", "format_co2", "format_co2_range", "track",
-]  # fmt: skip
+    "combine_records", "format_co2", "format_co2_range", "track"]  # fmt: skip

@@ -18,18 +18,12 @@ CO2_COLUMNS = ("co2_mode", "co2_grid", "carbon_intensity_g_per_kwh", "co2_method
                "co2_tracking_mode", "co2_kg_low", "co2_kg_high", "co2_range_basis")  # fmt: skip
 
 
-@validate_params(
-    {
-        "record": [EmissionsRecord],
-        "more": [Rule(lambda v: all(isinstance(r, EmissionsRecord) for r in v),
-                      "EmissionsRecords (what `with track(...)` gives)")],
-    }
-)  # fmt: skip
+@validate_params({"record": [EmissionsRecord], "more": [Rule(
+    lambda v: all(isinstance(r, EmissionsRecord) for r in v),
+    "EmissionsRecords (what `with track(...)` gives)")]})  # fmt: skip
 def co2_columns(record: EmissionsRecord, *more: EmissionsRecord) -> dict[str, Any]:
-    """How the CO2 figure of a results row was obtained, as the :data:`CO2_COLUMNS`.
-
-    Several records are summed by :func:`~tlcourse.measure.combine_records` first.
-    """
+    """How the CO2 figure of a results row was obtained, as the :data:`CO2_COLUMNS` (several
+    records are summed by :func:`~tlcourse.measure.combine_records` first)."""
     t = combine_records([record, *more])
     values = (t.mode, t.country_name, t.carbon_intensity_g_per_kwh, t.method, t.tracking_mode,
               t.co2_kg_low, t.co2_kg_high, t.co2_range_basis)  # fmt: skip
@@ -80,9 +74,6 @@ def _runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
 def _text(value) -> str | None:
-    return None if _missing(value) else str(value)
+    missing = value is None or (isinstance(value, float) and value != value)
+    return None if missing else str(value)

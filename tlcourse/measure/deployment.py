@@ -28,8 +28,7 @@ __all__ = ["DEPLOYMENT_COLUMNS", "DEPLOYMENT_NETWORKS", "deployment_columns", "d
 #: The columns :func:`deployment_columns` returns, for a results row.
 DEPLOYMENT_COLUMNS = (
     "model_mb", "latency_ms", "co2_per_1000_predictions_kg", "co2_per_1000_predictions_kg_low",
-    "co2_per_1000_predictions_kg_high",
-)  # fmt: skip
+    "co2_per_1000_predictions_kg_high")  # fmt: skip
 
 #: The networks :func:`deployment_table` compares by default.
 DEPLOYMENT_NETWORKS = ("vgg16", "efficientnet_lite0", "small_cnn")
@@ -90,20 +89,11 @@ def _measure(model, size, warmup, repeats, seconds, country, seed):
     return dict(zip(DEPLOYMENT_COLUMNS, values, strict=True)), len(times), record
 
 
-@validate_params(
-    {"model": [keras.Model], "image_size": [IMAGE_SIZE, None], "country": [COUNTRY, None],
-     **_TIMING, "seed": [SEED]}
-)  # fmt: skip
-def deployment_columns(
-    model: keras.Model,
-    image_size=None,
-    *,
-    country: str | None = None,
-    warmup: int = 3,
-    repeats: int = 20,
-    seconds: float = 2.0,
-    seed: int = 0,
-) -> dict:
+@validate_params({"model": [keras.Model], "image_size": [IMAGE_SIZE, None],
+                  "country": [COUNTRY, None], **_TIMING, "seed": [SEED]})  # fmt: skip
+def deployment_columns(model: keras.Model, image_size=None, *, country: str | None = None,
+                       warmup: int = 3, repeats: int = 20, seconds: float = 2.0,
+                       seed: int = 0) -> dict:  # fmt: skip
     """Size, CPU latency and CO2 per 1,000 predictions of a model: :data:`DEPLOYMENT_COLUMNS`.
 
     ``warmup`` untimed calls, then at least ``repeats`` timed calls for at least ``seconds``; the
@@ -124,24 +114,15 @@ def _network(name: str, num_classes: int, size: tuple[int, int]) -> tuple[keras.
 
 _MODELS = Rule(
     lambda v: isinstance(v, Mapping) and v and all(isinstance(m, keras.Model) for m in v.values()),
-    "a non-empty {name: keras.Model}",
-)
+    "a non-empty {name: keras.Model}")  # fmt: skip
 
 
-@validate_params(
-    {"models": [None, _MODELS], "image_size": [IMAGE_SIZE], "num_classes": [Interval(int, 2, None)],
-     "country": [COUNTRY, None], **_TIMING}
-)  # fmt: skip
-def deployment_table(
-    models: Mapping[str, keras.Model] | None = None,
-    image_size=160,
-    *,
-    num_classes: int = 6,
-    country: str | None = None,
-    warmup: int = 3,
-    repeats: int = 20,
-    seconds: float = 2.0,
-) -> pd.DataFrame:
+@validate_params({"models": [None, _MODELS], "image_size": [IMAGE_SIZE],
+                  "num_classes": [Interval(int, 2, None)], "country": [COUNTRY, None],
+                  **_TIMING})  # fmt: skip
+def deployment_table(models: Mapping[str, keras.Model] | None = None, image_size=160, *,
+                     num_classes: int = 6, country: str | None = None, warmup: int = 3,
+                     repeats: int = 20, seconds: float = 2.0) -> pd.DataFrame:  # fmt: skip
     """Deployment cost of several networks side by side; the table of the deployment figure.
 
     By default the :data:`DEPLOYMENT_NETWORKS` with random weights, else ``{name: model}``.
@@ -163,6 +144,5 @@ def deployment_table(
         columns, calls, record = _measure(model, size, warmup, repeats, seconds, country, 0)
         rows.append(
             {"name": str(name), "parameters": int(model.count_params()), **columns,
-             "built_with": how, "calls": calls, **co2_columns(record)}
-        )  # fmt: skip
+             "built_with": how, "calls": calls, **co2_columns(record)})  # fmt: skip
     return pd.DataFrame(rows)

@@ -32,8 +32,7 @@ CO2_EQUIVALENT_FACTORS: dict[str, dict[str, Any]] = {
                           unit="lifetimes of an average car, fuel included",
                           source="Strubell, Ganesh & McCallum (2019), 'Energy and Policy "
                           "Considerations for Deep Learning in NLP', Table 1: 126,000 lbs CO2e = "
-                          "57,153 kg"),
-}  # fmt: skip
+                          "57,153 kg")}  # fmt: skip
 
 
 _NOT_MEASURED = "a finite number of kg >= 0, or None or NaN (not measured)"
@@ -63,8 +62,7 @@ def format_co2(kg: float | None, digits: int = 3) -> str:
     "low_kg": [CO2_KG],
     "high_kg": lambda args: [Rule(lambda v: _KG.accepts(v) and v >= args["low_kg"],
                                   f"a number of kg >= low_kg ({args['low_kg']:g})", float)],
-    "digits": [_DIGITS],
-})  # fmt: skip
+    "digits": [_DIGITS]})  # fmt: skip
 def format_co2_range(low_kg: float, high_kg: float, digits: int = 2) -> str:
     """Format a low-high range of CO2e in the unit of its high end."""
     unit = format_co2(high_kg, digits).split(" ")[1]

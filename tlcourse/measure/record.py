@@ -107,9 +107,7 @@ class EmissionsRecord:
     def to_dict(self) -> dict[str, Any]:
         """The record as one row of a results table (codecarbon's data under tlcourse's names)."""
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        row |= {
-            f"{part}_energy_kwh": self._data(f"{part}_energy") for part in ("cpu", "ram", "gpu")
-        }
+        row |= {f"{p}_energy_kwh": self._data(f"{p}_energy") for p in ("cpu", "ram", "gpu")}
         cpu_model = getattr(row.pop("emissions_data"), "cpu_model", None)
         return row | {"mode": self.mode, "method": self.method, "cpu_model": cpu_model}
 
@@ -143,9 +141,7 @@ _DATA_SUMMED = ("duration", "emissions", "energy_consumed", "cpu_energy", "gpu_e
                 "ram_energy")  # fmt: skip
 _RECORDS = Rule(
     lambda v: isinstance(v, list | tuple) and v and all(isinstance(r, EmissionsRecord) for r in v),
-    "a non-empty list of EmissionsRecord (what `with track(...)` gives)",
-    list,
-)
+    "a non-empty list of EmissionsRecord (what `with track(...)` gives)", list)  # fmt: skip
 
 
 @validate_params({"records": [_RECORDS]})

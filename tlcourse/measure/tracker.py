@@ -71,19 +71,13 @@ def _suggest(value) -> str:
 
 
 #: A 3-letter code in codecarbon's energy-mix table, any case; close names are suggested.
-COUNTRY = Rule(
-    _is_country,
-    "a 3-letter ISO 3166-1 alpha-3 code in codecarbon's table, such as 'USA', 'FRA' or 'DEU'",
-    str.upper,
-    hint=_suggest,
-)
+COUNTRY = Rule(_is_country, "a 3-letter ISO 3166-1 alpha-3 code in codecarbon's table, such as "
+               "'USA', 'FRA' or 'DEU'", str.upper, hint=_suggest)  # fmt: skip
 
 
-@validate_params(
-    {"label": [Rule(lambda v: isinstance(v, str) and v.strip(), "a non-empty string")],
-     "country": [COUNTRY, None], "output_dir": [str, os.PathLike, None],
-     "tracking_mode": [StrOptions(TRACKING_MODES)]}
-)  # fmt: skip
+@validate_params({"label": [Rule(lambda v: isinstance(v, str) and v.strip(), "a non-empty string")],
+                  "country": [COUNTRY, None], "output_dir": [str, os.PathLike, None],
+                  "tracking_mode": [StrOptions(TRACKING_MODES)]})  # fmt: skip
 def track(label: str, country: str | None = None, output_dir: str | os.PathLike | None = None,
           *, tracking_mode: str = "process") -> Tracking:  # fmt: skip
     """Measure the time, energy and CO2 of a block of code (context manager or decorator).
@@ -104,8 +98,7 @@ def track(label: str, country: str | None = None, output_dir: str | os.PathLike 
         >>> square(3), len(square.records)
         (9, 1)
     """
-    output_dir = None if output_dir is None else Path(output_dir)
-    return Tracking(label, country, output_dir, tracking_mode)
+    return Tracking(label, country, None if output_dir is None else Path(output_dir), tracking_mode)
 
 
 class Tracking:
@@ -216,8 +209,7 @@ def _start(tracking: Tracking) -> tuple[object | None, str | None]:
             output_methods=[OutputMethod.CSV] if folder else [], output_file="emissions.csv",
             allow_multiple_runs=True, log_level="warning", force_cpu_power=cpu_watts(),
             force_ram_power=None, force_carbon_intensity_g_co2e_kwh=_grid(tracking.country)[0],
-            electricitymaps_api_token=None, pue=1.0,
-        )  # fmt: skip
+            electricitymaps_api_token=None, pue=1.0)  # fmt: skip
         tracker.start()
     except Exception as error:
         _swallowed.error = _swallowed.error or error
