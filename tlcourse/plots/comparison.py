@@ -168,11 +168,10 @@ def plot_deployment(table: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     results table (a bar per strategy, the median of its runs).
     """
     if "strategy" not in table.columns and "name" not in table.columns:
-        raise InvalidParameterError(
-            "The 'table' parameter of plot_deployment needs a 'strategy' column (a results "
-            "table) or a 'name' column (tlcourse.measure.deployment.deployment_table). Got columns "
-            f"{list(table.columns)}."
-        )
+        raise InvalidParameterError("The 'table' parameter of plot_deployment needs a 'strategy' "
+                                    "column (a results table) or a 'name' column "
+                                    "(tlcourse.measure.deployment.deployment_table). Got columns "
+                                    f"{list(table.columns)}.")  # fmt: skip
     if "strategy" in table.columns:
         table, _ = style.largest_training_set(table)
     rows, labels, colors, what = _rows(table)

@@ -75,10 +75,9 @@ def plot_data_efficiency(results: pd.DataFrame, *, log_x: bool = True, ax: Axes 
     """
     full = style.training_sizes(results).isna()
     if full.all():
-        raise InvalidParameterError(
-            "The 'results' parameter of plot_data_efficiency needs rows with 'train_per_class' "
-            "set (several training-set sizes); every row has NaN (full data)."
-        )
+        raise InvalidParameterError("The 'results' parameter of plot_data_efficiency needs rows "
+                                    "with 'train_per_class' set (several training-set sizes); "
+                                    "every row has NaN (full data).")  # fmt: skip
     frame = with_per_class(results)
     title_context = style.context(frame, "plot_data_efficiency")
     fig, ax = style.figure_and_ax(ax, figsize)
@@ -123,21 +122,19 @@ def measured_crossover() -> pd.DataFrame:
     """
     path = data_dir() / MEASURED_CROSSOVER
     if not path.is_file():
-        raise DatasetError(
-            f"The shipped crossover measurement {path} is missing. Set TLCOURSE_DATA_DIR to a "
-            "copy of the repository's data/ folder, or measure it again with the commands of "
-            "the README (section 'The crossover')."
-        )
+        raise DatasetError(f"The shipped crossover measurement {path} is missing. Set "
+                           "TLCOURSE_DATA_DIR to a copy of the repository's data/ folder, or "
+                           "measure it again with the commands of the README (section 'The "
+                           "crossover').")  # fmt: skip
     return pd.read_csv(path)
 
 
 def _several_sizes(results: pd.DataFrame, func: str) -> None:
     if (sizes := style.training_sizes(results).nunique(dropna=False)) < 2:
-        raise InvalidParameterError(
-            f"The 'results' parameter of {func} needs several training-set sizes "
-            f"(train_per_class), as `tlcourse compare --train-per-class 10,100,all` gives. Got "
-            f"{sizes} size."
-        )
+        raise InvalidParameterError(f"The 'results' parameter of {func} needs several training-set "
+                                    "sizes (train_per_class), as `tlcourse compare "
+                                    "--train-per-class 10,100,all` gives. Got "
+                                    f"{sizes} size.")  # fmt: skip
 
 
 @validate_params({"results": [_RESULTS]})

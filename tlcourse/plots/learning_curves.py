@@ -34,10 +34,9 @@ def _parse_history(history, row) -> dict:
                 'object of lists, e.g. \'{"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]}\'.'
             ) from None
     if not isinstance(history, Mapping) or not history:
-        raise InvalidParameterError(
-            f"The 'history' of run {row} must be a non-empty dict of per-epoch lists (or its "
-            f"JSON, or a keras History). Got {type(history).__name__} {history!r:.60}."
-        )
+        raise InvalidParameterError(f"The 'history' of run {row} must be a non-empty dict of "
+                                    "per-epoch lists (or its JSON, or a keras History). Got "
+                                    f"{type(history).__name__} {history!r:.60}.")  # fmt: skip
     return dict(history)
 
 
@@ -56,10 +55,9 @@ def _accuracy_key(columns, metric: str | None) -> str:
         if key in columns:
             return key
     keys = sorted(c for c in columns if c not in ("strategy", "run", "epoch"))
-    raise InvalidParameterError(
-        f"The 'metric' parameter of plot_learning_curves must be a key of the histories. "
-        f"Got {metric!r} instead; the histories have {keys}."
-    )
+    raise InvalidParameterError("The 'metric' parameter of plot_learning_curves must be a key of "
+                                f"the histories. Got {metric!r} instead; the "
+                                f"histories have {keys}.")  # fmt: skip
 
 
 def _shared_prefix(stats: pd.DataFrame, drawn: dict) -> tuple[int, object]:

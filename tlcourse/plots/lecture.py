@@ -102,8 +102,7 @@ LECTURE_FIGURES: tuple[LectureFigure, ...] = (
                   "gets right", needs_predictions=True),
     LectureFigure("crossover.png", lambda results, setup: plot_crossover(), False,
                   description="accuracy against images per class, near and far from ImageNet "
-                  "(measured)"),
-)  # fmt: skip
+                  "(measured)"))  # fmt: skip
 
 
 def _csv(name: str, frame: Rule) -> Rule:

@@ -204,8 +204,7 @@ _MODELS = Rule(
         isinstance(v, keras.Model) for v in m.values())),
     "a keras.Model or a non-empty {strategy: model}, e.g. {'scratch': cnn, "
     "'feature_extraction': base_and_head, 'fine_tuning': fine_tuned}",
-    lambda m: {"model": m} if isinstance(m, keras.Model) else dict(m),
-)  # fmt: skip
+    lambda m: {"model": m} if isinstance(m, keras.Model) else dict(m))  # fmt: skip
 
 
 def _class_text(index: int, class_names) -> str:
@@ -239,9 +238,8 @@ def plot_grad_cam(models, images, *, labels: Sequence[int] | None = None,
     images = np.asarray(images, dtype=np.float32)
     images = images[None] if images.ndim == 3 else images  # one photo
     if labels is not None and len(labels) != len(images):
-        raise invalid_parameter(
-            "labels", func, f"None or one label per image ({len(images)})", f"{len(labels)} labels"
-        )
+        rule = f"None or one label per image ({len(images)})"
+        raise invalid_parameter("labels", func, rule, f"{len(labels)} labels")
     if layer is not None and not (isinstance(layer, Mapping) and set(layer) <= set(models)):
         raise invalid_parameter("layer", func, f"None or {{name: layer}} for {list(models)}", layer)
     results = {}
@@ -249,10 +247,9 @@ def plot_grad_cam(models, images, *, labels: Sequence[int] | None = None,
         heat = grad_cam(model, images, layer=(layer or {}).get(name))
         probabilities = model.predict(images, verbose=0)
         if probabilities.ndim != 2:
-            raise InvalidParameterError(
-                f"{func} needs models that output one score per class; {name!r} outputs "
-                f"shape {probabilities.shape}."
-            )
+            raise InvalidParameterError(f"{func} needs models that output one score per class; "
+                                        f"{name!r} outputs shape "
+                                        f"{probabilities.shape}.")  # fmt: skip
         results[name] = (heat, probabilities.argmax(axis=1), probabilities.max(axis=1))
     n, columns = len(images), 1 + len(models)
     figsize = figsize or (2.6 * columns, 2.9 * n + 0.9)

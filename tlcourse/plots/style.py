@@ -7,7 +7,6 @@ over seeds: ±1 standard deviation with at least 3 seeds, min-max with 2, nothin
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import os
 import re
@@ -46,8 +45,7 @@ FIGSIZE = Rule(
     lambda v: isinstance(v, tuple | list) and len(v) == 2
     and all(isinstance(x, Real) and not isinstance(x, bool) and x > 0 for x in v),
     "a pair (width, height) of numbers > 0, in inches",
-    lambda v: tuple(float(x) for x in v),
-)  # fmt: skip
+    lambda v: tuple(float(x) for x in v))  # fmt: skip
 
 
 def each(item, description: str) -> Rule:
@@ -58,15 +56,8 @@ def each(item, description: str) -> Rule:
                 if many(v) else "")  # fmt: skip
 
 
-def slide_style(func):
-    """Decorator: build the figure with slide-size text."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(_RC):
-            return func(*args, **kwargs)
-
-    return wrapper
+#: Decorator: build the figure with slide-size text (each call enters its own rc_context).
+slide_style = matplotlib.rc_context(_RC)
 
 
 class NotebookFigure(Figure):
@@ -207,11 +198,10 @@ def context(results: pd.DataFrame, func: str) -> str:
         if (mixed > 1).any():
             strategy = mixed.idxmax()
             found = sorted(values.loc[values["strategy"] == strategy, column].unique())
-            raise InvalidParameterError(
-                f"{func} averages the runs of each strategy, but {strategy!r} has runs with "
-                f"{column} {found}. Select one first, e.g. "
-                f"results[results[{column!r}] == {found[0]!r}]."
-            )
+            raise InvalidParameterError(f"{func} averages the runs of each strategy, but "
+                                        f"{strategy!r} has runs with {column} {found}. Select one "
+                                        f"first, e.g. results[results[{column!r}] == "
+                                        f"{found[0]!r}].")  # fmt: skip
         own = values["strategy"].map(lambda s: not trains_backbone(s)).astype(bool)
         transfer = values.loc[~own, column].unique()
         text = " / ".join(sorted(transfer) or sorted(values[column].unique()))
@@ -244,8 +234,7 @@ def save_figure(fig: Figure, path) -> Path:
     except OSError as error:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise TLCourseError(
-            f"Could not write the figure {path}: {error.strerror or error}. Free some disk "
-            "space or choose a writable folder (--out)."
-        ) from None
+        raise TLCourseError(f"Could not write the figure {path}: {error.strerror or error}. Free "
+                            "some disk space or choose a writable folder "
+                            "(--out).") from None  # fmt: skip
     return path

@@ -37,10 +37,8 @@ def plot_parameter_counts(names: Sequence[str] = LECTURE_NETWORKS,
     ``with_head_classes`` outputs, unless ``counts`` gives its table.
     """
     head = "no top" if with_head_classes is None else f"a {with_head_classes}-class top"
-    if counts is None:
-        counts = parameter_counts(names, with_head_classes)
-    else:
-        head = ""
+    head = head if counts is None else ""
+    counts = parameter_counts(names, with_head_classes) if counts is None else counts
     counts = counts.sort_values("parameters")
     millions = counts["parameters"] / 1e6
     fig, ax = style.figure_and_ax(ax, figsize)
@@ -77,10 +75,9 @@ def _summary(table, label) -> pd.DataFrame:
         table = table.rename_axis("block").reset_index()
     if not _SUMMARY.accepts(table):
         got = list(table.columns) if isinstance(table, pd.DataFrame) else type(table).__name__
-        raise InvalidParameterError(
-            f"The summary for {label!r} in {_FUNC} must be {_SUMMARY} (what "
-            f"tlcourse.trainable_summary returns) or a keras.Model. Got {got} instead."
-        )
+        raise InvalidParameterError(f"The summary for {label!r} in {_FUNC} must be {_SUMMARY} "
+                                    "(what tlcourse.trainable_summary returns) or a keras.Model. "
+                                    f"Got {got} instead.")  # fmt: skip
     out = table.rename(columns={"trainable_params": "trainable", "frozen_params": "frozen"})
     return out[["block", "trainable", "frozen"]].assign(block=out["block"].astype(str))
 
@@ -268,10 +265,8 @@ def plot_lr_find(lr_find_table: pd.DataFrame, suggestion: float | None = None, *
     table = lr_find_table.replace([np.inf, -np.inf], np.nan).dropna(subset=["lr", "smoothed_loss"])
     table = table[table["lr"] > 0].sort_values("lr")
     if table.empty:
-        raise InvalidParameterError(
-            "The 'lr_find_table' parameter of plot_lr_find has no row with a finite loss and "
-            "a learning rate > 0."
-        )
+        raise InvalidParameterError("The 'lr_find_table' parameter of plot_lr_find has no row with "
+                                    "a finite loss and a learning rate > 0.")  # fmt: skip
     fig, ax = style.figure_and_ax(ax, figsize)
     ax.plot(table["lr"], table["loss"], color="#0072B2", alpha=0.35, lw=1.2, label="loss")
     ax.plot(table["lr"], table["smoothed_loss"], color="#0072B2", lw=2.8, label="smoothed loss")
