@@ -20,7 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tlcourse.errors import check_bool, check_int, check_real, invalid_parameter
-from tlcourse.grading.autograder import DIST_DIR, read_test_files, resolve_autograder
+from tlcourse.grading.autograder import (
+    DIST_DIR,
+    autograder_questions,
+    read_test_files,
+    resolve_autograder,
+)
 from tlcourse.grading.cgroups import cgroup_support
 from tlcourse.grading.gradebook import ScoreFile, autograder_id, feedback_of, in_shard, parse_shard
 from tlcourse.grading.names import question_names
@@ -31,14 +36,8 @@ from tlcourse.grading.sandbox import Limits, require_bwrap, sandbox_mode
 from tlcourse.grading.submissions import prepare_submission, submission_files
 from tlcourse.grading.text import escape_text
 
-__all__ = [
-    "FAST_ENV",
-    "SANDBOXES",
-    "STATUSES",
-    "grade_folder",
-    "grade_submission",
-    "sandbox_description",
-]
+__all__ = ["FAST_ENV", "SANDBOXES", "STATUSES", "grade_folder", "grade_submission",
+           "sandbox_description"]  # fmt: skip
 
 FAST_ENV = "TLCOURSE_FAST"
 STATUSES = ("ok", "error", "timeout")
@@ -55,19 +54,12 @@ def _assignment_name(autograder: Path) -> str | None:
         return None
 
 
-def _text(value, limit: int = 300) -> str:
-    """A string from the submission, cut and escaped for one line of a table or terminal."""
-    return escape_text(value, limit)
-
-
 def _ended_badly(name: str, process: ProcessResult) -> str | None:
     """Why a stage's report cannot be trusted: it did not exit with status 0 on its own."""
-    if process.returncode == 0:
-        return None
-    return (
-        f"the {name} exited with status {process.returncode} (killed at a limit or by the "
-        "submission, or it failed; see the log)"
-    )
+    if process.returncode != 0:
+        return (f"the {name} exited with status {process.returncode} (killed at a limit or by "
+                "the submission, or it failed; see the log)")  # fmt: skip
+    return None
 
 
 def _error_reason(errors: list) -> str:
@@ -75,12 +67,12 @@ def _error_reason(errors: list) -> str:
     first = errors[0] if isinstance(errors[0], dict) else {}
     number = first.get("cell")
     source = str(first.get("source") or "")[:300]
-    line = next((_text(ln.strip()) for ln in source.splitlines() if ln.strip()), "")
+    line = next((escape_text(ln.strip(), 300) for ln in source.splitlines() if ln.strip()), "")
     where = f"code cell {number}" if isinstance(number, int) else "a cell"
     if line:
         where += f" ({line[:60]}{'...' if len(line) > 60 else ''})"
     count = f"{len(errors)} cells raised errors; first: " if len(errors) > 1 else ""
-    return f"{count}{where} raised {_text(first.get('error'))}"[:500]
+    return f"{count}{where} raised {escape_text(first.get('error'), 300)}"[:500]
 
 
 def _scores(checker_report: dict, points: dict[str, float]) -> dict[str, float]:
@@ -109,11 +101,10 @@ def _log_text(stages: dict, report: dict, checked: dict) -> str:
         lines = []
         for case in cases:
             hidden = " (hidden)" if case.get("hidden") else ""
-            lines.append(
-                f"  {'passed' if case.get('passed') else 'FAILED'} {case.get('name')}{hidden}"
-            )
+            state = "passed" if case.get("passed") else "FAILED"
+            lines.append(f"  {state} {case.get('name')}{hidden}")
             if not case.get("passed"):  # the doctest's report: the failing line and its error
-                message = _text(case.get("message"), 1500).strip().splitlines()[-12:]
+                message = escape_text(case.get("message"), 1500).strip().splitlines()[-12:]
                 lines += [f"      {line}" for line in message]
         if refused:
             lines.append(f"  not exported: {refused}")
@@ -133,24 +124,21 @@ def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sand
         return None, "error", f"grading failed: {problem}", "", "{}"
     options = dict(sandbox=sandbox, fast=fast, timeout=timeout, limits=limits, uid=uid)
     worker = run_worker(notebook, questions, tmp / "worker", **options)
-    stages = {"worker": worker}
-    if worker.process.timed_out:
-        reason = f"timed out after {timeout:g} s"
-        return None, "timeout", reason, _log_text(stages, {}, {}), "{}"
-    if worker.process.killed_reason:
-        reason = f"stopped: the submission {worker.process.killed_reason}"
-        return None, "error", reason, _log_text(stages, {}, {}), "{}"
-    ended_badly = _ended_badly("worker", worker.process)
-    if ended_badly:  # its zip may be the kernel's: never read it
-        return None, "error", f"grading failed: {ended_badly}", _log_text(stages, {}, {}), "{}"
-    if worker.overflow:
-        reason = f"grading failed: the answers are over {limits.answers >> 20} MiB"
-        return None, "error", reason, _log_text(stages, {}, {}), "{}"
+    stages, process = {"worker": worker}, worker.process
+    bad, over = _ended_badly("worker", process), limits.answers >> 20
+    for stopped, status, reason in (
+        (process.timed_out, "timeout", f"timed out after {timeout:g} s"),
+        (process.killed_reason, "error", f"stopped: the submission {process.killed_reason}"),
+        (bad, "error", f"grading failed: {bad}"),  # its zip may be the kernel's: never read it
+        (worker.overflow, "error", f"grading failed: the answers are over {over} MiB"),
+    ):
+        if stopped:
+            return None, status, reason, _log_text(stages, {}, {}), "{}"
     report = unpack_answers(worker.sent, tmp / "answers", limits.answers)
     failure = report.get("failure")
     if failure and not report.get("exported"):
         log = _log_text(stages, report, {})
-        return None, "error", f"grading failed: {_text(failure)}", log, "{}"
+        return None, "error", f"grading failed: {escape_text(failure, 300)}", log, "{}"
     (tmp / "answers").mkdir(exist_ok=True)
     checker = run_checker(autograder, tmp / "answers", tmp / "checker", **options)
     stages["checker"] = checker
@@ -165,40 +153,30 @@ def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sand
     log = _log_text(stages, report, checked if isinstance(checked, dict) else {})
     if not isinstance(checked, dict) or checked.get("failure"):
         why = checked.get("failure") if isinstance(checked, dict) else "unreadable report"
-        return None, "error", f"checking the answers failed: {_text(why)}", log, "{}"
+        return None, "error", f"checking the answers failed: {escape_text(why, 300)}", log, "{}"
     scores, feedback = _scores(checked, points), feedback_of(checked)
     errors = report.get("errors") if isinstance(report.get("errors"), list) else []
-    if failure:
-        return scores, "error", f"grading failed: {_text(failure)}", log, feedback
-    if errors:
-        return scores, "error", _error_reason(errors), log, feedback
-    return scores, "ok", "", log, feedback
+    reason = f"grading failed: {escape_text(failure, 300)}" if failure else ""
+    reason = reason or (_error_reason(errors) if errors else "")
+    return scores, "error" if reason else "ok", reason, log, feedback
 
 
-def grade_submission(
-    submission: str | os.PathLike,
-    autograder: str | os.PathLike,
-    *,
-    timeout: float = 600,
-    log: str | os.PathLike | None = None,
-    fast: bool | None = None,
-    sandbox: bool | str = True,
-    limits: Limits | None = None,
-) -> dict:
+def grade_submission(submission: str | os.PathLike, autograder: str | os.PathLike, *,
+                     timeout: float = 600, log: str | os.PathLike | None = None,
+                     fast: bool | None = None, sandbox: bool | str = True,
+                     limits: Limits | None = None) -> dict:  # fmt: skip
     """Grade one submission: run it in a sandbox, then its tests outside it, each time-limited.
 
-    ``timeout`` bounds each of the two stages (running the notebook, checking its answers);
-    ``log`` keeps the processes' output and which tests passed (for you: it names hidden
-    tests); ``fast`` sets ``FAST`` right after the cell tagged ``parameters`` (None:
-    ``TLCOURSE_FAST=1`` in your environment); ``sandbox=False`` runs the submission with your
-    permissions (only for submissions you trust); ``sandbox="user"`` (root, where bubblewrap
-    cannot start) runs it as an unprivileged user (:func:`tlcourse.grading.sandbox.sandbox_mode`).
+    ``timeout`` bounds each stage; ``log`` keeps the processes' output and which tests passed
+    (it names hidden tests: for you only); ``fast`` sets ``FAST`` after the ``parameters`` cell
+    (None: ``TLCOURSE_FAST=1``); ``sandbox=False`` runs the submission with your permissions
+    (only what you trust), ``"user"`` as an unprivileged user (root, where bubblewrap cannot
+    start: :func:`tlcourse.grading.sandbox.sandbox_mode`).
 
-    Returns ``{"student", question: score..., "total", "possible", "status", "reason",
-    "seconds", "sandbox", "autograder", "shard", "feedback"}``; ``status`` is ``"ok"``,
-    ``"error"`` (a cell raised: partial score, the first error in ``reason``; or grading
-    failed: 0) or ``"timeout"`` (killed: 0); ``feedback`` is student-safe JSON
-    (:func:`tlcourse.grading.gradebook.feedback_of`).
+    Returns one row: ``student``, the score per question, ``total``, ``possible``, ``status``
+    (``"ok"``; ``"error"``: a cell raised, partial score and the first error in ``reason``, or
+    grading failed, 0; ``"timeout"``: 0), ``seconds``, ``sandbox``, ``autograder``, ``shard``
+    and ``feedback`` (student-safe JSON, :func:`tlcourse.grading.gradebook.feedback_of`).
 
     Example:
         >>> grade_submission("alice.ipynb", "a.zip", timeout=0)
@@ -216,7 +194,7 @@ be a float > 0. Got 0 instead.
                                 limits)  # fmt: skip
     limits = limits or Limits()
     submission, autograder = Path(submission), Path(autograder)
-    points = {q: float(t.possible) for q, t in read_test_files(autograder).items()}
+    points = autograder_questions(autograder)
     if mode == "bwrap":
         require_bwrap()
     start = time.perf_counter()
@@ -239,35 +217,19 @@ be a float > 0. Got 0 instead.
         except OSError as error:  # the row still counts; say why its log is missing
             reason = f"{reason}; " if reason else ""
             reason += f"the log could not be written ({type(error).__name__})"
+    grader = autograder_id(autograder, _assignment_name(autograder))
+    seconds = round(time.perf_counter() - start, 1)
+    return _row(submission, points, scores, status, reason, seconds, mode, grader, feedback)
+
+
+def _row(path: Path, points, scores, status, reason, seconds, sandbox, grader="", feedback="{}"):
+    """One row of the scores table (scores None: 0 for every question)."""
     scores = scores or dict.fromkeys(points, 0.0)
-    return {
-        "student": escape_text(submission.stem),
-        **{q: scores.get(q, 0.0) for q in points},
-        "total": float(sum(scores.get(q, 0.0) for q in points)),
-        "possible": float(sum(points.values())),
-        "status": status,
-        "reason": escape_text(reason, 500),
-        "seconds": round(time.perf_counter() - start, 1),
-        "sandbox": mode,
-        "autograder": autograder_id(autograder, _assignment_name(autograder)),
-        "shard": "1/1",
-        "feedback": feedback,
-    }
-
-
-def _failed_row(path: Path, points: dict, sandbox: bool, error: Exception) -> dict:
-    """The row of a submission whose grading raised: 0 and ``error``, and the batch goes on."""
-    return {
-        "student": escape_text(path.stem),
-        **dict.fromkeys(points, 0.0),
-        "total": 0.0,
-        "possible": float(sum(points.values())),
-        "status": "error",
-        "reason": escape_text(f"grading failed: {type(error).__name__}: {error}", 500),
-        "seconds": 0.0,
-        "sandbox": "bwrap" if sandbox else "none",
-        "feedback": "{}",
-    }
+    total = float(sum(scores.get(q, 0.0) for q in points))
+    return {"student": escape_text(path.stem), **{q: scores.get(q, 0.0) for q in points},
+            "total": total, "possible": float(sum(points.values())), "status": status,
+            "reason": escape_text(reason, 500), "seconds": seconds, "sandbox": sandbox,
+            "autograder": grader, "shard": "1/1", "feedback": feedback}  # fmt: skip
 
 
 def _show(progress: Callable[[str], None], line: str) -> None:
@@ -305,38 +267,23 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
-def grade_folder(
-    submissions: str | os.PathLike | Iterable[str | os.PathLike],
-    autograder: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    *,
-    timeout: float = 600,
-    jobs: int = 1,
-    dist: str | os.PathLike = DIST_DIR,
-    logs: str | os.PathLike | None = None,
-    fast: bool | None = None,
-    sandbox: bool = True,
-    limits: Limits | None = None,
-    progress: Callable[[str], None] | None = print,
-    shard: str | None = None,
-    resume: bool = False,
-):
+def grade_folder(submissions: str | os.PathLike | Iterable[str | os.PathLike],
+                 autograder: str | os.PathLike, out: str | os.PathLike | None = None, *,
+                 timeout: float = 600, jobs: int = 1, dist: str | os.PathLike = DIST_DIR,
+                 logs: str | os.PathLike | None = None, fast: bool | None = None,
+                 sandbox: bool = True, limits: Limits | None = None,
+                 progress: Callable[[str], None] | None = print, shard: str | None = None,
+                 resume: bool = False):  # fmt: skip
     """Grade a folder of submitted notebooks offline into one table of scores.
 
-    ``submissions``: a folder (its ``*.ipynb`` and ``*.zip`` files; the student is the file
-    name without extension) or a list of files; ``autograder``: a zip, or a notebook name
-    resolved in ``dist``. Each submission is graded by :func:`grade_submission` (``timeout``,
-    ``fast``, ``sandbox``, ``limits``; ``logs``: a folder for each student's log), ``jobs`` at
-    a time; ``progress`` gets one line per submission, with the time left (None: silence).
-    With ``out``, each row is written as it finishes, atomically, under a lock
-    (:class:`tlcourse.grading.gradebook.ScoreFile`): an interrupted batch loses no finished
-    row, and ``resume=True`` keeps the rows graded with this same autograder (its checksum is
-    in the ``autograder`` column) and grades the others. ``shard="K/N"`` grades only the K-th
-    of N disjoint parts, chosen by a hash of each file name
-    (:func:`tlcourse.grading.gradebook.in_shard`).
-
-    Returns a pandas DataFrame, one row per submission in name order (the columns of
-    :func:`grade_submission`).
+    ``submissions``: a folder (its ``*.ipynb`` and ``*.zip``; the student is the file name
+    without extension) or a list of files; ``autograder``: a zip, or a notebook name resolved
+    in ``dist``. :func:`grade_submission` grades each, ``jobs`` at a time (``logs``: a folder
+    for the logs); ``progress`` gets one line per submission (None: silence). With ``out``,
+    each row is written as it finishes, atomically, under a lock: an interrupted batch loses
+    no finished row, and ``resume=True`` keeps the rows graded with this same autograder (its
+    checksum) and grades the others. ``shard="K/N"``: only the K-th of N parts, by a hash of
+    each file name. Returns a DataFrame of the rows in name order.
 
     Example:
         >>> grade_folder("submissions/", "02", jobs=0)
@@ -358,7 +305,7 @@ int >= 1. Got 0 instead.
     if resume and out is None:
         raise invalid_parameter("resume", func, "False when there is no 'out' table", resume)
     zip_path = resolve_autograder(autograder, dist)
-    points = {q: float(t.possible) for q, t in read_test_files(zip_path).items()}
+    points = autograder_questions(zip_path)
     grader = autograder_id(zip_path, _assignment_name(zip_path))
     files = [p for p in submission_files(submissions, func) if in_shard(p.stem, k, n)]
     if sandbox:
@@ -366,9 +313,8 @@ int >= 1. Got 0 instead.
     columns = ["student", *points, "total", "possible", "status", "reason", "seconds", "sandbox",
                "autograder", "shard", "feedback"]  # fmt: skip
     store = ScoreFile(Path(out), columns) if out is not None else None
-    kept = []
+    kept = [r for r in store.rows() if resume and r.get("autograder") == grader] if store else []
     if store is not None:
-        kept = [r for r in store.rows() if resume and r.get("autograder") == grader]
         store.replace(kept)
     done_before = {r["student"] for r in kept}
     todo = [p for p in files if escape_text(p.stem) not in done_before]
@@ -381,7 +327,8 @@ int >= 1. Got 0 instead.
             row = grade_submission(path, zip_path, timeout=timeout, log=log, fast=fast,
                                    sandbox=sandbox, limits=limits)  # fmt: skip
         except Exception as error:  # one row's error, never the batch's
-            row = _failed_row(path, points, sandbox, error)
+            reason = f"grading failed: {type(error).__name__}: {error}"
+            row = _row(path, points, None, "error", reason, 0.0, "bwrap" if sandbox else "none")
         row.update(autograder=grader, shard=f"{k}/{n}")
         with lock:
             if store is not None:
