@@ -21,14 +21,8 @@ from tlcourse.grading.errors import GradingError
 from tlcourse.grading.leaks import find_leaks
 from tlcourse.grading.notebooks import cell_source, normalize_notebook, notebook_text, read_notebook
 
-__all__ = [
-    "MASTERS_DIR",
-    "STUDENT_DIR",
-    "AssignedNotebook",
-    "assign_all",
-    "assign_colab",
-    "assign_notebook",
-]
+__all__ = ["MASTERS_DIR", "STUDENT_DIR", "AssignedNotebook", "assign_all", "assign_colab",
+           "assign_notebook"]  # fmt: skip
 
 MASTERS_DIR = Path("notebooks/masters")
 STUDENT_DIR = Path("notebooks/student")
@@ -36,16 +30,10 @@ STUDENT_DIR = Path("notebooks/student")
 
 @dataclass(frozen=True)
 class AssignedNotebook:
-    """What :func:`assign_notebook` produced for one master notebook.
+    """What :func:`assign_notebook` produced for one master notebook (``name``: its file stem).
 
-    Attributes:
-        name: the notebook's name (file stem), e.g. ``"02_training_from_scratch"``.
-        master: the master notebook.
-        student: the normalised student notebook in the student folder.
-        autograder: the autograder zip for ``grade_folder``.
-        solutions: the student notebook with solutions filled in (``dist/.../autograder/``),
-            what a student who answers everything submits; never give it to students.
-        points: points per question, in notebook order.
+    ``solutions`` is the student notebook with solutions filled in (``dist/.../autograder/``),
+    what a student who answers everything submits: never give it to students.
     """
 
     name: str
@@ -57,7 +45,6 @@ class AssignedNotebook:
 
     @property
     def total_points(self) -> float:
-        """The notebook's point total."""
         return float(sum(self.points.values()))
 
 
@@ -68,29 +55,23 @@ def _clear_output_folder(folder: Path) -> None:
     written = ("autograder", "student", "gradescope")  # otter assign's, build_gradescope's
     unexpected = sorted(p.name for p in folder.iterdir() if p.name not in written)
     if unexpected:
-        raise GradingError(
-            f"{folder} exists and holds {unexpected}, which otter assign did not write; "
-            "choose another output folder (--out) or move those files away."
-        )
+        raise GradingError(f"{folder} exists and holds {unexpected}, which otter assign did not "
+                           "write; choose another output folder (--out) or move those files "
+                           "away.")  # fmt: skip
     shutil.rmtree(folder)
 
 
 def _robust_init_cell(notebook, name: str) -> None:
-    """Make otter's init cell find the notebook file when renamed or run from another folder.
-
-    otter writes ``grader = otter.Notebook("NAME.ipynb")``, which opens that exact file to read
-    the public tests; ``tlcourse.grading.student.notebook_file`` finds it by its metadata.
-    """
+    """Make otter's init cell find the notebook file when renamed or run from another folder:
+    ``otter.Notebook("NAME.ipynb")`` opens that exact file to read the public tests, where
+    :func:`tlcourse.grading.student.notebook_file` finds it by its metadata."""
     file = re.escape(f"{name}.ipynb")
     pattern = re.compile(rf"^(\s*\w+\s*=\s*)otter\.Notebook\(\s*[\"']{file}[\"']\s*\)", re.M)
     for cell in notebook.cells:
         if cell.cell_type == "code" and pattern.search(cell.source):
             source = pattern.sub(rf'\1otter.Notebook(notebook_file("{name}"))', cell.source)
-            cell.source = source.replace(
-                "import otter\n",
-                "import otter\nfrom tlcourse.grading.student import notebook_file\n\n",
-                1,
-            )
+            import_line = "import otter\nfrom tlcourse.grading.student import notebook_file\n\n"
+            cell.source = source.replace("import otter\n", import_line, 1)
             return
 
 
@@ -101,13 +82,18 @@ def _check_master(master, func: str) -> Path:
     return path
 
 
-def assign_notebook(
-    master: str | os.PathLike,
-    out: str | os.PathLike = DIST_DIR,
-    student_dir: str | os.PathLike | None = STUDENT_DIR,
-    *,
-    run_tests: bool = False,
-) -> AssignedNotebook:
+def _otter_assign(master: Path, source: Path, target: Path, run_tests: bool, what: str) -> None:
+    from otter.assign import main as otter_assign
+
+    try:
+        otter_assign(str(source), str(target), no_pdfs=True, no_run_tests=not run_tests)
+    except Exception as error:
+        raise GradingError(f"{what} failed on {master}: {type(error).__name__}: {error}") from error
+
+
+def assign_notebook(master: str | os.PathLike, out: str | os.PathLike = DIST_DIR,
+                    student_dir: str | os.PathLike | None = STUDENT_DIR, *,
+                    run_tests: bool = False) -> AssignedNotebook:  # fmt: skip
     """Run ``otter assign`` on one master notebook and publish its student version.
 
     Writes ``OUT/NAME/student/NAME.ipynb``, ``OUT/NAME/autograder/NAME.ipynb`` (solutions) and
@@ -125,25 +111,15 @@ be an existing .ipynb file. Got 'missing.ipynb' instead.
     """
     master = _check_master(master, "assign_notebook")
     run_tests = check_bool("run_tests", run_tests, "assign_notebook")
-    from otter.assign import main as otter_assign
-
-    name = master.stem
-    target = Path(out) / name
+    name, target = master.stem, Path(out) / master.stem
     _clear_output_folder(target)
-    try:
-        otter_assign(str(master), str(target), no_pdfs=True, no_run_tests=not run_tests)
-    except Exception as error:
-        raise GradingError(
-            f"otter assign failed on {master}: {type(error).__name__}: {error}"
-        ) from error
-
+    _otter_assign(master, master, target, run_tests, "otter assign")
     autograder_dir = target / "autograder"
     zips = sorted(autograder_dir.glob(f"{name}-autograder_*.zip"))
     if len(zips) != 1:
         raise GradingError(f"otter assign wrote {len(zips)} autograder zips in {autograder_dir}.")
     autograder = autograder_dir / f"{name}-autograder.zip"
     zips[0].replace(autograder)
-
     generated = target / "student" / f"{name}.ipynb"
     student_nb = normalize_notebook(read_notebook(generated))
     _robust_init_cell(student_nb, name)
@@ -152,10 +128,9 @@ be an existing .ipynb file. Got 'missing.ipynb' instead.
         listed = "\n".join(f"  - {leak}" for leak in leaks[:10])
         raise GradingError(
             f"The student version of {master} would show {len(leaks)} solution or hidden-test "
-            f"line(s):\n{listed}\nPut solution code between raw '# BEGIN SOLUTION' / "
-            "'# END SOLUTION' cells (line markers work only inside such a block) and start hidden "
-            "test cells with '# HIDDEN'."
-        )
+            f"line(s):\n{listed}\nPut solution code between raw '# BEGIN SOLUTION' / '# END "
+            "SOLUTION' cells (line markers work only inside such a block) and start hidden test "
+            "cells with '# HIDDEN'.")  # fmt: skip
     text = notebook_text(student_nb)
     generated.write_text(text, encoding="utf-8")
     student = generated
@@ -163,14 +138,8 @@ be an existing .ipynb file. Got 'missing.ipynb' instead.
         student = Path(student_dir) / f"{name}.ipynb"
         student.parent.mkdir(parents=True, exist_ok=True)
         student.write_text(text, encoding="utf-8")
-    return AssignedNotebook(
-        name=name,
-        master=master,
-        student=student,
-        autograder=autograder,
-        solutions=autograder_dir / f"{name}.ipynb",
-        points=autograder_questions(autograder),
-    )
+    return AssignedNotebook(name, master, student, autograder, autograder_dir / f"{name}.ipynb",
+                            autograder_questions(autograder))  # fmt: skip
 
 
 def _colab_master(master: Path, install: str | None) -> nbformat.NotebookNode:
@@ -191,19 +160,14 @@ def _colab_master(master: Path, install: str | None) -> nbformat.NotebookNode:
     raise GradingError(f"{master} has no raw '# ASSIGNMENT CONFIG' cell.")
 
 
-def assign_colab(
-    master: str | os.PathLike,
-    out: str | os.PathLike = DIST_DIR / "colab",
-    *,
-    install: str | None = None,
-) -> Path:
+def assign_colab(master: str | os.PathLike, out: str | os.PathLike = DIST_DIR / "colab", *,
+                 install: str | None = None) -> Path:  # fmt: skip
     """Build the Google Colab version of a student notebook: the notebook and its tests folder.
 
     On Colab, otter 7 refuses the tests stored in the notebook's metadata (``grader.check``
-    raises "Test q1 does not exist"): it needs a ``tests/`` folder beside the notebook. This
-    runs ``otter assign`` on a copy of the master set to ``runs_on: colab`` with test files,
-    and writes ``OUT/NAME/NAME.ipynb`` (its first cell installs otter-grader), ``OUT/NAME/tests/``
-    (public tests only) and ``OUT/NAME.zip`` of both, for students to upload and unzip in Colab.
+    raises "Test q1 does not exist"): it needs a ``tests/`` folder beside the notebook. Writes
+    ``OUT/NAME/NAME.ipynb`` (its first cell installs ``install``), ``OUT/NAME/tests/`` (public
+    tests only) and ``OUT/NAME.zip`` of both, for students to upload and unzip in Colab.
 
     Example:
         >>> assign_colab("notebooks/masters/01_why_transfer_learning.ipynb", install=3)
@@ -216,8 +180,6 @@ be a pip requirement (a string) or None. Got 3 instead.
         raise invalid_parameter("install", "assign_colab", "a pip requirement (a string) or None",
                                 install)  # fmt: skip
     master = _check_master(master, "assign_colab")
-    from otter.assign import main as otter_assign
-
     notebook = _colab_master(master, install)
     target = Path(out) / master.stem
     if target.exists():
@@ -225,12 +187,7 @@ be a pip requirement (a string) or None. Got 3 instead.
     with tempfile.TemporaryDirectory(prefix="tlcourse-colab-") as tmp:
         copy_path = Path(tmp) / master.name
         nbformat.write(notebook, copy_path)
-        try:
-            otter_assign(str(copy_path), str(Path(tmp) / "out"), no_pdfs=True, no_run_tests=True)
-        except Exception as error:
-            raise GradingError(
-                f"otter assign (Colab) failed on {master}: {type(error).__name__}: {error}"
-            ) from error
+        _otter_assign(master, copy_path, Path(tmp) / "out", False, "otter assign (Colab)")
         student = normalize_notebook(read_notebook(Path(tmp) / "out/student" / master.name))
         leaks = find_leaks(master, student)
         if leaks:
@@ -238,23 +195,16 @@ be a pip requirement (a string) or None. Got 3 instead.
         shutil.copytree(Path(tmp) / "out/student/tests", target / "tests")
     (target / master.name).write_text(notebook_text(student), encoding="utf-8")
     with zipfile.ZipFile(target.with_suffix(".zip"), "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(target.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(target))
+        for path in sorted(p for p in target.rglob("*") if p.is_file()):
+            archive.write(path, path.relative_to(target))
     return target
 
 
-def assign_all(
-    masters: str | os.PathLike = MASTERS_DIR,
-    out: str | os.PathLike = DIST_DIR,
-    student_dir: str | os.PathLike | None = STUDENT_DIR,
-    *,
-    run_tests: bool = False,
-    colab: bool = False,
-    colab_install: str | None = None,
-    gradescope: str | None = None,
-    progress: Callable[[str], None] | None = print,
-) -> list[AssignedNotebook]:
+def assign_all(masters: str | os.PathLike = MASTERS_DIR, out: str | os.PathLike = DIST_DIR,
+               student_dir: str | os.PathLike | None = STUDENT_DIR, *, run_tests: bool = False,
+               colab: bool = False, colab_install: str | None = None, gradescope: str | None = None,
+               progress: Callable[[str], None] | None = print,
+               ) -> list[AssignedNotebook]:  # fmt: skip
     """Regenerate every student notebook and autograder from the master notebooks.
 
     Calls :func:`assign_notebook` on each ``*.ipynb`` of ``masters``, in name order; with
@@ -286,21 +236,17 @@ a folder of master .ipynb notebooks. Got 'no-such-folder' instead. It is not a f
         start = time.perf_counter()
         result = assign_notebook(path, out, student_dir, run_tests=run_tests)
         assigned.append(result)
-        colab_folder = (
-            assign_colab(path, Path(out) / "colab", install=colab_install) if colab else None
-        )
+        colab_folder = colab and assign_colab(path, Path(out) / "colab", install=colab_install)
         if gradescope is not None:
             from tlcourse.grading.gradescope import build_gradescope
 
             zip_path = build_gradescope(result.autograder, fast=gradescope == "fast")
         if progress is not None:
             questions = ", ".join(f"{q} ({p:g})" for q, p in result.points.items())
-            progress(
-                f"{result.name}: {len(result.points)} questions, {result.total_points:g} points "
-                f"[{questions}] -> {result.student}, {result.autograder} "
-                f"({time.perf_counter() - start:.1f} s)"
-            )
-            if colab_folder is not None:
+            progress(f"{result.name}: {len(result.points)} questions, {result.total_points:g} "
+                     f"points [{questions}] -> {result.student}, {result.autograder} "
+                     f"({time.perf_counter() - start:.1f} s)")  # fmt: skip
+            if colab_folder:
                 progress(f"  Colab version: {colab_folder}/ and {colab_folder}.zip")
             if gradescope is not None:
                 progress(f"  Gradescope ({gradescope} mode): {zip_path}")

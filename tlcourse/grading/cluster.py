@@ -1,14 +1,12 @@
 """Grading on a cluster: a Slurm job array, one shard per task, and a dependent merge job.
 
-:func:`write_cluster_job` writes, in a folder beside the scores table (``scores.cluster/`` for
-``scores.csv``): ``grade.sbatch`` (``--array=1-N``: task K runs ``tlcourse grade --shard K/N
---resume`` into ``shard-K-of-N.csv``), ``merge.sbatch`` (``tlcourse gradebook`` of the N shard
-tables into the scores table), ``submit.sh`` (submits both, the merge with
-``--dependency=afterok:`` on the array) and ``k8s-job.yaml``, a Kubernetes Indexed Job of the
-same N shards (``JOB_COMPLETION_INDEX``). Nothing is submitted unless :func:`submit_slurm` is
-called (``tlcourse grade --slurm N --submit``). Slurm needs the submissions, the autograder,
-this folder and the Python running tlcourse at the same paths on every node (a shared file
-system); ``--resume`` makes a rerun of a failed task keep what its shard already graded.
+:func:`write_cluster_job` writes, beside the scores table (``scores.cluster/`` for
+``scores.csv``): ``grade.sbatch`` (task K of the array runs ``tlcourse grade --shard K/N
+--resume``), ``merge.sbatch`` (``tlcourse gradebook`` of the shard tables), ``submit.sh``
+(submits both, the merge ``--dependency=afterok`` on the array) and ``k8s-job.yaml``, a
+Kubernetes Indexed Job of the same shards. Nothing is submitted but by :func:`submit_slurm`
+(``--submit``). Slurm needs the submissions, the autograder, this folder and the Python at the
+same paths on every node; ``--resume`` makes a rerun of a failed task keep its graded rows.
 """
 
 from __future__ import annotations
@@ -93,35 +91,23 @@ spec:
 
 
 def cluster_folder(out: str | os.PathLike) -> Path:
-    """The folder beside the scores table for its cluster job: ``scores.cluster`` for
-    ``scores.csv``.
+    """The folder beside the scores table for its cluster job.
 
     Example:
         >>> cluster_folder("grades/hw1.csv").as_posix()
         'grades/hw1.cluster'
     """
-    out = Path(out)
-    return out.with_name(f"{out.stem}.cluster")
+    return Path(out).with_name(f"{Path(out).stem}.cluster")
 
 
-def write_cluster_job(
-    submissions: str | os.PathLike,
-    autograder: str | os.PathLike,
-    out: str | os.PathLike,
-    tasks: int,
-    *,
-    jobs: int = 1,
-    timeout: float = 600,
-    options: list[str] | tuple[str, ...] = (),
-    dist: str | os.PathLike = DIST_DIR,
-) -> Path:
-    """Write the Slurm array, merge and submit scripts and the Kubernetes manifest that grade
-    ``submissions`` in ``tasks`` shards into ``out``; return their folder
-    (:func:`cluster_folder`).
-
-    ``jobs`` and ``timeout`` are ``tlcourse grade``'s (the CPUs each task asks for, and its
-    time limit: the largest shard's submissions, ``jobs`` at a time, ``timeout`` each, plus 10
-    minutes); ``options``: its other options, passed on as given (``--fast``, ``--logs DIR``).
+def write_cluster_job(submissions: str | os.PathLike, autograder: str | os.PathLike,
+                      out: str | os.PathLike, tasks: int, *, jobs: int = 1, timeout: float = 600,
+                      options: list[str] | tuple[str, ...] = (),
+                      dist: str | os.PathLike = DIST_DIR) -> Path:  # fmt: skip
+    """Write the scripts and manifest that grade ``submissions`` in ``tasks`` shards into
+    ``out``; return their folder. ``jobs`` (the CPUs a task asks for), ``timeout``: ``tlcourse
+    grade``'s (a task's time limit: its shard's submissions, ``jobs`` at a time, ``timeout``
+    each, plus 10 minutes); ``options``: its other options, as given (``--fast``, ``--logs``).
 
     Example:
         >>> write_cluster_job("submissions/", "02", "scores.csv", tasks=0)
@@ -131,13 +117,11 @@ def write_cluster_job(
 be an int >= 1. Got 0 instead.
     """
     func = "write_cluster_job"
-    tasks = check_int("tasks", tasks, func, low=1)
-    jobs = check_int("jobs", jobs, func, low=1)
+    tasks, jobs = check_int("tasks", tasks, func, low=1), check_int("jobs", jobs, func, low=1)
     timeout = check_real("timeout", timeout, func, low=0, low_open=True)
-    subs = Path(submissions).absolute()
+    subs, out = Path(submissions).absolute(), Path(out).absolute()
     files = submission_files(subs, func)
     zip_path = resolve_autograder(autograder, dist).absolute()
-    out = Path(out).absolute()
     folder = cluster_folder(out)
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     largest = max(sum(in_shard(p.stem, k, tasks) for p in files) for k in range(1, tasks + 1))
@@ -150,11 +134,9 @@ be an int >= 1. Got 0 instead.
     python = shlex.quote(sys.executable)
     fill = {"name": name, "tasks": tasks, "jobs": jobs, "folder": shlex.quote(str(folder)),
             "out": shlex.quote(str(out)), "python": python, "logs": folder / "logs"}  # fmt: skip
-    texts = {
-        "grade.sbatch": _GRADE.format(**fill, minutes=minutes, grade=shlex.join(grade)),
-        "merge.sbatch": _MERGE.format(**fill, shards=shlex.join(shards)),
-        "submit.sh": _SUBMIT.format(**fill),
-    }
+    texts = {"grade.sbatch": _GRADE.format(**fill, minutes=minutes, grade=shlex.join(grade)),
+             "merge.sbatch": _MERGE.format(**fill, shards=shlex.join(shards)),
+             "submit.sh": _SUBMIT.format(**fill)}  # fmt: skip
     # The pod's shell computes K; its shard table is named like Slurm's.
     pod = (f"K=$((JOB_COMPLETION_INDEX + 1)); exec tlcourse {shlex.join(grade)} --out "
            f"{fill['folder']}/shard-$K-of-{tasks}.csv --shard $K/{tasks}")  # fmt: skip
@@ -171,13 +153,10 @@ be an int >= 1. Got 0 instead.
 
 
 def submit_slurm(folder: str | os.PathLike) -> tuple[str, str]:
-    """Run ``folder/submit.sh`` (``sbatch``); return the array's and the merge's job ids.
-
-    Raises:
-        InvalidParameterError: ``sbatch`` is missing or refused the job (with its message).
-    """
-    script = Path(folder) / "submit.sh"
-    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    """Run ``folder/submit.sh`` (``sbatch``); return the array's and the merge's job ids, or
+    raise ``InvalidParameterError`` with sbatch's message."""
+    script = str(Path(folder) / "submit.sh")
+    done = subprocess.run(["bash", script], capture_output=True, text=True, check=False)
     found = re.search(r"grading array (\S+) .* merge job (\S+)", done.stdout)
     if done.returncode != 0 or found is None:
         raise invalid_parameter(
