@@ -2,28 +2,27 @@
 
 Linux shares the CPU between sessions (autogroups) and counts processes per user: a submission
 that starts dozens of busy processes, each in its own session, takes nearly all the CPU from the
-submission graded beside it (``--jobs 2``), which then times out with 0. In a cgroup of its own,
-a sandbox is one entity for the CPU scheduler however many processes and sessions it holds (an
-equal ``cpu.weight``, or ``cpu.shares`` in cgroup v1), and ``pids.max`` bounds all its processes
-and threads together.
+submission graded beside it (``--jobs 2``), which then times out with 0. In its own cgroup a
+sandbox is one entity for the scheduler (an equal ``cpu.weight``; ``cpu.shares`` in v1), and
+``pids.max`` bounds all its processes and threads together.
 
-Where the grader may create cgroups (as root, or in a cgroup v2 subtree delegated to its user)
-:func:`cgroup_support` finds the ``cpu`` and ``pids`` controllers, in cgroup v2, in cgroup v1,
-or split between the two (a "hybrid" machine: v1 controllers beside a v2 mount without them);
-elsewhere it says why not, and grading goes on without (the threat model says what then holds).
+:func:`cgroup_support` finds the ``cpu`` and ``pids`` controllers where the grader may create
+cgroups (as root, or in a v2 subtree delegated to its user), in v2, v1 or split between them (a
+"hybrid" machine); elsewhere it says why not and grading goes on without (see the threat model).
 A process joins its group before it starts anything (:meth:`SandboxGroup.wrap`: a shell writes
 its own pid into the group, then ``exec``\\ s the sandbox), so nothing it starts escapes.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import itertools
 import os
 import shlex
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["SandboxGroup", "cgroup_support", "sandbox_group"]
@@ -31,13 +30,8 @@ __all__ = ["SandboxGroup", "cgroup_support", "sandbox_group"]
 _CONTROLLERS = ("cpu", "pids")
 _names = itertools.count()
 
-
-@dataclass(frozen=True)
-class _Place:
-    """Where groups using one controller are created: a folder of a cgroup hierarchy."""
-
-    version: int
-    base: Path
+# Where groups using one controller are created: a folder of a cgroup hierarchy.
+_Place = collections.namedtuple("_Place", ["version", "base"])
 
 
 def _mounts() -> list[tuple[str, str, str, set[str]]]:
@@ -80,10 +74,9 @@ def _usable(folder: Path, version: int, controllers: list[str]) -> bool:
         return True
     enabled = (folder / "cgroup.subtree_control").read_text().split()
     missing = [c for c in controllers if c not in enabled]
-    if not missing:
-        return True
     try:  # allowed at the top, or in a subtree without processes of its own
-        (folder / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in missing))
+        if missing:
+            (folder / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in missing))
     except OSError:
         return False
     return True
@@ -159,10 +152,8 @@ class SandboxGroup:
     def _pids(self) -> set[int]:
         pids = set()
         for folder in self.folders:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 pids |= {int(p) for p in (folder / "cgroup.procs").read_text().split()}
-            except (OSError, ValueError):
-                continue
         return pids
 
     def remove(self) -> None:
@@ -170,10 +161,8 @@ class SandboxGroup:
         processes leave their group a moment after the signal)."""
         for attempt in range(40):
             for pid in self._pids():
-                try:
+                with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
             for folder in list(self.folders):
                 try:
                     folder.rmdir()

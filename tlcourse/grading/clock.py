@@ -1,10 +1,9 @@
 """A stage's time limit that a busy machine cannot use up.
 
 The time limit (``--timeout``) is meant for a notebook that never ends, not for one that did not
-get the CPU: with ``--jobs 2``, a neighbour that starts dozens of busy processes (or anything
-else on the machine) could otherwise leave an honest submission waiting until it times out with
-0. cgroups give each sandbox its fair share where the grader may create them
-(:mod:`tlcourse.grading.cgroups`); this clock covers every machine, with or without them.
+get the CPU: a neighbour with dozens of busy processes (or anything else on the machine) could
+otherwise leave an honest submission waiting until it times out with 0. cgroups give each
+sandbox its fair share where they can be made (:mod:`.cgroups`); this clock covers every machine.
 
 Twice a second, :meth:`StageClock.tick` reads from ``/proc/PID/task/TID/schedstat`` how long
 the stage's threads ran and how long they were ready to run but waited for a CPU. While the

@@ -3,20 +3,18 @@
 bubblewrap started by root keeps every capability inside the sandbox, and uid 0 inside is the
 real uid 0: one ``mount(2)`` call (through ``ctypes``) remounts the read-only folders read-write.
 So when the grader runs as root, bubblewrap gets only the three capabilities it takes to give up
-root (``--cap-drop ALL --cap-add`` :data:`DROP_CAPABILITIES`), and the grading process (worker
-or checker) calls :func:`drop_privileges` first thing, before it reads anything the submission
-wrote: it becomes the real, unprivileged uid of its sandbox slot (:func:`slot_uid`), with no
-group, no capability in any set (bounding set included) and ``no_new_privs``, and checks that
-nothing is left. The student's kernel is its child. Files of root's stay root's: the mounts
-are read-only and their files are not the slot's to write anyway.
-
-Without bubblewrap (mode ``"user"``), nothing ends the processes a submission leaves behind but
-:func:`end_processes`: every process of the slot's uid, killed at once.
+root (``--cap-drop ALL --cap-add`` :data:`DROP_CAPABILITIES`), and the worker or checker calls
+:func:`drop_privileges` before it reads anything the submission wrote: it becomes the real,
+unprivileged uid of its sandbox slot (:func:`slot_uid`), with no group, no capability in any
+set (bounding set included) and ``no_new_privs``, and checks that nothing is left. The
+student's kernel is its child. Files of root's stay root's: the mounts are read-only and their
+files are not the slot's to write anyway. Without bubblewrap (mode ``"user"``), nothing ends the
+processes a submission leaves behind but :func:`end_processes` (all of the slot's uid at once).
 
 Each sandbox graded at the same time on the machine has a uid of its own (:func:`sandbox_slot`),
-outside the ranges distributions give to people (below 60000), to system services and to
-systemd's containers: the kernel's process limit (``RLIMIT_NPROC``) counts per uid, and one
-submission's processes must not use up its neighbour's.
+outside the ranges given to people (below 60000), system services and systemd's containers: the
+process limit (``RLIMIT_NPROC``) counts per uid, and one submission must not use up its
+neighbour's.
 """
 
 from __future__ import annotations
@@ -32,14 +30,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = [
-    "DROP_CAPABILITIES",
-    "drop_privileges",
-    "end_processes",
-    "keep_from_children",
-    "sandbox_slot",
-    "slot_uid",
-]
+__all__ = ["DROP_CAPABILITIES", "drop_privileges", "end_processes", "keep_from_children",
+           "sandbox_slot", "slot_uid"]  # fmt: skip
 
 DROP_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 _FIRST_UID = 2_147_000_000  # under 2**31: every tool reads it as a positive int
@@ -65,9 +57,8 @@ def _slot_folder() -> Path:
 def sandbox_slot() -> Iterator[int]:
     """The lowest slot free on this machine, held while the block runs.
 
-    A lock file per slot (``flock``): two grading processes (two ``--jobs``, two Slurm tasks
-    on one node, two test workers) never share a slot, so never a uid, a process limit, or an
-    :func:`end_processes`.
+    A lock file per slot (``flock``): two grading processes (``--jobs``, Slurm tasks on one
+    node, test workers) never share a slot, a uid, a process limit or an :func:`end_processes`.
 
     Example:
         >>> with sandbox_slot() as first, sandbox_slot() as second:
@@ -131,10 +122,8 @@ def drop_privileges(uid: int) -> None:
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     left = {name: value for name, value in _capabilities().items() if value}
     if os.getresuid() != (uid,) * 3 or os.getresgid() != (uid,) * 3 or os.getgroups() or left:
-        raise RuntimeError(
-            f"could not drop root: uids {os.getresuid()}, gids {os.getresgid()}, groups "
-            f"{os.getgroups()}, capabilities {left}"
-        )
+        raise RuntimeError(f"could not drop root: uids {os.getresuid()}, gids {os.getresgid()}, "
+                           f"groups {os.getgroups()}, capabilities {left}")  # fmt: skip
 
 
 def keep_from_children() -> None:

@@ -6,6 +6,7 @@ except while the machine held the process back from its fair share of the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,10 +27,9 @@ _RUNNING_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """How a child process ended: exit status (negative: the signal), killed at the time
-    limit or by the watchdog (why), the first ``output_limit`` bytes of its output, wall-clock
-    seconds and the seconds counted against the time limit (fewer when the machine held it
-    back)."""
+    """How a child process ended: exit status (negative: the signal), killed at the time limit
+    or by the watchdog (why), its output's first ``output_limit`` bytes, wall-clock seconds and
+    the seconds counted against the time limit (fewer when the machine held it back)."""
 
     returncode: int
     timed_out: bool
@@ -55,15 +55,11 @@ def kill_tree(process: subprocess.Popen) -> None:
         children = psutil.Process(process.pid).children(recursive=True)
     except Exception:
         children = []
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     for child in children:
-        try:
+        with contextlib.suppress(Exception):
             child.kill()
-        except Exception:
-            pass
     process.wait()
 
 
@@ -82,30 +78,16 @@ def kill_running() -> None:
 def _drain(stream, limit: int, into: bytearray) -> None:
     """Read ``stream`` to its end, keeping the first ``limit`` bytes: a submission that prints
     without end fills neither the memory nor the disk of the grader."""
-    while True:
-        chunk = stream.read(65536)
-        if not chunk:
-            break
-        room = limit - len(into)
-        if room > 0:
-            into += chunk[:room]
+    while chunk := stream.read(65536):
+        into += chunk[: max(limit - len(into), 0)]
 
 
-def run_process(
-    command: Sequence[str],
-    *,
-    cwd: str | os.PathLike,
-    env: dict[str, str],
-    timeout: float,
-    output_limit: int = 4 << 20,
-    pass_fds: Sequence[int] = (),
-    watchdog: Callable[[int], str] | None = None,
-    on_start: Callable[[subprocess.Popen], None] | None = None,
-) -> ProcessResult:
-    """Run ``command`` in a new session with a time limit, killing its whole tree at the end.
-
-    The time limit is counted by :class:`~tlcourse.grading.clock.StageClock` over the
-    processes running through this function at that moment.
+def run_process(command: Sequence[str], *, cwd: str | os.PathLike, env: dict[str, str],
+                timeout: float, output_limit: int = 4 << 20, pass_fds: Sequence[int] = (),
+                on_start: Callable[[subprocess.Popen], None] | None = None,
+                watchdog: Callable[[int], str] | None = None) -> ProcessResult:  # fmt: skip
+    """Run ``command`` in a new session with a time limit (a :class:`StageClock` over the
+    processes running through this function at that moment), killing its whole tree at the end.
 
     Example:
         >>> import sys
@@ -124,9 +106,8 @@ def run_process(
         _RUNNING.add(process)
     output = bytearray()
     # A daemon: a process left behind (no sandbox) may hold the pipe open long after.
-    reader = threading.Thread(
-        target=_drain, args=(process.stdout, output_limit, output), daemon=True
-    )
+    reader = threading.Thread(target=_drain, args=(process.stdout, output_limit, output),
+                              daemon=True)  # fmt: skip
     reader.start()
     timed_out, reason = False, ""
     try:
@@ -143,10 +124,8 @@ def run_process(
                 reason = watchdog(process.pid) or ""
                 if reason:
                     break
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=min(0.5, max(timeout - clock.seconds, 0.01)))
-            except subprocess.TimeoutExpired:
-                pass
         if timed_out or reason:
             kill_tree(process)
     except BaseException:
@@ -156,11 +135,5 @@ def run_process(
         with _RUNNING_LOCK:
             _RUNNING.discard(process)
         reader.join(timeout=2)
-    return ProcessResult(
-        returncode=process.returncode,
-        timed_out=timed_out,
-        killed_reason=reason,
-        output=bytes(output),
-        seconds=time.perf_counter() - start,
-        counted=clock.seconds,
-    )
+    wall = time.perf_counter() - start
+    return ProcessResult(process.returncode, timed_out, reason, bytes(output), wall, clock.seconds)

@@ -1,14 +1,14 @@
 """The student side: find the notebook file that ``grader.check`` reads its tests from.
 
-otter's init cell opens the notebook by the name ``otter assign`` gave it,
-``otter.Notebook("02_training_from_scratch.ipynb")``, and reads the public tests from that
-file's metadata: a notebook renamed "Copy of 02_training_from_scratch.ipynb", or a kernel
-started in another folder, then fails in every ``grader.check`` cell. ``tlcourse assign``
-writes the init cell as ``otter.Notebook(notebook_file("02_training_from_scratch"))`` instead.
+otter's init cell opens the notebook by the name ``otter assign`` gave it (``otter.Notebook(
+"02_scratch.ipynb")``) to read the public tests in its metadata: a notebook renamed "Copy of
+02_scratch.ipynb", or a kernel started in another folder, then fails in every ``grader.check``
+cell. ``tlcourse assign`` writes ``otter.Notebook(notebook_file("02_scratch"))`` instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -33,14 +33,12 @@ def _assignment(path: Path) -> str | None:
 def _kernel_notebook_paths() -> list[Path]:
     """The notebook this kernel runs, as Jupyter and VS Code tell it, when they do."""
     found = [os.environ.get("JPY_SESSION_NAME")]
-    try:
+    with contextlib.suppress(ImportError):
         from IPython import get_ipython
 
         shell = get_ipython()
         namespace = shell.user_ns if shell is not None else {}
         found += [namespace.get("__session__"), namespace.get("__vsc_ipynb_file__")]
-    except ImportError:
-        pass
     return [Path(p) for p in found if isinstance(p, str) and p.endswith(".ipynb")]
 
 
@@ -49,10 +47,8 @@ def _nearby_notebooks(folder: Path) -> list[Path]:
     found: list[Path] = []
     for pattern, base in (("*.ipynb", folder), ("*/*.ipynb", folder), ("*/*/*.ipynb", folder),
                           ("*.ipynb", folder.parent)):  # fmt: skip
-        try:
+        with contextlib.suppress(OSError):
             found += [p for p in base.glob(pattern) if ".ipynb_checkpoints" not in p.parts]
-        except OSError:
-            continue
         if len(found) > _MAX_CANDIDATES:
             break
 
@@ -68,11 +64,9 @@ def _nearby_notebooks(folder: Path) -> list[Path]:
 def notebook_file(assignment: str, folder: str | os.PathLike | None = None) -> str:
     """The path of this assignment's notebook, for ``otter.Notebook(...)``.
 
-    Looks, in order, for ``ASSIGNMENT.ipynb`` in the working folder; for the notebook the kernel
-    runs (Jupyter's ``JPY_SESSION_NAME`` / ``__session__``, VS Code's ``__vsc_ipynb_file__``);
-    then for the most recently saved notebook near the working folder whose otter metadata names
-    this assignment (a renamed copy). When none is found, prints what to do and returns
-    ``ASSIGNMENT.ipynb``.
+    In order: ``ASSIGNMENT.ipynb`` in the working folder; the notebook the kernel runs, as
+    Jupyter or VS Code tell it; the newest notebook nearby whose otter metadata names this
+    assignment (a renamed copy). Else it prints what to do and returns ``ASSIGNMENT.ipynb``.
 
     Example:
         >>> import tempfile
@@ -92,9 +86,7 @@ def notebook_file(assignment: str, folder: str | os.PathLike | None = None) -> s
     for path in _nearby_notebooks(folder):
         if _assignment(path) == assignment:
             return str(path)
-    print(
-        f"tlcourse: the notebook file of {assignment!r} was not found near {folder}; "
-        "grader.check reads its tests from that file. Open the notebook from its own folder "
-        f"(or save it there as {expected.name}), then run this cell again."
-    )
+    print(f"tlcourse: the notebook file of {assignment!r} was not found near {folder}; "
+          "grader.check reads its tests from that file. Open the notebook from its own folder "
+          f"(or save it there as {expected.name}), then run this cell again.")  # fmt: skip
     return str(expected)
