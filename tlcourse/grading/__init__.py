@@ -1,12 +1,9 @@
 """Instructor tools for the graded notebooks: student versions, autograders, grading.
 
-:func:`assign_all` runs ``otter assign`` on every master notebook (solutions, public and hidden
-tests in one file) into ``dist/NN_slug/`` and copies the checked student notebook to
-``notebooks/student/``. :func:`grade_folder` grades a folder of submissions into one table:
-each notebook runs in a sandbox (the worker) that exports its answers as data, and the tests
-run in another (the checker) against those answers only; ``tlcourse gradebook`` merges shards
-and writes Canvas grades and feedback (:mod:`.gradebook`). The threat model is in
-``notebooks/README.md``.
+:func:`assign_all` runs ``otter assign`` on every master notebook into ``dist/NN_slug/`` and
+copies the checked student notebook to ``notebooks/student/``; :func:`grade_folder` grades a
+folder of submissions into one table (:mod:`.grade`); ``tlcourse gradebook`` merges shards and
+writes Canvas grades and feedback (:mod:`.gradebook`). The threat model: ``notebooks/README.md``.
 """
 
 from tlcourse.grading.assign import (
@@ -31,26 +28,9 @@ from tlcourse.grading.sandbox import Limits, bwrap_problem
 from tlcourse.grading.submissions import SUBMISSION_SUFFIXES
 
 __all__ = [
-    "DIST_DIR",
-    "FAST_ENV",
-    "MASTERS_DIR",
-    "SANDBOXES",
-    "STATUSES",
-    "STUDENT_DIR",
-    "SUBMISSION_SUFFIXES",
-    "AssignedNotebook",
-    "GradingError",
-    "Limits",
-    "SandboxUnavailableError",
-    "assign_all",
-    "assign_colab",
-    "assign_notebook",
-    "autograder_questions",
-    "bwrap_problem",
-    "find_leaks",
-    "grade_folder",
-    "grade_submission",
-    "normalize_notebook",
-    "read_test_files",
+    "DIST_DIR", "FAST_ENV", "MASTERS_DIR", "SANDBOXES", "STATUSES", "STUDENT_DIR",
+    "SUBMISSION_SUFFIXES", "AssignedNotebook", "GradingError", "Limits", "SandboxUnavailableError",
+    "assign_all", "assign_colab", "assign_notebook", "autograder_questions", "bwrap_problem",
+    "find_leaks", "grade_folder", "grade_submission", "normalize_notebook", "read_test_files",
     "resolve_autograder",
-]
+]  # fmt: skip

@@ -1,17 +1,16 @@
 """Answers leave the student's kernel as data only: the export side.
 
-After a question's ``grader.check`` cell, the grading worker runs :func:`export_answers` in the
-student's kernel on the names that question's tests read. Each value is written as plain data,
-never pickled: ``None``, ``bool``, ``int``, ``float``, ``str``, and lists, tuples, dicts (and
-``MappingProxyType`` views), sets of them, as tagged JSON (a subclass of a builtin becomes the
-builtin's plain value, read through the builtin's methods); numpy arrays (``.npy``, no object
-dtype) and scalars; pandas ``DataFrame``, ``Series`` and ``Index``; ``pathlib`` paths; Keras
-models as ``.keras``, with which layers were trainable at the last compile. Any other object
-leaves only as the attributes the tests read on it (``history.history``), under these same
-rules; everything else is refused by name, with the reason. What this writes is only a claim
-of the submission (its code may have replaced anything here): :mod:`tlcourse.grading.restore`
-reads it back as untrusted data. Only the standard library is imported at module level: the
-worker runs this source in a kernel that never imported tlcourse.
+After a question's ``grader.check`` cell, the worker runs :func:`export_answers` in the student's
+kernel on the names that question's tests read. Each value is written as data, never pickled:
+``None``, ``bool``, ``int``, ``float``, ``str``, lists, tuples, dicts (and ``MappingProxyType``
+views) and sets of them as tagged JSON (a subclass of a builtin: the builtin's plain value, read
+through the builtin's methods); numpy arrays (``.npy``, no object dtype) and scalars; pandas
+frames, series and indexes; paths; Keras models as ``.keras``, with which layers were trainable
+at the last compile. Any other object leaves only as the attributes the tests read on it
+(``history.history``), under these same rules; the rest is refused by name, with the reason.
+What this writes is only a claim of the submission (its code may have replaced anything here):
+:mod:`.restore` reads it back as untrusted data. Only the standard library is imported at module
+level: the worker runs this source in a kernel that never imported tlcourse.
 """
 
 from __future__ import annotations
@@ -36,9 +35,7 @@ class _Refused(Exception):
 
 class _Encoder:
     def __init__(self, folder: str) -> None:
-        self.folder = folder
-        self.files = 0
-        self.items = 0
+        self.folder, self.files, self.items = folder, 0, 0
 
     def _file(self, suffix: str) -> tuple[str, str]:
         self.files += 1
@@ -88,25 +85,17 @@ class _Encoder:
         raise _Refused(f"a {kind.__module__}.{kind.__qualname__} cannot leave as data")
 
     def _library_value(self, value, depth: int):
-        np = sys.modules.get("numpy")
-        pd = sys.modules.get("pandas")
-        keras = sys.modules.get("keras")
+        np, pd, keras = (sys.modules.get(name) for name in ("numpy", "pandas", "keras"))
         if np is not None and isinstance(value, np.ndarray | np.generic):
             return self._numpy(np, value)
         if pd is not None and isinstance(value, pd.DataFrame):
-            return {
-                "$": "dataframe",
-                "columns": self._index(pd, value.columns, depth),
-                "index": self._index(pd, value.index, depth),
-                "data": [self._column(np, value.iloc[:, i], depth) for i in range(value.shape[1])],
-            }
+            data = [self._column(np, value.iloc[:, i], depth) for i in range(value.shape[1])]
+            return {"$": "dataframe", "columns": self._index(pd, value.columns, depth),
+                    "index": self._index(pd, value.index, depth), "data": data}  # fmt: skip
         if pd is not None and isinstance(value, pd.Series):
-            return {
-                "$": "series",
-                "name": self.encode(value.name, depth + 1),
-                "index": self._index(pd, value.index, depth),
-                "data": self._column(np, value, depth),
-            }
+            return {"$": "series", "name": self.encode(value.name, depth + 1),
+                    "index": self._index(pd, value.index, depth),
+                    "data": self._column(np, value, depth)}  # fmt: skip
         if pd is not None and isinstance(value, pd.Index):
             return {"$": "index", "v": self._index(pd, value, depth)}
         if keras is not None and isinstance(value, keras.Model):
@@ -141,11 +130,8 @@ class _Encoder:
             names = [self.encode(n, depth + 1) for n in index.names]
             return {"tuples": [self.encode(tuple(t), depth + 1) for t in index], "names": names}
         self._count(len(index))
-        return {
-            "dtype": str(index.dtype),
-            "v": [self.encode(v, depth + 1) for v in index.tolist()],
-            "name": name,
-        }
+        values = [self.encode(v, depth + 1) for v in index.tolist()]
+        return {"dtype": str(index.dtype), "v": values, "name": name}
 
     def _keras_model(self, model):
         name, path = self._file(".keras")

@@ -26,9 +26,8 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_LOCATOR_SIZE = 20
 
 
-def zip_problem(
-    path: str | os.PathLike, *, max_members: int, max_directory_bytes: int
-) -> str | None:
+def zip_problem(path: str | os.PathLike, *, max_members: int,
+                max_directory_bytes: int) -> str | None:  # fmt: skip
     """Why the zip at ``path`` must not be opened, or None when ``zipfile`` may open it.
 
     Example:
@@ -53,9 +52,8 @@ def zip_problem(
         return "it is not a zip file"
     (_, disk, directory_disk, _, members, directory_size, directory_offset,
      _) = struct.unpack("<4s4H2LH", tail[start : start + _END_SIZE])  # fmt: skip
-    if start >= _ZIP64_LOCATOR_SIZE and tail[start - _ZIP64_LOCATOR_SIZE :].startswith(
-        _ZIP64_LOCATOR
-    ):
+    locator = tail[start - _ZIP64_LOCATOR_SIZE : start] if start >= _ZIP64_LOCATOR_SIZE else b""
+    if locator.startswith(_ZIP64_LOCATOR):
         return "it is a ZIP64 file"
     if disk or directory_disk:
         return "it spans several disks"

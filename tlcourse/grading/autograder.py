@@ -27,16 +27,13 @@ def natural_key(name: str) -> list:
 
 
 def read_test_files(autograder: str | os.PathLike) -> dict:
-    """Read the otter test files of an autograder zip with otter's test-file classes.
-
-    Each ``tests/NAME.py`` of the zip is parsed by ``otter.test_files.create_test_file`` (an
+    """Each ``tests/NAME.py`` of an autograder zip, parsed by otter's ``create_test_file`` (an
     ``OKTestFile`` or an ``ExceptionTestFile``, as otter itself would when grading).
 
     Example:
         >>> import zipfile, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "a.zip")
-        >>> test = {"name": "q1", "points": 1, "suites": [{"cases": [
-        ...     {"code": ">>> assert x == 1", "hidden": True}]}]}
+        >>> test = {"name": "q1", "suites": [{"cases": [{"code": ">>> x", "hidden": True}]}]}
         >>> with zipfile.ZipFile(path, "w") as archive:
         ...     archive.writestr("tests/q1.py", f"OK_FORMAT = True\\ntest = {test!r}\\n")
         >>> type(read_test_files(path)["q1"]).__name__
@@ -57,25 +54,23 @@ def read_test_files(autograder: str | os.PathLike) -> dict:
                 test_file = create_test_file(str(path), NBMetadataConfig())
                 tests[test_file.name or match[1]] = test_file
     except Exception as error:
+        why = f"{type(error).__name__}: {error}"
         raise InvalidParameterError(
-            f"Cannot read otter tests from the autograder zip {str(autograder)!r}: "
-            f"{type(error).__name__}: {error}."
+            f"Cannot read otter tests from the autograder zip {str(autograder)!r}: {why}."
         ) from error
     if not tests:
-        raise InvalidParameterError(
-            f"The autograder zip {str(autograder)!r} has no tests/*.py; is it an otter autograder?"
-        )
+        raise InvalidParameterError(f"The autograder zip {str(autograder)!r} has no tests/*.py; "
+                                    "is it an otter autograder?")  # fmt: skip
     return {name: tests[name] for name in sorted(tests, key=natural_key)}
 
 
 def autograder_questions(autograder: str | os.PathLike) -> dict[str, float]:
-    """Read the questions and their points from an autograder zip.
+    """The questions of an autograder zip and their points.
 
     Example:
         >>> import zipfile, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "a.zip")
-        >>> test = {"name": "q1", "points": 2, "suites": [{"cases": [
-        ...     {"code": ">>> assert x == 1", "hidden": False}]}]}
+        >>> test = {"name": "q1", "points": 2, "suites": [{"cases": [{"code": ">>> x"}]}]}
         >>> with zipfile.ZipFile(path, "w") as archive:
         ...     archive.writestr("tests/q1.py", f"OK_FORMAT = True\\ntest = {test!r}\\n")
         >>> autograder_questions(path)
@@ -98,9 +93,7 @@ notebook name it matches none of the autograders. no-such-folder/ has none: run 
     if path.is_file():
         return path
     if path.is_dir():
-        zips = sorted((path / "autograder").glob("*-autograder*.zip")) or sorted(
-            path.glob("*-autograder*.zip")
-        )
+        zips = [*path.glob("autograder/*-autograder*.zip")] or [*path.glob("*-autograder*.zip")]
         if len(zips) == 1:
             return zips[0]
     available = sorted(Path(dist).glob("*/autograder/*-autograder*.zip"))
@@ -108,12 +101,10 @@ notebook name it matches none of the autograders. no-such-folder/ has none: run 
     matches = [z for z in available if z.parent.parent.name == name] or [
         z for z in available if z.parent.parent.name.startswith(name)
     ]
+    known = [z.parent.parent.name for z in available]
     if len(matches) == 1:
         return matches[0]
-    known = [z.parent.parent.name for z in available]
     what = "matches several" if matches else "matches none"
     hint = f" Known in {dist}/: {known}." if known else f" {dist}/ has none: run tlcourse assign."
-    raise InvalidParameterError(
-        f"The autograder {name!r} is not a zip file, and as a notebook name it {what} of the "
-        f"autograders.{hint}"
-    )
+    raise InvalidParameterError(f"The autograder {name!r} is not a zip file, and as a notebook "
+                                f"name it {what} of the autograders.{hint}")  # fmt: skip

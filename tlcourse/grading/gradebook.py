@@ -20,16 +20,8 @@ from filelock import FileLock
 from tlcourse.errors import invalid_parameter
 from tlcourse.grading.text import escape_text
 
-__all__ = [
-    "autograder_id",
-    "feedback_of",
-    "in_shard",
-    "merge_shards",
-    "parse_shard",
-    "read_scores",
-    "write_canvas",
-    "write_feedback",
-]
+__all__ = ["autograder_id", "feedback_of", "in_shard", "merge_shards",
+           "parse_shard", "read_scores", "write_canvas", "write_feedback"]  # fmt: skip
 
 _MESSAGE_LINES = 12
 
@@ -138,22 +130,17 @@ class ScoreFile:
 
 
 def merge_shards(shards: list[Path], func: str = "gradebook") -> tuple[list[dict], list[str]]:
-    """The rows and columns of shard tables merged into one, in natural student order.
-
-    Raises:
-        InvalidParameterError: tables of different autograders or questions, a student in two
-            tables, or shards missing (each case names the files, students or shard numbers).
-    """
+    """The rows and columns of shard tables merged into one, in natural student order; an
+    ``InvalidParameterError`` naming the files, students or shards when tables of different
+    autograders or questions are given, a student is in two tables, or shards are missing."""
     from tlcourse.grading.autograder import natural_key
 
     rows, columns, owner, numbers, empty = [], None, {}, {}, 0
     for path in shards:
         with open(path, newline="", encoding="utf-8") as file:
             reader = csv.DictReader(file)
-            found = list(reader)
-            header = list(reader.fieldnames or [])
-        if columns is None:
-            columns = header
+            found, header = list(reader), list(reader.fieldnames or [])
+        columns = header if columns is None else columns
         if header != columns:
             raise invalid_parameter("shards", func, "tables with the same columns", str(path),
                                     f"Its columns differ from those of {shards[0]}.")  # fmt: skip
@@ -193,11 +180,10 @@ def write_canvas(rows: list[dict], path: Path, assignment: str, roster: Path | N
     export), each student (file name) is matched to its SIS Login ID, SIS User ID or ID there;
     without it, the file name is the SIS Login ID. Returns the number of students written."""
     people = {}
-    if roster is not None:
-        for person in read_scores(Path(roster)):
-            for key in ("SIS Login ID", "SIS User ID", "ID"):
-                if person.get(key):
-                    people.setdefault(person[key], person)
+    for person in read_scores(Path(roster)) if roster is not None else []:
+        for key in ("SIS Login ID", "SIS User ID", "ID"):
+            if person.get(key):
+                people.setdefault(person[key], person)
     fields = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
     possible = rows[0]["possible"] if rows else ""
     lines = [{**dict.fromkeys(fields, ""), "Student": "Points Possible", assignment: possible}]
@@ -210,11 +196,8 @@ def write_canvas(rows: list[dict], path: Path, assignment: str, roster: Path | N
 
 
 def _feedback_text(row: dict, questions: list[str]) -> str:
-    text = [
-        f"# {row.get('autograder', '').split('@')[0]}: {row['student']}",
-        "",
-        f"Score: {float(row['total']):g} / {float(row['possible']):g} ({row['status']})",
-    ]
+    score = f"Score: {float(row['total']):g} / {float(row['possible']):g} ({row['status']})"
+    text = [f"# {row.get('autograder', '').split('@')[0]}: {row['student']}", "", score]
     if row.get("reason"):
         text.append(f"Note: {row['reason']}")
     try:

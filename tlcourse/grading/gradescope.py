@@ -3,11 +3,10 @@
 Gradescope builds one image from the zip's ``setup.sh`` (as root, online), then for each
 submission runs ``run_autograder`` as root, with the zip's files in ``/autograder/source`` and the
 upload in ``/autograder/submission``, and reads ``/autograder/results/results.json``. Here
-``setup.sh`` installs tlcourse (its source is in the zip) and its dependencies at the versions
-the instructor's machine has, bubblewrap, and the unprivileged user the notebook runs as;
-``run_autograder`` calls :func:`run_autograder`, which grades with
-:func:`tlcourse.grading.grade.grade_submission`: in bubblewrap where it can start, else in the
-mode ``"user"`` (:func:`tlcourse.grading.sandbox.sandbox_mode`). The tests stay root's.
+``setup.sh`` installs tlcourse (from the zip) and its dependencies at the instructor's versions,
+bubblewrap, and the unprivileged user the notebook runs as; :func:`run_autograder` grades with
+:func:`.grade.grade_submission`: in bubblewrap where it can start, else in the mode ``"user"``.
+The tests stay root's.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -120,8 +118,7 @@ def build_gradescope(autograder: Path, *, fast: bool = False, timeout: float = 6
             info = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
             script = member in ("setup.sh", "run_autograder")
             info.external_attr = (0o755 if script else 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, text)
+            archive.writestr(info, text, zipfile.ZIP_DEFLATED)
         archive.write(autograder, autograder.name)
         for path in files:
             archive.write(path, f"tlcourse-src/{path.relative_to(_CHECKOUT).as_posix()}")
@@ -200,10 +197,8 @@ def _submission(folder: Path, name: str) -> tuple[Path | None, str]:
 
 
 def run_autograder(root: str | os.PathLike | None = None) -> dict:
-    """Grade ``ROOT/submission/`` with ``ROOT/source/`` into ``ROOT/results/results.json``.
-
-    ``root``: None reads :data:`ROOT_ENV`, else ``/autograder``. Returns the results written.
-    """
+    """Grade ``ROOT/submission/`` with ``ROOT/source/`` into ``ROOT/results/results.json``
+    (``root``: None reads :data:`ROOT_ENV`, else ``/autograder``); return the results."""
     from tlcourse.grading.autograder import read_test_files
     from tlcourse.grading.grade import grade_submission
     from tlcourse.grading.sandbox import bwrap_problem
@@ -238,4 +233,3 @@ def run_autograder(root: str | os.PathLike | None = None) -> dict:
 
 if __name__ == "__main__":
     run_autograder()
-    sys.exit(0)

@@ -4,19 +4,16 @@ global settings checked afterwards.
 Keras's ``safe_mode=True`` refuses the bytecode of lambdas, nothing more: a ``.keras`` file
 whose ``config.json`` names a public Keras function or class is deserialised, and may run at
 load time, in the checker, before the hidden tests (which then compute their reference values
-under whatever global settings the model left). So, before anything is deserialised:
-
-- the file is a small zip (:func:`tlcourse.grading.archive.zip_problem`) whose ``config.json``
-  is at most :data:`MAX_CONFIG_BYTES`;
-- every object ``config.json`` names is looked at: layers that run code they were given
-  (``Lambda``, ``TFSMLayer``, the JAX, Flax and torch wrappers) are refused, and so is any
-  serialised ``function`` that is not one of Keras's activations or losses; classes may come
-  from Keras or be ones tlcourse registers (``tlcourse>...``), nothing else.
-
-Then :func:`load_model` loads it with ``safe_mode=True``, requires a ``keras.Model``, and
-compares Keras's global settings (``keras.config``: float type, epsilon, image format, dtype
-policy...) before and after: a model that changed any of them is refused and the settings are
-put back. The random generators of Python and NumPy are put back after every load.
+under whatever global settings the model left). So, before anything is deserialised, the file
+must be a small zip (:func:`.archive.zip_problem`) whose ``config.json`` is at most
+:data:`MAX_CONFIG_BYTES`, and every object it names is looked at: layers that run code they
+were given (``Lambda``, ``TFSMLayer``, the JAX, Flax and torch wrappers) are refused, and so is
+any serialised ``function`` but Keras's activations and losses; classes come from Keras or are
+ones tlcourse registers (``tlcourse>...``). Then :func:`load_model` loads it with
+``safe_mode=True``, requires a ``keras.Model``, and compares Keras's global settings
+(``keras.config``: float type, epsilon, image format, dtype policy...) before and after: a model
+that changed any is refused and the settings are put back. The random generators of Python and
+NumPy are put back after every load.
 """
 
 from __future__ import annotations
@@ -34,9 +31,8 @@ MAX_CONFIG_BYTES = 16 << 20  # the transfer classifier's is 155 kB
 _MAX_MEMBERS = 64
 _MAX_OBJECTS = 200_000
 # Layers that call code given to them (a function, a SavedModel, a JAX or torch module).
-_REFUSED_CLASSES = frozenset(
-    {"Lambda", "TFSMLayer", "JaxLayer", "FlaxLayer", "TorchModuleWrapper", "__lambda__"}
-)
+_REFUSED_CLASSES = frozenset({"Lambda", "TFSMLayer", "JaxLayer", "FlaxLayer",
+                              "TorchModuleWrapper", "__lambda__"})  # fmt: skip
 # Keras modules with global effects or file access: never a part of a model.
 _REFUSED_MODULES = ("keras.config", "keras.utils", "keras.saving", "keras.backend",
                     "keras.callbacks", "keras.export", "keras.distribution")  # fmt: skip
@@ -50,14 +46,11 @@ def _allowed_functions() -> frozenset[str]:
 
     import keras
 
-    names = set()
-    for module in (keras.activations, keras.losses):
-        for name in dir(module):
-            if name.startswith("_") or name in _NOT_MODEL_FUNCTIONS:
-                continue
-            if inspect.isfunction(getattr(module, name)):
-                names.add(name)
-    return frozenset(names)
+    return frozenset(
+        name for module in (keras.activations, keras.losses) for name in dir(module)
+        if not name.startswith("_") and name not in _NOT_MODEL_FUNCTIONS
+        and inspect.isfunction(getattr(module, name))
+    )  # fmt: skip
 
 
 def _object_problem(item: dict, functions: frozenset[str]) -> str | None:
@@ -135,14 +128,9 @@ def _read_config(path: Path):
 
 
 # keras.config's global settings, as (getter, setter) names; the dtype policy by its name.
-_SETTINGS = (
-    ("floatx", "set_floatx"),
-    ("epsilon", "set_epsilon"),
-    ("image_data_format", "set_image_data_format"),
-    ("max_epochs", "set_max_epochs"),
-    ("max_steps_per_epoch", "set_max_steps_per_epoch"),
-    ("backend", None),
-)
+_SETTINGS = (("floatx", "set_floatx"), ("epsilon", "set_epsilon"),
+             ("image_data_format", "set_image_data_format"), ("max_epochs", "set_max_epochs"),
+             ("max_steps_per_epoch", "set_max_steps_per_epoch"), ("backend", None))  # fmt: skip
 _FLAGS = (
     ("is_interactive_logging_enabled", "enable_interactive_logging", "disable_interactive_logging"),
     ("is_traceback_filtering_enabled", "enable_traceback_filtering", "disable_traceback_filtering"),
@@ -158,14 +146,10 @@ def keras_settings() -> dict:
     """
     import keras
 
-    settings = {}
-    for getter, _ in _SETTINGS:
-        if hasattr(keras.config, getter):
-            settings[getter] = getattr(keras.config, getter)()
-    for getter, _, _ in _FLAGS:
-        if hasattr(keras.config, getter):
-            settings[getter] = bool(getattr(keras.config, getter)())
-    settings["dtype_policy"] = keras.config.dtype_policy().name
+    config = keras.config
+    settings = {g: getattr(config, g)() for g, _ in _SETTINGS if hasattr(config, g)}
+    settings |= {g: bool(getattr(config, g)()) for g, _, _ in _FLAGS if hasattr(config, g)}
+    settings["dtype_policy"] = config.dtype_policy().name
     return settings
 
 

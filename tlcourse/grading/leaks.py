@@ -17,9 +17,8 @@ _TRIVIAL_LINES = {"", "...", "pass", ")", "]", "}", "),", "],", "},", "else:", "
 
 def _is_hidden_test(lines: list[str]) -> bool:
     first = lines[0].lstrip() if lines else ""
-    return (first.startswith("#") and "hidden" in first.lower()) or bool(
-        re.search(r"^\s*hidden:\s*true", "\n".join(lines), re.I | re.M)
-    )
+    marked = re.search(r"^\s*hidden:\s*true", "\n".join(lines), re.I | re.M)
+    return (first.startswith("#") and "hidden" in first.lower()) or bool(marked)
 
 
 def _master_parts(master) -> tuple[set[str], set[str]]:
@@ -86,23 +85,20 @@ def _student_lines(student) -> set[str]:
 def find_leaks(master, student) -> list[str]:
     """List the solution and hidden-test lines of a master that a student notebook shows.
 
-    A line counts when it is a solution (a code line marked ``# SOLUTION``, the right-hand side
-    of such an assignment, a line between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` in a code
-    cell, or a Markdown answer in a solution block) or a line of a hidden test, and it appears
-    in the student notebook (a cell or the public tests in its metadata) without also appearing
-    in a public part of the master. Lines such as ``...`` or ``)`` are ignored. Markers outside a
-    raw ``# BEGIN SOLUTION`` block are a classic mistake: otter then leaves the solution in.
+    Solutions: code lines marked ``# SOLUTION`` (and the right-hand side of such an
+    assignment), lines between in-cell ``# BEGIN``/``# END SOLUTION``, Markdown answers in a
+    solution block. A line leaks when the student notebook (a cell or its public tests) shows it
+    and no public part of the master has it; ``...`` or ``)`` are ignored. Markers outside a raw
+    ``# BEGIN SOLUTION`` block are a classic mistake: otter then leaves the solution in.
 
     Example:
         >>> master = {"cells": [
-        ...     {"cell_type": "raw", "source": "# BEGIN QUESTION\\nname: q1"},
         ...     {"cell_type": "raw", "source": "# BEGIN SOLUTION"},
         ...     {"cell_type": "code", "source": "x = 42  # SOLUTION"},
         ...     {"cell_type": "raw", "source": "# END SOLUTION"},
         ...     {"cell_type": "raw", "source": "# BEGIN TESTS"},
         ...     {"cell_type": "code", "source": "# HIDDEN\\nassert x == 6 * 7"},
-        ...     {"cell_type": "raw", "source": "# END TESTS"},
-        ...     {"cell_type": "raw", "source": "# END QUESTION"}]}
+        ...     {"cell_type": "raw", "source": "# END TESTS"}]}
         >>> find_leaks(master, {"cells": [{"cell_type": "code", "source": "x = ..."}]})
         []
         >>> find_leaks(master, {"cells": [{"cell_type": "code", "source": "x = 42"},
@@ -111,6 +107,5 @@ def find_leaks(master, student) -> list[str]:
     """
     secret, public = _master_parts(read_notebook(master))
     shown = _student_lines(read_notebook(student))
-    return sorted(
-        line for line in secret - public - _TRIVIAL_LINES if len(line) >= 2 and line in shown
-    )
+    return sorted(line for line in secret - public - _TRIVIAL_LINES
+                  if len(line) >= 2 and line in shown)  # fmt: skip

@@ -19,15 +19,8 @@ import textwrap
 __all__ = ["TRUSTED_MODULES", "TRUSTED_NAMES", "code_names", "question_names"]
 
 # Names the tests may use without importing them: the grader imports the real modules itself.
-TRUSTED_MODULES = {
-    "tl": "tlcourse",
-    "np": "numpy",
-    "pd": "pandas",
-    "keras": "keras",
-    "tf": "tensorflow",
-    "os": "os",
-    "math": "math",
-}
+TRUSTED_MODULES = {"tl": "tlcourse", "np": "numpy", "pd": "pandas", "keras": "keras",
+                   "tf": "tensorflow", "os": "os", "math": "math"}  # fmt: skip
 TRUSTED_NAMES = frozenset(TRUSTED_MODULES) | {"FAST"} | frozenset(dir(builtins))
 
 
@@ -52,12 +45,9 @@ class _Reads(ast.NodeVisitor):
     def _bind_function(self, node) -> None:
         if hasattr(node, "name"):  # a lambda has none
             self.bound.add(node.name)
-        arguments = node.args
-        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
-            self.bound.add(arg.arg)
-        for arg in (arguments.vararg, arguments.kwarg):
-            if arg is not None:
-                self.bound.add(arg.arg)
+        a = node.args
+        every = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+        self.bound.update(arg.arg for arg in every if arg is not None)
         self.generic_visit(node)
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _bind_function
@@ -89,11 +79,8 @@ def code_names(code: str) -> dict[str, list[str]]:
         code = "\n".join(example.source for example in examples)
     visitor = _Reads()
     visitor.visit(ast.parse(textwrap.dedent(code)))
-    return {
-        name: sorted(attributes)
-        for name, attributes in sorted(visitor.read.items())
-        if name not in visitor.bound and name not in TRUSTED_NAMES
-    }
+    return {name: sorted(attributes) for name, attributes in sorted(visitor.read.items())
+            if name not in visitor.bound and name not in TRUSTED_NAMES}  # fmt: skip
 
 
 def question_names(test_file) -> dict[str, list[str]]:
@@ -108,13 +95,12 @@ def question_names(test_file) -> dict[str, list[str]]:
     """
     names: dict[str, set[str]] = {}
     for case in test_file.test_cases:
-        body = case.body
-        function = getattr(body, "test_func", None)
+        function = getattr(case.body, "test_func", None)
         if function is not None:  # exception format: otter passes the globals it names
             parameters = inspect.signature(function).parameters
             found = {name: () for name in parameters if name not in TRUSTED_NAMES}
         else:
-            found = code_names(str(body))
+            found = code_names(str(case.body))
         for name, attributes in found.items():
             names.setdefault(name, set()).update(attributes)
     return {name: sorted(attributes) for name, attributes in sorted(names.items())}

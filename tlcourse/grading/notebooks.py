@@ -14,11 +14,8 @@ _KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "na
 # The cell metadata Jupyter and otter read; everything else (collapsed, execution times, ...)
 # changes from one run to the next.
 _CELL_METADATA_KEPT = ("deletable", "editable", "tags", "otter")
-_NEW_CELL = {
-    "code": nbformat.v4.new_code_cell,
-    "markdown": nbformat.v4.new_markdown_cell,
-    "raw": nbformat.v4.new_raw_cell,
-}
+_NEW_CELL = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
+             "raw": nbformat.v4.new_raw_cell}  # fmt: skip
 
 
 def cell_source(cell) -> str:
@@ -40,21 +37,17 @@ def read_notebook(notebook) -> nbformat.NotebookNode:
         'x'
     """
     if isinstance(notebook, str | os.PathLike):
-        text = Path(notebook).read_text(encoding="utf-8")
-        return nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+        return nbformat.reads(Path(notebook).read_text(encoding="utf-8"), nbformat.NO_CONVERT)
     return nbformat.from_dict(copy.deepcopy(dict(notebook)))
 
 
 def normalize_notebook(notebook) -> nbformat.NotebookNode:
     """Return a copy of a notebook made reproducible: no outputs, numbered ids, stable metadata.
 
-    ``otter assign`` gives cells random ids and copies the master's metadata; two runs on the same
-    master differ. Here each cell is rebuilt with nbformat's cell constructors: outputs and
-    execution counts are gone, cell ids become ``cell-000``, ``cell-001``... (valid nbformat 4.5
-    ids), cells keep only the metadata keys Jupyter and otter use (``deletable``, ``editable``,
-    ``tags``, ``otter``), and the notebook keeps only ``kernelspec`` (the standard ``python3``
-    kernel), ``language_info`` (the language name) and ``otter`` (assignment name and public
-    tests). The result passes ``nbformat.validate``.
+    ``otter assign`` gives cells random ids and copies the master's metadata: two runs on the
+    same master differ. Cells become ``cell-000``, ``cell-001``... with only the metadata Jupyter
+    and otter read; the notebook keeps the standard ``python3`` kernelspec, the language name
+    and ``otter`` (assignment name and public tests). The result passes ``nbformat.validate``.
 
     Example:
         >>> nb = {"cells": [{"cell_type": "code", "id": "x1", "source": "1", "metadata":
@@ -68,17 +61,14 @@ def normalize_notebook(notebook) -> nbformat.NotebookNode:
     cells = []
     for index, cell in enumerate(original.get("cells", [])):
         kept = {k: v for k, v in cell.get("metadata", {}).items() if k in _CELL_METADATA_KEPT}
-        new = _NEW_CELL[cell.get("cell_type", "code")](
-            source=cell_source(cell), metadata=kept, id=f"cell-{index:03d}"
-        )
-        if cell.get("attachments") and cell.get("cell_type") != "code":
+        kind, source = cell.get("cell_type", "code"), cell_source(cell)
+        new = _NEW_CELL[kind](source=source, metadata=kept, id=f"cell-{index:03d}")
+        if cell.get("attachments") and kind != "code":
             new.attachments = cell.attachments
         cells.append(new)
     metadata = original.get("metadata", {})
-    kept = {
-        "kernelspec": dict(_KERNELSPEC),
-        "language_info": {"name": metadata.get("language_info", {}).get("name", "python")},
-    }
+    language = {"name": metadata.get("language_info", {}).get("name", "python")}
+    kept = {"kernelspec": dict(_KERNELSPEC), "language_info": language}
     if "otter" in metadata:
         kept["otter"] = metadata["otter"]
     normalized = nbformat.v4.new_notebook(cells=cells, metadata=kept)

@@ -88,10 +88,10 @@ class _Decoder:
             items = [self.decode(v, depth + 1) for v in _list(value["v"])]
             return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
         if tag == "dict":
-            return {
-                self.decode(k, depth + 1): self.decode(v, depth + 1)
-                for k, v in (_pair(item) for item in _list(value["v"]))
-            }
+            pairs = _list(value["v"])
+            if any(type(pair) is not list or len(pair) != 2 for pair in pairs):
+                raise ValueError("expected a key-value pair")
+            return {self.decode(k, depth + 1): self.decode(v, depth + 1) for k, v in pairs}
         if tag == "path":
             return pathlib.PurePosixPath(_str(value["v"]))
         if tag in ("ndarray", "npscalar"):
@@ -101,14 +101,10 @@ class _Decoder:
         if tag == "keras_model":
             return self._keras(value)
         if tag == "object":
-            attributes = {
-                _str(k, _IDENTIFIER_RE): self.decode(v, depth + 1)
-                for k, v in _dict(value["attrs"]).items()
-            }
-            refused = {
-                _str(k, _IDENTIFIER_RE): str(v)[:300]
-                for k, v in _dict(value.get("refused", {})).items()
-            }
+            attributes = {_str(k, _IDENTIFIER_RE): self.decode(v, depth + 1)
+                          for k, v in _dict(value["attrs"]).items()}  # fmt: skip
+            refused = {_str(k, _IDENTIFIER_RE): str(v)[:300]
+                       for k, v in _dict(value.get("refused", {})).items()}  # fmt: skip
             return Exported(_str(value["type"])[:200], attributes, refused)
         raise ValueError(f"unknown tag {tag!r}")
 
@@ -185,9 +181,7 @@ class _Decoder:
         usable = isinstance(flags, list) and len(flags) == len(layers)
         if getattr(model, "compiled", False) and usable:
             pairs = zip(layers, flags, strict=True)
-            set_compiled_flags(
-                model, {layer: flag for layer, flag in pairs if flag is True or flag is False}
-            )
+            set_compiled_flags(model, {lay: f for lay, f in pairs if f is True or f is False})
         return model
 
 
@@ -201,12 +195,6 @@ def _dict(value) -> dict:
     if type(value) is not dict:
         raise ValueError("expected an object")
     return value
-
-
-def _pair(value) -> tuple:
-    if type(value) is not list or len(value) != 2:
-        raise ValueError("expected a key-value pair")
-    return value[0], value[1]
 
 
 def _str(value, pattern: re.Pattern | None = None) -> str:
@@ -242,14 +230,9 @@ def restore_answers(folder: str | os.PathLike, names=None) -> tuple[dict, dict]:
         values, refused = _dict(data["values"]), _dict(data.get("refused", {}))
     except (ValueError, KeyError, RecursionError, UnicodeDecodeError) as error:
         return {}, {"*": f"unreadable answers: {type(error).__name__}"}
-    restored = {}
-    refusals = {
-        _str(k, _IDENTIFIER_RE): str(v)[:300]
-        for k, v in refused.items()
-        if isinstance(k, str) and _IDENTIFIER_RE.fullmatch(k)
-    }
-    decoder = _Decoder(folder)
-    wanted = None if names is None else set(names)
+    refusals = {k: str(v)[:300] for k, v in refused.items()
+                if isinstance(k, str) and _IDENTIFIER_RE.fullmatch(k)}  # fmt: skip
+    restored, decoder, wanted = {}, _Decoder(folder), None if names is None else set(names)
     for name, value in values.items():
         if not isinstance(name, str) or not _IDENTIFIER_RE.fullmatch(name):
             continue

@@ -39,13 +39,11 @@ def prepare_submission(
 ) -> tuple[Path, str | None]:
     """A copy of a submitted notebook, ready to be run, and why it cannot be graded (or None).
 
-    Three changes. The copy takes the file name the notebook's otter init cell opens (its
-    ``otter.assignment_name``): ``grader = otter.Notebook("02_training_from_scratch.ipynb")``
-    reads that file, also while grading, so a submission renamed ``alice.ipynb`` would fail in
-    that cell and in every ``grader.check`` cell after it. ``%pip install`` / ``!pip install``
-    lines (Colab versions install otter and tlcourse) are commented out: grading is offline, with
-    everything installed. An otter submission zip gives its notebook. Anything that is not a
-    readable notebook is copied unchanged, for the worker to report.
+    The copy takes the file name otter's init cell opens (``otter.assignment_name``): a
+    submission renamed ``alice.ipynb`` would otherwise fail in every ``grader.check`` cell.
+    ``%pip install`` / ``!pip install`` lines are commented out (grading is offline). An otter
+    zip gives its notebook; what is not a readable notebook is copied unchanged, for the worker
+    to report.
 
     Example:
         >>> import tempfile, nbformat
@@ -59,17 +57,16 @@ def prepare_submission(
     """
     folder.mkdir(parents=True, exist_ok=True)
     data = _notebook_bytes(submission)
+    copy = folder / Path(submission.name).with_suffix(".ipynb").name
     try:
         notebook = json.loads(data.decode("utf-8"))
         cells = notebook["cells"]
         meta = notebook.get("metadata", {}).get("otter", {})
         name = meta.get("assignment_name") if isinstance(meta, dict) else None
         if isinstance(name, str) and assignment and name != assignment:
-            target = folder / Path(submission.name).with_suffix(".ipynb").name
-            target.write_bytes(data)
-            return target, (
-                f"this notebook is the assignment {name!r}, the autograder is for {assignment!r}"
-            )
+            copy.write_bytes(data)
+            why = f"this notebook is the assignment {name!r}, the autograder is for {assignment!r}"
+            return copy, why
         file_name = f"{name}.ipynb" if isinstance(name, str) and _NAME_RE.fullmatch(name) else None
         for cell in cells:
             source = cell_source(cell)
@@ -79,10 +76,9 @@ def prepare_submission(
             if cell.get("cell_type") == "code" and _PIP_LINE_RE.search(source):
                 cell["source"] = _PIP_LINE_RE.sub(r"\1# not while grading: \2", source)
     except Exception:  # not a notebook: the worker says so
-        target = folder / Path(submission.name).with_suffix(".ipynb").name
-        target.write_bytes(data)
-        return target, None
-    target = folder / (file_name or Path(submission.name).with_suffix(".ipynb").name)
+        copy.write_bytes(data)
+        return copy, None
+    target = folder / file_name if file_name else copy
     target.write_text(json.dumps(notebook), encoding="utf-8")
     return target, None
 
@@ -103,11 +99,8 @@ folder.
         folder = Path(submissions)
         if not folder.is_dir():
             raise invalid_parameter("submissions", func, rule, str(folder), "It is not a folder.")
-        files = [
-            p
-            for p in folder.iterdir()
-            if p.is_file() and p.suffix in SUBMISSION_SUFFIXES and not p.name.startswith(".")
-        ]
+        files = [p for p in folder.iterdir() if p.suffix in SUBMISSION_SUFFIXES]
+        files = [p for p in files if p.is_file() and not p.name.startswith(".")]
     else:
         files = [Path(p) for p in submissions]
         missing = [str(p) for p in files if not p.is_file()]
@@ -123,7 +116,6 @@ folder.
             "extension); rename them so that each row of the scores names one student.",
         )  # fmt: skip
     if not files:
-        raise invalid_parameter(
-            "submissions", func, rule, str(submissions), "It holds no .ipynb or .zip file."
-        )
+        raise invalid_parameter("submissions", func, rule, str(submissions),
+                                "It holds no .ipynb or .zip file.")  # fmt: skip
     return files

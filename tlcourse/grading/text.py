@@ -1,12 +1,11 @@
 """Text that comes from a submission, made safe to print, log and write.
 
-A submission controls much of what the grader shows: its error messages, the source lines of
-its cells, its test output, even its file name (the student's name). Such a string may hold a
-lone UTF-16 surrogate (Python's stand-in for bytes that are not UTF-8, as in a file name), which
-no strict UTF-8 writer accepts: printing the progress line or writing the CSV then raises, and
-one submission stops the batch. It may hold control characters and ANSI escapes, which move the
-cursor and rewrite lines on the instructor's terminal (``\\r[7/12] alice: 10/10 ok``). And it may
-hold Unicode's invisible direction overrides, which reorder what the terminal shows.
+A submission controls much of what the grader shows: error messages, source lines, test output,
+its file name (the student's name). Such a string may hold a lone UTF-16 surrogate (Python's
+stand-in for bytes that are not UTF-8), which no strict UTF-8 writer accepts: printing the
+progress line or writing the CSV raises, and one submission stops the batch; control characters
+and ANSI escapes, which rewrite lines on the instructor's terminal (``\\r[7/12] alice: 10/10
+ok``); Unicode's invisible direction overrides, which reorder what the terminal shows.
 
 :func:`escape_text` writes each of those characters as a Python escape (``\\x1b``, ``\\ud800``,
 ``\\u202e``): the result is plain printable text, whatever the encoding of the terminal.
