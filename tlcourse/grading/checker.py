@@ -1,12 +1,12 @@
 """The checker: ``python -P -m tlcourse.grading.checker JOB.json``, a fresh process.
 
-It runs the autograder's tests, public and hidden, through otter's own test-file classes (as
-``otter run`` would), never in the student's kernel. Each question's tests see a sealed
-namespace (:func:`question_namespace`): fresh builtins, the trusted modules
+It runs the autograder's tests, public and hidden, never in the student's kernel: each case
+as otter's ``OKTestFile`` does, on the tests as otter's classes read them in the grader
+(:func:`read_specs`; otter's package would load IPython's shell here). Each question's tests
+see a sealed namespace (:func:`question_namespace`): fresh builtins, the trusted modules
 (:data:`tlcourse.grading.names.TRUSTED_MODULES`), ``FAST``, and exactly the answers its tests
-read, restored as data (:func:`tlcourse.grading.restore.restore_answers`); an answer named
-``abs``, ``np`` or ``__builtins__`` is ignored. It runs sandboxed too (it reads files the
-submission wrote); the JSON report goes to the file descriptor the grader gave.
+read, restored as data (:func:`tlcourse.grading.restore.restore_answers`). It runs sandboxed
+too (it reads files the submission wrote); the JSON report goes to the grader's pipe.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
-__all__ = ["check_answers", "main", "question_namespace"]
+__all__ = ["check_answers", "main", "question_namespace", "read_specs"]
 
 _MESSAGE_CHARS = 2000
 
@@ -52,27 +53,81 @@ def question_namespace(values: dict, names, trusted: dict) -> tuple[dict, dict]:
     return namespace, ignored
 
 
-def _trusted_modules(autograder) -> dict:
-    """The trusted modules whose alias the tests' text names (TensorFlow costs seconds)."""
+def read_specs(autograder) -> dict | None:
+    """Each question's OK-format tests as data, as otter reads them (points resolved), or None
+    when one is in otter's exception format (its cases are functions).
+
+    Example:
+        >>> import tempfile, zipfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.zip")
+        >>> test = {"name": "q1", "points": 3, "suites": [{"cases": [{"code": ">>> x"}] * 2}]}
+        >>> with zipfile.ZipFile(path, "w") as archive:
+        ...     archive.writestr("tests/q1.py", f"OK_FORMAT = True\\ntest = {test!r}\\n")
+        >>> [case["points"] for case in read_specs(path)["q1"]["cases"]]
+        [1.5, 1.5]
+    """
+    from tlcourse.grading.autograder import read_test_files
+
+    specs = {}
+    for question, test in read_test_files(autograder).items():
+        cases = [vars(case).copy() for case in test.test_cases]
+        if any(not isinstance(case["body"], str) for case in cases):
+            return None
+        specs[question] = {"cases": cases, "all_or_nothing": bool(test.all_or_nothing),
+                           "possible": float(test.possible)}  # fmt: skip
+    return specs
+
+
+def _run(question: str, test, environment: dict) -> tuple[list[dict], float]:
+    """Run and score one question's tests as otter does: an OK-format spec case by case, each a
+    doctest in ``environment`` (kept from case to case; otter's ``OKTestFile.run``), its output
+    the message; an otter test file (the exception format) by itself."""
+    import doctest
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    if not isinstance(test, dict):
+        test.run(environment)
+        return [{"name": r.test_case.name, "hidden": bool(r.test_case.hidden),
+                 "points": float(r.test_case.points or 0), "passed": bool(r.passed),
+                 "message": str(r.message or "")[:_MESSAGE_CHARS]}
+                for r in test.test_case_results], float(test.score)  # fmt: skip
+    cases = []
+    for index, case in enumerate(test["cases"]):
+        name, output = f"{question} {index}", io.StringIO()
+        examples = doctest.DocTestParser().parse(case["body"], name)
+        examples = [e for e in examples if isinstance(e, doctest.Example)]
+        with redirect_stdout(output), redirect_stderr(output):
+            failed = doctest.DocTestRunner(verbose=True).run(
+                doctest.DocTest(examples, environment, name, None, None, case["body"]),
+                clear_globs=False).failed  # fmt: skip
+        message = "❌ Test case failed\n" + output.getvalue() if failed else "✅ Test case passed"
+        cases.append(dict(name=case["name"], hidden=bool(case["hidden"]), passed=not failed,
+                          points=float(case["points"] or 0),
+                          message=message[:_MESSAGE_CHARS]))  # fmt: skip
+    if test["all_or_nothing"]:
+        return cases, test["possible"] if all(c["passed"] for c in cases) else 0.0
+    return cases, sum(c["points"] for c in cases if c["passed"])
+
+
+def _trusted_modules(text: str | None) -> dict:
+    """The trusted modules whose alias the tests' text names (all without the text): importing
+    TensorFlow costs seconds."""
     import re
-    import zipfile
 
     from tlcourse.grading.names import TRUSTED_MODULES
 
-    with zipfile.ZipFile(autograder) as archive:
-        tests = [n for n in archive.namelist() if n.startswith("tests/")]
-        text = "\n".join(archive.read(n).decode("utf-8", "replace") for n in tests)
-    trusted = {}
-    for alias, module in TRUSTED_MODULES.items():
-        if re.search(rf"\b{alias}\b", text):
-            trusted[alias] = importlib.import_module(module)
-    return trusted
+    return {
+        alias: importlib.import_module(module)
+        for alias, module in TRUSTED_MODULES.items()
+        if text is None or re.search(rf"\b{alias}\b", text)
+    }
 
 
 def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fast: bool) -> dict:
-    """Run every test of an autograder against the answers exported for each question:
-    ``{"scores": {q: points}, "possible": {q: points}, "cases": {q: [{"name", "hidden",
-    "points", "passed", "message"}]}, "refused": {q: {name: reason}}, "failure": None}``.
+    """Run the tests of an autograder (its zip or its :func:`read_specs` as ``.json``) on each
+    question's answers: ``{"scores", "possible", "cases": {q: [{"name", "hidden", "points",
+    "passed", "message"}]}, "refused": {q: {name: reason}}, "failure": None}``.
 
     Example:
         >>> import tempfile, zipfile, os
@@ -93,45 +148,35 @@ def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fas
     from tlcourse.grading.names import question_names
     from tlcourse.grading.restore import restore_answers
 
+    path = Path(autograder)
+    tests = json.loads(path.read_text("utf-8")) if path.suffix == ".json" else read_specs(path)
+    tests = tests or read_test_files(path)
+    specs = all(isinstance(test, dict) for test in tests.values())
+    text = "\n".join(c["body"] for t in tests.values() for c in t["cases"]) if specs else None
+    trusted = {**_trusted_modules(text), "FAST": bool(fast)}
     report = {"scores": {}, "possible": {}, "cases": {}, "refused": {}, "failure": None}
-    trusted = _trusted_modules(autograder)
-    trusted["FAST"] = bool(fast)
-    for question, test_file in read_test_files(autograder).items():
-        folder = Path(answers) / question
-        names = _answer_names(question_names(test_file), trusted)
+    for question, test in tests.items():
+        folder, reads = Path(answers) / question, test
+        if specs:
+            reads = SimpleNamespace(test_cases=[SimpleNamespace(**c) for c in test["cases"]])
+        names = _answer_names(question_names(reads), trusted)
         values, refused = restore_answers(folder, names) if folder.is_dir() else ({}, {"*": "none"})
         environment, ignored = question_namespace(values, names, trusted)
-        refused = {**refused, **ignored}
         try:
-            test_file.run(environment)
-            cases = [
-                {
-                    "name": result.test_case.name,
-                    "hidden": bool(result.test_case.hidden),
-                    "points": float(result.test_case.points or 0),
-                    "passed": bool(result.passed),
-                    "message": str(result.message or "")[:_MESSAGE_CHARS],
-                }
-                for result in test_file.test_case_results
-            ]
-            score = float(test_file.score)
+            cases, score = _run(question, test, environment)
         except Exception as error:  # a test that cannot run at all scores nothing
             cases = [{"name": question, "hidden": True, "points": 0.0, "passed": False,
                       "message": f"{type(error).__name__}: {error}"[:_MESSAGE_CHARS]}]  # fmt: skip
             score = 0.0
-        report["scores"][question] = score
-        report["possible"][question] = float(test_file.possible)
+        report["scores"][question] = float(score)
+        report["possible"][question] = float(test["possible"] if specs else test.possible)
         report["cases"][question] = cases
-        report["refused"][question] = refused
+        report["refused"][question] = {**refused, **ignored}
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the job described by the JSON file ``argv[0]``; exit status 0 once reported.
-
-    The entry point of ``python -P -m tlcourse.grading.checker JOB.json``;
-    :func:`tlcourse.grading.runner.run_checker` writes the job and starts it.
-    """
+    """Run the job that :func:`~tlcourse.grading.runner.run_checker` wrote; exit status 0."""
     job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
     from tlcourse.grading.privileges import drop_privileges
     from tlcourse.grading.sandbox import apply_limits

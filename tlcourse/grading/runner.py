@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tlcourse.grading.archive import MAX_MEMBERS, MEMBER_RE, zip_problem
 from tlcourse.grading.cgroups import sandbox_group
+from tlcourse.grading.checker import read_specs
 from tlcourse.grading.errors import SandboxUnavailableError
 from tlcourse.grading.privileges import end_processes
 from tlcourse.grading.processes import ProcessResult, run_process
@@ -122,18 +123,9 @@ def _watchdog(limits: Limits):
 
 
 def _run_stage(
-    module: str,
-    job: dict,
-    *,
-    folder: Path,
-    sandbox: bool,
-    fast: bool,
-    timeout: float,
-    limits: Limits,
-    send_limit: int,
-    disk: int,
-    uid: int | None,
-) -> Stage:
+    module: str, job: dict, *, folder: Path, sandbox: bool, fast: bool, timeout: float,
+    limits: Limits, send_limit: int, disk: int, uid: int | None,
+) -> Stage:  # fmt: skip
     """Run ``python -P -m MODULE JOB`` (in bubblewrap when ``sandbox``), with a pipe out.
 
     The stage's inputs are in ``folder/in`` (the sandbox sees that folder, read-only, as
@@ -315,7 +307,11 @@ def run_checker(
     (folder / "in").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(autograder, folder / "in" / "autograder.zip")
     shutil.move(str(answers), folder / "in" / "answers")
-    job = {"autograder": "IN/autograder.zip", "answers": "IN/answers", "fast": bool(fast)}
+    # Read by otter here, where it is loaded: the checker then runs them without importing it.
+    if specs := read_specs(autograder):
+        (folder / "in" / "tests.json").write_text(json.dumps(specs), encoding="utf-8")
+    tests = "IN/tests.json" if specs else "IN/autograder.zip"
+    job = {"autograder": tests, "answers": "IN/answers", "fast": bool(fast)}
     return _run_stage(
         "tlcourse.grading.checker", job, folder=folder, sandbox=sandbox, fast=fast,
         timeout=timeout, limits=limits, send_limit=_REPORT_BYTES * 16,

@@ -1,7 +1,6 @@
 """The sandbox around each graded submission: bubblewrap (``bwrap``) and resource limits.
 
-bubblewrap is the sandbox Flatpak uses (Debian and Ubuntu: ``apt-get install bubblewrap``). A
-command run through :func:`bwrap_command` sees:
+A command run through :func:`bwrap_command` (bubblewrap, the sandbox Flatpak uses) sees:
 
 - a read-only system: ``/usr`` (and the ``/bin``, ``/lib``... links to it), a few files of
   ``/etc`` (the dynamic linker's cache, fonts, time zone; no ``passwd`` or ``shadow`` of the
@@ -47,18 +46,9 @@ from tlcourse.grading.errors import SandboxUnavailableError
 from tlcourse.grading.privileges import DROP_CAPABILITIES
 
 __all__ = [
-    "BOX",
-    "INSTALL_HINT",
-    "Limits",
-    "apply_limits",
-    "bwrap_command",
-    "bwrap_problem",
-    "python_paths",
-    "require_bwrap",
-    "sandbox_environment",
-    "sandbox_mode",
-    "user_folder",
-]
+    "BOX", "INSTALL_HINT", "Limits", "apply_limits", "bwrap_command", "bwrap_problem",
+    "python_paths", "require_bwrap", "sandbox_environment", "sandbox_mode", "user_folder",
+]  # fmt: skip
 
 BOX = "/box"
 INSTALL_HINT = (
@@ -117,13 +107,9 @@ def rlimits(limits: Limits, timeout: float, uid: int | None = None) -> dict[str,
         4294967296
     """
     cpu = limits.cpu_seconds or int(timeout * (os.cpu_count() or 1)) + 1
-    return {
-        "RLIMIT_AS": int(limits.memory),
-        "RLIMIT_CPU": int(cpu),
-        "RLIMIT_FSIZE": int(limits.file_size),
-        "RLIMIT_NPROC": _user_tasks(os.getuid() if uid is None else uid) + int(limits.processes),
-        "RLIMIT_CORE": 0,
-    }
+    tasks = _user_tasks(os.getuid() if uid is None else uid) + int(limits.processes)
+    return {"RLIMIT_AS": int(limits.memory), "RLIMIT_CPU": int(cpu), "RLIMIT_CORE": 0,
+            "RLIMIT_FSIZE": int(limits.file_size), "RLIMIT_NPROC": tasks}  # fmt: skip
 
 
 def apply_limits(limits: dict[str, int]) -> None:
@@ -324,33 +310,21 @@ def sandbox_environment(
     """
     bin_dir = os.path.dirname(sys.executable)
     return {
-        "HOME": f"{root}/home",
-        "USER": "student",
-        "LOGNAME": "student",
-        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "TMPDIR": f"{root}/tmp",
-        "PYTHONPATH": tlcourse_parent,
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": f"{root}/home/.config/matplotlib",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "TLCOURSE_DATA_DIR": data_dir,
-        "TLCOURSE_CACHE_DIR": cache_dir,
+        "HOME": f"{root}/home", "USER": "student", "LOGNAME": "student",
+        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+        "TMPDIR": f"{root}/tmp", "PYTHONPATH": tlcourse_parent, "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{root}/home/.config/matplotlib", "JUPYTER_PLATFORM_DIRS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TLCOURSE_DATA_DIR": data_dir, "TLCOURSE_CACHE_DIR": cache_dir,
         "TLCOURSE_FAST": "1" if fast else "0",
-    }
+    }  # fmt: skip
 
 
 def _through_tmp(destination: str) -> str:
-    """Where to mount ``destination`` so that it shows at its own path inside.
-
-    ``/tmp`` inside is a symlink into ``/box``, and bubblewrap does not follow a symlink when
-    it creates a mount point: a Python installation or a tlcourse checkout under ``/tmp`` (a
-    virtual environment made there, a clone in a temporary folder) is mounted at its place in
-    ``/box/tmp``, which ``/tmp`` then shows.
+    """Where to mount ``destination`` so that it shows at its own path inside: ``/tmp`` inside
+    is a symlink into ``/box``, which bubblewrap does not follow when it makes a mount point, so
+    a Python installation or a checkout under ``/tmp`` is mounted at its place in ``/box/tmp``.
 
     Example:
         >>> _through_tmp("/tmp/venv/lib"), _through_tmp("/usr/lib")
@@ -362,12 +336,9 @@ def _through_tmp(destination: str) -> str:
 
 
 def _parents(destinations: list[str]) -> list[str]:
-    """The folders above the binds' destinations, outermost first.
-
-    bubblewrap creates a missing one private (mode 0700, root's when root starts it): the
-    sandbox's unprivileged user could not go through it to the Python installation under
-    ``/root/.pyenv``, say. Created explicitly, they are world-readable (an existing one, such
-    as ``/usr/local`` under the system's binds, is left as it is).
+    """The folders above the binds' destinations, outermost first: bubblewrap creates a missing
+    one private (0700, root's when root starts it), which the sandbox's unprivileged user could
+    not cross to a Python under ``/root/.pyenv``, say; made explicitly, they are world-readable.
 
     Example:
         >>> _parents(["/root/.pyenv/versions/3.11", "/box/tmp/venv"])
@@ -380,14 +351,9 @@ def _parents(destinations: list[str]) -> list[str]:
 
 
 def bwrap_command(
-    command: list[str],
-    *,
-    read_only: list[tuple[str, str]],
-    env: dict[str, str],
-    chdir: str,
-    disk: int,
-    folders: tuple[str, ...] = (),
-) -> list[str]:
+    command: list[str], *, read_only: list[tuple[str, str]], env: dict[str, str], chdir: str,
+    disk: int, folders: tuple[str, ...] = (),
+) -> list[str]:  # fmt: skip
     """Wrap ``command`` in bubblewrap, as the module docstring describes.
 
     Example:

@@ -1,14 +1,10 @@
 """The grading worker: ``python -P -m tlcourse.grading.worker JOB.json``, inside the sandbox.
 
-It runs one submission and never sees a test. It sets its resource limits
-(:func:`tlcourse.grading.sandbox.apply_limits`) and, graded by root, becomes the job's
-unprivileged uid (:func:`tlcourse.grading.privileges.drop_privileges`); inserts the grader's
-``FAST`` after the cell tagged ``parameters``; runs every cell in a Jupyter kernel keeping only
-their errors, except the cells that only call ``grader.check`` (:func:`is_otter_call`); after
-each question's check cell exports the names its tests read, as data
-(:func:`tlcourse.grading.answers.export_answers`, run in the kernel); and writes one stored zip
-(``report.json`` and a folder of answers per question, named as
-:data:`~tlcourse.grading.archive.MEMBER_RE` says) to the grader's pipe, the only way out of the
+It runs one submission and never sees a test: with its limits set and, graded by root, as the
+job's unprivileged uid, it runs every cell in a Jupyter kernel (the grader's ``FAST`` after the
+``parameters`` cell; no ``grader.check`` cell), exports as data the names each question's tests
+read after its check cell, and writes one stored zip (``report.json`` and the answers,
+:data:`~tlcourse.grading.archive.MEMBER_RE`) to the grader's pipe: the only way out of the
 sandbox, which the kernel can neither inherit nor reach through ``/proc``
 (:func:`tlcourse.grading.privileges.keep_from_children`).
 """
@@ -207,11 +203,7 @@ def _send(fd: int, answers: Path, report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the job described by the JSON file ``argv[0]``; exit status 0 once the zip is sent.
-
-    The entry point of ``python -P -m tlcourse.grading.worker JOB.json``;
-    :func:`tlcourse.grading.runner.run_worker` writes the job and starts it.
-    """
+    """Run the job that :func:`~tlcourse.grading.runner.run_worker` wrote; exit status 0."""
     job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
     from tlcourse.grading.privileges import drop_privileges, keep_from_children
     from tlcourse.grading.sandbox import apply_limits
