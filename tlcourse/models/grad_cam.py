@@ -7,13 +7,12 @@ backbone is one layer with its own graph: here the model is split at the nested 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tlcourse.errors import InvalidParameterError
+from tlcourse.models.graph import layer_chain, nested_layers
 from tlcourse.validation import BATCH_SIZE, Interval, Rule, validate_params
 
 __all__ = ["feature_map_layer", "grad_cam"]
@@ -21,13 +20,9 @@ __all__ = ["feature_map_layer", "grad_cam"]
 _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
 
-def _walk(model, path=()) -> Iterator[tuple]:
-    """Every layer of ``model``, nested models opened in place: ``(outer, ..., layer)`` paths."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _walk(layer, (*path, layer))
-        else:
-            yield (*path, layer)
+def _walk(model) -> list[tuple]:
+    """Every layer of ``model`` but the models nested in it, as paths ``(outer, ..., layer)``."""
+    return [path[1:] for path in nested_layers(model) if not isinstance(path[-1], keras.Model)]
 
 
 def _rank(layer) -> int | None:
@@ -82,58 +77,20 @@ def feature_map_layer(model: keras.Model, layer=None) -> str:
     return _path_text(_find_path(model, layer))
 
 
-def _tensor_sources(value) -> list[str]:
-    if isinstance(value, dict):
-        if value.get("class_name") == "__keras_tensor__":
-            return [value["config"]["keras_history"][0]]
-        return [name for v in value.values() for name in _tensor_sources(v)]
-    if isinstance(value, list | tuple):
-        return [name for v in value for name in _tensor_sources(v)]
-    return []
-
-
-def _chain(model: keras.Model) -> list:
-    """The layers of ``model`` in call order, if each takes the previous one's output alone."""
-    if isinstance(model, keras.Sequential):
-        return list(model.layers)
-    problem = None
-    try:
-        config = model.get_config()  # the graph's public description: who feeds whom
-        entries = config["layers"]
-        previous = None
-        for entry in entries:
-            nodes = entry["inbound_nodes"]
-            if not nodes and previous is None:
-                previous = entry["name"]  # the input layer
-                continue
-            if len(nodes) != 1 or _tensor_sources(nodes[0]) != [previous]:
-                problem = f"layer {entry['name']!r} does not take the previous layer's output alone"
-                break
-            previous = entry["name"]
-        outputs = config.get("output_layers") or []
-        # [name, node, tensor] for one output, a list of those for several
-        outputs = [outputs[0]] if outputs and isinstance(outputs[0], str) else outputs
-        if problem is None and outputs != [previous]:
-            problem = "it has several outputs, or its last layer is not its output"
-    except Exception as error:  # a layer that cannot describe itself
-        problem = f"its graph cannot be read ({type(error).__name__}: {error})"
-    if problem:
-        raise InvalidParameterError(
-            f"Grad-CAM splits {model.name!r} at the nested model holding the feature map, which "
-            f"needs a chain of layers, but {problem}. Pass layer= a layer of {model.name!r} "
-            "itself (not of a model nested in it)."
-        )
-    by_name = {layer.name: layer for layer in model.layers}
-    return [by_name[entry["name"]] for entry in entries[1:]]
-
-
 def _split_forward(model: keras.Model, path: tuple):
     """``forward(images) -> (feature_map, output)``: the model cut at ``path[-1]``."""
     if len(path) == 1:
         cut = keras.Model(model.inputs, [path[0].output, model.outputs[0]])
         return lambda x: cut(x, training=False)
     inner, inner_forward = path[0], _split_forward(path[0], path[1:])
-    chain = _chain(model)
+    try:
+        chain = [layer for layer, _ in layer_chain(model)]
+    except Exception as error:  # not a chain, or a layer that cannot describe itself
+        raise InvalidParameterError(
+            f"Grad-CAM splits {model.name!r} at the nested model holding the feature map, which "
+            f"needs a chain of layers, but {error}. Pass layer= a layer of {model.name!r} "
+            "itself (not of a model nested in it)."
+        ) from None
 
     def forward(x):
         feature_map = None
@@ -159,10 +116,8 @@ def _images_rule(arguments) -> list:
             array = batch(images)
         except (TypeError, ValueError):  # not numbers, or ragged lists
             return False
-        shape_ok = array.ndim == len(expected) + 1 and len(array) > 0
-        return shape_ok and all(
-            e in (None, a) for e, a in zip(expected, array.shape[1:], strict=True)
-        )
+        same = array.ndim == len(expected) + 1 and len(array) > 0
+        return same and all(e in (None, a) for e, a in zip(expected, array.shape[1:], strict=True))
 
     wanted = "(n, " + ", ".join("any" if e is None else str(e) for e in expected) + ")"
     return [Rule(ok, f"an array of images of shape {wanted} (or one image)", batch)]
@@ -180,31 +135,21 @@ def _class_rule(arguments) -> list:
     return [None, one, each]
 
 
-def _scores(output, classes):
-    """The class score: its log when the model outputs probabilities (better conditioned)."""
-    chosen = tf.gather(output, classes, axis=1, batch_dims=1)
-    sums = tf.reduce_sum(output, axis=1)
-    probabilities = tf.reduce_all(output >= 0) & tf.reduce_all(tf.abs(sums - 1.0) < 1e-3)
-    return tf.where(probabilities, tf.math.log(chosen + 1e-12), chosen)
-
-
-def _heat_function(forward, size):
-    """``(images, classes or -1) -> maps``, run eagerly: a figure explains only a few batches."""
-
-    def heat(batch, classes):
-        with tf.GradientTape() as tape:
-            feature_map, output = forward(batch)
-            predicted = tf.argmax(output, axis=1, output_type=tf.int32)
-            chosen = tf.where(classes < 0, predicted, classes)
-            score = _scores(output, chosen)
-        gradients = tape.gradient(score, feature_map)
-        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=-1))
-        cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
-        peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-        return tf.math.divide_no_nan(cam, peak)
-
-    return heat
+def _heat(forward, images, classes, size):
+    """The maps of a batch for ``classes`` (-1: predicted), run eagerly: figures need few."""
+    with tf.GradientTape() as tape:
+        feature_map, output = forward(images)
+        predicted = tf.argmax(output, axis=1, output_type=tf.int32)
+        chosen = tf.gather(output, tf.where(classes < 0, predicted, classes), axis=1, batch_dims=1)
+        # The log of a probability is better conditioned than the probability.
+        sums = tf.reduce_sum(output, axis=1)
+        probabilities = tf.reduce_all(output >= 0) & tf.reduce_all(tf.abs(sums - 1.0) < 1e-3)
+        score = tf.where(probabilities, tf.math.log(chosen + 1e-12), chosen)
+    gradients = tape.gradient(score, feature_map)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=-1))
+    cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
+    return tf.math.divide_no_nan(cam, tf.reduce_max(cam, axis=(1, 2), keepdims=True))
 
 
 _ONE_OUTPUT = Rule(
@@ -218,12 +163,7 @@ _ONE_OUTPUT = Rule(
      "layer": _layer_rule, "batch_size": [BATCH_SIZE]}
 )  # fmt: skip
 def grad_cam(
-    model: keras.Model,
-    images,
-    class_index=None,
-    layer=None,
-    *,
-    batch_size: int = 32,
+    model: keras.Model, images, class_index=None, layer=None, *, batch_size: int = 32
 ) -> np.ndarray:
     """Grad-CAM heat maps: where each photo holds the evidence for a class.
 
@@ -239,13 +179,11 @@ def grad_cam(
         >>> heat.shape, bool(heat.min() >= 0 and heat.max() <= 1)
         ((2, 64, 64), True)
     """
-    heat = _heat_function(_split_forward(model, _find_path(model, layer)), images.shape[1:3])
-    classes = np.full(len(images), -1 if class_index is None else 0)
-    if class_index is not None:
-        classes[:] = class_index
+    forward = _split_forward(model, _find_path(model, layer))
+    classes = np.broadcast_to(-1 if class_index is None else class_index, len(images))
     maps = []
     for start in range(0, len(images), batch_size):
         batch = tf.convert_to_tensor(images[start : start + batch_size])
         chosen = tf.constant(classes[start : start + batch_size], tf.int32)
-        maps.append(heat(batch, chosen).numpy())
+        maps.append(_heat(forward, batch, chosen, images.shape[1:3]).numpy())
     return np.clip(np.concatenate(maps), 0.0, 1.0).astype(np.float32)

@@ -9,6 +9,7 @@ import keras
 from tlcourse.errors import InvalidParameterError, TLCourseError
 from tlcourse.keras_private import compiled_flags
 from tlcourse.models.backbones import find_backbone
+from tlcourse.models.graph import nested_layers
 from tlcourse.transfer.optimizers import is_layerwise, learning_rates
 from tlcourse.validation import Interval, validate_params
 
@@ -37,8 +38,16 @@ def _names(layers) -> str:
 
 
 def _flatten(layer) -> list:
-    inner = layer.layers if isinstance(layer, keras.Model) else []
-    return [sub for child in inner for sub in (child, *_flatten(child))]
+    return [path[-1] for path in nested_layers(layer)][1:]
+
+
+def _nested_backbone(model) -> tuple:
+    """``(backbone, spec)`` of the tlcourse backbone inside ``model``, or ``(None, None)``."""
+    try:
+        backbone, spec = find_backbone(model)
+    except InvalidParameterError:
+        return None, None
+    return (None, None) if backbone is model else (backbone, spec)
 
 
 def _bases(model: keras.Model) -> list[keras.Model]:
@@ -47,15 +56,6 @@ def _bases(model: keras.Model) -> list[keras.Model]:
         return [find_backbone(model)[0]]
     except InvalidParameterError:
         return [layer for layer in model.layers if isinstance(layer, keras.Model)]
-
-
-def _frozen_layers(base, trainable_ids: set[int]) -> list:
-    return [
-        layer
-        for layer in _flatten(base)
-        if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
-        and not any(id(v) in trainable_ids for v in layer.weights)
-    ]  # fmt: skip
 
 
 # The checks: each takes (model, num_classes) and returns a SetupProblem or None.
@@ -69,15 +69,13 @@ def _check_nothing_trainable(model, num_classes):
             "Unfreeze at least the head: tlcourse.set_trainable(model, 0) trains the head with "
             "the backbone frozen.",
         )
-    return None
 
 
 def _check_frozen_parent(model, num_classes):
     for base in _bases(model):
         if base.trainable:
             continue
-        flagged = [layer for layer in _flatten(base) if layer.trainable and layer.weights]
-        if flagged:
+        if flagged := [layer for layer in _flatten(base) if layer.trainable and layer.weights]:
             return SetupProblem(
                 "trainable_inside_frozen_base",
                 f"Layers {_names(flagged)} are marked trainable, but their parent model "
@@ -86,17 +84,19 @@ def _check_frozen_parent(model, num_classes):
                 f"Set {base.name}.trainable = True first, then freeze layer by layer (or use "
                 "tlcourse.set_trainable(model, depth)), and compile again.",
             )
-    return None
 
 
 def _check_batchnorm(model, num_classes):
     trainable_ids = {id(w) for w in model.trainable_weights}
+    batchnorm = keras.layers.BatchNormalization
     for base in _bases(model):
-        frozen = _frozen_layers(base, trainable_ids)
-        batchnorm = keras.layers.BatchNormalization
         live = [sub for sub in _flatten(base) if isinstance(sub, batchnorm) and sub.trainable]
         if not live:
             continue
+        frozen = [
+            sub for sub in _flatten(base) if sub.weights and not isinstance(sub, batchnorm)
+            and not any(id(v) in trainable_ids for v in sub.weights)
+        ]  # fmt: skip
         where = "while other layers of it are frozen" if frozen else (
             "with the whole backbone trainable (as in the keras.io guide's last step)"
         )  # fmt: skip
@@ -110,22 +110,11 @@ def _check_batchnorm(model, num_classes):
             "BatchNormalization layer of the backbone and compile again (ignore this if you "
             "chose it: train_batchnorm=True with large batches, or random weights).",
         )
-    return None
 
 
 def _training_layers(model, flag) -> set:
     """The layers with weights that train when each layer's own flag is ``flag(layer)``."""
-    found = set()
-
-    def walk(layer, on: bool) -> None:
-        on = on and flag(layer)
-        if on and layer.weights:
-            found.add(layer)
-        for sub in layer.layers if isinstance(layer, keras.Model) else []:
-            walk(sub, on)
-
-    walk(model, True)
-    return found
+    return {path[-1] for path in nested_layers(model) if path[-1].weights and all(map(flag, path))}
 
 
 def _check_trainable_changed(model, num_classes):
@@ -133,8 +122,7 @@ def _check_trainable_changed(model, num_classes):
     if snapshot is None:
         return None
     then = _training_layers(model, lambda layer: snapshot.get(layer, False))
-    changed = then ^ _training_layers(model, lambda layer: layer.trainable)
-    if not changed:
+    if not (changed := then ^ _training_layers(model, lambda layer: layer.trainable)):
         return None
     return SetupProblem(
         "trainable_changed_after_compile",
@@ -155,19 +143,10 @@ def _is_preprocessing(layer) -> bool:
     return isinstance(layer, keras.layers.Lambda) and "preprocess" in named
 
 
-def _nested_backbone(model):
-    try:
-        backbone, spec = find_backbone(model)
-    except InvalidParameterError:
-        return None
-    return None if backbone is model else (backbone, spec)
-
-
 def _check_double_preprocessing(model, num_classes):
-    backbone, spec = _nested_backbone(model) or (None, None)
+    backbone, spec = _nested_backbone(model)
     before = model.layers[: model.layers.index(backbone)] if backbone else []
-    extra = [layer for layer in before if _is_preprocessing(layer)]
-    if not extra:
+    if not (extra := [layer for layer in before if _is_preprocessing(layer)]):
         return None
     return SetupProblem(
         "preprocessing_twice",
@@ -181,8 +160,8 @@ def _check_double_preprocessing(model, num_classes):
 
 
 def _check_imagenet_head(model, num_classes):
-    backbone = (_nested_backbone(model) or (model,))[0]
-    if backbone is model or "predictions" not in [layer.name for layer in backbone.layers]:
+    backbone, _ = _nested_backbone(model)
+    if backbone is None or "predictions" not in [layer.name for layer in backbone.layers]:
         return None
     return SetupProblem(
         "imagenet_head_kept",
@@ -234,14 +213,11 @@ def _check_num_outputs(model, num_classes):
     units = shape[-1]
     if units == num_classes or (num_classes == 2 and units == 1):
         return None
+    why = "the head was made for another dataset."
     return SetupProblem(
         "wrong_number_of_outputs",
         f"The model outputs {units} values per image but the data has {num_classes} classes: "
-        + (
-            "that is the ImageNet classifier's 1000 outputs."
-            if units == 1000
-            else "the head was made for another dataset."
-        ),
+        + ("that is the ImageNet classifier's 1000 outputs." if units == 1000 else why),
         f"End the model with keras.layers.Dense({num_classes}) (or, for 2 classes, "
         "Dense(1, activation='sigmoid') with a binary cross-entropy loss).",
     )
@@ -300,7 +276,6 @@ def _check_activation_loss(model, num_classes):
             "Use e.g. keras.losses.SparseCategoricalCrossentropy(from_logits=True), or add "
             "activation='softmax' to the last Dense layer.",
         )
-    return None
 
 
 _CHECKS = (
@@ -326,10 +301,9 @@ def check_transfer_setup(
     Example:
         >>> from tlcourse.models.backbones import load_backbone
         >>> base = load_backbone("mobilenet_v2", weights=None, input_shape=(64, 64, 3))
-        >>> inputs = keras.Input((64, 64, 3))
-        >>> x = keras.layers.Rescaling(1 / 255)(inputs)
         >>> base.trainable = False
-        >>> model = keras.Model(inputs, keras.layers.Dense(5)(base(x)))
+        >>> layers = [keras.Input((64, 64, 3)), keras.layers.Rescaling(1 / 255), base]
+        >>> model = keras.Sequential([*layers, keras.layers.Dense(5)])
         >>> [p.check for p in check_transfer_setup(model, num_classes=3)]
         ['preprocessing_twice', 'wrong_number_of_outputs']
     """

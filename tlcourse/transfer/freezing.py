@@ -21,16 +21,12 @@ import pandas as pd
 from tlcourse.keras_private import compile_arguments
 from tlcourse.models.backbones import backbone_blocks, find_backbone
 from tlcourse.models.backbones.registry import MODEL_WITH_BACKBONE
+from tlcourse.models.graph import nested_layers
 from tlcourse.transfer.groups import BLOCK, HEAD, PREPROCESSING, UNITS, variable_groups
 from tlcourse.transfer.optimizers import is_layerwise, layerwise_optimizer
 from tlcourse.validation import Interval, StrOptions, validate_params
 
 __all__ = ["DEPTH", "freeze", "fresh_optimizer", "recompile", "set_trainable", "trainable_summary"]
-
-
-def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    inner = layer.layers if isinstance(layer, keras.Model) else []
-    return [layer, *(sub for child in inner for sub in _sublayers(child))]
 
 
 def _is_batchnorm(layer) -> bool:
@@ -42,12 +38,8 @@ def _units(backbone: keras.Model, unit: str, train_batchnorm: bool) -> list[list
     blocks = backbone_blocks(backbone)
     if unit == BLOCK:
         return [list(block.layers) for block in blocks]
-    return [
-        [layer]
-        for block in blocks
-        for layer in block.layers
-        if layer.weights and (train_batchnorm or not _is_batchnorm(layer))
-    ]
+    weighted = [layer for block in blocks for layer in block.layers if layer.weights]
+    return [[layer] for layer in weighted if train_batchnorm or not _is_batchnorm(layer)]
 
 
 def _depth_rule(arguments) -> list:
@@ -60,17 +52,13 @@ def _depth_rule(arguments) -> list:
 
 # fine_tune declares it too, after model, unit and train_batchnorm.
 DEPTH = _depth_rule
-_CONSTRAINTS = {
-    "model": [MODEL_WITH_BACKBONE],
-    "unit": [StrOptions(UNITS)],
-    "train_batchnorm": ["boolean"],
-    "depth": DEPTH,
-}
+_CONSTRAINTS = {"model": [MODEL_WITH_BACKBONE], "unit": [StrOptions(UNITS)],
+                "train_batchnorm": ["boolean"], "depth": DEPTH}  # fmt: skip
 
 
 def _set_flag(layer: keras.layers.Layer, value: bool, train_batchnorm: bool) -> None:
     # Each sublayer explicitly: `layer.trainable = v` is skipped when the flag already equals v.
-    for sub in _sublayers(layer):
+    for *_, sub in nested_layers(layer):
         sub.trainable = value and (train_batchnorm or not _is_batchnorm(sub))
 
 
@@ -141,9 +129,8 @@ def trainable_summary(model: keras.Model) -> pd.DataFrame:
             row[0 if id(weight) in trainable else 1] += math.prod(weight.shape)
     if not any(counts.get(PREPROCESSING, [0])):
         counts.pop(PREPROCESSING, None)
-    table = pd.DataFrame.from_dict(
-        counts, orient="index", columns=["trainable_params", "frozen_params"]
-    )
+    columns = ["trainable_params", "frozen_params"]
+    table = pd.DataFrame.from_dict(counts, orient="index", columns=columns)
     table["total_params"] = table["trainable_params"] + table["frozen_params"]
     table.index.name = "block"
     return table

@@ -17,12 +17,11 @@ from keras import tree
 from tlcourse.errors import TLCourseError
 from tlcourse.models.backbones import backbone_blocks, find_backbone
 from tlcourse.models.backbones.registry import MODEL_WITH_BACKBONE
+from tlcourse.models.graph import layer_chain, nested_layers
 from tlcourse.validation import validate_params
 
-__all__ = [
-    "Boundary", "BoundaryCacheWarning", "NoBoundaryError", "depth_boundary", "find_boundary",
-    "lower_model",
-]  # fmt: skip
+__all__ = ["Boundary", "BoundaryCacheWarning", "NoBoundaryError", "depth_boundary", "find_boundary",
+           "lower_model"]  # fmt: skip
 
 
 class NoBoundaryError(TLCourseError, ValueError):
@@ -69,29 +68,20 @@ class Boundary:
         return f"Boundary(after {where!r}, activations {self.shape})"
 
 
-def _leaves(layer) -> list:
-    if isinstance(layer, keras.Model):
-        return [leaf for inner in layer.layers for leaf in _leaves(inner)]
-    return [layer]
-
-
-def _is_random(layer) -> bool:
-    # Dropout, noise and random augmentation layers draw from a keras.random.SeedGenerator.
-    return any(isinstance(v, keras.random.SeedGenerator) for v in vars(layer).values())
-
-
 # Layers whose call takes ``training`` but ignores it (no randomness, no statistics).
 _DETERMINISTIC = (keras.layers.Resizing, keras.layers.CenterCrop, keras.layers.Rescaling)
 
 
 def _differs_in_training(layer, frozen: bool = False) -> str | None:
     """Why ``layer`` computes something else in ``fit`` than in inference, or None."""
-    for leaf in _leaves(layer):
+    leaves = [path[-1] for path in nested_layers(layer) if not isinstance(path[-1], keras.Model)]
+    for leaf in leaves:
         if isinstance(leaf, keras.layers.BatchNormalization):
             if leaf.trainable and not frozen:
                 return f"{leaf.name!r} (BatchNormalization) is trainable: it uses batch statistics"
             continue
-        if _is_random(leaf):
+        # Dropout, noise and random augmentation layers draw from a keras.random.SeedGenerator.
+        if any(isinstance(v, keras.random.SeedGenerator) for v in vars(leaf).values()):
             return (
                 f"{leaf.name!r} ({type(leaf).__name__}) is random during training "
                 "(augmentation or dropout): its output changes at every epoch"
@@ -106,61 +96,16 @@ def _trains(layer, trainable: set[int]) -> bool:
     return any(id(w) in trainable for w in layer.weights)
 
 
-def _sources(args) -> list[str]:
-    """Names of the layers whose outputs a node's serialised arguments take."""
-    if isinstance(args, dict) and args.get("class_name") == "__keras_tensor__":
-        return [args["config"]["keras_history"][0]]
-    values = (
-        args.values() if isinstance(args, dict) else args if isinstance(args, list | tuple) else []
-    )
-    return [name for value in values for name in _sources(value)]
-
-
-def _names(entries) -> list[str]:
-    # One input (or output) is ``[name, node, index]``, several a list of those.
-    return [entries[0]] if isinstance(entries[0], str) else [entry[0] for entry in entries]
-
-
 def _chain(model: keras.Model, backbone: keras.Model) -> tuple[list, dict, list]:
     """``(pre, backbone call arguments, post)``, each layer with its call keyword arguments."""
     if model is backbone:
         return [], {}, []
-    if isinstance(model, keras.Sequential):
-        layers = [(layer, {}) for layer in model.layers]
-    else:
-        config = model.get_config()
-        previous = _names(config["input_layers"])
-        layers = []
-        for entry, layer in zip(config["layers"], model.layers, strict=True):
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            nodes = entry["inbound_nodes"]
-            if len(nodes) != 1:
-                raise NoBoundaryError(f"layer {layer.name!r} is used more than once")
-            sources = _sources(nodes[0]["args"])
-            if sources != previous:
-                raise NoBoundaryError(
-                    f"the classifier is not a chain of layers: {layer.name!r} does not take the "
-                    "output of the layer before it (alone)"
-                )
-            kwargs = {k: v for k, v in nodes[0]["kwargs"].items() if k != "mask" or v is not None}
-            layers.append((layer, kwargs))
-            previous = [layer.name]
-        if _names(config["output_layers"]) != previous:
-            raise NoBoundaryError("the classifier's output is not its last layer's")
+    try:
+        layers = layer_chain(model)
+    except ValueError as error:
+        raise NoBoundaryError(f"the classifier is not a chain of layers: {error}") from None
     index = [layer for layer, _ in layers].index(backbone)
     return layers[:index], layers[index][1], layers[index + 1 :]
-
-
-def _crossing(operations: list, start: int) -> list:
-    """The tensors made before ``operations[start]`` (or inputs) used from it on."""
-    made_by = {id(t): i for i, op in enumerate(operations) for t in tree.flatten(op.output)}
-    crossing = {}
-    for op in operations[start:]:
-        for tensor in tree.flatten(op.input):
-            if made_by.get(id(tensor), -1) < start:
-                crossing[id(tensor)] = tensor
-    return list(crossing.values())
 
 
 def _position(items: list, item) -> int:
@@ -181,6 +126,7 @@ def _cut(backbone: keras.Model, first: int, trainable: set[int]):
             candidates.append(block.layers[0])
         else:
             candidates = [block.layers[0]]
+    made_by = {id(t): i for i, op in enumerate(operations) for t in tree.flatten(op.output)}
     for candidate in candidates:
         index = _position(operations, candidate)
         if not any(getattr(op, "weights", None) for op in operations[:index]):
@@ -188,13 +134,16 @@ def _cut(backbone: keras.Model, first: int, trainable: set[int]):
                 "nothing is frozen below the first layer that trains (depth='all'?): there is "
                 "no frozen computation to cache"
             )
-        tensors = _crossing(operations, index)
-        if len(tensors) == 1:
-            producer = next(
-                op for op in operations if any(t is tensors[0] for t in tree.flatten(op.output))
-            )
+        # The tensors made below the cut (or inputs) that the operations above it use.
+        crossing = {
+            id(t): t for op in operations[index:] for t in tree.flatten(op.input)
+            if made_by.get(id(t), -1) < index
+        }  # fmt: skip
+        if len(crossing) == 1:
+            (tensor,) = crossing.values()
+            producer = operations[made_by[id(tensor)]]
             if not isinstance(producer, keras.layers.InputLayer):
-                return tensors[0], producer.name, index
+                return tensor, producer.name, index
     raise NoBoundaryError(
         f"the graph of {backbone.name!r} cannot be cut at one tensor before {layers[first].name!r}"
     )
@@ -205,13 +154,11 @@ def _boundary(model, backbone, first: int, trainable: set[int], frozen: bool) ->
     for layer, _ in pre:
         if _trains(layer, trainable):
             raise NoBoundaryError(f"{layer.name!r}, before the backbone, trains")
-        reason = _differs_in_training(layer)
-        if reason:
+        if reason := _differs_in_training(layer):
             raise NoBoundaryError(reason)
     tensor, name, index = _cut(backbone, first, trainable)
     for op in backbone.operations[:index]:
-        reason = isinstance(op, keras.layers.Layer) and _differs_in_training(op, frozen)
-        if reason:
+        if reason := isinstance(op, keras.layers.Layer) and _differs_in_training(op, frozen):
             raise NoBoundaryError(reason)
     x = inputs = keras.Input(tensor.shape[1:], name="boundary_activations")
     if name is not None:
@@ -252,12 +199,9 @@ def find_boundary(model: keras.Model) -> Boundary:
 
 def depth_boundary(backbone: keras.Model, depth: int) -> Boundary:
     """The boundary of ``backbone`` when its last ``depth`` blocks train (flags untouched)."""
-    blocks = backbone_blocks(backbone)
-    if depth == 0:
-        first = len(backbone.layers)
-    else:
-        first = _position(backbone.layers, blocks[len(blocks) - depth].layers[0])
-    trainable = {id(w) for layer in backbone.layers[first:] for w in layer.weights}
+    blocks, layers = backbone_blocks(backbone), backbone.layers
+    first = len(layers) if depth == 0 else _position(layers, blocks[-depth].layers[0])
+    trainable = {id(w) for layer in layers[first:] for w in layer.weights}
     return _boundary(backbone, backbone, first, trainable, frozen=True)
 
 
