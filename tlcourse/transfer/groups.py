@@ -38,10 +38,8 @@ class VariableGroup:
         return list({id(v): v for layer in self.layers for v in layer.weights}.values())
 
     def __repr__(self) -> str:
-        return (
-            f"VariableGroup({self.name!r}, kind={self.kind!r}, {len(self.layers)} layers, "
-            f"{len(self.variables)} variables)"
-        )
+        size = f"{len(self.layers)} layers, {len(self.variables)} variables"
+        return f"VariableGroup({self.name!r}, kind={self.kind!r}, {size})"
 
 
 def require_backbone(model, func: str):
@@ -82,8 +80,7 @@ def variable_groups(model: keras.Model) -> list[VariableGroup]:
     if model is not backbone:
         position = model.layers.index(backbone)
         before, after = model.layers[:position], model.layers[position + 1 :]
-    groups = [VariableGroup(PREPROCESSING, PREPROCESSING, tuple(preprocessing))] * bool(
-        preprocessing
-    )
-    groups += [VariableGroup(block.name, BLOCK, tuple(block.layers)) for block in blocks]
+    groups = [VariableGroup(block.name, BLOCK, tuple(block.layers)) for block in blocks]
+    if preprocessing:
+        groups.insert(0, VariableGroup(PREPROCESSING, PREPROCESSING, tuple(preprocessing)))
     return [*groups, VariableGroup(HEAD, HEAD, (*before, *own_head, *after))]

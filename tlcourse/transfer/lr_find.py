@@ -45,9 +45,8 @@ class LRFindResult:
 
     def __repr__(self) -> str:
         lr = "None" if self.suggested_lr is None else f"{self.suggested_lr:.3g} ({self.method})"
-        return (
-            f"LRFindResult(suggested_lr={lr}, {len(self.history)} steps, diverged={self.diverged})"
-        )
+        steps = len(self.history)
+        return f"LRFindResult(suggested_lr={lr}, {steps} steps, diverged={self.diverged})"
 
 
 def _split(batch) -> tuple:
@@ -64,14 +63,13 @@ def _cycle_arrays(arrays, batch_size: int):
     # Whole batches only: a last batch of 2 says more about 2 images than about the rate.
     last = size - size % batch_size if size >= batch_size else size
     for start in itertools.cycle(range(0, last, batch_size)):
-        part = slice(start, start + batch_size)
-        yield tuple(None if a is None else a[part] for a in arrays)
+        yield tuple(None if a is None else a[start : start + batch_size] for a in arrays)
 
 
 def _batches(train, batch_size: int):
     """An endless iterator of ``(x, y, sample_weight)`` batches, cycling through ``train``."""
     if isinstance(train, tuple):
-        return _cycle_arrays(tuple(train) + (None,) * (3 - len(train)), batch_size)
+        return _cycle_arrays(_split(train), batch_size)
     if isinstance(train, keras.utils.PyDataset):
         return (_split(train[i]) for i in itertools.cycle(range(len(train))))
     return (_split(batch) for batch in train.repeat())
@@ -106,8 +104,7 @@ def _trial_optimizer(optimizer, start_lr: float):
     return optimizer.__class__.from_config(config)
 
 
-def _not_finite_message(history: pd.DataFrame) -> str:
-    first = history.iloc[0]
+def _not_finite_message(first: pd.Series) -> str:
     return (
         f"lr_find has no suggestion: the loss was not finite ({first['loss']}) at the first "
         f"step, at lr={first['lr']:.3g}, before the learning rate could matter. The problem "
@@ -133,30 +130,16 @@ def _run(model, batches, lrs, beta: float, diverge: float) -> tuple[list[dict], 
 
 
 @validate_params(
-    {
-        "model": [COMPILED_MODEL],
-        "train": [TRAINING_DATA],
-        "start_lr": [LEARNING_RATE],
-        "end_lr": lambda a: [Interval(numbers.Real, a["start_lr"], None, closed="neither")],
-        "num_steps": [Interval(int, 2, None)],
-        "beta": [Interval(numbers.Real, 0, 1, closed="left")],
-        "diverge": [Interval(numbers.Real, 1, None, closed="neither")],
-        "suggestion": [StrOptions({"steepest", "minimum"})],
-        "batch_size": [BATCH_SIZE],
-    }
-)
+    {"model": [COMPILED_MODEL], "train": [TRAINING_DATA], "start_lr": [LEARNING_RATE],
+     "end_lr": lambda a: [Interval(numbers.Real, a["start_lr"], None, closed="neither")],
+     "num_steps": [Interval(int, 2, None)], "beta": [Interval(numbers.Real, 0, 1, closed="left")],
+     "diverge": [Interval(numbers.Real, 1, None, closed="neither")],
+     "suggestion": [StrOptions({"steepest", "minimum"})], "batch_size": [BATCH_SIZE]}
+)  # fmt: skip
 def lr_find(
-    model: keras.Model,
-    train,
-    start_lr: float = 1e-7,
-    end_lr: float = 1.0,
-    num_steps: int = 100,
-    *,
-    beta: float = 0.98,
-    diverge: float = 4.0,
-    suggestion: str = "steepest",
-    batch_size: int = 32,
-) -> LRFindResult:
+    model: keras.Model, train, start_lr: float = 1e-7, end_lr: float = 1.0, num_steps: int = 100,
+    *, beta: float = 0.98, diverge: float = 4.0, suggestion: str = "steepest", batch_size: int = 32,
+) -> LRFindResult:  # fmt: skip
     """Run a learning-rate range test and suggest a learning rate.
 
     The rate grows exponentially from ``start_lr`` to ``end_lr`` over ``num_steps`` batches, and the
@@ -197,15 +180,9 @@ def lr_find(
     history = pd.DataFrame(rows, columns=["lr", "loss", "smoothed_loss"])
     steepest_lr, minimum_lr = _suggest(history)
     if minimum_lr is None:
-        message = _not_finite_message(history)
+        message = _not_finite_message(history.iloc[0])
         warnings.warn(message, UserWarning, stacklevel=3)  # the caller, past validate_params
         return LRFindResult(history, None, None, None, diverged, "none", message)
     method = "steepest" if suggestion == "steepest" and steepest_lr is not None else "minimum"
-    return LRFindResult(
-        history=history,
-        suggested_lr=steepest_lr if method == "steepest" else minimum_lr,
-        steepest_lr=steepest_lr,
-        minimum_lr=minimum_lr,
-        diverged=diverged,
-        method=method,
-    )
+    suggested = steepest_lr if method == "steepest" else minimum_lr
+    return LRFindResult(history, suggested, steepest_lr, minimum_lr, diverged, method)

@@ -10,7 +10,5 @@ from tlcourse.transfer.boundary.cut import (
     lower_model,
 )
 
-__all__ = [
-    "ActivationCache", "Boundary", "BoundaryCacheWarning", "CacheMemoryError", "NoBoundaryError",
-    "depth_boundary", "find_boundary", "lower_model",
-]  # fmt: skip
+__all__ = ["ActivationCache", "Boundary", "BoundaryCacheWarning", "CacheMemoryError",
+           "NoBoundaryError", "depth_boundary", "find_boundary", "lower_model"]  # fmt: skip

@@ -12,7 +12,6 @@ from tlcourse.transfer.optimizers.layerwise import (
 )
 from tlcourse.transfer.optimizers.rates import learning_rates
 
-__all__ = [
-    "LayerwiseAdam", "LayerwiseAdamW", "LayerwiseRMSprop", "LayerwiseSGD", "is_layerwise",
-    "layerwise_class", "layerwise_optimizer", "learning_rates", "supported_optimizers",
-]  # fmt: skip
+__all__ = ["LayerwiseAdam", "LayerwiseAdamW", "LayerwiseRMSprop", "LayerwiseSGD", "is_layerwise",
+           "layerwise_class", "layerwise_optimizer", "learning_rates",
+           "supported_optimizers"]  # fmt: skip

@@ -72,8 +72,7 @@ def layerwise_optimizer(
         >>> base = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
         >>> for layer in base.layers:
         ...     layer.trainable = layer.name.startswith(("block4", "block5"))
-        >>> inputs = keras.Input((32, 32, 3))
-        >>> model = keras.Model(inputs, keras.layers.Dense(3, name="head")(base(inputs)))
+        >>> model = keras.Sequential([base, keras.layers.Dense(3, name="head")])
         >>> model.compile(layerwise_optimizer(model, 1e-3, factor=10), "mse")
         >>> print(learning_rates(model, by="block")[["block", "multiplier", "learning_rate"]])
             block  multiplier  learning_rate
@@ -90,8 +89,7 @@ def layerwise_optimizer(
         )  # fmt: skip
     require_backbone(model, func)
     optimizer_class = layerwise_class(optimizer)  # refuses, saying why, what would break
-    trainable = model.trainable_variables
-    if not trainable:
+    if not (trainable := model.trainable_variables):
         raise invalid_parameter(
             "model", func, "a model with a trainable variable", model,
             "Everything is frozen: set layer.trainable = True on the head (and on the blocks "

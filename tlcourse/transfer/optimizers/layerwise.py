@@ -16,10 +16,8 @@ from tlcourse.keras_private import variable_index
 from tlcourse.transfer.groups import UNITS
 from tlcourse.validation import Interval, Rule, StrOptions, validate_params
 
-__all__ = [
-    "LAYERWISE_ARGUMENTS", "LayerwiseAdam", "LayerwiseAdamW", "LayerwiseRMSprop", "LayerwiseSGD",
-    "is_layerwise", "layerwise_class", "supported_optimizers",
-]  # fmt: skip
+__all__ = ["LAYERWISE_ARGUMENTS", "LayerwiseAdam", "LayerwiseAdamW", "LayerwiseRMSprop",
+           "LayerwiseSGD", "is_layerwise", "layerwise_class", "supported_optimizers"]  # fmt: skip
 
 # The constructor arguments a layer-wise class adds to its parent's.
 LAYERWISE_ARGUMENTS = ("multipliers", "default_multiplier", "factor", "unit", "lr_range")
@@ -82,12 +80,10 @@ OPTIMIZER_CLASS = Rule(
 OPTIMIZER = [_Name(_SUPPORTED), OPTIMIZER_CLASS]
 _NONE_WITH_FACTOR = Rule(lambda v: v is None, "None when 'factor' is given")
 _SETTINGS = {
-    "multipliers": [MULTIPLIERS, None],
-    "default_multiplier": [POSITIVE, None],
-    "factor": [FACTOR, None],
-    "unit": [UNIT],
+    "multipliers": [MULTIPLIERS, None], "default_multiplier": [POSITIVE, None],
+    "factor": [FACTOR, None], "unit": [UNIT],
     "lr_range": lambda args: [LR_RANGE, None] if args["factor"] is None else [_NONE_WITH_FACTOR],
-}
+}  # fmt: skip
 
 
 class LayerwiseOptimizer:

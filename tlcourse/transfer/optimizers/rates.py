@@ -58,8 +58,5 @@ def learning_rates(model: keras.Model, by: str | None = None, include_frozen: bo
     table = pd.DataFrame(rows, columns=columns)
     if by is None:
         return table
-    return (
-        table.groupby([by, "multiplier", "learning_rate"], sort=False, dropna=False)
-        .agg(variables=("path", "size"), parameters=("parameters", "sum"))
-        .reset_index()
-    )
+    groups = table.groupby([by, "multiplier", "learning_rate"], sort=False, dropna=False)
+    return groups.agg(variables=("path", "size"), parameters=("parameters", "sum")).reset_index()
