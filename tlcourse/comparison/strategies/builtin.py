@@ -27,6 +27,7 @@ from tlcourse.comparison.context import COMPILE
 from tlcourse.comparison.strategies.registry import Strategy, StrategyResult, register_strategy
 from tlcourse.measure import combine_records
 from tlcourse.models.classifiers import small_cnn, transfer_classifier
+from tlcourse.models.graph import nested_layers
 from tlcourse.transfer.fine_tune import fine_tune
 from tlcourse.transfer.freezing import set_trainable
 
@@ -80,13 +81,6 @@ def scratch(context, data, seed: int) -> StrategyResult:
     return _train_end_to_end(context, data, seed, build, "scratch")
 
 
-def _batchnorms(layer):
-    if isinstance(layer, keras.layers.BatchNormalization):
-        yield layer
-    for sub in getattr(layer, "layers", ()):
-        yield from _batchnorms(sub)
-
-
 def scratch_backbone(context, data, seed: int) -> StrategyResult:
     """Train the comparison's backbone architecture from random weights, every layer."""
 
@@ -96,8 +90,9 @@ def scratch_backbone(context, data, seed: int) -> StrategyResult:
         set_trainable(model, "all", train_batchnorm=True)
         # A few batches per epoch: at Keras's 0.99 the moving statistics lag far behind (as in
         # small_cnn and notebook 05).
-        for layer in _batchnorms(model):
-            layer.momentum = 0.9
+        for *_, layer in nested_layers(model):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
         return model
 
     return _train_end_to_end(context, data, seed, build, "scratch_backbone")
