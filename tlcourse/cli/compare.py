@@ -36,10 +36,8 @@ def _run(args) -> int:
         budget=budget, image_size=_image_size(args.image_size),
         train_per_class=args.train_per_class, out=args.out, resume=args.resume,
         overwrite=args.overwrite, fast=args.fast, country=args.country,
-        distribute=args.distribute, return_predictions=True,
-    )  # fmt: skip
-    print()
-    print(format_summary(summarize(results)))
+        distribute=args.distribute, return_predictions=True)  # fmt: skip
+    print(f"\n{format_summary(summarize(results))}")
     for path in write_figures(results, args.out, predictions if len(predictions) else None):
         print(f"figure: {path}")
     print(f"table:  {args.out}/results.csv")

@@ -36,8 +36,7 @@ def add_parser(sub) -> None:
         "--predictions": {"help": "a predictions.csv from `tlcourse compare`, for the confusion "
                           "matrices and the gallery (default: the one beside --results, if any)"},
         "--backbone": {"default": "efficientnet_lite0", "help": "network of the trainable-blocks "
-                       "and learning-rate figures"},
-    }  # fmt: skip
+                       "and learning-rate figures"}}  # fmt: skip
     for flag, settings in options.items():
         figures.add_argument(flag, **settings)
     figures.set_defaults(func=_run)

@@ -10,19 +10,11 @@ __all__ = ["add_parser"]
 def _run_assign(args) -> int:
     from tlcourse.grading import assign_all
 
-    assigned = assign_all(
-        args.masters,
-        args.out,
-        args.student_dir,
-        run_tests=args.run_tests,
-        colab=args.colab or args.colab_install is not None,
-        colab_install=args.colab_install,
-        gradescope=args.gradescope,
-    )
-    print(
-        f"{len(assigned)} notebook(s): student versions in {args.student_dir}/, "
-        f"autograders in {args.out}/NAME/autograder/NAME-autograder.zip"
-    )
+    assigned = assign_all(args.masters, args.out, args.student_dir, run_tests=args.run_tests,
+                          colab=args.colab or args.colab_install is not None,
+                          colab_install=args.colab_install, gradescope=args.gradescope)  # fmt: skip
+    print(f"{len(assigned)} notebook(s): student versions in {args.student_dir}/, "
+          f"autograders in {args.out}/NAME/autograder/NAME-autograder.zip")  # fmt: skip
     return 0
 
 
@@ -59,20 +51,10 @@ def _run_grade(args) -> int:
     from tlcourse.grading.sandbox import Limits
 
     limits = Limits() if args.memory is None else Limits(memory=int(args.memory * (1 << 30)))
-    table = grade_folder(
-        args.submissions,
-        args.autograder,
-        args.out,
-        timeout=args.timeout,
-        jobs=args.jobs,
-        dist=args.dist,
-        logs=args.logs,
-        fast=args.fast,
-        sandbox=not args.no_sandbox,
-        limits=limits,
-        shard=args.shard,
-        resume=args.resume,
-    )
+    table = grade_folder(args.submissions, args.autograder, args.out, timeout=args.timeout,
+                         jobs=args.jobs, dist=args.dist, logs=args.logs, fast=args.fast,
+                         sandbox=not args.no_sandbox, limits=limits, shard=args.shard,
+                         resume=args.resume)  # fmt: skip
     counts = table["status"].value_counts()
     statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
     where = "" if not args.no_sandbox else "; graded WITHOUT a sandbox"
@@ -107,11 +89,9 @@ def _add(parser, *specs) -> None:
 
 def add_parser(sub) -> None:
     """Add the ``assign``, ``grade`` and ``gradebook`` subcommands to ``sub``."""
-    assign = sub.add_parser(
-        "assign", help="student notebooks and autograders from the master notebooks (otter)"
-    )
-    _add(
-        assign,
+    about = "student notebooks and autograders from the master notebooks (otter)"
+    assign = sub.add_parser("assign", help=about)
+    _add(assign,
         ("--masters", "folder of master notebooks (default: notebooks/masters)",
          {"default": "notebooks/masters"}),
         ("--out", "build folder for otter's output and the autograder zips (default: dist)",
@@ -131,11 +111,9 @@ def add_parser(sub) -> None:
     )  # fmt: skip
     assign.set_defaults(func=_run_assign)
 
-    grade = sub.add_parser(
-        "grade", help="grade a folder of submitted notebooks offline (otter run) into a CSV"
-    )
-    _add(
-        grade,
+    about = "grade a folder of submitted notebooks offline (otter run) into a CSV"
+    grade = sub.add_parser("grade", help=about)
+    _add(grade,
         ("submissions", "folder of submitted .ipynb (or otter .zip) files, one per student",
          {"metavar": "SUBMISSIONS"}),
         ("--autograder", "autograder zip, or a notebook name such as 02 or "
@@ -163,15 +141,12 @@ def add_parser(sub) -> None:
         ("--slurm", "grade nothing here: write a Slurm job array of N shards and its merge into "
          "--out (and a Kubernetes Indexed Job) in a folder beside --out",
          {"type": int, "default": None, "metavar": "N"}),
-        ("--submit", "with --slurm: submit them (sbatch)", {"action": "store_true"}),
-    )  # fmt: skip
+        ("--submit", "with --slurm: submit them (sbatch)", {"action": "store_true"}))  # fmt: skip
     grade.set_defaults(func=_run_grade)
 
-    book = sub.add_parser(
-        "gradebook", help="merge score tables (shards) and export Canvas grades and feedback"
-    )
-    _add(
-        book,
+    about = "merge score tables (shards) and export Canvas grades and feedback"
+    book = sub.add_parser("gradebook", help=about)
+    _add(book,
         ("shards", "tables of `tlcourse grade`", {"nargs": "+", "metavar": "SCORES.csv"}),
         ("--out", "the merged table (CSV)", {"default": None}),
         ("--canvas", "a Canvas gradebook import CSV", {"default": None, "metavar": "CSV"}),
@@ -179,6 +154,5 @@ def add_parser(sub) -> None:
          "User ID or ID", {"default": None, "metavar": "CSV"}),
         ("--assignment", "the Canvas column (default: the assignment name)", {"default": None}),
         ("--feedback", "one STUDENT.md per student: public tests and their messages, hidden "
-         "tests only counted", {"default": None, "metavar": "DIR"}),
-    )  # fmt: skip
+         "tests only counted", {"default": None, "metavar": "DIR"}))  # fmt: skip
     book.set_defaults(func=_run_gradebook)
