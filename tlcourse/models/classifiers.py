@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import keras
@@ -12,12 +11,10 @@ from keras import layers
 from tlcourse.errors import invalid_parameter
 from tlcourse.models.backbones import get_spec, load_backbone
 from tlcourse.models.backbones.registry import BACKBONE, WEIGHTS_FILE
-from tlcourse.validation import IMAGE_SIZE, Interval, Rule, StrOptions, validate_params
+from tlcourse.validation import FRACTION, IMAGE_SIZE, Interval, Rule, StrOptions, validate_params
 
-__all__ = [
-    "LECTURE_NETWORKS", "SMALL_CNN_SIDE", "classification_head", "parameter_counts", "small_cnn",
-    "transfer_classifier",
-]  # fmt: skip
+__all__ = ["LECTURE_NETWORKS", "SMALL_CNN_SIDE", "classification_head", "parameter_counts",
+           "small_cnn", "transfer_classifier"]  # fmt: skip
 
 #: The networks the lecture compares by size.
 LECTURE_NETWORKS = ("vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0", "efficientnet_lite0")
@@ -26,17 +23,13 @@ LECTURE_NETWORKS = ("vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0", "eff
 SMALL_CNN_SIDE = 80
 
 _CLASSES = [Interval(int, 2, None)]
-_DROPOUT = [Interval(numbers.Real, 0, 1, closed="left")]
 
 
 def _side_at_least(low: int) -> list:
-    return [
-        Rule(
-            lambda v: IMAGE_SIZE.accepts(v) and min(IMAGE_SIZE.convert(v)) >= low,
-            f"an int >= {low} or a pair (height, width) of ints >= {low}",
-            IMAGE_SIZE.convert,
-        )
-    ]
+    return [Rule(
+        lambda v: IMAGE_SIZE.accepts(v) and min(IMAGE_SIZE.convert(v)) >= low,
+        f"an int >= {low} or a pair (height, width) of ints >= {low}", IMAGE_SIZE.convert,
+    )]  # fmt: skip
 
 
 @validate_params(
@@ -46,7 +39,7 @@ def _side_at_least(low: int) -> list:
                          "a non-empty list of ints >= 1", lambda v: [int(f) for f in v])],
         # The stride-2 stem and each pool halve the side: it must not reach 0 before the end.
         "image_size": lambda a: _side_at_least(max(32, 2 ** len(a["filters"]))),
-        "dropout": _DROPOUT,
+        "dropout": [FRACTION],
     }
 )  # fmt: skip
 def small_cnn(
@@ -54,10 +47,9 @@ def small_cnn(
 ) -> keras.Model:
     """A small convolutional network to train from scratch.
 
-    A stride-2 conv, then conv + max-pool blocks with BatchNorm and ReLU. An input of 160 px or more
-    is first average-pooled by ``side // 80``: a network this small trained on a hundred photos
-    gains nothing from more pixels. BatchNorm momentum is 0.9: a few hundred images make ~100 steps
-    in 30 epochs, too few for Keras's 0.99 to forget its initial statistics.
+    An input of 160 px or more is first average-pooled by ``side // 80``: a network this small
+    trained on a hundred photos gains nothing from more pixels. BatchNorm momentum is 0.9: a few
+    hundred images make ~100 steps in 30 epochs, too few for 0.99 to forget its initial statistics.
 
     Example:
         >>> import numpy as np
@@ -76,9 +68,7 @@ def small_cnn(
     x = layers.RandomFlip("horizontal", name="augment_flip")(x)
     for i, channels in enumerate(filters):
         stride = 2 if i == 0 else 1
-        x = layers.Conv2D(
-            channels, 3, strides=stride, padding="same", use_bias=False, name=f"conv_{i}"
-        )(x)
+        x = layers.Conv2D(channels, 3, stride, "same", use_bias=False, name=f"conv_{i}")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"conv_{i}_BN")(x)
         if i < len(filters) - 1:
             x = layers.MaxPooling2D(name=f"conv_{i}_pool")(x)
@@ -90,7 +80,7 @@ def small_cnn(
 
 
 @validate_params(
-    {"num_features": [Interval(int, 1, None)], "num_classes": _CLASSES, "dropout": _DROPOUT,
+    {"num_features": [Interval(int, 1, None)], "num_classes": _CLASSES, "dropout": [FRACTION],
      "name": [Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty str")]}
 )  # fmt: skip
 def classification_head(
@@ -103,27 +93,18 @@ def classification_head(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _image_size_rule(arguments) -> list:
-    backbone = arguments["backbone"]
-    return _side_at_least(
-        32 if isinstance(backbone, keras.Model) else get_spec(backbone).min_input_size
-    )
-
-
 @validate_params(
-    {"backbone": [BACKBONE, keras.Model], "num_classes": _CLASSES, "image_size": _image_size_rule,
+    {"backbone": [BACKBONE, keras.Model], "num_classes": _CLASSES,
+     "image_size": lambda a: _side_at_least(
+         32 if isinstance(a["backbone"], keras.Model) else get_spec(a["backbone"]).min_input_size),
      "weights": [StrOptions(["imagenet"]), None, WEIGHTS_FILE],
      "head": [None, Rule(lambda v: isinstance(v, keras.Model), "a keras.Model")],
      "augment": ["boolean"]}
 )  # fmt: skip
 def transfer_classifier(
-    backbone: str | keras.Model,
-    num_classes: int,
-    image_size=160,
-    weights: str | None = "imagenet",
-    head: keras.Model | None = None,
-    augment: bool = True,
-) -> keras.Model:
+    backbone: str | keras.Model, num_classes: int, image_size=160,
+    weights: str | None = "imagenet", head: keras.Model | None = None, augment: bool = True,
+) -> keras.Model:  # fmt: skip
     """A pretrained backbone (frozen) with a new head: the model fine-tuning trains.
 
     ``backbone`` is a registry name (built at ``image_size`` with ``weights``) or a model from
@@ -173,22 +154,16 @@ def _count_with_head(name: str, classes: int | None) -> tuple[int, str]:
     return model.count_params(), f"load_backbone({name!r}, weights=None), 224 px; {how}"
 
 
-_COUNT_RULES = {
-        "names": [
-            Rule(
-                lambda v: isinstance(v, Sequence) and not isinstance(v, str) and bool(v)
-                and all(BACKBONE.accepts(n) for n in v),
-                "a non-empty list of backbone names, for example ['vgg16', 'efficientnet_lite0']",
-                tuple,
-                hint=lambda v: " ".join(BACKBONE.hint(n) for n in v if not BACKBONE.accepts(n))
-                if isinstance(v, list | tuple) else "",
-            )
-        ],
-        "with_head_classes": [Interval(int, 1, None), None],
-    }  # fmt: skip
+_NAMES = Rule(
+    lambda v: isinstance(v, Sequence) and not isinstance(v, str) and bool(v)
+    and all(BACKBONE.accepts(n) for n in v),
+    "a non-empty list of backbone names, for example ['vgg16', 'efficientnet_lite0']", tuple,
+    hint=lambda v: " ".join(BACKBONE.hint(n) for n in v if not BACKBONE.accepts(n))
+    if isinstance(v, list | tuple) else "",
+)  # fmt: skip
 
 
-@validate_params(_COUNT_RULES)
+@validate_params({"names": [_NAMES], "with_head_classes": [Interval(int, 1, None), None]})
 def parameter_counts(
     names: Sequence[str] = LECTURE_NETWORKS, with_head_classes: int | None = 2
 ) -> pd.DataFrame:
@@ -201,10 +176,7 @@ def parameter_counts(
         >>> parameter_counts(["efficientnet_lite0"])["parameters"].item()
         3415586
     """
-    rows = []
-    for name in names:
-        count, how = _count_with_head(name, with_head_classes)
-        rows.append({"name": name, "parameters": int(count), "built_with": how})
-    table = pd.DataFrame(rows)
+    counts = [(name, *_count_with_head(name, with_head_classes)) for name in names]
+    table = pd.DataFrame(counts, columns=["name", "parameters", "built_with"])
     table.insert(2, "millions", table["parameters"] / 1e6)
     return table

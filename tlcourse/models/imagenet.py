@@ -12,10 +12,8 @@ from tlcourse.errors import DatasetError, TLCourseError
 from tlcourse.paths import data_dir
 from tlcourse.validation import BATCH_SIZE, Interval, Rule, validate_params
 
-__all__ = [
-    "NUM_CLASSES", "decode_predictions", "imagenet_class_names", "load_image_for_imagenet",
-    "predict_image_files",
-]  # fmt: skip
+__all__ = ["NUM_CLASSES", "decode_predictions", "imagenet_class_names", "load_image_for_imagenet",
+           "predict_image_files"]  # fmt: skip
 
 NUM_CLASSES = 1000
 _TOP = [Interval(int, 1, NUM_CLASSES)]
@@ -77,8 +75,12 @@ def decode_predictions(probs, top: int = 5) -> list[list[tuple[int, str, float]]
     ]
 
 
-def _read_image(path: Path, size: int) -> np.ndarray:
-    """RGB, shorter side to ``size * 256 / 224``, centre crop ``size``: ImageNet evaluation."""
+@validate_params({"path": list(_PATH), "size": [Interval(int, 32, None)]})
+def load_image_for_imagenet(path: str | os.PathLike, size: int = 224) -> np.ndarray:
+    """An image file as ImageNet evaluation input: float32 RGB ``(size, size, 3)`` in 0..255.
+
+    The shorter side is resized to ``size * 256 / 224``, then the centre ``size`` square cropped.
+    """
     from PIL import Image, UnidentifiedImageError
 
     from tlcourse.data.images import to_rgb
@@ -99,12 +101,6 @@ def _read_image(path: Path, size: int) -> np.ndarray:
     image = image.resize(new_size, Image.Resampling.BICUBIC)
     left, upper = (new_size[0] - size) // 2, (new_size[1] - size) // 2
     return np.asarray(image.crop((left, upper, left + size, upper + size)), dtype="float32")
-
-
-@validate_params({"path": list(_PATH), "size": [Interval(int, 32, None)]})
-def load_image_for_imagenet(path: str | os.PathLike, size: int = 224) -> np.ndarray:
-    """An image file as ImageNet evaluation input: float32 RGB ``(size, size, 3)`` in 0..255."""
-    return _read_image(Path(path), size)
 
 
 @functools.cache
@@ -129,6 +125,6 @@ def predict_image_files(
     paths: str | os.PathLike | list, top: int = 5, batch_size: int = 32
 ) -> list[list[tuple[int, str, float]]]:
     """Classify image files with EfficientNet-Lite0's ImageNet top: the ``top`` classes per file."""
-    images = np.stack([_read_image(Path(p), 224) for p in paths])
+    images = np.stack([load_image_for_imagenet(p) for p in paths])
     probs = _classifier().predict(images, batch_size=batch_size, verbose=0)
     return decode_predictions(probs, top=top)

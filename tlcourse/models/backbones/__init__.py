@@ -16,7 +16,5 @@ from tlcourse.models.backbones.registry import (
     registered_names,
 )  # fmt: skip
 
-__all__ = [
-    "BackboneSpec", "Block", "backbone_blocks", "find_backbone", "get_spec", "list_backbones",
-    "load_backbone", "register_backbone", "registered_names",
-]  # fmt: skip
+__all__ = ["BackboneSpec", "Block", "backbone_blocks", "find_backbone", "get_spec",
+           "list_backbones", "load_backbone", "register_backbone", "registered_names"]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -33,50 +34,34 @@ def _offline_error(name: str, error: Exception) -> WeightsUnavailableError:
     )
 
 
-def _app_builder(name: str, app, mode: str | None, **app_kwargs):
+def _build(name, app, mode, input_shape, include_top, weights, pooling) -> keras.Model:
     """A registry builder: the application on our input, renamed to the registry key."""
-
-    def build(input_shape, include_top, weights, pooling) -> keras.Model:
-        inputs = keras.Input(shape=input_shape, name="image")
-        x = inputs if mode is None else preprocessing(inputs, mode)
-        try:
-            base = app(include_top=include_top, weights=weights, input_tensor=x,
-                       input_shape=input_shape, pooling=pooling, **app_kwargs)  # fmt: skip
-        except Exception as error:  # Keras wraps URLError/HTTPError in a bare Exception.
-            if weights == "imagenet" and "URL fetch failure" in str(error):
-                raise _offline_error(name, error) from None
-            raise
-        return keras.Model(inputs, base.output, name=name)
-
-    return build
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs if mode is None else preprocessing(inputs, mode)
+    try:
+        base = app(include_top=include_top, weights=weights, input_tensor=x,
+                   input_shape=input_shape, pooling=pooling)  # fmt: skip
+    except Exception as error:  # Keras wraps URLError/HTTPError in a bare Exception.
+        if weights == "imagenet" and "URL fetch failure" in str(error):
+            raise _offline_error(name, error) from None
+        raise
+    return keras.Model(inputs, base.output, name=name)
 
 
-def _in_keras_cache(weights_glob: str):
-
-    def weights_available() -> tuple[bool, str]:
-        files = sorted(keras_models_dir().glob(weights_glob))
-        if files:
-            return True, f"downloaded, in {files[0].parent}"
-        return False, "not cached: downloaded by Keras on first use (needs network)"
-
-    return weights_available
+def _in_keras_cache(weights_glob: str) -> tuple[bool, str]:
+    if files := sorted(keras_models_dir().glob(weights_glob)):
+        return True, f"downloaded, in {files[0].parent}"
+    return False, "not cached: downloaded by Keras on first use (needs network)"
 
 
-def _spec(name, app, mode, blocks, weights_glob, rules, text=None):
+def _spec(name, app, mode, blocks, glob, rules, text=None):
     """Register an application; ``mode`` None: it preprocesses by itself (``text`` says how)."""
-    register_backbone(
-        BackboneSpec(
-            name=name,
-            builder=_app_builder(name, app, mode),
-            default_input_size=224,
-            preprocessing=text or MODES[mode],
-            weights_source=_KERAS_SOURCE,
-            licence="Apache-2.0 (keras.applications weights; see the Keras docs per model)",
-            block_rules=tuple(rules),
-            num_blocks=blocks,
-            weights_available=_in_keras_cache(weights_glob),
-        )
-    )
+    register_backbone(BackboneSpec(
+        name=name, builder=functools.partial(_build, name, app, mode), default_input_size=224,
+        preprocessing=text or MODES[mode], weights_source=_KERAS_SOURCE, num_blocks=blocks,
+        licence="Apache-2.0 (keras.applications weights; see the Keras docs per model)",
+        block_rules=tuple(rules), weights_available=functools.partial(_in_keras_cache, glob),
+    ))  # fmt: skip
 
 
 _spec("mobilenet_v2", keras.applications.MobileNetV2, "tf", 19,  # stem, block_0..16, top

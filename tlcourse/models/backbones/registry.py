@@ -17,10 +17,9 @@ import pandas as pd
 from tlcourse.errors import InvalidParameterError
 from tlcourse.validation import Interval, Rule, StrOptions, validate_params
 
-__all__ = [
-    "MODES", "BackboneSpec", "Block", "backbone_blocks", "find_backbone", "get_spec",
-    "list_backbones", "load_backbone", "preprocessing", "register_backbone", "registered_names",
-]  # fmt: skip
+__all__ = ["MODES", "BackboneSpec", "Block", "backbone_blocks", "find_backbone", "get_spec",
+           "list_backbones", "load_backbone", "preprocessing", "register_backbone",
+           "registered_names"]  # fmt: skip
 
 # What each preprocessing mode does to RGB input in 0..255.
 MODES = {
@@ -69,8 +68,7 @@ class BackboneSpec:
 
     def block_of(self, layer_name: str) -> str | None:
         for pattern, template in self.block_rules:
-            match = re.match(pattern, layer_name)
-            if match:
+            if match := re.match(pattern, layer_name):
                 return template.format(*match.groups())
         return None
 
@@ -121,9 +119,8 @@ def input_shape_rule(low: int) -> Rule:
 
 WEIGHTS_FILE = Rule(
     lambda w: isinstance(w, str | os.PathLike) and Path(w).expanduser().is_file(),
-    "the path of an existing weights file",
-    lambda w: str(Path(w).expanduser()),
-)
+    "the path of an existing weights file", lambda w: str(Path(w).expanduser()),
+)  # fmt: skip
 POOLING = [StrOptions(["avg", "max"]), None]
 
 
@@ -134,12 +131,9 @@ POOLING = [StrOptions(["avg", "max"]), None]
      "pooling": POOLING}
 )  # fmt: skip
 def load_backbone(
-    name: str,
-    input_shape: tuple[int, int, int] | None = None,
-    weights: str | None = "imagenet",
-    include_top: bool = False,
-    pooling: str | None = "avg",
-) -> keras.Model:
+    name: str, input_shape: tuple[int, int, int] | None = None, weights: str | None = "imagenet",
+    include_top: bool = False, pooling: str | None = "avg",
+) -> keras.Model:  # fmt: skip
     """Build a registered backbone taking RGB images in 0..255, its preprocessing inside.
 
     ``weights`` is ``"imagenet"`` (``"efficientnet_lite0"``'s work offline), None (random) or the
@@ -150,12 +144,10 @@ def load_backbone(
         >>> load_backbone("efficientnet_lite0", input_shape=(96, 96, 3)).output_shape
         (None, 1280)
     """
-    spec = _REGISTRY[name]
-    size = spec.default_input_size
+    size = _REGISTRY[name].default_input_size
+    build = _REGISTRY[name].builder
     shape = input_shape or (size, size, 3)
-    return spec.builder(
-        input_shape=shape, include_top=include_top, weights=weights, pooling=pooling
-    )
+    return build(input_shape=shape, include_top=include_top, weights=weights, pooling=pooling)
 
 
 @dataclass(frozen=True)
@@ -170,10 +162,7 @@ class Block:
         return [w for layer in self.layers for w in layer.weights]
 
 
-_MODEL = [keras.Model]
-
-
-@validate_params({"model": _MODEL})
+@validate_params({"model": [keras.Model]})
 def find_backbone(model: keras.Model) -> tuple[keras.Model, BackboneSpec]:
     """``(backbone, record)`` for a backbone or the model holding one, found by its name."""
     for layer in (model, *model.layers):
@@ -186,7 +175,7 @@ def find_backbone(model: keras.Model) -> tuple[keras.Model, BackboneSpec]:
     )
 
 
-@validate_params({"model": _MODEL})
+@validate_params({"model": [keras.Model]})
 def backbone_blocks(model: keras.Model) -> list[Block]:
     """The backbone's named blocks, input to output.
 
@@ -196,8 +185,7 @@ def backbone_blocks(model: keras.Model) -> list[Block]:
         ['block1', 'block2', 'block3', 'block4', 'block5']
     """
     backbone, spec = find_backbone(model)
-    groups: dict[str, list] = {}
-    current = None
+    groups, current = {}, None
     for layer in backbone.layers:
         current = None if layer.name in spec.head_layers else spec.block_of(layer.name) or current
         if current is not None:

@@ -75,12 +75,9 @@ _FILE_NAME = Rule(
      "rebuild": ["boolean"]}
 )  # fmt: skip
 def cached_weights_file(
-    name: str,
-    build: Callable[[Path], object],
-    *,
-    directory: str | os.PathLike | None = None,
+    name: str, build: Callable[[Path], object], *, directory: str | os.PathLike | None = None,
     rebuild: bool = False,
-) -> Path:
+) -> Path:  # fmt: skip
     """The cached file ``name``, built by ``build(tmp_path)`` first if missing or damaged.
 
     A file that does not match its ``.sha256`` sidecar is rebuilt with a warning; ``build`` writes
@@ -93,11 +90,8 @@ def cached_weights_file(
         if problem is None and path.exists():
             return path
         if problem is not None:
-            warnings.warn(
-                f"The cached weights file {path} cannot be used: {problem}. Rebuilding it.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            message = f"The cached weights file {path} cannot be used: {problem}. Rebuilding it."
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -83,13 +83,8 @@ class _RebuildTensorV2(_Sealed):
     __slots__ = ()
 
     def __call__(self, storage, storage_offset, size, stride, *_requires_grad_hooks_metadata):
-        ints = (
-            isinstance(storage_offset, int)
-            and isinstance(size, tuple)
-            and isinstance(stride, tuple)
-            and len(size) == len(stride)
-            and all(isinstance(v, int) for v in size + stride)
-        )
+        shapes = isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride)
+        ints = shapes and all(isinstance(v, int) for v in (storage_offset, *size, *stride))
         if not isinstance(storage, _Storage) or not ints:
             raise _FileProblem(
                 "malformed tensor record: expected (storage, int offset, int size tuple, int "
@@ -111,8 +106,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file, source: str, storages: dict[str, _Storage]):
         super().__init__(file, encoding="utf-8")
-        self._source = source
-        self._storages = storages
+        self._source, self._storages = source, storages
 
     def find_class(self, module, name):
         # Every opcode that reaches a callable (GLOBAL, STACK_GLOBAL, INST, OBJ, EXT*) asks here.
@@ -125,22 +119,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
             also = f" ({py3}.{name})" if py3 != module else ""
             raise UnsafeWeightsFileError(
                 f"Refused to load {self._source}: it references the global '{module}.{name}'"
-                f"{also}, "
-                f"which is not on the allow-list of a plain tensor state dict {allowed}. "
+                f"{also}, which is not on the allow-list of a plain tensor state dict {allowed}. "
                 "Loading it with torch.load could run arbitrary code; only use files from a "
                 "source you trust."
             ) from None
 
     def persistent_load(self, pid):
-        ok = (
-            isinstance(pid, tuple)
-            and len(pid) in (5, 6)
-            and pid[0] == "storage"
-            and isinstance(pid[1], _StorageType)
-            and isinstance(pid[2], str)
-            and isinstance(pid[4], int)
-            and pid[4] >= 0
-        )
+        ok = isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
+        ok = ok and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
+        ok = ok and isinstance(pid[4], int) and pid[4] >= 0
         if not ok:
             raise CorruptWeightsFileError(
                 f"Unexpected persistent id in {self._source}: {pid!r:.200}. Expected "
@@ -178,9 +165,7 @@ def _unpickle(stream: io.BytesIO, source: str, storages: dict[str, _Storage], wh
         ) from error
 
 
-def _read_storages(
-    buffer: bytes, offset: int, keys, storages: dict[str, _Storage], source: str
-) -> dict[str, np.ndarray]:
+def _read_storages(buffer: bytes, offset: int, keys, storages: dict, source: str) -> dict:
     ok = isinstance(keys, list) and all(isinstance(k, str) for k in keys)
     if not ok or set(keys) != set(storages) or len(keys) != len(storages):
         raise CorruptWeightsFileError(
@@ -215,8 +200,7 @@ def _read_storages(
 
 
 def _materialise(name: str, record: _TensorRecord, data: np.ndarray, source: str) -> np.ndarray:
-    numel = record.storage.numel
-    size, stride = record.size, record.stride
+    numel, size, stride = record.storage.numel, record.size, record.stride
     in_bounds = record.offset >= 0 and all(n >= 0 for n in size) and all(s >= 0 for s in stride)
     if in_bounds and 0 not in size:
         last = record.offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
@@ -227,13 +211,9 @@ def _materialise(name: str, record: _TensorRecord, data: np.ndarray, source: str
             f"{source} is damaged: tensor {name!r} (offset {record.offset}, size {size}, stride "
             f"{stride}) does not fit in its storage of {numel} elements."
         )
-    itemsize = data.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(
-        data[record.offset :] if 0 not in size else data[:0],
-        shape=size,
-        strides=tuple(s * itemsize for s in stride),
-        writeable=False,
-    )
+    start = data[record.offset :] if 0 not in size else data[:0]
+    strides = tuple(s * data.dtype.itemsize for s in stride)
+    view = np.lib.stride_tricks.as_strided(start, size, strides, writeable=False)
     # Native byte order and own memory: the file buffer can be freed afterwards.
     return np.array(view, dtype=data.dtype.newbyteorder("="), order="C", copy=True)
 
@@ -271,9 +251,8 @@ def load_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"{sys_info!r:.200}); this reader supports little-endian files only."
         )
     obj = _unpickle(stream, source, storages, "state dict")
-    if not isinstance(obj, dict) or not all(
-        isinstance(k, str) and isinstance(v, _TensorRecord) for k, v in obj.items()
-    ):
+    records = isinstance(obj, dict) and all(isinstance(v, _TensorRecord) for v in obj.values())
+    if not records or not all(isinstance(k, str) for k in obj):
         raise CorruptWeightsFileError(
             f"{source} does not hold a state dict (a mapping of names to tensors); found a "
             f"{type(obj).__name__}."
@@ -288,7 +267,4 @@ def load_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"{source} is damaged or hostile: its tensors have {wanted} elements in all, more "
             f"than {_MAX_EXPANSION} times the {available} elements of data it holds."
         )
-    return {
-        name: _materialise(name, record, arrays[record.storage.key], source)
-        for name, record in obj.items()
-    }
+    return {n: _materialise(n, r, arrays[r.storage.key], source) for n, r in obj.items()}

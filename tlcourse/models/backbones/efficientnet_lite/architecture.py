@@ -16,19 +16,13 @@ __all__ = ["NUM_BLOCKS", "NUM_MBCONV_BLOCKS", "STAGES", "build_efficientnet_lite
 
 # (repeats, kernel, stride, expansion, output channels) per stage, as in the reference port.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
-)
+    (1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192), (1, 3, 1, 6, 320),
+)  # fmt: skip
 STEM_CHANNELS = 32
 TOP_CHANNELS = 1280
 NUM_MBCONV_BLOCKS = sum(stage[0] for stage in STAGES)  # 16 inverted residual blocks
-# backbone_blocks: the stem, the 16 MBConv blocks, the top.
-NUM_BLOCKS = 1 + NUM_MBCONV_BLOCKS + 1
+NUM_BLOCKS = 1 + NUM_MBCONV_BLOCKS + 1  # backbone_blocks: the stem, the MBConv blocks, the top
 # Trained in TensorFlow with epsilon 1e-3: another value shifts every activation.
 _BN_EPSILON = 1e-3
 
@@ -42,15 +36,11 @@ def _conv_bn_relu(x, filters, kernel, stride, names: tuple[str, str, str]):
 
 def _mbconv(x, index: int, kernel: int, stride: int, expansion: int, filters: int):
     """Inverted residual block without squeeze-excite: expand, depthwise, project, add."""
-    prefix = f"block_{index}_"
-    in_channels = x.shape[-1]
-    inputs = x
+    prefix, in_channels, inputs = f"block_{index}_", x.shape[-1], x
     if expansion != 1:
         names = (prefix + "expand", prefix + "expand_BN", prefix + "expand_relu")
         x = _conv_bn_relu(x, in_channels * expansion, 1, 1, names)
-    x = layers.DepthwiseConv2D(
-        kernel, strides=stride, padding="same", use_bias=False, name=prefix + "depthwise"
-    )(x)
+    x = layers.DepthwiseConv2D(kernel, stride, "same", use_bias=False, name=prefix + "depthwise")(x)
     x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=prefix + "depthwise_BN")(x)
     x = layers.ReLU(6.0, name=prefix + "depthwise_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)
@@ -66,12 +56,9 @@ def _mbconv(x, index: int, kernel: int, stride: int, expansion: int, filters: in
      "classes": [Interval(int, 1, None)], "dropout": [FRACTION]}
 )  # fmt: skip
 def build_efficientnet_lite0(
-    input_shape: tuple[int, int, int] = (224, 224, 3),
-    include_top: bool = False,
-    pooling: str | None = "avg",
-    classes: int = 1000,
-    dropout: float = 0.2,
-) -> keras.Model:
+    input_shape: tuple[int, int, int] = (224, 224, 3), include_top: bool = False,
+    pooling: str | None = "avg", classes: int = 1000, dropout: float = 0.2,
+) -> keras.Model:  # fmt: skip
     """Build EfficientNet-Lite0 with random weights, taking RGB images in 0..255.
 
     Example:

