@@ -1,15 +1,10 @@
 """The main job: training from scratch vs feature extraction vs fine-tuning, measured.
 
-:func:`compare` runs the strategies of the registry (:mod:`tlcourse.comparison.strategies`)
-on the same splits (one per seed and training-set size), under the same budget, and measures
-each run the same way (:func:`tlcourse.track`). ``OUT/results.csv`` (one row per run) and
-``OUT/predictions.csv`` (its class for every test image) are written after every run, so a run
-killed midway loses nothing and ``resume=True`` finishes it without duplicates. Each run is
-charged its own training and evaluation, plus the pass of the pretrained backbone over the
-images (:class:`~tlcourse.transfer.boundary.ActivationCache`) when it relies on it.
-
-A run is identified by its strategy, network, data, seed, training-set size, image size, whole
-budget, country and distribution (:data:`~tlcourse.comparison.results.KEY_COLUMNS`).
+:func:`compare` runs the registered strategies on the same splits (one per seed and
+training-set size), under the same budget, and measures each run the same way
+(:func:`tlcourse.track`). Each run is charged its own training and evaluation, plus the pass of
+the pretrained backbone over the images (:class:`~tlcourse.transfer.boundary.ActivationCache`)
+when it relies on it. A run is identified by :data:`~tlcourse.comparison.results.KEY_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -28,7 +23,7 @@ from tlcourse.comparison.budget import FAST_BUDGET, Budget
 from tlcourse.comparison.context import ComparisonContext
 from tlcourse.comparison.predictions import PREDICTION_COLUMNS, prediction_rows
 from tlcourse.comparison.progress import PlanProgress
-from tlcourse.comparison.results import ResultsStore, image_size_value, normalize_results
+from tlcourse.comparison.results import ResultsStore, _missing, image_size_value, normalize_results
 from tlcourse.comparison.strategies import Strategy, StrategyResult, get_strategy, strategy_names
 from tlcourse.data.sources import DATASET
 from tlcourse.errors import invalid_parameter
@@ -56,15 +51,10 @@ def _close_strategy(value) -> str:
 
 
 _STRATEGIES = Rule(
-    lambda v: (
-        isinstance(v, str | list | tuple)
-        and bool(_names(v))
-        and all(isinstance(n, str) and n in strategy_names() for n in _names(v))
-    ),
+    lambda v: isinstance(v, str | list | tuple) and bool(_names(v))
+    and all(isinstance(n, str) and n in strategy_names() for n in _names(v)),
     "at least one registered strategy name, as a list or a comma-separated string",
-    lambda v: tuple(dict.fromkeys(_names(v))),
-    hint=_close_strategy,
-)
+    lambda v: tuple(dict.fromkeys(_names(v))), hint=_close_strategy)  # fmt: skip
 
 
 def _folder(value) -> bool:
@@ -76,96 +66,64 @@ def _sizes(value):
     if isinstance(value, np.ndarray | pd.Series):
         value = list(value)
     if isinstance(value, list | tuple):
-        return [
-            "all" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in value
-        ]
+        return ["all" if _missing(v) else v for v in value]
     return value
 
 
 _SIZE_LIST = int_list(1, ["all"])
-_SIZES = Rule(
-    lambda v: _SIZE_LIST.accepts(_sizes(v)),
-    str(_SIZE_LIST),
-    lambda v: tuple(
-        dict.fromkeys(None if s == "all" else s for s in _SIZE_LIST.convert(_sizes(v)))
-    ),
-)
+_SIZES = Rule(lambda v: _SIZE_LIST.accepts(_sizes(v)), str(_SIZE_LIST), lambda v: tuple(
+    dict.fromkeys(None if s == "all" else s for s in _SIZE_LIST.convert(_sizes(v)))))  # fmt: skip
 _BUDGETS = Rule(
     lambda v: isinstance(v, list | tuple) and bool(v) and all(isinstance(b, Budget) for b in v),
     "a non-empty list of them (a sweep)",
 )
 
 
-@validate_params(
-    {
-        "data": [DATASET, Rule(_folder, "an existing folder of class subfolders")],
-        "backbone": [BACKBONE],
-        "strategies": [None, _STRATEGIES],
-        "seeds": [None, int_list(0)],
-        "budget": [None, Budget, _BUDGETS],
-        "image_size": [None, IMAGE_SIZE],
-        "train_per_class": [None, _SIZES],
-        "out": [None, str, os.PathLike],
-        "resume": ["boolean"],
-        "overwrite": ["boolean"],
-        "fast": ["boolean"],
-        "country": [None, COUNTRY],
-        "distribute": [None, StrOptions(["default", "mirrored"]), tf.distribute.Strategy],
-        "progress": [None, "callable"],
-        "live": [None, "boolean"],
-        "return_predictions": ["boolean"],
-        "deployment": ["boolean"],
-    }
-)
-def compare(
-    data: str | os.PathLike = "photos",
-    backbone: str = "efficientnet_lite0",
-    strategies: Sequence[str] | str | None = None,
-    seeds: Sequence[int] | int | str | None = None,
-    budget: Budget | Sequence[Budget] | None = None,
-    image_size: int | tuple[int, int] | None = None,
-    train_per_class: Sequence[int | str | None] | int | str | None = None,
-    out: str | os.PathLike | None = "results",
-    resume: bool = False,
-    overwrite: bool = False,
-    fast: bool = False,
-    country: str | None = None,
-    distribute: str | tf.distribute.Strategy | None = None,
-    progress: Callable[[str], None] | None = _print,
-    live: bool | None = None,
-    return_predictions: bool = False,
-    deployment: bool = True,
-):
+@validate_params({
+    "data": [DATASET, Rule(_folder, "an existing folder of class subfolders")],
+    "backbone": [BACKBONE], "strategies": [None, _STRATEGIES], "seeds": [None, int_list(0)],
+    "budget": [None, Budget, _BUDGETS], "image_size": [None, IMAGE_SIZE],
+    "train_per_class": [None, _SIZES], "out": [None, str, os.PathLike], "resume": ["boolean"],
+    "overwrite": ["boolean"], "fast": ["boolean"], "country": [None, COUNTRY],
+    "distribute": [None, StrOptions(["default", "mirrored"]), tf.distribute.Strategy],
+    "progress": [None, "callable"], "live": [None, "boolean"], "return_predictions": ["boolean"],
+    "deployment": ["boolean"]})  # fmt: skip
+def compare(data: str | os.PathLike = "photos", backbone: str = "efficientnet_lite0",
+            strategies: Sequence[str] | str | None = None,
+            seeds: Sequence[int] | int | str | None = None,
+            budget: Budget | Sequence[Budget] | None = None,
+            image_size: int | tuple[int, int] | None = None,
+            train_per_class: Sequence[int | str | None] | int | str | None = None,
+            out: str | os.PathLike | None = "results", resume: bool = False,
+            overwrite: bool = False, fast: bool = False, country: str | None = None,
+            distribute: str | tf.distribute.Strategy | None = None,
+            progress: Callable[[str], None] | None = _print, live: bool | None = None,
+            return_predictions: bool = False, deployment: bool = True):  # fmt: skip
     """Run every strategy on every seed (and training-set size) and measure each run.
 
     Args:
-        data: ``"photos"`` (shipped, offline), a dataset name from
-            :func:`tlcourse.list_datasets`, or a folder of class subfolders.
+        data: ``"photos"`` (shipped, offline), a name from :func:`tlcourse.list_datasets`, or
+            a folder of class subfolders.
         backbone: registry name of the pretrained network.
-        strategies: registered names, a list or a comma-separated string; None: the default
-            ones (``tlcourse.STRATEGIES``).
-        seeds: ints, a list or a string ``"0,1,2"``; each gives its own split, initialisation
-            and shuffling. None: ``(0, 1, 2)``, ``(0,)`` with ``fast``.
+        strategies: registered names, a list or ``"a,b"``; None: ``tlcourse.STRATEGIES``.
+        seeds: ints, a list or ``"0,1,2"``; each gives its own split, initialisation and
+            shuffling. None: ``(0, 1, 2)``, ``(0,)`` with ``fast``.
         budget: a :class:`~tlcourse.comparison.Budget`, or a list of them (a sweep, e.g. over
             ``depth``). None: ``Budget()``, ``FAST_BUDGET`` with ``fast``.
         image_size: an int or ``(height, width)``. None: 160, 64 with ``fast``.
-        train_per_class: training images per class (an int, a list or ``"2,5,all"``), to
-            measure accuracy against data size; None: all of them.
-        out: folder for ``results.csv`` and ``predictions.csv``, written after every run; None
-            keeps results in memory.
+        train_per_class: training images per class (an int, a list or ``"2,5,all"``); None: all.
+        out: folder for ``results.csv`` and ``predictions.csv``, written after every run (a
+            killed comparison loses no finished run); None keeps results in memory.
         resume: skip the runs already in ``out`` (the same run exactly: budget, country...).
         overwrite: start again even if ``out/results.csv`` exists.
         fast: a smoke run: ``FAST_BUDGET``, one seed, 64 pixels.
         country: ISO-3 code for the CO2 estimate (see :func:`tlcourse.track`); None: world mix.
-        distribute: None/"default" (one device), "mirrored" (``tf.distribute.MirroredStrategy``)
-            or a strategy object.
+        distribute: None/"default" (one device), "mirrored" or a ``tf.distribute.Strategy``.
         progress: called with one line per run; None for silence.
-        live: a live progress bar for the whole plan; None: when ``progress`` is the default
-            and the output is a terminal.
+        live: a live progress bar; None: when ``progress`` is the default, on a terminal.
         return_predictions: also return the predictions table (one row per test image per run).
         deployment: measure what each run's model costs to use (``model_mb``, ``latency_ms``,
-            ``co2_per_1000_predictions_kg``: :mod:`tlcourse.measure.deployment`), once per
-            architecture.
+            ``co2_per_1000_predictions_kg``), once per architecture.
 
     Returns:
         The rows of this comparison (one per run, in plan order: training-set size, seed,
@@ -197,47 +155,30 @@ def compare(
         name = distribute or "default"
         distribute = tf.distribute.MirroredStrategy() if name == "mirrored" else None
     depths = [b.depth for b in budgets if any("depth" in r.budget_fields for r in records)]
-    context = ComparisonContext(
-        data, backbone, size, budgets[0], country, distribute, depths=depths
-    )
+    context = ComparisonContext(data, backbone, size, budgets[0], country, distribute,
+                                depths=depths)  # fmt: skip
     if depths:
         blocks = len(backbone_blocks(context.pretrained_backbone()))
         for each in budgets:
             if each.depth != "all" and each.depth > blocks:
-                raise invalid_parameter(
-                    "budget", "compare", f"a Budget whose depth is in [0, {blocks}] or 'all' "
-                    f"for backbone {backbone!r} ({blocks} blocks)", each,
-                )  # fmt: skip
+                rule = f"a Budget whose depth is in [0, {blocks}] or 'all' for backbone "
+                rule += f"{backbone!r} ({blocks} blocks)"
+                raise invalid_parameter("budget", "compare", rule, each)
     # A known dataset by its name; a folder by its absolute path (its name for display).
     folder = None if DATASET.accepts(data) else Path(data).expanduser().resolve()
-    common = {
-        "dataset": folder.name if folder else data,
-        "data": str(folder) if folder else data,
-        "image_size": image_size_value(size),
-        "country": country,
-        "distribute": name,
-    }
+    common = {"dataset": folder.name if folder else data, "data": str(folder) if folder else data,
+              "image_size": image_size_value(size), "country": country,
+              "distribute": name}  # fmt: skip
     store = ResultsStore(None if out is None else Path(out).expanduser(), resume, overwrite)
-    plan = [
-        (seed, n, each, record)
-        for n in sizes
-        for seed in seeds
-        for each in budgets
-        for record in records
-    ]
+    plan = [(seed, n, b, r) for n in sizes for seed in seeds for b in budgets for r in records]
     rows, predictions, deployed = [], [], {}
     runs = [(r.name, _expected_epochs(r, b)) for _, _, b, r in plan]
     with PlanProgress(runs, progress, live) as bar:
         context.callbacks = bar.callbacks
         for index, (seed, n, each, record) in enumerate(plan):
-            identity = {
-                "strategy": record.name,
-                "backbone": record.network_name(backbone),
-                "train_per_class": float("nan") if n is None else n,
-                "seed": seed,
-                **common,
-                "budget": json.dumps(each.get_config()),
-            }
+            identity = {"strategy": record.name, "backbone": record.network_name(backbone),
+                        "train_per_class": float("nan") if n is None else n, "seed": seed,
+                        **common, "budget": json.dumps(each.get_config())}  # fmt: skip
             where = f"[{index + 1}/{len(plan)}]"
             bar.start(index, f"{record.name} seed={seed}")
             found = store.find(identity)
@@ -258,17 +199,14 @@ def compare(
             bar.finish(f"{where} {_describe(row)}")
     store.close()
     table = normalize_results(pd.DataFrame(rows))
-    if not return_predictions:
-        return table
-    return table, _joined(predictions)
+    return (table, _joined(predictions)) if return_predictions else table
 
 
 def _joined(tables) -> pd.DataFrame:
     """The predictions tables of several runs as one (with its columns even when empty)."""
     frames = [t for t in tables if len(t)]
-    if not frames:
-        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-    return pd.concat(frames, ignore_index=True)
+    empty = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return pd.concat(frames, ignore_index=True) if frames else empty
 
 
 def _expected_epochs(record: Strategy, budget: Budget) -> int:
@@ -285,51 +223,32 @@ def _deployment_columns(result: StrategyResult, data, identity: dict, measured: 
     key = (identity["backbone"], identity["image_size"], data.num_classes, identity["country"])
     if key not in measured:
         model = result.deployable()
-        measured[key] = deployment_columns(
-            model, model.input_shape[1:3], country=identity["country"], seconds=0.25
-        )
+        size, country = model.input_shape[1:3], identity["country"]
+        measured[key] = deployment_columns(model, size, country=country, seconds=0.25)
     return dict(measured[key])
 
 
 def _row(identity: dict, record: Strategy, budget: Budget, data, result) -> tuple[dict, object]:
     """The results row of a run and its predictions table."""
-    accuracy = float(result.test_accuracy)
+    accuracy, nan = float(result.test_accuracy), float("nan")
     predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     if result.test_probabilities is not None:
         predictions = prediction_rows(identity, data, result.test_probabilities)
         if len(predictions):
             # The row's accuracy IS the mean of its predictions: the two files always agree.
             accuracy = float((predictions["true"] == predictions["predicted"]).mean())
-    uses = set(record.budget_fields)  # the columns say what the strategy followed
-    row = {
-        **identity,
-        "train_images": int(len(data.files["train"])),
-        "epochs": budget.epochs if "epochs" in uses else 0,
-        "fine_tune_epochs": budget.fine_tune_epochs if "fine_tune_epochs" in uses else 0,
-        "depth": budget.depth if "depth" in uses else 0,
-        "test_accuracy": accuracy,
-        "test_loss": float(result.test_loss),
-        "test_predictions": len(predictions),
-        "trainable_params": int(result.trainable_params),
-        **_cost_columns(result.cost),
-        "fine_tune_start": (
-            float("nan") if result.fine_tune_start is None else result.fine_tune_start
-        ),
-        "history": json.dumps(result.history),
-        "trained_on": result.trained_on,
-    }
+    fields = ("epochs", "fine_tune_epochs", "depth")  # the columns say what the strategy followed
+    followed = {f: getattr(budget, f) if f in record.budget_fields else 0 for f in fields}
+    cost = result.cost
+    row = {**identity, "train_images": int(len(data.files["train"])), **followed,
+           "test_accuracy": accuracy, "test_loss": float(result.test_loss),
+           "test_predictions": len(predictions), "trainable_params": int(result.trainable_params),
+           "wall_seconds": cost.wall_seconds or 0.0, "cpu_seconds": cost.cpu_seconds or 0.0,
+           "energy_kwh": nan if cost.energy_kwh is None else cost.energy_kwh,
+           "co2_kg": nan if cost.co2_kg is None else cost.co2_kg, **co2_columns(cost),
+           "fine_tune_start": nan if result.fine_tune_start is None else result.fine_tune_start,
+           "history": json.dumps(result.history), "trained_on": result.trained_on}  # fmt: skip
     return row, predictions
-
-
-def _cost_columns(record) -> dict:
-    nan = float("nan")
-    return {
-        "wall_seconds": record.wall_seconds or 0.0,
-        "cpu_seconds": record.cpu_seconds or 0.0,
-        "energy_kwh": nan if record.energy_kwh is None else record.energy_kwh,
-        "co2_kg": nan if record.co2_kg is None else record.co2_kg,
-        **co2_columns(record),
-    }
 
 
 def _describe(row: dict) -> str:
