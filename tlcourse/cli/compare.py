@@ -24,8 +24,13 @@ def _image_size(text: str | None):
 
 def _run(args) -> int:
     from tlcourse.comparison import FAST_BUDGET, Budget, compare, summarize
+    from tlcourse.comparison.strategies import list_strategies, strategy_names
     from tlcourse.plots import write_figures
 
+    if args.list:
+        print(list_strategies()[["label", "default", "description"]].to_string())
+        return 0
+    args.strategies = args.strategies or ",".join(strategy_names(default=True))
     budget = None
     if args.epochs is not None:
         budget = dataclasses.replace(FAST_BUDGET if args.fast else Budget(), epochs=args.epochs)
@@ -79,11 +84,8 @@ def format_summary(summary) -> str:
 
 
 def add_parser(sub) -> None:
-    """Add the ``compare`` subcommand, offering the strategies registered now."""
-    from tlcourse.comparison.strategies import get_strategy, strategy_names
-
-    defaults = ",".join(strategy_names(default=True))
-    names = "; ".join(f"{n} ({get_strategy(n).label})" for n in strategy_names())
+    """Add the ``compare`` subcommand (the strategies are listed by ``--list``, which imports
+    TensorFlow: building the parser does not)."""
     about = "scratch vs feature extraction vs fine-tuning: accuracy, time, CO2"
     compare = sub.add_parser("compare", help=about)
     options = {
@@ -91,8 +93,9 @@ def add_parser(sub) -> None:
                    "of class subfolders (default: photos)"},
         "--backbone": {"default": "efficientnet_lite0", "help": "pretrained network (default: "
                        "efficientnet_lite0, offline)"},
-        "--strategies": {"default": defaults, "metavar": "NAME[,NAME...]",
-                         "help": f"comma-separated, among: {names} (default: {defaults})"},
+        "--strategies": {"metavar": "NAME[,NAME...]", "help": "comma-separated strategy "
+                         "names (default: the four of the lecture; --list shows them all)"},
+        "--list": {"action": "store_true", "help": "list the registered strategies and exit"},
         "--seeds": {"metavar": "N[,N...]", "help": "comma-separated seeds (default: 0,1,2; "
                     "--fast: 0)"},
         "--epochs": {"type": int, "help": "epochs from scratch and of the head (default 30; "
