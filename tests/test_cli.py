@@ -124,6 +124,10 @@ def test_the_parser_and_the_grading_commands_do_not_import_tensorflow():
     code = "import sys; from tlcourse.cli import build_parser; build_parser(); "
     code += "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     assert _python(code).stdout.strip() == "[]"
+    # The checker's process starts with its own module alone: what the tests need comes later.
+    code = "import sys, tlcourse.grading.checker; heavy = {'tensorflow', 'keras', 'nbformat', "
+    code += "'otter', 'jsonschema'}; print(sorted(heavy & set(sys.modules)))"
+    assert _python(code).stdout.strip() == "[]"
 
 
 def test_tensorflow_start_up_lines_are_held_back_and_other_lines_shown(tmp_path):
