@@ -4,17 +4,14 @@ For each master: it has no outputs and a sound otter configuration; its committe
 version is exactly what ``tlcourse assign`` regenerates and shows no solution or hidden test;
 graded by ``grade_folder`` in fast mode (each submission in a bubblewrap sandbox, its hidden
 tests run outside it), its solutions score full points without a single cell error and its blank
-student version scores zero without breaking the grader; opened as a student would, every cell
-of the blank notebook runs and every ``grader.check`` cell works; the solutions, run top to
-bottom with all their tests, pass every check and ``grader.check_all()`` at the end; and the
-Colab path of the first cells fetches the public tests. Correct answers written differently
-pass and wrong ones fail (issue 9, item 5; the Keras questions of issue 19 in
-``test_notebooks_keras.py``): checked on answers built here, against each notebook's own
-autograder, without running the notebook.
+student version scores zero without breaking the grader; and the Colab path of the first cells
+fetches the public tests. Opened as a student would, in a kernel: ``test_notebooks_kernel.py``.
+Correct answers written differently pass and wrong ones fail (issue 9, item 5; the Keras
+questions of issue 19 in ``test_notebooks_keras.py``): checked on answers built here, against
+each notebook's own autograder, without running the notebook.
 
 Each notebook is executed as few times as possible (module-scoped caches): graded once as the
-correct submission and once as the blank one, and run twice in a kernel (the blank student
-notebook; the solutions, up to check_all). One notebook's folder also holds a
+correct submission and once as the blank one. One notebook's folder also holds a
 broken and an endless submission, for the four-row CSV of the acceptance criteria, and its
 correct submission says ``FAST = False``: the grader's fast mode must win.
 
@@ -385,65 +382,6 @@ def test_endless_submission_kernel_is_killed(graded):
         if ENDLESS_MARKER in (p.info["cmdline"] or [])
     ]
     assert left == [], "a process of the endless submission survived its grading"
-
-
-# ---------------------------------------------------------------------------------------------
-# Student mode: grader.check before and after answering
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_grader_check_works_on_a_fresh_blank_student_notebook(name, workspace, assigned):
-    student = assigned(name).student
-    notebook = json.loads(student.read_text(encoding="utf-8"))
-    executed = _execute_as_student(notebook, student, workspace / "student-mode" / name)
-    checks = _check_outputs(executed)
-    assert sorted(checks) == sorted(assigned(name).points)
-    for question, (text, errors) in checks.items():
-        assert errors == [], f"grader.check({question!r}) raised {errors}"
-        assert f"{question} results" in text and "passed!" not in text, text[:300]
-    errors = [
-        f"{_source(cell)[:80]!r}: {out['ename']}: {out['evalue'][:200]}"
-        for cell in executed["cells"]
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
-    assert errors == [], "Run all on a blank notebook stops at an error"
-
-
-def _text(cell: dict) -> str:
-    return "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                   for o in cell.get("outputs", []))  # fmt: skip
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_solutions_pass_every_test_at_each_check_and_in_check_all_at_the_end(
-    name, workspace, assigned
-):
-    """The solutions notebook run top to bottom in a kernel, beside its own file (public and
-    hidden tests in its metadata): each ``grader.check`` passes all of its question's tests, and
-    so does ``grader.check_all()`` at the end. Grading exports each answer right after its check,
-    so only this run sees a later cell that reuses a name a question is graded on (a model
-    unfrozen again, recompiled, retrained) and breaks that question's tests at the end.
-    """
-    result = assigned(name)
-    answered = json.loads(result.solutions.read_text(encoding="utf-8"))
-    executed = _execute_as_student(answered, result.solutions, workspace / "answered" / name)
-    errors = [
-        f"{_source(cell)[:80]!r}: {out['ename']}: {out['evalue'][:200]}"
-        for cell in executed["cells"]
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
-    assert errors == []
-    checks = _check_outputs(executed)
-    assert sorted(checks) == sorted(result.points)
-    for question, (text, _) in checks.items():
-        assert "All test cases passed!" in text, f"grader.check({question!r}): {text[:300]}"
-    last = [c for c in executed["cells"] if c["cell_type"] == "code"][-1]
-    assert _source(last).strip() == "grader.check_all()", "check_all is the last code cell"
-    text = _text(last)
-    failed = [q for q in result.points if f"{q} results: All test cases passed!" not in text]
-    assert failed == [], f"check_all at the end fails {failed}:\n{text[:3000]}"
 
 
 # ---------------------------------------------------------------------------------------------
