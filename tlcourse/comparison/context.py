@@ -2,14 +2,13 @@
 and the head trained on its features.
 
 It holds two copies of the pretrained backbone: one only ever computes activations (the
-:class:`~tlcourse.transfer.boundary.ActivationCache`), the other is handed to strategies that
-train it and gets its pretrained weights back at every
-:meth:`ComparisonContext.pretrained_backbone` call. The pass over the images computes, at once,
-the features and the activations at the freeze boundary of every depth the comparison
-fine-tunes: fine-tuning then costs no second pass. Fine-tuning's first stage *is* feature
-extraction (the same head, features, seed and budget), so :meth:`ComparisonContext.trained_head`
-trains it once per split and every run that builds on it is charged its cost.
-"""
+:class:`~tlcourse.transfer.boundary.ActivationCache`), the other is handed to strategies that train
+it and gets its pretrained weights back at every :meth:`ComparisonContext.pretrained_backbone` call.
+The pass over the images computes, at once, the features and the activations at the freeze boundary
+of every depth the comparison fine-tunes: fine-tuning then costs no second pass. Fine-tuning's first
+stage *is* feature extraction (the same head, features, seed and budget), so
+:meth:`ComparisonContext.trained_head` trains it once per split and every run that builds on it is
+charged its cost."""
 
 from __future__ import annotations
 
@@ -78,9 +77,8 @@ class ComparisonContext:
     def dataset(self, seed: int = 0, train_per_class: int | None = None):
         """The split of ``seed`` (and training-set size), batched by the budget.
 
-        Seeds Keras and TensorFlow with ``seed`` first: ``tf.data``'s seeded shuffle also
-        depends on TensorFlow's global seed when the pipeline is made.
-        """
+        Seeds Keras and TensorFlow with ``seed`` first: ``tf.data``'s seeded shuffle also depends on
+        TensorFlow's global seed when the pipeline is made."""
         keras.utils.set_random_seed(seed)
         # The runs of one split follow each other: the last split is kept, and each run gets
         # a copy with its own pipelines (nothing decoded again).

@@ -134,11 +134,10 @@ def fixed_by_transfer(predictions: pd.DataFrame, baseline: str = "scratch",
     """Test photos the baseline gets wrong and a transfer strategy gets right.
 
     Over seeds, a photo is "wrong" for the baseline when most of its runs misclassify it, and
-    "right" for a transfer strategy (default: every other strategy of the table) when most of
-    its runs classify it correctly. One row per photo, the baseline's surest mistakes first:
-    ``file``, ``true``, ``baseline_predicted`` (its most frequent prediction),
-    ``baseline_wrong`` (share of its runs wrong), then per transfer strategy ``<name>_right``
-    and ``<name>_predicted``.
+    "right" for a transfer strategy (default: every other strategy of the table) when most of its
+    runs classify it correctly. One row per photo, the baseline's surest mistakes first: ``file``,
+    ``true``, ``baseline_predicted`` (its most frequent prediction), ``baseline_wrong`` (share of
+    its runs wrong), then per transfer strategy ``<name>_right`` and ``<name>_predicted``.
 
     Example:
         >>> runs = pd.DataFrame({"strategy": ["scratch", "scratch", "fine_tuning",

@@ -2,8 +2,7 @@
 
 Each row holds the image's ``file``, its ``true`` class and the ``predicted`` one (class names),
 that class's ``confidence`` and the run's key, so the mean of ``true == predicted`` over a run's
-rows **is** its ``test_accuracy`` (:func:`prediction_accuracy`).
-"""
+rows **is** its ``test_accuracy`` (:func:`prediction_accuracy`)."""
 
 from __future__ import annotations
 

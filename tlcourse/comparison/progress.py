@@ -1,8 +1,7 @@
 """Progress of a comparison: a live bar on a terminal, one line per finished run otherwise.
 
 The bar (:mod:`rich`) shows the run in progress, its epoch, the time spent and the time left,
-estimated per strategy (a scratch epoch and a head epoch on cached features differ 100-fold).
-"""
+estimated per strategy (a scratch epoch and a head epoch on cached features differ 100-fold)."""
 
 from __future__ import annotations
 

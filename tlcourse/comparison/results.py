@@ -2,10 +2,9 @@
 
 One row per run. "All training images" is ``train_per_class`` NaN in memory and an empty cell in
 ``results.csv``; every table read or built here goes through :func:`normalize_results`. A run is
-identified by :data:`KEY_COLUMNS` (the **whole** budget included); a row that lacks one (an
-older ``results.csv``) is recomputed, never silently reused. :class:`ResultsStore` keeps the
-files of one output folder whole through kills, concurrent writers, cut lines and full disks.
-"""
+identified by :data:`KEY_COLUMNS` (the **whole** budget included); a row that lacks one (an older
+``results.csv``) is recomputed, never silently reused. :class:`ResultsStore` keeps the files of one
+output folder whole through kills, concurrent writers, cut lines and full disks."""
 
 from __future__ import annotations
 

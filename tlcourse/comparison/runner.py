@@ -1,11 +1,10 @@
 """The main job: training from scratch vs feature extraction vs fine-tuning, measured.
 
-:func:`compare` runs the registered strategies on the same splits (one per seed and
-training-set size), under the same budget, and measures each run the same way
-(:func:`tlcourse.track`). Each run is charged its own training and evaluation, plus the pass of
-the pretrained backbone over the images (:class:`~tlcourse.transfer.boundary.ActivationCache`)
-when it relies on it. A run is identified by :data:`~tlcourse.comparison.results.KEY_COLUMNS`.
-"""
+:func:`compare` runs the registered strategies on the same splits (one per seed and training-set
+size), under the same budget, and measures each run the same way (:func:`tlcourse.track`). Each run
+is charged its own training and evaluation, plus the pass of the pretrained backbone over the images
+(:class:`~tlcourse.transfer.boundary.ActivationCache`) when it relies on it. A run is identified by
+:data:`~tlcourse.comparison.results.KEY_COLUMNS`."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
 """The strategy registry: one record per way of training a classifier, timm-style.
 
-A :class:`Strategy` holds everything the rest of tlcourse needs to know about a strategy: its
-name, the label and colour every figure uses, which network it trains, and the function that
-runs it; :class:`StrategyResult` is what that function returns.
-"""
+A :class:`Strategy` holds everything the rest of tlcourse needs to know about a strategy: its name,
+the label and colour every figure uses, which network it trains, and the function that runs it;
+:class:`StrategyResult` is what that function returns."""
 
 from __future__ import annotations
 
