@@ -1,8 +1,7 @@
 """The IDX format of MNIST and Fashion-MNIST: one gzipped file of images, one of labels.
 
-A 4-byte magic number (two zero bytes, a type code, the number of dimensions), one big-endian
-4-byte size per dimension, then the values in C order. Only unsigned bytes (``0x08``) occur.
-"""
+A 4-byte magic number (two zero bytes, a type code, the number of dimensions), one big-endian 4-byte
+size per dimension, then the values in C order. Only unsigned bytes (``0x08``) occur."""
 
 from __future__ import annotations
 
@@ -81,9 +80,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 def _read_parts(folder: Path, parts) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """Pool the official sets of an idx dataset: ``(images, labels, names)``.
 
-    An image is named after its official set and index (``Path("test/00042")``), in a subset
-    too (``manifest.csv`` gives the official index): the same name in the subset and the full set.
-    """
+    An image is named after its official set and index (``Path("test/00042")``), in a subset too
+    (``manifest.csv`` gives the official index): the same name in the subset and the full set."""
     manifest = folder / "manifest.csv"
     originals = {}
     if manifest.is_file():

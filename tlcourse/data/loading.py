@@ -46,8 +46,7 @@ class Dataset:
 
     Label ``i`` is ``class_names[i]``; ``files`` and ``labels`` map each split to its files and
     int32 labels. ``train`` reshuffles every epoch (seeded; TensorFlow's global seed also counts);
-    ``val`` and ``test`` keep file order, None when empty.
-    """
+    ``val`` and ``test`` keep file order, None when empty."""
 
     name: str
     folders: tuple[Path, ...]

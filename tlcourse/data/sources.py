@@ -1,8 +1,7 @@
 """Where a dataset's images come from: a named dataset (shipped or downloaded once), or a folder.
 
 A named dataset is stored as class subfolders of images (``"folders"``) or as gzipped IDX files
-(``"idx"``, MNIST-like). Downloads go through ``keras.utils.get_file`` into the cache folder.
-"""
+(``"idx"``, MNIST-like). Downloads go through ``keras.utils.get_file`` into the cache folder."""
 
 from __future__ import annotations
 
@@ -33,9 +32,8 @@ class DatasetSpec:
     """One named dataset: where it comes from, under which licence, and how it is stored.
 
     ``url``: the archive (for ``"idx"``: the base URL of the files), None for shipped data.
-    ``subfolders``: the extracted folders holding one subfolder per class (same names merged),
-    or the folder of idx files, whose ``parts`` are ``(official set, file prefix)`` pairs.
-    """
+    ``subfolders``: the extracted folders holding one subfolder per class (same names merged), or
+    the folder of idx files, whose ``parts`` are ``(official set, file prefix)`` pairs."""
 
     name: str
     description: str
