@@ -1,8 +1,7 @@
 """What a trained model costs to use: its size, its CPU latency and its CO2 per prediction.
 
-Measured as a small service runs a model, one image at a time on a CPU, through a traced
-function. Size and time do not depend on the weights.
-"""
+Measured as a small service runs a model, one image at a time on a CPU, through a traced function.
+Size and time do not depend on the weights."""
 
 from __future__ import annotations
 
@@ -97,8 +96,7 @@ def deployment_columns(model: keras.Model, image_size=None, *, country: str | No
     """Size, CPU latency and CO2 per 1,000 predictions of a model: :data:`DEPLOYMENT_COLUMNS`.
 
     ``warmup`` untimed calls, then at least ``repeats`` timed calls for at least ``seconds``; the
-    latency is their median.
-    """
+    latency is their median."""
     size = _input_size(model, image_size, "deployment_columns")
     return _measure(model, size, warmup, repeats, seconds, country, seed)[0]
 

@@ -1,10 +1,9 @@
 """The record of a measured block: time, energy, CO2, its range, and how they were obtained.
 
 Without a readable power counter the CPU's power is an assumption: 4 W per thread at full load,
-codecarbon's default. Published TDPs per thread span about 2 W (Core i7-8550U 15 W / 8, EPYC
-7763 280 W / 128) to 8 W (Core i9-13900K 253 W / 32), so ``co2_kg_low`` and ``co2_kg_high`` are
-the CO2 with the CPU at 2 and 8 W per thread.
-"""
+codecarbon's default. Published TDPs per thread span about 2 W (Core i7-8550U 15 W / 8, EPYC 7763
+280 W / 128) to 8 W (Core i9-13900K 253 W / 32), so ``co2_kg_low`` and ``co2_kg_high`` are the CO2
+with the CPU at 2 and 8 W per thread."""
 
 from __future__ import annotations
 
@@ -37,8 +36,7 @@ class EmissionsRecord:
     """Time, energy and CO2 of one tracked block, filled in when the block exits.
 
     Measurement fields are None when nothing was measured (``measured=False``, ``reason``);
-    ``emissions_data`` is codecarbon's ``final_emissions_data``, kept whole.
-    """
+    ``emissions_data`` is codecarbon's ``final_emissions_data``, kept whole."""
 
     label: str  # the name given to track()
     wall_seconds: float | None = None  # elapsed time of the block

@@ -1,9 +1,8 @@
 """:func:`track`: time, energy and CO2 of a block of code, with codecarbon's public interface only.
 
-The assumptions go in as codecarbon's arguments, so how a figure was obtained is known from what
-was asked: 4 W per CPU thread at full load times the load, on every machine (a RAPL counter, where
-readable, counts other programs too); the grid's intensity from codecarbon's shipped table.
-"""
+The assumptions go in as codecarbon's arguments, so how a figure was obtained is known from what was
+asked: 4 W per CPU thread at full load times the load, on every machine (a RAPL counter, where
+readable, counts other programs too); the grid's intensity from codecarbon's shipped table."""
 
 from __future__ import annotations
 
