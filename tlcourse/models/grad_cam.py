@@ -1,9 +1,8 @@
 """Grad-CAM (Selvaraju et al., 2017): where in a photo a classifier finds a class's evidence.
 
-The keras-io recipe, ``keras.Model(model.inputs, [model.get_layer(name).output,
-model.output])``, fails ("Graph disconnected", keras#16355) on a transfer classifier, whose
-backbone is one layer with its own graph: here the model is split at the nested backbone instead.
-"""
+The keras-io recipe, ``keras.Model(model.inputs, [model.get_layer(name).output, model.output])``,
+fails ("Graph disconnected", keras#16355) on a transfer classifier, whose backbone is one layer with
+its own graph: here the model is split at the nested backbone instead."""
 
 from __future__ import annotations
 

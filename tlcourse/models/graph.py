@@ -41,8 +41,7 @@ def layer_chain(model: keras.Model) -> list[tuple]:
     """``(layer, call keyword arguments)`` in call order, read from the public ``get_config()``.
 
     Raises ValueError, saying why, unless each layer takes the previous one's output alone and the
-    last layer's output is the model's.
-    """
+    last layer's output is the model's."""
     if isinstance(model, keras.Sequential):
         return [(layer, {}) for layer in model.layers]
     config = model.get_config()

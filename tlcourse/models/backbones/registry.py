@@ -1,7 +1,6 @@
 """The backbone registry: one record per pretrained network, timm-style, and its blocks.
 
-A backbone is found again inside a classifier by its name, which survives saving.
-"""
+A backbone is found again inside a classifier by its name, which survives saving."""
 
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 def preprocessing(images, mode: str):
     """Apply a backbone's preprocessing to RGB images in 0..255, with stock Keras layers.
 
-    Inside the model, so nobody forgets ``preprocess_input`` or applies it twice.
-    """
+    Inside the model, so nobody forgets ``preprocess_input`` or applies it twice."""
     if mode == "caffe":  # a keras.ops call in a functional model is saved like a layer
         mean, ones = _CAFFE_MEAN_BGR, (1.0, 1.0, 1.0)
         bgr = keras.ops.flip(images, axis=-1)
@@ -49,9 +47,8 @@ class BackboneSpec:
 
     ``builder(input_shape, include_top, weights, pooling)`` returns a model taking RGB images in
     0..255. ``block_rules`` are ``(regex, block_name)`` pairs tried in order on each layer name;
-    ``block_name`` may use the groups (``"block_{0}"``), and a layer matching no rule belongs to
-    the block of the layer before it (none before the first match).
-    """
+    ``block_name`` may use the groups (``"block_{0}"``), and a layer matching no rule belongs to the
+    block of the layer before it (none before the first match)."""
 
     name: str
     builder: Callable[..., keras.Model]

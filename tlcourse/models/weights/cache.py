@@ -81,8 +81,7 @@ def cached_weights_file(
     """The cached file ``name``, built by ``build(tmp_path)`` first if missing or damaged.
 
     A file that does not match its ``.sha256`` sidecar is rebuilt with a warning; ``build`` writes
-    to a unique temporary name that is then renamed, so nobody reads a half-written file.
-    """
+    to a unique temporary name that is then renamed, so nobody reads a half-written file."""
     folder = Path(directory) if directory is not None else weights_dir()
     path = folder / name
     if not rebuild:

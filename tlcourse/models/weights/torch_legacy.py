@@ -1,12 +1,10 @@
 """Read a PyTorch state dict saved in the legacy (pre-1.6, non-zip) format, without torch.
 
 ``torch.load`` is a full unpickler: a ``.pth`` file can name any callable and have it run. This
-reader accepts exactly the four globals a legacy state dict needs and refuses everything else
-before anything is called, so a tampered file raises
-:class:`~tlcourse.errors.UnsafeWeightsFileError` instead of running code. The layout: pickles
-of the magic number, the protocol version, system info, the state dict and the storage keys,
-then per storage an 8-byte element count and the raw data.
-"""
+reader accepts exactly the four globals a legacy state dict needs and refuses everything else before
+anything is called, so a tampered file raises :class:`~tlcourse.errors.UnsafeWeightsFileError`
+instead of running code. The layout: pickles of the magic number, the protocol version, system info,
+the state dict and the storage keys, then per storage an 8-byte element count and the raw data."""
 
 from __future__ import annotations
 
@@ -42,8 +40,7 @@ class _Sealed:
     """Base of the reader's own objects, which a file must not be able to change.
 
     The pickle BUILD opcode sets attributes on an object already made: it would let a file alter a
-    tensor record after its checks, or the shared type stand-ins for a later file.
-    """
+    tensor record after its checks, or the shared type stand-ins for a later file."""
 
     __slots__ = ()
 

@@ -1,8 +1,7 @@
 """The EfficientNet-Lite0 architecture: EfficientNet-B0 without squeeze-excite, with ReLU6.
 
 Layer names follow ``keras.applications.MobileNetV2`` (``block_3_expand``...), which is what
-freezing by block keys on.
-"""
+freezing by block keys on."""
 
 from __future__ import annotations
 

@@ -2,9 +2,8 @@
 
 The package's ``.pth`` file is read with the restricted reader of
 :mod:`tlcourse.models.weights.torch_legacy`, mapped onto the Keras layers, and saved through the
-checksummed cache twice, with and without the 1000-class top: a Keras weights file fits only
-models with the same layers.
-"""
+checksummed cache twice, with and without the 1000-class top: a Keras weights file fits only models
+with the same layers."""
 
 from __future__ import annotations
 
@@ -103,8 +102,7 @@ def assign_state_dict(model: keras.Model, state_dict: dict[str, np.ndarray]) -> 
     """Set every weight of ``model`` from a PyTorch EfficientNet-Lite0 state dict.
 
     All or nothing: every tensor used, every weight set, every shape equal, else
-    ``WeightsMismatchError`` lists what does not fit.
-    """
+    ``WeightsMismatchError`` lists what does not fit."""
     planned: dict[str, dict[int, np.ndarray]] = {}
     problems: list[str] = []
     for key, array in state_dict.items():
@@ -199,8 +197,7 @@ def imagenet_weights_file(include_top: bool) -> Path:
 def load_imagenet_weights(model: keras.Model, include_top: bool) -> None:
     """Fill an EfficientNet-Lite0 model with the ImageNet weights, converted once and cached.
 
-    A cached file that passes its checksum but fails to load is rebuilt once, with a warning.
-    """
+    A cached file that passes its checksum but fails to load is rebuilt once, with a warning."""
     path = imagenet_weights_file(include_top)
     try:
         load_weights_file(model, path)
