@@ -164,9 +164,8 @@ def _number(value: float, digits: int = 2) -> str:
 def plot_deployment(table: pd.DataFrame, *, figsize=(14, 5.6)) -> Figure:
     """Draw what using each model costs: size, CPU latency and CO₂ per 1,000 predictions.
 
-    ``table``: :func:`tlcourse.measure.deployment.deployment_table` (a bar per network) or a
-    results table (a bar per strategy, the median of its runs).
-    """
+    ``table``: :func:`tlcourse.measure.deployment.deployment_table` (a bar per network) or a results
+    table (a bar per strategy, the median of its runs)."""
     if "strategy" not in table.columns and "name" not in table.columns:
         raise InvalidParameterError("The 'table' parameter of plot_deployment needs a 'strategy' "
                                     "column (a results table) or a 'name' column "

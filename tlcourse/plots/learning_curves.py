@@ -81,9 +81,8 @@ def _shared_prefix(stats: pd.DataFrame, drawn: dict) -> tuple[int, object]:
 def _curve(ax: Axes, curves, key: str, strategy, scale: float, line_style: str, band: bool, drawn):
     """Draw one strategy's mean curve; returns the strategy whose curve it continues, or None.
 
-    Fine-tuning's head epochs are the feature-extraction run: drawn whole, its curve would hide
-    that one, so a curve that continues another is drawn from the last shared epoch on.
-    """
+    Fine-tuning's head epochs are the feature-extraction run: drawn whole, its curve would hide that
+    one, so a curve that continues another is drawn from the last shared epoch on."""
     data = curves[curves["strategy"] == strategy].dropna(subset=[key])
     if data.empty:
         return None

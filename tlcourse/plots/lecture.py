@@ -1,7 +1,6 @@
 """The lecture's figures: one list, written by ``tlcourse figures`` and ``tlcourse compare``.
 
-Adding a figure is one plot function, one record in :data:`LECTURE_FIGURES`, and its test.
-"""
+Adding a figure is one plot function, one record in :data:`LECTURE_FIGURES`, and its test."""
 
 from __future__ import annotations
 

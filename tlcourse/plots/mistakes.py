@@ -137,9 +137,8 @@ def plot_gallery(predictions: pd.DataFrame, *, baseline: str | None = None, tran
     """Show test photos that most runs of ``baseline`` (from scratch) get wrong and most runs
     of a ``transfer`` strategy get right, with what each predicted.
 
-    ``baseline``: default the first strategy that trains a network of its own; ``transfer``:
-    default the others. Relative ``file`` paths start from ``images_root``.
-    """
+    ``baseline``: default the first strategy that trains a network of its own; ``transfer``: default
+    the others. Relative ``file`` paths start from ``images_root``."""
     predictions, _ = style.largest_training_set(predictions)
     strategies = style.ordered_strategies(predictions["strategy"])
     baseline = _baseline(strategies) if baseline is None else baseline

@@ -1,8 +1,7 @@
 """What every figure shares: slide-size text, the spread rule, reading results tables, saving.
 
-Figures are made without ``pyplot``, so none stays open and no backend is chosen here. Spread
-over seeds: ±1 standard deviation with at least 3 seeds, min-max with 2, nothing for 1.
-"""
+Figures are made without ``pyplot``, so none stays open and no backend is chosen here. Spread over
+seeds: ±1 standard deviation with at least 3 seeds, min-max with 2, nothing for 1."""
 
 from __future__ import annotations
 

@@ -34,8 +34,7 @@ def plot_parameter_counts(names: Sequence[str] = LECTURE_NETWORKS,
     """Horizontal bars of the networks' parameter counts, in millions, largest on top.
 
     ``names`` are counted by :func:`tlcourse.parameter_counts` with a classifier of
-    ``with_head_classes`` outputs, unless ``counts`` gives its table.
-    """
+    ``with_head_classes`` outputs, unless ``counts`` gives its table."""
     head = "no top" if with_head_classes is None else f"a {with_head_classes}-class top"
     head = head if counts is None else ""
     counts = parameter_counts(names, with_head_classes) if counts is None else counts
