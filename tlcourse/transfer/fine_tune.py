@@ -1,11 +1,10 @@
 """The lecture's fine-tuning recipe in one call: train the head, then unfreeze and fine-tune.
 
 By default the frozen part runs once per image: each stage trains on activations cached at its
-freeze boundary (:class:`~tlcourse.transfer.boundary.ActivationCache`), the same computation as
-the whole model. Where it would not be the same (augmentation before the backbone, data that
-changes between passes, callbacks that may save the model) the whole model trains, and a
-:class:`~tlcourse.transfer.boundary.BoundaryCacheWarning` says why.
-"""
+freeze boundary (:class:`~tlcourse.transfer.boundary.ActivationCache`), the same computation as the
+whole model. Where it would not be the same (augmentation before the backbone, data that changes
+between passes, callbacks that may save the model) the whole model trains, and a
+:class:`~tlcourse.transfer.boundary.BoundaryCacheWarning` says why."""
 
 from __future__ import annotations
 

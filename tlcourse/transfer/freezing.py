@@ -140,8 +140,7 @@ def trainable_summary(model: keras.Model) -> pd.DataFrame:
 def fresh_optimizer(model: keras.Model | None, optimizer: keras.optimizers.Optimizer):
     """A new optimizer like ``optimizer`` for ``model``'s trainable variables now.
 
-    A layer-wise optimizer is made again from its recipe; any other is copied from its config.
-    """
+    A layer-wise optimizer is made again from its recipe; any other is copied from its config."""
     settings = optimizer.layerwise_settings() if is_layerwise(optimizer) else None
     # Nothing trainable (a bare backbone at depth 0): no multiplier to compute, a copy will do.
     if settings is not None and model is not None and model.trainable_variables:

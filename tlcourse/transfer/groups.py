@@ -1,11 +1,10 @@
 """Which part of a transfer model each layer, and so each variable, belongs to.
 
 Freezing by depth, per-block learning rates and the "what trains" tables share one answer,
-:func:`variable_groups`, input to output: ``"preprocessing"`` (the backbone's layers before
-its first block: they train only when every block does), one group per backbone block, and
-``"head"`` (the backbone's pooling or top and every layer outside the backbone: always trains).
-Blocks are matched by layer name, so a reloaded model groups the same.
-"""
+:func:`variable_groups`, input to output: ``"preprocessing"`` (the backbone's layers before its
+first block: they train only when every block does), one group per backbone block, and ``"head"``
+(the backbone's pooling or top and every layer outside the backbone: always trains). Blocks are
+matched by layer name, so a reloaded model groups the same."""
 
 from __future__ import annotations
 

@@ -32,8 +32,7 @@ class LRFindResult:
 
     ``steepest_lr``: where the smoothed loss falls fastest against log(lr) before its minimum;
     ``minimum_lr``: a tenth of the rate at the minimum. Without a finite first loss there is no
-    suggestion and ``message`` says what to check.
-    """
+    suggestion and ``message`` says what to check."""
 
     history: pd.DataFrame
     suggested_lr: float | None

@@ -1,10 +1,9 @@
 """The frozen part of a model is a fixed function of the image: compute its output once.
 
-Feature extraction caches it at the top of the backbone, fine-tuning at the freeze boundary.
-Entries are keyed by the frozen weights, the boundary, the image size and the image, so a lookup
-never returns an output of other weights or of another cut. Activations are float32, so
-training on them is exactly the whole model's computation.
-"""
+Feature extraction caches it at the top of the backbone, fine-tuning at the freeze boundary. Entries
+are keyed by the frozen weights, the boundary, the image size and the image, so a lookup never
+returns an output of other weights or of another cut. Activations are float32, so training on them
+is exactly the whole model's computation."""
 
 from __future__ import annotations
 
@@ -54,8 +53,7 @@ def memory_limit() -> tuple[int, int]:
 def shuffled_batches(arrays: tuple, batch_size: int, seed: int | None) -> tf.data.Dataset:
     """``arrays`` as batches, reshuffled every epoch with ``seed`` (None: in order).
 
-    The order depends on the seed and the length only: images and their activations match.
-    """
+    The order depends on the seed and the length only: images and their activations match."""
     pipeline = tf.data.Dataset.from_tensor_slices(arrays)
     if seed is not None:
         pipeline = pipeline.shuffle(len(arrays[0]), seed=seed)
@@ -159,8 +157,7 @@ class ActivationCache:
         """Training data of ``fit`` as cached activations, one array per boundary.
 
         ``data``: arrays or a finite ``tf.data`` pipeline, read twice (both passes must hold the
-        same images). Returns ``(activations, targets, batch size, same order both times)``.
-        """
+        same images). Returns ``(activations, targets, batch size, same order both times)``."""
         if isinstance(data, tuple):
             images, targets = _element(data)
             activations = self.activations(boundaries, images)

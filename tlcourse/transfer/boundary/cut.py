@@ -1,10 +1,9 @@
 """Where a partly frozen classifier can be cut: its freeze boundary, the input of the first
 block that trains, and the models on each side.
 
-Below the boundary the model is a fixed function of the image, so only the part above it needs
-to run at every step. A model is cut only where that is exactly the same computation; anything
-else raises :class:`NoBoundaryError`, saying why.
-"""
+Below the boundary the model is a fixed function of the image, so only the part above it needs to
+run at every step. A model is cut only where that is exactly the same computation; anything else
+raises :class:`NoBoundaryError`, saying why."""
 
 from __future__ import annotations
 
@@ -38,9 +37,8 @@ class Boundary:
 
     ``layer`` names the operation whose output is the boundary (None: the backbone's output);
     ``index`` is the first operation above it in ``backbone.operations``; ``upper`` runs from the
-    boundary activations to the output, sharing ``model``'s layers, so training it trains
-    ``model``; ``pre`` holds the classifier's layers before the backbone.
-    """
+    boundary activations to the output, sharing ``model``'s layers, so training it trains ``model``;
+    ``pre`` holds the classifier's layers before the backbone."""
 
     model: keras.Model
     backbone: keras.Model

@@ -1,7 +1,6 @@
 """Keras optimizers with a learning-rate multiplier per variable: ``LayerwiseAdam``...
 
-Extended at public hooks only, with the same variables as the parent, so checkpoints line up.
-"""
+Extended at public hooks only, with the same variables as the parent, so checkpoints line up."""
 
 from __future__ import annotations
 
