@@ -1,8 +1,7 @@
 """Exceptions raised by tlcourse, and the one message template for bad parameters.
 
 Every error is a :class:`TLCourseError` *and* the builtin that fits (``ValueError``...), so
-``except ValueError`` keeps working.
-"""
+``except ValueError`` keeps working."""
 
 from __future__ import annotations
 

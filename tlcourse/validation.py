@@ -158,8 +158,7 @@ def validate_params(constraints: dict):
     """Check a public function's arguments against ``constraints`` before its body runs.
 
     ``constraints`` maps a parameter's name to a list of constraints, or to a function of the
-    arguments checked so far returning that list (a bound that depends on another argument).
-    """
+    arguments checked so far returning that list (a bound that depends on another argument)."""
 
     def decorator(func):
         signature = inspect.signature(func)
