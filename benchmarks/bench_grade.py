@@ -138,11 +138,12 @@ def _otter(submissions: Path, autograder: Path, root: Path) -> tuple[float, floa
 
 def _stages(submission: Path, autograder: Path) -> None:
     """(``--stages-of``, in a fresh process) the two stages as ``tlcourse grade --fast`` runs
-    them, one after the other; prints their CPU and wall seconds as JSON."""
+    them, but one after the other (the grader starts the checker beside the worker), to give
+    each its own CPU; prints their CPU and wall seconds as JSON."""
     from tlcourse.grading.autograder import read_test_files
     from tlcourse.grading.names import question_names
     from tlcourse.grading.privileges import sandbox_slot, slot_uid
-    from tlcourse.grading.runner import run_checker, run_worker, unpack_answers
+    from tlcourse.grading.runner import run_worker, start_checker, unpack_answers
     from tlcourse.grading.sandbox import Limits
     from tlcourse.grading.submissions import prepare_submission
 
@@ -157,8 +158,9 @@ def _stages(submission: Path, autograder: Path) -> None:
         report = unpack_answers(worker.sent, Path(tmp) / "answers", Limits().answers)
         middle = time.perf_counter()
         with TreeCPU() as checker_cpu:
-            checker = run_checker(autograder, Path(tmp) / "answers", Path(tmp) / "checker",
-                                  **options)  # fmt: skip
+            checker = start_checker(autograder, Path(tmp) / "checker", **options)(
+                Path(tmp) / "answers"
+            )  # started after the worker here: each stage's own CPU
         end = time.perf_counter()
         checked = json.loads(checker.sent.read_text(encoding="utf-8"))
     if report.get("failure") or report.get("errors") or checked.get("failure"):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 
 import pytest
 
@@ -213,3 +216,58 @@ def test_a_host_folder_under_tmp_is_mounted_at_its_own_path(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "42"
+
+
+def test_a_stage_started_early_counts_its_time_limit_from_its_input(tmp_path):
+    """The checker starts while the worker runs: waiting for the answers is not its time."""
+    import threading
+
+    given = threading.Event()
+    threading.Timer(2.5, given.set).start()
+    sleeper = [sys.executable, "-c", "import time; time.sleep(3)"]
+    waited = run_process(sleeper, cwd=tmp_path, env={}, timeout=2, started=given)
+    assert waited.returncode == 0 and not waited.timed_out and waited.seconds >= 3
+    assert waited.counted < 2
+    given = threading.Event()
+    given.set()
+    spinner = [sys.executable, "-c", "import time; time.sleep(30)"]
+    late = run_process(spinner, cwd=tmp_path, env={}, timeout=2, started=given)
+    assert late.timed_out and late.seconds < 10
+
+
+def test_the_checker_started_early_checks_answers_given_late_and_ends_without_them(tmp_path):
+    from tlcourse.grading.answers import export_answers
+    from tlcourse.grading.runner import start_checker
+
+    test = {"name": "q1", "points": 2, "suites": [{"cases": [
+        {"code": ">>> assert x == 42 and np.isclose(1.0, 1.0)", "hidden": True}]}]}  # fmt: skip
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:
+        archive.writestr("tests/q1.py", f"OK_FORMAT = True\ntest = {test!r}\n")
+    options = dict(sandbox=False, fast=True, timeout=60, limits=Limits())
+    check = start_checker(tmp_path / "a.zip", tmp_path / "given", **options)
+    # Outside bubblewrap it runs as root beside the student's uid: its tests are root's alone.
+    assert (tmp_path / "given").stat().st_mode & 0o777 == 0o700
+    time.sleep(1)  # the worker's time: the answers are written after the checker started
+    (tmp_path / "answers" / "q1").mkdir(parents=True)
+    export_answers({"x": 42}, {"x": []}, str(tmp_path / "answers" / "q1"))
+    stage = check(tmp_path / "answers")
+    assert json.loads(stage.sent.read_text())["scores"] == {"q1": 2.0}
+    assert stage.process.returncode == 0 and stage.process.counted < stage.process.seconds
+    assert check(None) is stage or check(None) is None  # a second call does nothing more
+
+    cancelled = start_checker(tmp_path / "a.zip", tmp_path / "cancelled", **options)
+    assert cancelled(None) is None
+    report = json.loads((tmp_path / "cancelled" / "sent.bin").read_text())
+    assert report == {"failure": "no answers were given"}
+    assert not (tmp_path / "cancelled" / "in" / "answers").exists()
+
+
+def test_the_checker_imports_the_names_its_tests_read_before_the_answers_come():
+    """``tl.load_backbone`` in a test imports TensorFlow now, not inside the test's time."""
+    code = (
+        "import sys; from tlcourse.grading.checker import _trusted_modules\n"
+        "_trusted_modules('assert tl.load_backbone and tl.no_such_name is None')\n"
+        "print('tensorflow' in sys.modules, 'tlcourse.models.backbones' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]

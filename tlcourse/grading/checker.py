@@ -12,11 +12,13 @@ too (it reads files the submission wrote); the JSON report goes to the grader's 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -117,17 +119,24 @@ def _trusted_modules(text: str | None) -> dict:
 
     from tlcourse.grading.names import TRUSTED_MODULES
 
-    return {
+    modules = {
         alias: importlib.import_module(module)
         for alias, module in TRUSTED_MODULES.items()
         if text is None or re.search(rf"\b{alias}\b", text)
     }
+    # ``tl.name`` imports its module on first use: now, before the answers come, not in a test.
+    for alias, name in re.findall(r"\b(\w+)\.(\w+)", text or ""):
+        with contextlib.suppress(Exception):  # a name that is not there fails in its test
+            getattr(modules.get(alias), name)
+    return modules
 
 
-def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fast: bool) -> dict:
+def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fast: bool,
+                  ready: Callable[[], bool] | None = None) -> dict:  # fmt: skip
     """Run the tests of an autograder (its zip or its :func:`read_specs` as ``.json``) on each
     question's answers: ``{"scores", "possible", "cases": {q: [{"name", "hidden", "points",
-    "passed", "message"}]}, "refused": {q: {name: reason}}, "failure": None}``.
+    "passed", "message"}]}, "refused": {q: {name: reason}}, "failure": None}``. ``ready``:
+    called once the modules are imported; False means there are no answers to check.
 
     Example:
         >>> import tempfile, zipfile, os
@@ -154,6 +163,8 @@ def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fas
     specs = all(isinstance(test, dict) for test in tests.values())
     text = "\n".join(c["body"] for t in tests.values() for c in t["cases"]) if specs else None
     trusted = {**_trusted_modules(text), "FAST": bool(fast)}
+    if ready is not None and not ready():
+        return {"failure": "no answers were given"}
     report = {"scores": {}, "possible": {}, "cases": {}, "refused": {}, "failure": None}
     for question, test in tests.items():
         folder, reads = Path(answers) / question, test
@@ -176,7 +187,7 @@ def check_answers(autograder: str | os.PathLike, answers: str | os.PathLike, fas
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the job that :func:`~tlcourse.grading.runner.run_checker` wrote; exit status 0."""
+    """Run the job that :func:`~tlcourse.grading.runner.start_checker` wrote; exit status 0."""
     job = json.loads(Path((sys.argv[1:] if argv is None else argv)[0]).read_text("utf-8"))
     from tlcourse.grading.privileges import drop_privileges
     from tlcourse.grading.sandbox import apply_limits
@@ -184,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     apply_limits(job["limits"])
     if job.get("uid") is not None:
         drop_privileges(job["uid"])
+    go = job.get("go")  # the grader started this before the answers exist: wait for a byte
+    ready = None if go is None else (lambda: os.read(go, 1) == b"1")
     try:
-        report = check_answers(job["autograder"], job["answers"], job["fast"])
+        report = check_answers(job["autograder"], job["answers"], job["fast"], ready)
     except BaseException as error:
         traceback.print_exc()
         report = {"failure": f"{type(error).__name__}: {error}"[:500]}

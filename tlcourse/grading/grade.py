@@ -31,7 +31,7 @@ from tlcourse.grading.gradebook import ScoreFile, autograder_id, feedback_of, in
 from tlcourse.grading.names import question_names
 from tlcourse.grading.privileges import sandbox_slot, slot_uid
 from tlcourse.grading.processes import ProcessResult, kill_running
-from tlcourse.grading.runner import run_checker, run_worker, unpack_answers
+from tlcourse.grading.runner import run_worker, start_checker, unpack_answers
 from tlcourse.grading.sandbox import Limits, require_bwrap, sandbox_mode
 from tlcourse.grading.submissions import prepare_submission, submission_files
 from tlcourse.grading.text import escape_text
@@ -123,25 +123,29 @@ def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sand
     if problem:
         return None, "error", f"grading failed: {problem}", "", "{}"
     options = dict(sandbox=sandbox, fast=fast, timeout=timeout, limits=limits, uid=uid)
-    worker = run_worker(notebook, questions, tmp / "worker", **options)
-    stages, process = {"worker": worker}, worker.process
-    bad, over = _ended_badly("worker", process), limits.answers >> 20
-    for stopped, status, reason in (
-        (process.timed_out, "timeout", f"timed out after {timeout:g} s"),
-        (process.killed_reason, "error", f"stopped: the submission {process.killed_reason}"),
-        (bad, "error", f"grading failed: {bad}"),  # its zip may be the kernel's: never read it
-        (worker.overflow, "error", f"grading failed: the answers are over {over} MiB"),
-    ):
-        if stopped:
-            return None, status, reason, _log_text(stages, {}, {}), "{}"
-    report = unpack_answers(worker.sent, tmp / "answers", limits.answers)
-    failure = report.get("failure")
-    if failure and not report.get("exported"):
-        log = _log_text(stages, report, {})
-        return None, "error", f"grading failed: {escape_text(failure, 300)}", log, "{}"
-    (tmp / "answers").mkdir(exist_ok=True)
-    checker = run_checker(autograder, tmp / "answers", tmp / "checker", **options)
-    stages["checker"] = checker
+    check = start_checker(autograder, tmp / "checker", **options)  # imports while the worker runs
+    try:
+        worker = run_worker(notebook, questions, tmp / "worker", **options)
+        stages, process = {"worker": worker}, worker.process
+        bad, over = _ended_badly("worker", process), limits.answers >> 20
+        for stopped, status, reason in (
+            (process.timed_out, "timeout", f"timed out after {timeout:g} s"),
+            (process.killed_reason, "error", f"stopped: the submission {process.killed_reason}"),
+            (bad, "error", f"grading failed: {bad}"),  # its zip may be the kernel's: never read it
+            (worker.overflow, "error", f"grading failed: the answers are over {over} MiB"),
+        ):
+            if stopped:
+                return None, status, reason, _log_text(stages, {}, {}), "{}"
+        report = unpack_answers(worker.sent, tmp / "answers", limits.answers)
+        failure = report.get("failure")
+        if failure and not report.get("exported"):
+            log = _log_text(stages, report, {})
+            return None, "error", f"grading failed: {escape_text(failure, 300)}", log, "{}"
+        (tmp / "answers").mkdir(exist_ok=True)
+        checker = check(tmp / "answers")
+        stages["checker"] = checker
+    finally:
+        check(None)  # it ends, if the answers never came
     try:
         checked = json.loads(checker.sent.read_text(encoding="utf-8"))
     except (OSError, ValueError):

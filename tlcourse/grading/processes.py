@@ -85,9 +85,11 @@ def _drain(stream, limit: int, into: bytearray) -> None:
 def run_process(command: Sequence[str], *, cwd: str | os.PathLike, env: dict[str, str],
                 timeout: float, output_limit: int = 4 << 20, pass_fds: Sequence[int] = (),
                 on_start: Callable[[subprocess.Popen], None] | None = None,
-                watchdog: Callable[[int], str] | None = None) -> ProcessResult:  # fmt: skip
+                watchdog: Callable[[int], str] | None = None,
+                started: threading.Event | None = None) -> ProcessResult:  # fmt: skip
     """Run ``command`` in a new session with a time limit (a :class:`StageClock` over the
     processes running through this function at that moment), killing its whole tree at the end.
+    With ``started``, the limit counts from when it is set (a stage waiting for its input).
 
     Example:
         >>> import sys
@@ -114,6 +116,8 @@ def run_process(command: Sequence[str], *, cwd: str | os.PathLike, env: dict[str
         if on_start is not None:
             on_start(process)
         while process.poll() is None:
+            if started is not None and not started.is_set():
+                clock = StageClock(timeout)
             with _RUNNING_LOCK:
                 stages = len(_RUNNING)
             clock.tick(process.pid, stages)

@@ -1,19 +1,22 @@
 """The two stages of grading one submission, each a fresh process in a sandbox of its own.
 
 :func:`run_worker` runs the submission (:mod:`tlcourse.grading.worker`) seeing only the notebook
-and the public data, and receives its answers as a zip on a pipe; :func:`run_checker` runs the
-tests (:mod:`tlcourse.grading.checker`) against them. Each stage runs in its own cgroup where one
-can be made, as an unprivileged uid when graded by root; what it sends is read as untrusted.
+and the public data, and receives its answers as a zip on a pipe; :func:`start_checker` runs the
+tests (:mod:`tlcourse.grading.checker`) against them, started beside the worker. Each stage runs
+in its own cgroup where one can be made, as an unprivileged uid when graded by root; what it sends
+is read as untrusted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,7 @@ from tlcourse.grading.sandbox import (
     user_folder,
 )
 
-__all__ = ["Stage", "run_checker", "run_worker", "unpack_answers"]
+__all__ = ["Stage", "run_worker", "start_checker", "unpack_answers"]
 
 _REPORT_BYTES = 1 << 20
 # A directory entry is 46 bytes plus its name (at most 79 here) and extras.
@@ -124,14 +127,15 @@ def _watchdog(limits: Limits):
 
 def _run_stage(
     module: str, job: dict, *, folder: Path, sandbox: bool, fast: bool, timeout: float,
-    limits: Limits, send_limit: int, disk: int, uid: int | None,
+    limits: Limits, send_limit: int, disk: int, uid: int | None, go: tuple | None = None,
 ) -> Stage:  # fmt: skip
     """Run ``python -P -m MODULE JOB`` (in bubblewrap when ``sandbox``), with a pipe out.
 
     The stage's inputs are in ``folder/in`` (the sandbox sees that folder, read-only, as
     ``/grading``); job values starting with ``IN/`` are paths in it. ``uid``: the user the
     command becomes first thing (graded by root), or None; without ``sandbox``, the mode
-    ``"user"`` of :mod:`tlcourse.grading.sandbox`.
+    ``"user"`` of :mod:`tlcourse.grading.sandbox`. ``go``: ``(read end, event)`` of the pipe a
+    stage started early waits on; its time limit counts from the event.
     """
     package, data, cache = _package_paths()
     root = BOX if sandbox else str(folder / "box")
@@ -141,6 +145,7 @@ def _run_stage(
         cache_dir=f"{root}/cache" if sandbox or uid else str(cache.parent), fast=fast,
     )  # fmt: skip
     read_fd, write_fd = os.pipe()
+    passed = (write_fd, go[0]) if go else (write_fd,)
     job = {
         key: (value.replace("IN/", f"{inputs}/", 1) if isinstance(value, str) else value)
         for key, value in {
@@ -181,12 +186,14 @@ def _run_stage(
         # another stage's pipe that reused the number.
         if not closed:
             closed.append(True)
-            os.close(write_fd)
+            for fd in passed:
+                os.close(fd)
 
     try:
         result = run_process(
             command, cwd=cwd, env=env, timeout=timeout, output_limit=limits.output,
-            pass_fds=(write_fd,), watchdog=_watchdog(limits), on_start=close_write_end,
+            pass_fds=passed, watchdog=_watchdog(limits), on_start=close_write_end,
+            started=go[1] if go else None,
         )  # fmt: skip
     finally:
         left = end_processes(uid) if uid is not None and not sandbox else ""
@@ -283,11 +290,17 @@ def unpack_answers(sent: Path, target: Path, limit: int) -> dict:
     return report if isinstance(report, dict) else {"failure": "the report is not an object"}
 
 
-def run_checker(
-    autograder: Path, answers: Path, folder: Path, *, sandbox: bool, fast: bool,
-    timeout: float, limits: Limits, uid: int | None = None,
-) -> Stage:  # fmt: skip
-    """Run the tests against the unpacked ``answers``; ``Stage.sent`` is the JSON report.
+def start_checker(
+    autograder: Path, folder: Path, *, sandbox: bool, fast: bool, timeout: float,
+    limits: Limits, uid: int | None = None,
+) -> Callable[[Path | None], Stage | None]:  # fmt: skip
+    """Start the checker now, before the answers exist; return ``check(answers)``, which moves
+    the unpacked ``answers`` in and returns the checker's :class:`Stage` (``None``: no answers,
+    it just ends).
+
+    A lone submission's seconds: the checker imports TensorFlow and the modules its tests read
+    while the worker runs the notebook, then waits for one byte on a pipe (its time limit counts
+    from then). ``check`` may be called again: it does nothing more.
 
     Example:
         >>> import tempfile
@@ -299,21 +312,51 @@ def run_checker(
         >>> (folder / "answers" / "q1").mkdir(parents=True)
         >>> from tlcourse.grading.answers import export_answers
         >>> _ = export_answers({"x": 42}, {"x": []}, str(folder / "answers" / "q1"))
-        >>> stage = run_checker(folder / "a.zip", folder / "answers", folder / "stage",
-        ...                     sandbox=False, fast=True, timeout=300, limits=Limits())
+        >>> check = start_checker(folder / "a.zip", folder / "stage", sandbox=False, fast=True,
+        ...                       timeout=300, limits=Limits())
+        >>> stage = check(folder / "answers")  # as soon as the worker exported them
         >>> json.loads(stage.sent.read_text())["scores"]
         {'q1': 1.0}
     """
     (folder / "in").mkdir(parents=True, exist_ok=True)
+    if not sandbox:  # root's alone: in mode "user" the student's uid may cross the folder above
+        folder.chmod(0o700)
     shutil.copyfile(autograder, folder / "in" / "autograder.zip")
-    shutil.move(str(answers), folder / "in" / "answers")
     # Read by otter here, where it is loaded: the checker then runs them without importing it.
     if specs := read_specs(autograder):
         (folder / "in" / "tests.json").write_text(json.dumps(specs), encoding="utf-8")
     tests = "IN/tests.json" if specs else "IN/autograder.zip"
-    job = {"autograder": tests, "answers": "IN/answers", "fast": bool(fast)}
-    return _run_stage(
-        "tlcourse.grading.checker", job, folder=folder, sandbox=sandbox, fast=fast,
-        timeout=timeout, limits=limits, send_limit=_REPORT_BYTES * 16,
-        disk=min(limits.disk, 1 << 30), uid=uid if sandbox else None,  # else root's, as the tests
-    )  # fmt: skip
+    go_read, go_write = os.pipe()
+    given, ended = threading.Event(), {}
+    job = {"autograder": tests, "answers": "IN/answers", "fast": bool(fast), "go": go_read}
+
+    def run() -> None:
+        try:
+            ended["stage"] = _run_stage(
+                "tlcourse.grading.checker", job, folder=folder, sandbox=sandbox, fast=fast,
+                timeout=timeout, limits=limits, send_limit=_REPORT_BYTES * 16,
+                disk=min(limits.disk, 1 << 30), uid=uid if sandbox else None,  # else root's
+                go=(go_read, given),
+            )  # fmt: skip
+        except BaseException as error:  # raised by check(), in the grader's thread
+            ended["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def check(answers: Path | None) -> Stage | None:
+        if not given.is_set():
+            if answers is not None:
+                shutil.move(str(answers), folder / "in" / "answers")
+                if uid is not None and sandbox:
+                    _readable_by_all(folder / "in")
+                with contextlib.suppress(OSError):  # a checker that ended early: its report says
+                    os.write(go_write, b"1")
+            os.close(go_write)
+            given.set()
+            thread.join()
+            if "error" in ended:
+                raise ended["error"]
+        return ended.get("stage") if answers is not None else None
+
+    return check
