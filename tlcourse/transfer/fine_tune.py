@@ -151,46 +151,18 @@ _OPTIMIZER = Rule(
 )
 
 
-@validate_params(
-    {
-        "model": [MODEL_WITH_BACKBONE],
-        "train": [TRAINING_DATA],
-        "head_epochs": [EPOCHS],
-        "epochs": [EPOCHS],
-        "unit": [StrOptions(UNITS)],
-        "train_batchnorm": ["boolean"],
-        "depth": DEPTH,
-        "base_lr": [LEARNING_RATE],
-        "factor": [None, Interval(numbers.Real, 1, None, closed="neither")],
-        "head_lr": [LEARNING_RATE, None],
-        "optimizer": [_OPTIMIZER],
-        "batch_size": [None, BATCH_SIZE],
-        "callbacks": [None, _CALLBACKS],
-        "verbose": [StrOptions(["auto"]), Interval(int, 0, 2)],
-        "cache": [StrOptions(["auto"]), "boolean", ActivationCache],
-    }
-)
-def fine_tune(
-    model: keras.Model,
-    train,
-    val=None,
-    head_epochs: int = 5,
-    epochs: int = 5,
-    depth: int | str = 2,
-    base_lr: float = 1e-4,
-    factor: float | None = None,
-    *,
-    head_lr: float | None = None,
-    loss=None,
-    metrics=None,
-    optimizer="adam",
-    unit: str = "block",
-    train_batchnorm: bool = False,
-    batch_size: int | None = None,
-    callbacks=None,
-    verbose="auto",
-    cache="auto",
-) -> FineTuneHistory:
+@validate_params({
+    "model": [MODEL_WITH_BACKBONE], "train": [TRAINING_DATA], "head_epochs": [EPOCHS],
+    "epochs": [EPOCHS], "unit": [StrOptions(UNITS)], "train_batchnorm": ["boolean"], "depth": DEPTH,
+    "base_lr": [LEARNING_RATE], "factor": [None, Interval(numbers.Real, 1, None, closed="neither")],
+    "head_lr": [LEARNING_RATE, None], "optimizer": [_OPTIMIZER], "batch_size": [None, BATCH_SIZE],
+    "callbacks": [None, _CALLBACKS], "verbose": [StrOptions(["auto"]), Interval(int, 0, 2)],
+    "cache": [StrOptions(["auto"]), "boolean", ActivationCache]})  # fmt: skip
+def fine_tune(model: keras.Model, train, val=None, head_epochs: int = 5, epochs: int = 5,
+              depth: int | str = 2, base_lr: float = 1e-4, factor: float | None = None, *,
+              head_lr: float | None = None, loss=None, metrics=None, optimizer="adam",
+              unit: str = "block", train_batchnorm: bool = False, batch_size: int | None = None,
+              callbacks=None, verbose="auto", cache="auto") -> FineTuneHistory:  # fmt: skip
     """Train the head with the backbone frozen, then fine-tune the last ``depth`` blocks.
 
     Stage 1 (``head_epochs``) trains the head at ``head_lr`` (default ``10 * base_lr``: a new,
@@ -269,16 +241,10 @@ def fine_tune(
 
 # Callbacks that only read logs or the optimizer work the same on the model above the boundary;
 # others may save or inspect the model they are given, which would be the cut one.
-SAFE_CALLBACKS = (
-    keras.callbacks.LambdaCallback,
-    keras.callbacks.EarlyStopping,
-    keras.callbacks.ReduceLROnPlateau,
-    keras.callbacks.LearningRateScheduler,
-    keras.callbacks.TerminateOnNaN,
-    keras.callbacks.CSVLogger,
-    keras.callbacks.History,
-    keras.callbacks.ProgbarLogger,
-)
+SAFE_CALLBACKS = (keras.callbacks.LambdaCallback, keras.callbacks.EarlyStopping,
+                  keras.callbacks.ReduceLROnPlateau, keras.callbacks.LearningRateScheduler,
+                  keras.callbacks.TerminateOnNaN, keras.callbacks.CSVLogger,
+                  keras.callbacks.History, keras.callbacks.ProgbarLogger)  # fmt: skip
 
 
 def _cache(model, stages, unit, train_batchnorm, train, val, callbacks, cache, batch_size):
