@@ -22,6 +22,7 @@ __all__ = ["ProcessResult", "kill_running", "kill_tree", "run_process"]
 # Grading processes running now, so that an interrupted batch (Ctrl-C) can stop them: each runs
 # in its own session, out of reach of the terminal's Ctrl-C.
 _RUNNING: set[subprocess.Popen] = set()
+_WAITING: set[subprocess.Popen] = set()  # started early, waiting for their input: no CPU share
 _RUNNING_LOCK = threading.Lock()
 
 
@@ -116,10 +117,12 @@ def run_process(command: Sequence[str], *, cwd: str | os.PathLike, env: dict[str
         if on_start is not None:
             on_start(process)
         while process.poll() is None:
-            if started is not None and not started.is_set():
+            waiting = started is not None and not started.is_set()
+            if waiting:
                 clock = StageClock(timeout)
             with _RUNNING_LOCK:
-                stages = len(_RUNNING)
+                (_WAITING.add if waiting else _WAITING.discard)(process)
+                stages = len(_RUNNING) - len(_WAITING)
             clock.tick(process.pid, stages)
             if clock.expired:
                 timed_out = True
@@ -138,6 +141,7 @@ def run_process(command: Sequence[str], *, cwd: str | os.PathLike, env: dict[str
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(process)
+            _WAITING.discard(process)
         reader.join(timeout=2)
     wall = time.perf_counter() - start
     return ProcessResult(process.returncode, timed_out, reason, bytes(output), wall, clock.seconds)
