@@ -151,19 +151,14 @@ def _heat(forward, images, classes, size):
     return tf.math.divide_no_nan(cam, tf.reduce_max(cam, axis=(1, 2), keepdims=True))
 
 
-_ONE_OUTPUT = Rule(
-    lambda m: isinstance(m, keras.Model) and len(m.outputs) == 1,
-    "a keras.Model taking images, with one output (a score per class)",
-)
+_ONE_OUTPUT = Rule(lambda m: isinstance(m, keras.Model) and len(m.outputs) == 1,
+                   "a keras.Model taking images, with one output (a score per class)")  # fmt: skip
 
 
-@validate_params(
-    {"model": [_ONE_OUTPUT], "images": _images_rule, "class_index": _class_rule,
-     "layer": _layer_rule, "batch_size": [BATCH_SIZE]}
-)  # fmt: skip
-def grad_cam(
-    model: keras.Model, images, class_index=None, layer=None, *, batch_size: int = 32
-) -> np.ndarray:
+@validate_params({"model": [_ONE_OUTPUT], "images": _images_rule, "class_index": _class_rule,
+                  "layer": _layer_rule, "batch_size": [BATCH_SIZE]})  # fmt: skip
+def grad_cam(model: keras.Model, images, class_index=None, layer=None, *,
+             batch_size: int = 32) -> np.ndarray:  # fmt: skip
     """Grad-CAM heat maps: where each photo holds the evidence for a class.
 
     Each channel of the feature map ``layer`` (default: the last one after a convolution) is

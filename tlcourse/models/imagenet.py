@@ -121,9 +121,8 @@ _PATHS = Rule(
 
 
 @validate_params({"paths": [_PATHS], "top": _TOP, "batch_size": [BATCH_SIZE]})
-def predict_image_files(
-    paths: str | os.PathLike | list, top: int = 5, batch_size: int = 32
-) -> list[list[tuple[int, str, float]]]:
+def predict_image_files(paths: str | os.PathLike | list, top: int = 5,
+                        batch_size: int = 32) -> list[list[tuple[int, str, float]]]:  # fmt: skip
     """Classify image files with EfficientNet-Lite0's ImageNet top: the ``top`` classes per file."""
     images = np.stack([load_image_for_imagenet(p) for p in paths])
     probs = _classifier().predict(images, batch_size=batch_size, verbose=0)

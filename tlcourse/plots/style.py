@@ -160,10 +160,8 @@ def wrap(text: str, width: int = 11) -> str:
 def wrap_to_width(text: str, inches: float, fontsize: float) -> str:
     """Wrap ``text`` to lines that fit in ``inches`` at ``fontsize``."""
     columns = max(10, int(inches * 72 / (0.6 * fontsize)))  # a character: about 0.6 em
-    return "\n".join(
-        textwrap.fill(line, columns, break_long_words=False, break_on_hyphens=False)
-        for line in text.splitlines()
-    )
+    return "\n".join(textwrap.fill(line, columns, break_long_words=False, break_on_hyphens=False)
+                     for line in text.splitlines())  # fmt: skip
 
 
 def training_sizes(results: pd.DataFrame) -> pd.Series:

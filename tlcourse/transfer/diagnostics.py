@@ -278,20 +278,15 @@ def _check_activation_loss(model, num_classes):
         )
 
 
-_CHECKS = (
-    _check_nothing_trainable, _check_frozen_parent, _check_batchnorm, _check_trainable_changed,
-    _check_double_preprocessing, _check_imagenet_head, _check_equal_rates, _check_num_outputs,
-    _check_activation_loss,
-)  # fmt: skip
+_CHECKS = (_check_nothing_trainable, _check_frozen_parent, _check_batchnorm,
+           _check_trainable_changed, _check_double_preprocessing, _check_imagenet_head,
+           _check_equal_rates, _check_num_outputs, _check_activation_loss)  # fmt: skip
 
 
-@validate_params(
-    {"model": [keras.Model], "num_classes": [Interval(int, 2, None), None],
-     "raise_on_error": ["boolean"]}
-)  # fmt: skip
-def check_transfer_setup(
-    model: keras.Model, num_classes: int | None = None, raise_on_error: bool = False
-) -> list[SetupProblem]:
+@validate_params({"model": [keras.Model], "num_classes": [Interval(int, 2, None), None],
+                  "raise_on_error": ["boolean"]})  # fmt: skip
+def check_transfer_setup(model: keras.Model, num_classes: int | None = None,
+                         raise_on_error: bool = False) -> list[SetupProblem]:  # fmt: skip
     """List the classic transfer-learning mistakes found in ``model``, each with its fix.
 
     Each :class:`SetupProblem` has a ``check`` identifier such as ``"batchnorm_trainable"`` or

@@ -22,11 +22,8 @@ __all__ = ["LAYERWISE_ARGUMENTS", "LayerwiseAdam", "LayerwiseAdamW", "LayerwiseR
 LAYERWISE_ARGUMENTS = ("multipliers", "default_multiplier", "factor", "unit", "lr_range")
 
 # Optimizers whose step is proportional to the learning rate handed to update_step.
-_SUPPORTED = {
-    name.lower(): getattr(keras.optimizers, name)
-    for name in ("Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Lamb", "Lion", "Nadam",
-                 "RMSprop", "SGD")
-}  # fmt: skip
+_SUPPORTED = {name.lower(): getattr(keras.optimizers, name) for name in ("Adadelta", "Adagrad",
+              "Adam", "Adamax", "AdamW", "Lamb", "Lion", "Nadam", "RMSprop", "SGD")}  # fmt: skip
 
 # Known optimizers that a per-variable learning rate would silently break, and why.
 _REFUSED = {
