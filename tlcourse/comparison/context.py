@@ -50,17 +50,10 @@ class ComparisonContext:
         (True, True)
     """
 
-    def __init__(
-        self,
-        data="photos",
-        backbone: str = "efficientnet_lite0",
-        image_size: int | tuple[int, int] = 160,
-        budget: Budget | None = None,
-        country: str | None = None,
-        distribution: tf.distribute.Strategy | None = None,
-        cache: bool = True,
-        depths=None,
-    ):
+    def __init__(self, data="photos", backbone: str = "efficientnet_lite0",
+                 image_size: int | tuple[int, int] = 160, budget: Budget | None = None,
+                 country: str | None = None, distribution: tf.distribute.Strategy | None = None,
+                 cache: bool = True, depths=None):  # fmt: skip
         self.data, self.backbone, self.country, self.cache = data, backbone, country, cache
         self.image_size = (image_size, image_size) if isinstance(image_size, int) else image_size
         self.budget = budget or Budget()
@@ -146,9 +139,8 @@ class ComparisonContext:
 
         def work():
             keras.utils.set_random_seed(seed)
-            (x, y), (val_x, val_y), (test_x, _) = (
-                cache.split(data, s) for s in ("train", "val", "test")
-            )
+            (x, y), (val_x, val_y), (test_x, _) = (cache.split(data, s)
+                                                   for s in ("train", "val", "test"))  # fmt: skip
             head = classification_head(x.shape[-1], data.num_classes)
             head.compile(optimizer=keras.optimizers.Adam(budget.head_lr), **COMPILE)
             history = head.fit(x, y, batch_size=budget.batch_size, epochs=budget.epochs,
