@@ -20,14 +20,17 @@ demo: venv
 	$(BIN)/tlcourse predict data/photos/fruit/$$(ls data/photos/fruit | head -n 1)
 	$(BIN)/tlcourse compare --out $(OUT)/demo --resume
 
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : (n > 4 ? 4 : n) )))
+
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@# pytest exits 5 when it collects no test; that is not a failure of the code under test.
-	@# Two workers, each test file on one of them (its module fixtures, such as the graded
-	@# notebooks, are computed once): CI has 2 cores, and much of a test is single-threaded
-	@# Python (building and tracing Keras models). `pytest` alone runs everything in one process.
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
+	@# One worker per core, 2 to 4, each test file on one of them (its module fixtures, such as
+	@# the graded notebooks, are computed once): much of a test is single-threaded Python
+	@# (building and tracing Keras models); past 4, memory (a TensorFlow per worker, plus the
+	@# notebook kernels) grows faster than the time saved. `pytest` alone runs in one process.
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30; rc=$$?; [ $$rc -eq 5 ] && echo 'pytest: no tests collected' && rc=0; exit $$rc
 
 # The lowest TensorFlow of the supported range (pyproject.toml): the core tests, in their own venv.
 LOWEST_TF ?= 2.20.*
