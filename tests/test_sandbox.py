@@ -255,11 +255,41 @@ def test_the_checker_started_early_checks_answers_given_late_and_ends_without_th
     assert stage.process.returncode == 0 and stage.process.counted < stage.process.seconds
     assert check(None) is stage or check(None) is None  # a second call does nothing more
 
-    cancelled = start_checker(tmp_path / "a.zip", tmp_path / "cancelled", **options)
+
+@pytest.mark.parametrize("sandbox", [False, pytest.param(True, marks=needs_bwrap)])
+def test_a_checker_whose_answers_never_come_is_killed_whole_mid_import(tmp_path, sandbox):
+    """The worker failed, timed out or exported nothing: the checker, still importing
+    TensorFlow for ``tl.load_backbone``, is killed with its sandbox, not left to finish."""
+    import psutil
+
+    from tlcourse.grading.runner import start_checker
+
+    case = {"code": ">>> assert tl.load_backbone and tf.constant(x) == 42", "hidden": True}
+    test = {"name": "q1", "points": 1, "suites": [{"cases": [case]}]}
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:
+        archive.writestr("tests/q1.py", f"OK_FORMAT = True\ntest = {test!r}\n")
+    folder = tmp_path / "cancelled"
+    cancelled = start_checker(tmp_path / "a.zip", folder, sandbox=sandbox, fast=True, timeout=60,
+                              limits=Limits())  # fmt: skip
+
+    def checker() -> list:
+        return [p for p in psutil.process_iter(["cmdline"])
+                if str(folder / "in") in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+
+    deadline = time.monotonic() + 60
+    while not checker() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into its imports, with its sandbox's processes started
+    tree = [q for p in checker() for q in [p, *p.children(recursive=True)]]
+    assert tree, "the checker started beside the worker"
+    start = time.monotonic()
     assert cancelled(None) is None
-    report = json.loads((tmp_path / "cancelled" / "sent.bin").read_text())
-    assert report == {"failure": "no answers were given"}
-    assert not (tmp_path / "cancelled" / "in" / "answers").exists()
+    assert time.monotonic() - start < 10, "killed, not left to finish its imports"
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree)
+    assert checker() == []
+    assert (folder / "sent.bin").read_bytes() == b"", "it never got to write a report"
+    assert not (folder / "in" / "answers").exists()
+    assert cancelled(None) is None  # a second call does nothing more
 
 
 def test_the_checker_imports_the_names_its_tests_read_before_the_answers_come():

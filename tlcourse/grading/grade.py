@@ -145,7 +145,7 @@ def _grade(submission: Path, autograder: Path, tmp: Path, *, timeout, fast, sand
         checker = check(tmp / "answers")
         stages["checker"] = checker
     finally:
-        check(None)  # it ends, if the answers never came
+        check(None)  # killed whole, if the answers never came
     try:
         checked = json.loads(checker.sent.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -87,10 +87,12 @@ def run_process(command: Sequence[str], *, cwd: str | os.PathLike, env: dict[str
                 timeout: float, output_limit: int = 4 << 20, pass_fds: Sequence[int] = (),
                 on_start: Callable[[subprocess.Popen], None] | None = None,
                 watchdog: Callable[[int], str] | None = None,
-                started: threading.Event | None = None) -> ProcessResult:  # fmt: skip
+                started: threading.Event | None = None,
+                cancel: threading.Event | None = None) -> ProcessResult:  # fmt: skip
     """Run ``command`` in a new session with a time limit (a :class:`StageClock` over the
     processes running through this function at that moment), killing its whole tree at the end.
-    With ``started``, the limit counts from when it is set (a stage waiting for its input).
+    With ``started``, the limit counts from when it is set (a stage waiting for its input); with
+    ``cancel``, its whole tree is killed once that is set (``killed_reason``: was cancelled).
 
     Example:
         >>> import sys
@@ -117,6 +119,9 @@ def run_process(command: Sequence[str], *, cwd: str | os.PathLike, env: dict[str
         if on_start is not None:
             on_start(process)
         while process.poll() is None:
+            if cancel is not None and cancel.is_set():
+                reason = "was cancelled"
+                break
             waiting = started is not None and not started.is_set()
             if waiting:
                 clock = StageClock(timeout)

@@ -134,8 +134,9 @@ def _run_stage(
     The stage's inputs are in ``folder/in`` (the sandbox sees that folder, read-only, as
     ``/grading``); job values starting with ``IN/`` are paths in it. ``uid``: the user the
     command becomes first thing (graded by root), or None; without ``sandbox``, the mode
-    ``"user"`` of :mod:`tlcourse.grading.sandbox`. ``go``: ``(read end, event)`` of the pipe a
-    stage started early waits on; its time limit counts from the event.
+    ``"user"`` of :mod:`tlcourse.grading.sandbox`. ``go``: ``(read end, event, cancel)`` for a
+    stage started early: the pipe it waits on, the event its time limit counts from, and the
+    event that kills its whole tree (its input will never come).
     """
     package, data, cache = _package_paths()
     root = BOX if sandbox else str(folder / "box")
@@ -193,7 +194,7 @@ def _run_stage(
         result = run_process(
             command, cwd=cwd, env=env, timeout=timeout, output_limit=limits.output,
             pass_fds=passed, watchdog=_watchdog(limits), on_start=close_write_end,
-            started=go[1] if go else None,
+            started=go[1] if go else None, cancel=go[2] if go else None,
         )  # fmt: skip
     finally:
         left = end_processes(uid) if uid is not None and not sandbox else ""
@@ -296,7 +297,7 @@ def start_checker(
 ) -> Callable[[Path | None], Stage | None]:  # fmt: skip
     """Start the checker now, before the answers exist; return ``check(answers)``, which moves
     the unpacked ``answers`` in and returns the checker's :class:`Stage` (``None``: no answers,
-    it just ends).
+    it is killed whole, its sandbox with it, wherever its imports are).
 
     A lone submission's seconds: the checker imports TensorFlow and the modules its tests read
     while the worker runs the notebook, then waits for one byte on a pipe (its time limit counts
@@ -327,7 +328,7 @@ def start_checker(
         (folder / "in" / "tests.json").write_text(json.dumps(specs), encoding="utf-8")
     tests = "IN/tests.json" if specs else "IN/autograder.zip"
     go_read, go_write = os.pipe()
-    given, ended = threading.Event(), {}
+    given, cancel, ended = threading.Event(), threading.Event(), {}
     job = {"autograder": tests, "answers": "IN/answers", "fast": bool(fast), "go": go_read}
 
     def run() -> None:
@@ -336,7 +337,7 @@ def start_checker(
                 "tlcourse.grading.checker", job, folder=folder, sandbox=sandbox, fast=fast,
                 timeout=timeout, limits=limits, send_limit=_REPORT_BYTES * 16,
                 disk=min(limits.disk, 1 << 30), uid=uid if sandbox else None,  # else root's
-                go=(go_read, given),
+                go=(go_read, given, cancel),
             )  # fmt: skip
         except BaseException as error:  # raised by check(), in the grader's thread
             ended["error"] = error
@@ -352,9 +353,11 @@ def start_checker(
                     _readable_by_all(folder / "in")
                 with contextlib.suppress(OSError):  # a checker that ended early: its report says
                     os.write(go_write, b"1")
-            os.close(go_write)
+            else:  # killed before it reads the pipe's end: no import finishes for nothing
+                cancel.set()
             given.set()
             thread.join()
+            os.close(go_write)
             if "error" in ended:
                 raise ended["error"]
         return ended.get("stage") if answers is not None else None
