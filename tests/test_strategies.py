@@ -104,13 +104,14 @@ def test_a_registered_strategy_is_accepted_by_the_cli(folder, tmp_path, capsys):
     assert (tmp_path / "comparison.png").is_file() and (tmp_path / "learning_curves.png").is_file()
 
 
-def test_the_backbone_from_scratch_trains_every_layer_with_batchnorm_momentum_0_9():
+def test_the_backbone_from_scratch_trains_every_layer_with_batchnorm_momentum_0_9(folder):
     import keras
 
     from tlcourse.comparison import Budget, ComparisonContext
     from tlcourse.comparison.strategies import get_strategy
 
-    context = ComparisonContext(image_size=32, budget=Budget(epochs=1, batch_size=32))
+    # The small photo folder: one batch per epoch (the whole network trains all the same).
+    context = ComparisonContext(str(folder), image_size=32, budget=Budget(epochs=1, batch_size=32))
     result = get_strategy("scratch_backbone").run(context, context.dataset(seed=0), seed=0)
     batchnorms = [
         layer
