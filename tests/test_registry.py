@@ -6,6 +6,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from plain_keras_loads import load_each_without_tlcourse
 
 from tlcourse.errors import InvalidParameterError, WeightsUnavailableError
 from tlcourse.models.backbones import (
@@ -29,6 +30,19 @@ EXPECTED_BLOCKS = {
 }
 
 
+@pytest.fixture(scope="module")
+def backbone():
+    """load_backbone(name, weights=None) at 32 px, built once per module for tests that read it."""
+    built = {}
+
+    def get(name):
+        if name not in built:
+            built[name] = load_backbone(name, weights=None, input_shape=(32, 32, 3))
+        return built[name]
+
+    return get
+
+
 def test_list_backbones_has_every_row_with_its_record():
     table = list_backbones()
     for name in KERAS_APPS:
@@ -40,8 +54,8 @@ def test_list_backbones_has_every_row_with_its_record():
 
 
 @pytest.mark.parametrize("name", KERAS_APPS)
-def test_blocks_cover_every_weighted_layer_in_order(name):
-    base = load_backbone(name, weights=None, input_shape=(64, 64, 3))
+def test_blocks_cover_every_weighted_layer_in_order(name, backbone):
+    base = backbone(name)
     assert base.name == name and base.output_shape == (None, base.output_shape[1])
     blocks = backbone_blocks(base)
     assert len(blocks) == EXPECTED_BLOCKS[name] == get_spec(name).num_blocks
@@ -92,8 +106,8 @@ def test_preprocessing_modes_match_their_conventions(mode, pixel, expected):
 
 
 @pytest.mark.parametrize("name", ["resnet50", "vgg16"])
-def test_caffe_backbones_apply_their_own_preprocessing_once(name):
-    base = load_backbone(name, weights=None, input_shape=(32, 32, 3))
+def test_caffe_backbones_apply_their_own_preprocessing_once(name, backbone):
+    base = backbone(name)
     kinds = [layer.name for layer in base.layers if isinstance(layer, keras.layers.Normalization)]
     assert kinds == ["preprocessing"]
     pixel = np.array([[10.0, 20.0, 30.0]], dtype="float32")  # RGB in, BGR minus means out
@@ -102,27 +116,25 @@ def test_caffe_backbones_apply_their_own_preprocessing_once(name):
     np.testing.assert_allclose(np.asarray(out).reshape(-1), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "vgg16", "mobilenet_v2"])
-def test_a_saved_transfer_model_loads_with_plain_keras(tmp_path, name):
+PLAIN_LOADS = ["efficientnet_lite0", "vgg16", "mobilenet_v2"]
+
+
+@pytest.fixture(scope="module")
+def plain_loads(tmp_path_factory, backbone):
+    """Each of PLAIN_LOADS in a small transfer model, saved, then loaded by one plain process."""
+    models = {}
+    for name in PLAIN_LOADS:
+        base = backbone(name)
+        models[name] = keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.Dense(2)])
+    return load_each_without_tlcourse(models, tmp_path_factory.mktemp("plain_loads"), 300)
+
+
+@pytest.mark.parametrize("name", PLAIN_LOADS)
+def test_a_saved_transfer_model_loads_with_plain_keras(plain_loads, name):
     # Stock layers only: a process that never imports tlcourse loads it and gets the same output.
-    base = load_backbone(name, weights=None, input_shape=(32, 32, 3))
-    model = keras.Sequential([keras.Input((32, 32, 3)), base, keras.layers.Dense(2)])
-    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    np.save(tmp_path / "images.npy", images)
-    np.save(tmp_path / "expected.npy", model.predict(images, verbose=0))
-    model.save(tmp_path / "model.keras")
-    code = (
-        "import sys, keras, numpy as np\n"
-        f"folder = {str(tmp_path)!r}\n"
-        "model = keras.models.load_model(folder + '/model.keras')\n"
-        "out = model.predict(np.load(folder + '/images.npy'), verbose=0)\n"
-        "np.testing.assert_allclose(out, np.load(folder + '/expected.npy'), rtol=1e-4, atol=1e-4)\n"
-        "assert 'tlcourse' not in sys.modules\n"
-        "print('LOADED')\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path)  # fmt: skip
-    assert "LOADED" in result.stdout, result.stderr[-2000:]
+    result = plain_loads[name]
+    assert result.ok, result.line[-2000:]
+    np.testing.assert_allclose(result.got, result.expected, rtol=1e-4, atol=1e-4)
 
 
 def test_local_weights_path_is_loaded(tmp_path):
