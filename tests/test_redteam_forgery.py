@@ -30,7 +30,9 @@ pytestmark = [
     pytest.mark.skipif(bwrap_problem() is not None, reason=f"bwrap: {bwrap_problem()}"),
 ]
 
-TIMEOUT = 150  # seconds per stage: the honest submissions take a fraction of it
+# Seconds per stage: the honest submissions take a fraction of it. The hog's spinners run this
+# long: no longer than that fraction asks, with a margin.
+TIMEOUT = 90
 HONEST = {**HONEST_ANSWERS, "model": HONEST_MODEL}
 WRONG = {"x": "5", "answer": '"a"', "n": "7", "seen_fast": '"no"',
          "model": "keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])"}  # fmt: skip
