@@ -57,12 +57,18 @@ def classifier(converted_cache):
         return load_backbone("efficientnet_lite0", include_top=True)
 
 
+@pytest.fixture(scope="module")
+def architecture():
+    """The architecture with its top, random weights, at 64 px: read by the tests below."""
+    return build_efficientnet_lite0((64, 64, 3), include_top=True)
+
+
 # --- architecture ---
 
 
-def test_parameter_counts_and_shapes():
+def test_parameter_counts_and_shapes(architecture):
     # Sizes change no weight: count on small inputs, which build faster.
-    top = build_efficientnet_lite0((32, 32, 3), include_top=True)
+    top = architecture
     assert top.name == "efficientnet_lite0"
     assert top.count_params() == 4_694_024
     assert top.output_shape == (None, 1000)
@@ -74,8 +80,8 @@ def test_parameter_counts_and_shapes():
     assert build_efficientnet_lite0((64, 64, 3), pooling="max").output_shape == (None, 1280)
 
 
-def test_layer_names_follow_the_block_scheme():
-    model = build_efficientnet_lite0((64, 64, 3), include_top=True)
+def test_layer_names_follow_the_block_scheme(architecture):
+    model = architecture
     names = [layer.name for layer in model.layers]
     assert names[:5] == ["image", "preprocessing", "stem_conv", "stem_bn", "stem_relu"]
     assert names[-6:] == [
@@ -107,8 +113,8 @@ def test_layer_names_follow_the_block_scheme():
     assert model.get_layer("block_3_depthwise").kernel_size == (5, 5)
 
 
-def test_blocks_cover_every_weighted_layer():
-    model = build_efficientnet_lite0((64, 64, 3), include_top=True)
+def test_blocks_cover_every_weighted_layer(architecture):
+    model = architecture
     blocks = backbone_blocks(model)
     assert [b.name for b in blocks] == ["stem", *[f"block_{i}" for i in range(16)], "top"]
     # The registry's block count is what backbone_blocks returns (it once said 16, unused).

@@ -21,6 +21,12 @@ ACCEPTANCE = [
 ]
 
 
+@pytest.fixture(scope="module")
+def refused_model():
+    """A VGG16 classifier shared by tests whose every call is refused before it sets a flag."""
+    return _classifier("vgg16")[0]
+
+
 def _is_bn(layer):
     return isinstance(layer, keras.layers.BatchNormalization)
 
@@ -304,8 +310,8 @@ def test_depth_accepts_numpy_ints_and_freeze_does_not_compile():
 
 
 @pytest.mark.parametrize("depth", [20, -1, True, 1.5, "some", None, "ALL"], ids=lambda d: repr(d))
-def test_bad_depth_names_the_range_and_the_backbone(depth):
-    model, _ = _classifier("vgg16")
+def test_bad_depth_names_the_range_and_the_backbone(depth, refused_model):
+    model = refused_model
     expected = (
         "The 'depth' parameter of set_trainable must be an int in the range [0, 5] or 'all'. "
         f"Got {depth!r} instead."
@@ -326,8 +332,8 @@ def test_bad_depth_message_for_efficientnet_lite0():
     )
 
 
-def test_other_bad_arguments():
-    model, _ = _classifier("vgg16")
+def test_other_bad_arguments(refused_model):
+    model = refused_model
     with pytest.raises(InvalidParameterError, match=r"'unit'.*Did you mean 'block'"):
         set_trainable(model, 1, unit="blocks")
     with pytest.raises(InvalidParameterError, match=r"'train_batchnorm'.*must be a bool"):
