@@ -46,6 +46,24 @@ def make_model(trainable_blocks=("block4", "block5"), head_trainable=True, seque
 
 
 @pytest.fixture(scope="module")
+def shared_model():
+    """make_model(blocks), built once per module: for tests that never train or unfreeze it.
+
+    Such a test may compile it (each compiles before it reads the optimizer) or build an
+    optimizer for its variables; none changes a weight or what trains.
+    """
+    built = {}
+
+    def get(trainable_blocks, head_trainable=True):
+        key = (tuple(trainable_blocks), head_trainable)
+        if key not in built:
+            built[key] = make_model(trainable_blocks, head_trainable)
+        return built[key]
+
+    return get
+
+
+@pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)
     return rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32"), np.array([0, 1, 2, 0])
@@ -64,8 +82,8 @@ def assert_rel(actual, expected, rtol=RTOL):
 
 
 @pytest.mark.parametrize("factor", [3.0, 10])
-def test_consecutive_blocks_differ_by_factor(factor):
-    model = make_model(("block3", "block4", "block5"))
+def test_consecutive_blocks_differ_by_factor(factor, shared_model):
+    model = shared_model(("block3", "block4", "block5"))
     model.compile(layerwise_optimizer(model, 1e-3, factor=factor), LOSS)
     rates = group_rates(model)
     assert list(rates) == ["block3", "block4", "block5", "head"]
@@ -76,9 +94,9 @@ def test_consecutive_blocks_differ_by_factor(factor):
         assert_rel(later / earlier, factor)
 
 
-def test_frozen_blocks_do_not_count():
+def test_frozen_blocks_do_not_count(shared_model):
     # block4 frozen between two trainable blocks: block3 is only one group before block5.
-    model = make_model(("block3", "block5"))
+    model = shared_model(("block3", "block5"))
     model.compile(layerwise_optimizer(model, 0.9, factor=3), LOSS)
     table = learning_rates(model, by="block")
     assert dict(zip(table["block"], table["multiplier"], strict=True)) == {
@@ -88,8 +106,8 @@ def test_frozen_blocks_do_not_count():
     }
 
 
-def test_unit_layer_one_group_per_weighted_layer():
-    model = make_model(("block5",))
+def test_unit_layer_one_group_per_weighted_layer(shared_model):
+    model = shared_model(("block5",))
     model.compile(layerwise_optimizer(model, 1e-2, factor=2, unit="layer"), LOSS)
     rates = group_rates(model, by="layer")
     assert list(rates) == ["block5_conv1", "block5_conv2", "block5_conv3", "head"]
@@ -98,16 +116,16 @@ def test_unit_layer_one_group_per_weighted_layer():
         assert_rel(later / earlier, 2.0)
 
 
-def test_lr_range_spreads_geometrically():
-    model = make_model(("block4", "block5"))
+def test_lr_range_spreads_geometrically(shared_model):
+    model = shared_model(("block4", "block5"))
     model.compile(layerwise_optimizer(model, lr_range=(1e-5, 1e-3)), LOSS)
     rates = group_rates(model)
     for block, expected in {"block4": 1e-5, "block5": 1e-4, "head": 1e-3}.items():
         assert_rel(rates[block], expected, rtol=1e-6)
 
 
-def test_learning_rates_per_variable_and_frozen():
-    model = make_model(("block5",))
+def test_learning_rates_per_variable_and_frozen(shared_model):
+    model = shared_model(("block5",))
     model.compile(layerwise_optimizer(model, 1e-3), LOSS)
     table = learning_rates(model)
     assert list(table.columns) == [
@@ -128,8 +146,8 @@ def test_learning_rates_per_variable_and_frozen():
     assert (frozen["learning_rate"] == 0).all() and "block1" in set(frozen["block"])
 
 
-def test_learning_rates_plain_optimizer_multiplier_one():
-    model = make_model(("block5",))
+def test_learning_rates_plain_optimizer_multiplier_one(shared_model):
+    model = shared_model(("block5",))
     model.compile(keras.optimizers.Adam(0.01), LOSS)
     table = learning_rates(model)
     assert (table["multiplier"] == 1.0).all()
@@ -269,8 +287,10 @@ def test_no_weight_decay_without_weight_decay():
         ("rmsprop", {"momentum": 0.5}),
     ],
 )
-def test_a_plain_optimizer_and_its_layerwise_twin_have_the_same_variables(name, kwargs):
-    model = make_model(("block5",))
+def test_a_plain_optimizer_and_its_layerwise_twin_have_the_same_variables(
+    name, kwargs, shared_model
+):
+    model = shared_model(("block5",))
     plain = layerwise_module._SUPPORTED[name](0.01, **kwargs)
     twin = layerwise_optimizer(model, 0.01, optimizer=name, **kwargs)
     for optimizer in (plain, twin):
@@ -422,8 +442,8 @@ def test_config_keeps_the_recipe():
     assert legacy.factor is None and legacy.layerwise_settings() is None
 
 
-def test_layerwise_optimizer_records_its_recipe():
-    model = make_model(("block5",))
+def test_layerwise_optimizer_records_its_recipe(shared_model):
+    model = shared_model(("block5",))
     optimizer = layerwise_optimizer(model, 1e-3, factor=5, unit="layer", optimizer="sgd",
                                     momentum=0.9)  # fmt: skip
     assert type(optimizer) is LayerwiseSGD and optimizer.optimizer_class is keras.optimizers.SGD
@@ -469,8 +489,8 @@ def test_constructor_arguments_are_checked(kwargs, message):
         LayerwiseSGD(0.1, **kwargs)
 
 
-def test_numpy_scalars_are_accepted():
-    model = make_model(("block5",))
+def test_numpy_scalars_are_accepted(shared_model):
+    model = shared_model(("block5",))
     optimizer = layerwise_optimizer(model, np.float32(1e-3), factor=np.int64(10))
     assert optimizer.factor == 10.0 and isinstance(optimizer.factor, float)
     assert LayerwiseSGD(0.1, multipliers={"a": np.float64(0.5)}).multipliers == {"a": 0.5}
@@ -537,14 +557,14 @@ def test_default_multiplier_trains_unknown_variables_with_a_warning():
         ({"base_lr": 1e-3, "learning_rate": 0.1}, r"Adam refused .*'learning_rate'"),
     ],
 )
-def test_bad_arguments(kwargs, message):
-    model = make_model(("block5",))
+def test_bad_arguments(kwargs, message, shared_model):
+    model = shared_model(("block5",))
     with pytest.raises(InvalidParameterError, match=message):
         layerwise_optimizer(model, **kwargs)
 
 
-def test_nothing_trainable():
-    model = make_model((), head_trainable=False)
+def test_nothing_trainable(shared_model):
+    model = shared_model((), head_trainable=False)
     with pytest.raises(
         InvalidParameterError, match="a model with a trainable variable.* Everything is frozen"
     ):
