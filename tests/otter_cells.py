@@ -133,3 +133,26 @@ def host_snapshot() -> dict[str, str]:
         snapshot[name] = digest.hexdigest()
     snapshot["foreign"] = "\n".join(foreign)
     return snapshot
+
+
+def question_score(autograder, question: str, namespace: dict, folder: Path) -> float:
+    """The points ``namespace``'s answers earn on one question of ``autograder``: exported as
+    the grading worker exports them, checked by :func:`~tlcourse.grading.checker.check_answers`
+    on the question's own tests only (``tests.json``, the checker's input in grading, holding
+    that question: the other questions' tests, their models and datasets, score nothing here).
+    """
+    import json
+
+    from tlcourse.grading import read_test_files
+    from tlcourse.grading.answers import export_answers
+    from tlcourse.grading.checker import check_answers, read_specs
+    from tlcourse.grading.names import question_names
+
+    specs = read_specs(autograder)
+    assert specs is not None, "the course notebooks' tests are in otter's OK format"
+    (folder / "answers" / question).mkdir(parents=True)
+    names = question_names(read_test_files(autograder)[question])
+    export_answers(namespace, names, str(folder / "answers" / question))
+    tests = folder / "tests.json"
+    tests.write_text(json.dumps({question: specs[question]}), encoding="utf-8")
+    return check_answers(tests, folder / "answers", fast=True)["scores"][question]

@@ -390,17 +390,9 @@ def test_endless_submission_kernel_is_killed(graded):
 
 
 def _score(assigned, name: str, question: str, namespace: dict, tmp_path: Path) -> float:
-    from tlcourse.grading import read_test_files
-    from tlcourse.grading.answers import export_answers
-    from tlcourse.grading.checker import check_answers
-    from tlcourse.grading.names import question_names
+    from otter_cells import question_score
 
-    autograder = assigned(name).autograder
-    names = question_names(read_test_files(autograder)[question])
-    folder = tmp_path / "answers" / question
-    folder.mkdir(parents=True)
-    export_answers(namespace, names, str(folder))
-    return check_answers(autograder, tmp_path / "answers", fast=True)["scores"][question]
+    return question_score(assigned(name).autograder, question, namespace, tmp_path)
 
 
 def _runs(per_strategy: dict[str, list[float]], **columns) -> pd.DataFrame:

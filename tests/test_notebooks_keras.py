@@ -16,9 +16,10 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
+from otter_cells import question_score
 
 import tlcourse as tl
-from tlcourse.grading import assign_notebook, read_test_files
+from tlcourse.grading import assign_notebook
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -59,19 +60,11 @@ def autograders(tmp_path_factory, converted_cache):
 @pytest.fixture
 def score(autograders, tmp_path):
     """``score(name, question, namespace)``: the points the answers in ``namespace`` earn."""
-    from tlcourse.grading.answers import export_answers
-    from tlcourse.grading.checker import check_answers
-    from tlcourse.grading.names import question_names
-
     calls = iter(range(1000))
 
     def run(name: str, question: str, namespace: dict) -> float:
-        autograder = autograders(name)
         folder = tmp_path / f"call{next(calls)}"
-        (folder / question).mkdir(parents=True)
-        names = question_names(read_test_files(autograder)[question])
-        export_answers(namespace, names, str(folder / question))
-        return check_answers(autograder, folder, fast=True)["scores"][question]
+        return question_score(autograders(name), question, namespace, folder)
 
     return run
 
